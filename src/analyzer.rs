@@ -1,0 +1,143 @@
+//! The analyzer: config, prompt registry, tokenizer registry and fingerprint cache together,
+//! and the one operation everything else builds on, [`Analyzer::evaluate`]: fingerprint a set
+//! of (prompt, tokenizer) pairs, from the cache where possible, in parallel otherwise.
+//!
+//! Invariant: no network IO here; tokenizer files are local (the daemon's source watcher
+//! downloads them before the analyzer sees them).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::cache_rules::CacheRules;
+use crate::config::Config;
+use crate::error::Result;
+use crate::fingerprint::PrefixFingerprints;
+use crate::fp_cache::FpCache;
+use crate::prefix::TokenizedPrefix;
+use crate::prompt::{self, Prompt};
+use crate::tokenizer::{Identity, Registry, Tokenizer};
+
+pub struct Analyzer {
+    pub config: Config,
+    pub prompts: Vec<Prompt>,
+    pub tokenizers: Registry,
+    pub rules: CacheRules,
+    pub cache: FpCache,
+}
+
+/// The fingerprints of one (prompt, tokenizer) pair.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub prompt: String,
+    pub tokenizer: String,
+    pub identity: Identity,
+    pub fp: PrefixFingerprints,
+    /// True when the result came from the on-disk cache (nothing was tokenized).
+    pub from_cache: bool,
+}
+
+impl Analyzer {
+    /// Loads config, prompts and cache rules. Tokenizers are loaded on first use.
+    pub fn load(config_path: &Path) -> Result<Self> {
+        let config = Config::load(config_path)?;
+        Self::from_config(config)
+    }
+
+    pub fn from_config(config: Config) -> Result<Self> {
+        let prompts = prompt::load_dir(&config.prompts_dir)?;
+        let rules = CacheRules::load(&config.cache_rules)?;
+        Ok(Self {
+            tokenizers: Registry::new(&config),
+            cache: FpCache::new(&config.state_dir),
+            prompts,
+            rules,
+            config,
+        })
+    }
+
+    /// Prompts selected by id (all when `ids` is empty), failing on an unknown id.
+    pub fn select_prompts(&self, ids: &[String]) -> Result<Vec<&Prompt>> {
+        if ids.is_empty() {
+            return Ok(self.prompts.iter().collect());
+        }
+        ids.iter()
+            .map(|id| prompt::find(&self.prompts, id))
+            .collect()
+    }
+
+    /// Tokenizer ids selected (all when `ids` is empty), failing on an unknown id.
+    pub fn select_tokenizers(&self, ids: &[String]) -> Result<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(self
+                .config
+                .tokenizers
+                .iter()
+                .map(|t| t.id.clone())
+                .collect());
+        }
+        ids.iter()
+            .map(|id| self.tokenizers.entry(id).map(|e| e.id.clone()))
+            .collect()
+    }
+
+    /// Fingerprints every pair, using the cache and tokenizing only the misses.
+    pub fn evaluate(&self, pairs: &[(&Prompt, String)]) -> Result<Vec<Evaluation>> {
+        let tok_ids: BTreeSet<&str> = pairs.iter().map(|(_, t)| t.as_str()).collect();
+        let tok_ids: Vec<&str> = tok_ids.into_iter().collect();
+        let identities: Vec<Identity> = tok_ids
+            .par_iter()
+            .map(|id| self.tokenizers.identity(id))
+            .collect::<Result<_>>()?;
+        let identity_of =
+            |id: &str| identities[tok_ids.binary_search(&id).expect("collected above")].clone();
+        let bs = self.config.block_size;
+        let looked_up: Vec<(String, Option<PrefixFingerprints>)> = pairs
+            .par_iter()
+            .map(|(p, t)| {
+                let key = FpCache::key(p, &identity_of(t), bs);
+                let hit = self.cache.get(&key);
+                (key, hit)
+            })
+            .collect();
+        // Load each tokenizer that has a miss, once, in parallel.
+        let needed: BTreeSet<&str> = pairs
+            .iter()
+            .zip(&looked_up)
+            .filter(|(_, (_, hit))| hit.is_none())
+            .map(|((_, t), _)| t.as_str())
+            .collect();
+        let loaded: Vec<(&str, Arc<Tokenizer>)> = needed
+            .into_par_iter()
+            .map(|id| self.tokenizers.get(id).map(|t| (id, t)))
+            .collect::<Result<_>>()?;
+        pairs
+            .par_iter()
+            .zip(looked_up)
+            .map(|((p, t), (key, hit))| {
+                let (fp, from_cache) = match hit {
+                    Some(fp) => (fp, true),
+                    None => {
+                        let tok = &loaded
+                            .iter()
+                            .find(|(id, _)| id == t)
+                            .expect("loaded above")
+                            .1;
+                        let fp = TokenizedPrefix::new(tok, p, false)?.fingerprints(p, bs);
+                        self.cache.put(&key, &fp);
+                        (fp, false)
+                    }
+                };
+                Ok(Evaluation {
+                    prompt: p.id.clone(),
+                    tokenizer: t.clone(),
+                    identity: identity_of(t),
+                    fp,
+                    from_cache,
+                })
+            })
+            .collect()
+    }
+}

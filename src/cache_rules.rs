@@ -1,0 +1,278 @@
+//! Provider prompt-cache rules as data (`data/cache-rules.toml`) and the survival arithmetic:
+//! given the old and new token sequences of a prefix, how many cached tokens each provider
+//! would still serve from cache.
+//!
+//! Three kinds of rule cover every provider in `shared/reference/provider-cache-semantics.md`:
+//! - `breakpoints` (Anthropic, Bedrock, OpenAI from GPT-5.6): entries exist only at the
+//!   breakpoints the old requests wrote; a new request reads one when the prefix up to it is
+//!   identical, its length reaches the model's minimum, and one of the new request's
+//!   breakpoints lies within `lookback_blocks` content blocks after it.
+//! - `prefix` (OpenAI before GPT-5.6, Gemini implicit): the longest common prefix, if it
+//!   reaches the minimum, rounded down to `step` tokens.
+//! - `blocks` (vLLM, SGLang): full blocks of the common prefix; with `recompute_last` the
+//!   block holding the last token is never a hit.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{line_of_offset, Error, Result};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheRules {
+    #[serde(rename = "rule")]
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub id: String,
+    /// The provider part of a prompt's `provider/model` names that this rule serves.
+    pub provider: String,
+    #[serde(default)]
+    pub description: String,
+    /// Where the rule comes from.
+    #[serde(default)]
+    pub source: String,
+    pub kind: RuleKind,
+    /// `prefix` kind: hits grow in steps of this many tokens.
+    #[serde(default = "one")]
+    pub step: usize,
+    /// `blocks` kind: tokens per KV block (or page).
+    #[serde(default = "one")]
+    pub block_size: usize,
+    /// `blocks` kind: the last prompt token is always recomputed, so its block never hits.
+    #[serde(default)]
+    pub recompute_last: bool,
+    /// `breakpoints` kind: how many content blocks back from a breakpoint a read looks for
+    /// an entry; 0 means no limit.
+    #[serde(default)]
+    pub lookback_blocks: usize,
+    /// `breakpoints` kind: only the last this many breakpoints are used; 0 means no limit.
+    #[serde(default)]
+    pub max_breakpoints: usize,
+    /// `breakpoints` kind: the n-th breakpoint needs n × the minimum (Bedrock).
+    #[serde(default)]
+    pub cumulative_minimum: bool,
+    /// Price of a cache read, relative to the uncached input price.
+    pub read_multiplier: f64,
+    /// Price of a cache write, relative to the uncached input price.
+    pub write_multiplier: f64,
+    /// Lifetime of an entry without a hit, for warm-up planning; 0 means evicted by LRU only.
+    #[serde(default)]
+    pub ttl_seconds: u64,
+    #[serde(rename = "model")]
+    pub models: Vec<ModelRule>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRule {
+    /// Model name glob (`*` matches any run of characters), without the provider part.
+    pub pattern: String,
+    /// Shortest prefix that is cached at all.
+    #[serde(default)]
+    pub min_tokens: usize,
+    /// List price of uncached input, USD per million tokens.
+    pub input_usd_per_mtok: f64,
+    /// Overrides the rule's read multiplier for this model.
+    #[serde(default)]
+    pub read_multiplier: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    Breakpoints,
+    Prefix,
+    Blocks,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// A prefix as a provider sees it: its length and its content blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    pub len: usize,
+    /// Token offset where each content block ends.
+    pub block_ends: &'a [usize],
+    /// Indices into `block_ends` of the blocks that carry a breakpoint, increasing.
+    pub breakpoints: &'a [usize],
+}
+
+/// What a rule says about one model, resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct Applied<'a> {
+    pub rule: &'a Rule,
+    pub model: &'a ModelRule,
+}
+
+impl CacheRules {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let invalid = |line, field: String, message: String| Error::Invalid {
+            file: path.to_path_buf(),
+            line,
+            field,
+            message,
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            invalid(
+                e.span().map(|s| line_of_offset(text, s.start)).unwrap_or(1),
+                String::new(),
+                e.message().into(),
+            )
+        })?;
+        let rules: CacheRules = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            invalid(
+                inner
+                    .span()
+                    .map(|s| line_of_offset(text, s.start))
+                    .unwrap_or(1),
+                field,
+                inner.message().into(),
+            )
+        })?;
+        for (i, r) in rules.rules.iter().enumerate() {
+            if r.step == 0 || r.block_size == 0 {
+                return Err(invalid(
+                    1,
+                    format!("rule[{i}]"),
+                    format!("rule `{}`: step and block_size must be at least 1", r.id),
+                ));
+            }
+        }
+        Ok(rules)
+    }
+
+    /// The rule and model entry for a `provider/model` name: the first rule of that provider
+    /// with a matching model pattern.
+    pub fn for_model(&self, name: &str) -> Option<Applied<'_>> {
+        let (provider, model) = name.split_once('/')?;
+        self.rules
+            .iter()
+            .filter(|r| r.provider == provider)
+            .find_map(|rule| {
+                rule.models
+                    .iter()
+                    .find(|m| glob_match(&m.pattern, model))
+                    .map(|model| Applied { rule, model })
+            })
+    }
+}
+
+impl Applied<'_> {
+    pub fn read_multiplier(&self) -> f64 {
+        self.model
+            .read_multiplier
+            .unwrap_or(self.rule.read_multiplier)
+    }
+
+    /// Tokens served from cache for a request laid out as `new`, when the cache holds what
+    /// requests laid out as `old` wrote and the two id sequences share `lcp` leading tokens.
+    pub fn surviving(&self, old: &Layout, new: &Layout, lcp: usize) -> usize {
+        let r = self.rule;
+        let min = self.model.min_tokens;
+        let lcp = lcp.min(old.len).min(new.len);
+        match r.kind {
+            RuleKind::Prefix => {
+                if lcp >= min && lcp > 0 {
+                    lcp / r.step * r.step
+                } else {
+                    0
+                }
+            }
+            RuleKind::Blocks => {
+                let full = lcp / r.block_size * r.block_size;
+                if r.recompute_last {
+                    full.min(new.len.saturating_sub(1) / r.block_size * r.block_size)
+                } else {
+                    full
+                }
+            }
+            RuleKind::Breakpoints => {
+                let used = |bps: &[usize]| -> Vec<usize> {
+                    let skip = if r.max_breakpoints > 0 {
+                        bps.len().saturating_sub(r.max_breakpoints)
+                    } else {
+                        0
+                    };
+                    bps[skip..].to_vec()
+                };
+                let entries = used(old.breakpoints);
+                let reads = used(new.breakpoints);
+                entries
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(nth, &k)| {
+                        let off = *old.block_ends.get(k)?;
+                        let need = if r.cumulative_minimum {
+                            min * (nth + 1)
+                        } else {
+                            min
+                        };
+                        let same_boundary = new.block_ends.get(k) == Some(&off);
+                        let reachable = reads.iter().any(|&j| {
+                            j >= k && (r.lookback_blocks == 0 || j - k < r.lookback_blocks)
+                        });
+                        (same_boundary && off <= lcp && off >= need.max(1) && reachable)
+                            .then_some(off)
+                    })
+                    .max()
+                    .unwrap_or(0)
+            }
+        }
+    }
+
+    /// Tokens cached in steady state for a request laid out as `l` (old == new).
+    pub fn cacheable(&self, l: &Layout) -> usize {
+        self.surviving(l, l, l.len)
+    }
+}
+
+/// `*`-only glob match.
+pub fn glob_match(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !s.starts_with(first) || s.len() < first.len() + last.len() || !s.ends_with(last) {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob() {
+        assert!(glob_match(
+            "claude-sonnet-4-5*",
+            "claude-sonnet-4-5-20250929"
+        ));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("gpt-5.*-mini", "gpt-5.1-mini"));
+        assert!(!glob_match("gpt-5.*-mini", "gpt-5.1"));
+        assert!(!glob_match("gpt-4o", "gpt-4o-mini"));
+    }
+}

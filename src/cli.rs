@@ -1,0 +1,335 @@
+//! Command-line interface: argument definitions and one function per subcommand.
+//!
+//! `main` maps the result to the documented exit codes: 0 success (and no fingerprint
+//! changed), 1 a fingerprint changed (`diff`), 2 an error.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use rayon::prelude::*;
+
+use crate::analyzer::Analyzer;
+use crate::config::TokenizerFormat;
+use crate::error::{Error, Result};
+use crate::report::{self, Format};
+use crate::tokenizer::{read_spec, Tokenizer};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success; for `diff`: no fingerprint changed
+  1  `diff`: at least one prompt's fingerprint changed
+  2  error (bad config, prompt, tokenizer file, unknown id, ...)";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "prefix",
+    version,
+    about = "Keeps LLM prompt caches warm and honest",
+    long_about = "prefix-warden: fingerprints the system-prompt prefixes you register under each provider \
+tokenizer version, shows what a tokenizer upgrade does to your cached prefixes before it ships \
+(`prefix diff`), and runs a daemon that re-checks them, alerts on changes and keeps caches warm.\n\n\
+Prompt text is never printed unless you pass --show-text.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    /// The configuration file; relative paths inside it are resolved against its directory
+    #[arg(
+        long,
+        global = true,
+        default_value = "daemon.toml",
+        env = "PREFIX_WARDEN_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate the config, every tokenizer file (sha256 included), the prompts and the cache rules
+    Check,
+    /// Print the token ids of a text as JSON: {"tokenizer", "count", "ids"}
+    Tokenize(TokenizeArgs),
+    /// Fingerprint registered prompts under registered tokenizers
+    #[command(
+        after_help = "Results are cached on disk under state_dir; a second run over unchanged prompts and tokenizer files tokenizes nothing."
+    )]
+    Fingerprint(FingerprintArgs),
+    /// Show what changing tokenizer does to each prompt's cached prefix, and what it costs
+    #[command(after_help = EXIT_CODES)]
+    Diff(DiffArgs),
+    /// Run the daemon: re-fingerprint on schedule and on file changes, alert, serve /metrics
+    Daemon(crate::daemon::DaemonArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TokenizeArgs {
+    /// Tokenizer id from the registry, e.g. openai/o200k_base
+    #[arg(long)]
+    pub tokenizer: String,
+    /// File to tokenize; `-` or nothing reads standard input
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct FingerprintArgs {
+    /// Only these prompts (repeatable); default all
+    #[arg(long = "prompt")]
+    pub prompts: Vec<String>,
+    /// Only these tokenizers (repeatable); default all
+    #[arg(long = "tokenizer")]
+    pub tokenizers: Vec<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Also print the prompt texts (they are secrets: off by default)
+    #[arg(long)]
+    pub show_text: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The tokenizer in use today (registry id)
+    #[arg(long)]
+    pub from: String,
+    /// The tokenizer you are moving to (registry id)
+    #[arg(long, required_unless_present = "to_file", conflicts_with = "to_file")]
+    pub to: Option<String>,
+    /// A tokenizer file that is not in the registry (a tiktoken file takes its pattern from
+    /// a sibling NAME.spec.json, else from --from)
+    #[arg(long)]
+    pub to_file: Option<PathBuf>,
+    /// Format of --to-file: hf-json, tiktoken or tekken (default: guessed from the name and content)
+    #[arg(long, requires = "to_file")]
+    pub to_format: Option<String>,
+    /// Only these prompts (repeatable); default all
+    #[arg(long = "prompt")]
+    pub prompts: Vec<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Also print the text of the ranges that tokenize differently (secrets: off by default)
+    #[arg(long)]
+    pub show_text: bool,
+}
+
+/// What a command wants the process to exit with, when it did not fail.
+pub enum Outcome {
+    Ok,
+    Changed,
+}
+
+pub fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Check => check(&cli.config),
+        Command::Tokenize(a) => tokenize(&cli.config, a),
+        Command::Fingerprint(a) => fingerprint(&cli.config, a),
+        Command::Diff(a) => diff(&cli.config, a),
+        Command::Daemon(a) => crate::daemon::run(&cli.config, a).map(|_| Outcome::Ok),
+    }
+}
+
+fn print(s: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|e| Error::io("<stdout>", e)),
+    }
+}
+
+fn check(config: &Path) -> Result<Outcome> {
+    let a = Analyzer::load(config)?;
+    let loaded: Vec<std::sync::Arc<Tokenizer>> = a
+        .config
+        .tokenizers
+        .par_iter()
+        .map(|t| a.tokenizers.get(&t.id))
+        .collect::<Result<_>>()?;
+    let mut rows = vec![vec![
+        "TOKENIZER".to_string(),
+        "FORMAT".into(),
+        "IDS".into(),
+        "SHA256".into(),
+    ]];
+    for t in &loaded {
+        let pinned = a.tokenizers.entry(&t.id)?.sha256.is_some();
+        rows.push(vec![
+            t.id.clone(),
+            t.identity.format.to_string(),
+            t.vocab_size.to_string(),
+            format!(
+                "{} ({})",
+                &t.identity.file_sha256[..12],
+                if pinned {
+                    "pinned, verified"
+                } else {
+                    "not pinned"
+                }
+            ),
+        ]);
+    }
+    let mut out = report::table(&rows, false);
+    let mut warnings = Vec::new();
+    for p in &a.prompts {
+        for m in &p.models {
+            if a.rules.for_model(m).is_none() {
+                warnings.push(format!(
+                    "warning: {}: prompt `{}`: no cache rule for model `{m}`",
+                    p.file.display(),
+                    p.id
+                ));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "\nok: {} tokenizer(s), {} prompt(s), {} cache rule(s) in {}\n",
+        loaded.len(),
+        a.prompts.len(),
+        a.rules.rules.len(),
+        a.config.path.display()
+    ));
+    print(&out)?;
+    for w in warnings {
+        eprintln!("{w}");
+    }
+    Ok(Outcome::Ok)
+}
+
+fn tokenize(config: &Path, a: TokenizeArgs) -> Result<Outcome> {
+    let cfg = crate::config::Config::load(config)?;
+    let entry = cfg.tokenizer(&a.tokenizer)?;
+    let text = match a.file.as_deref() {
+        None => read_stdin()?,
+        Some(p) if p == Path::new("-") => read_stdin()?,
+        Some(p) => {
+            let b = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+            String::from_utf8(b).map_err(|e| {
+                Error::Other(format!(
+                    "{}: not valid UTF-8 at byte {}",
+                    p.display(),
+                    e.utf8_error().valid_up_to()
+                ))
+            })?
+        }
+    };
+    let tok = Tokenizer::load(entry)?;
+    let ids = tok.encode(&text)?;
+    let out = serde_json::json!({"tokenizer": tok.id, "count": ids.len(), "ids": ids});
+    print(&(out.to_string() + "\n"))?;
+    Ok(Outcome::Ok)
+}
+
+fn read_stdin() -> Result<String> {
+    let mut b = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut b)
+        .map_err(|e| Error::io("<stdin>", e))?;
+    String::from_utf8(b).map_err(|e| {
+        Error::Other(format!(
+            "<stdin>: not valid UTF-8 at byte {}",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+fn fingerprint(config: &Path, args: FingerprintArgs) -> Result<Outcome> {
+    let a = Analyzer::load(config)?;
+    let prompts = a.select_prompts(&args.prompts)?;
+    let toks = a.select_tokenizers(&args.tokenizers)?;
+    let pairs: Vec<_> = prompts
+        .iter()
+        .flat_map(|p| toks.iter().map(move |t| (*p, t.clone())))
+        .collect();
+    let evals = a.evaluate(&pairs)?;
+    let show = args.show_text.then_some(a.prompts.as_slice());
+    print(&report::fingerprints(&evals, args.format, show))?;
+    Ok(Outcome::Ok)
+}
+
+fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {
+    let a = Analyzer::load(config)?;
+    let prompts = a.select_prompts(&args.prompts)?;
+    a.tokenizers.entry(&args.from)?;
+    let (from, to) = match (&args.to, &args.to_file) {
+        (Some(to), _) => {
+            a.tokenizers.entry(to)?;
+            let (f, t) = rayon::join(|| a.tokenizers.get(&args.from), || a.tokenizers.get(to));
+            (f?, t?)
+        }
+        (None, Some(path)) => {
+            let from = a.tokenizers.get(&args.from)?;
+            let format = match &args.to_format {
+                Some(f) => f.parse::<TokenizerFormat>().map_err(Error::Other)?,
+                None => guess_format(path)?,
+            };
+            let spec = if format == TokenizerFormat::Tiktoken {
+                let sibling = sibling_spec(path);
+                let spec_path = match sibling {
+                    Some(s) => s,
+                    None => a.tokenizers.entry(&args.from)?.spec.clone().ok_or_else(|| {
+                        Error::Other(format!(
+                            "{}: a tiktoken file needs a spec (pattern and special tokens): put NAME.spec.json next to it",
+                            path.display()
+                        ))
+                    })?,
+                };
+                let (s, sha) = read_spec("--to-file", &spec_path)?;
+                Some((spec_path, s, sha))
+            } else {
+                None
+            };
+            let label = format!("file:{}", path.display());
+            let to = Tokenizer::load_file(
+                &label,
+                path,
+                format,
+                spec.as_ref()
+                    .map(|(p, s, h)| (p.as_path(), s.clone(), h.clone())),
+            )?;
+            (from, std::sync::Arc::new(to))
+        }
+        (None, None) => return Err(Error::Other("give --to ID or --to-file PATH".into())),
+    };
+    let r = crate::diff::diff(&from, &to, &prompts, &a.rules, a.config.block_size)?;
+    let show = args.show_text.then_some(a.prompts.as_slice());
+    print(&report::diff(&r, args.format, show))?;
+    Ok(if r.summary.changed > 0 {
+        Outcome::Changed
+    } else {
+        Outcome::Ok
+    })
+}
+
+/// `x.tiktoken(.gz)` -> its `x.spec.json`, if that exists.
+fn sibling_spec(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.trim_end_matches(".gz").trim_end_matches(".tiktoken");
+    let p = path.with_file_name(format!("{stem}.spec.json"));
+    p.exists().then_some(p)
+}
+
+fn guess_format(path: &Path) -> Result<TokenizerFormat> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.contains(".tiktoken") {
+        return Ok(TokenizerFormat::Tiktoken);
+    }
+    let bytes = crate::tokenizer::read_maybe_gzip(path)?;
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
+    if head.contains("\"model\"")
+        || bytes
+            .windows(9)
+            .any(|w| w == b"\"model\":{" || w == b"\"model\": ")
+    {
+        Ok(TokenizerFormat::HfJson)
+    } else if head.contains("\"token_bytes\"") || head.contains("\"default_num_special_tokens\"") {
+        Ok(TokenizerFormat::Tekken)
+    } else {
+        Err(Error::Other(format!(
+            "{}: cannot tell the tokenizer format; pass --to-format",
+            path.display()
+        )))
+    }
+}

@@ -1,0 +1,458 @@
+//! `daemon.toml`: the one configuration file, parsed into typed values.
+//!
+//! Parsing is strict (unknown fields are errors) and every error names the file, the line and
+//! the field. Relative paths in the file are resolved against the file's own directory, so the
+//! config works the same from any working directory. Semantic checks that need the file system
+//! (does the tokenizer file exist, does its sha256 match) live with the things they check; they
+//! get the line of the offending field from [`Loc`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{line_of_offset, Error as ConfigError};
+
+/// Where a value came from: the config file and the 1-based line of the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loc {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// The whole configuration, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from (absolute), for messages and reloads.
+    pub path: PathBuf,
+    /// The directory relative paths are resolved against.
+    pub base_dir: PathBuf,
+    /// Fingerprint cache and the SQLite store live here.
+    pub state_dir: PathBuf,
+    /// Directory holding `*.yaml` prompt definitions.
+    pub prompts_dir: PathBuf,
+    /// The provider cache rules data file.
+    pub cache_rules: PathBuf,
+    /// Tokens per block in the chained block-hash list.
+    pub block_size: usize,
+    pub tokenizers: Vec<TokenizerEntry>,
+    pub daemon: DaemonConfig,
+    pub raw: RawConfig,
+}
+
+/// One tokenizer *version* in the registry.
+#[derive(Debug, Clone)]
+pub struct TokenizerEntry {
+    /// Label such as `openai/o200k_base`: provider, slash, version name.
+    pub id: String,
+    pub provider: String,
+    pub format: TokenizerFormat,
+    /// Resolved path of the local copy (for a URL source: the cached download).
+    pub file: PathBuf,
+    /// For tiktoken files: the JSON spec with the split pattern and special tokens.
+    pub spec: Option<PathBuf>,
+    /// Pinned sha256 of the uncompressed file, lowercase hex. `None` means unpinned.
+    pub sha256: Option<String>,
+    /// Where updates come from: the local path itself, or an https URL (daemon only).
+    pub source: Option<String>,
+    /// Model names (`provider/model`, globs allowed) that use this tokenizer.
+    pub models: Vec<String>,
+    /// Where the entry and its fields are in the config, for error messages.
+    pub loc: Loc,
+    pub file_loc: Loc,
+    pub sha256_loc: Loc,
+}
+
+/// The on-disk formats we can load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenizerFormat {
+    /// HF `tokenizer.json`, loaded with the `tokenizers` crate.
+    HfJson,
+    /// tiktoken rank file (`base64-token rank` lines) plus a spec file.
+    Tiktoken,
+    /// Mistral tekken JSON (ranks, pattern and special tokens in one file).
+    Tekken,
+}
+
+impl std::str::FromStr for TokenizerFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "hf-json" | "tokenizer.json" | "hf" => Ok(Self::HfJson),
+            "tiktoken" => Ok(Self::Tiktoken),
+            "tekken" => Ok(Self::Tekken),
+            other => Err(format!(
+                "unknown tokenizer format `{other}` (expected hf-json, tiktoken or tekken)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for TokenizerFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::HfJson => "hf-json",
+            Self::Tiktoken => "tiktoken",
+            Self::Tekken => "tekken",
+        })
+    }
+}
+
+/// Settings of `prefix daemon`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonConfig {
+    pub listen: SocketAddr,
+    /// Re-evaluation schedule (cron, with seconds field).
+    pub schedule: String,
+    /// How often to poll prompt files, tokenizer files and the config for changes.
+    pub watch_interval_secs: u64,
+    pub alertmanager_url: Option<String>,
+    pub webhook_url: Option<String>,
+}
+
+/// The file as written, before paths are resolved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default = "default_state_dir")]
+    pub state_dir: String,
+    #[serde(default = "default_prompts")]
+    pub prompts: String,
+    #[serde(default = "default_rules")]
+    pub cache_rules: String,
+    #[serde(default = "default_block_size")]
+    pub block_size: usize,
+    #[serde(default, rename = "tokenizer")]
+    pub tokenizers: Vec<Spanned<RawTokenizer>>,
+    #[serde(default)]
+    pub daemon: RawDaemon,
+}
+
+fn default_state_dir() -> String {
+    "state".into()
+}
+fn default_prompts() -> String {
+    "prompts".into()
+}
+fn default_rules() -> String {
+    "data/cache-rules.toml".into()
+}
+fn default_block_size() -> usize {
+    16
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokenizer {
+    pub id: Spanned<String>,
+    pub provider: String,
+    pub format: TokenizerFormat,
+    pub file: Spanned<String>,
+    #[serde(default)]
+    pub spec: Option<Spanned<String>>,
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
+    #[serde(default)]
+    pub source: Option<Spanned<String>>,
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    #[serde(default = "default_listen")]
+    pub listen: Spanned<String>,
+    /// Binding beyond loopback must be asked for in so many words.
+    #[serde(default)]
+    pub allow_non_loopback: bool,
+    #[serde(default = "default_schedule")]
+    pub schedule: Spanned<String>,
+    #[serde(default = "default_watch")]
+    pub watch_interval_secs: u64,
+    #[serde(default)]
+    pub alertmanager_url: Option<String>,
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+}
+
+impl Default for RawDaemon {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            allow_non_loopback: false,
+            schedule: default_schedule(),
+            watch_interval_secs: default_watch(),
+            alertmanager_url: None,
+            webhook_url: None,
+        }
+    }
+}
+
+fn default_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:9464".into())
+}
+fn default_schedule() -> Spanned<String> {
+    Spanned::new(0..0, "0 */10 * * * *".into())
+}
+fn default_watch() -> u64 {
+    5
+}
+
+impl Config {
+    /// Reads and validates `path`. Does not open tokenizer or prompt files.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses config text that was read from `path` (used by tests and reloads).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let err = |line: usize, field: String, message: String| ConfigError::Invalid {
+            file: path.clone(),
+            line,
+            field,
+            message,
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            let line = e.span().map(|s| line_of_offset(text, s.start)).unwrap_or(1);
+            err(line, String::new(), e.message().to_string())
+        })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner
+                .span()
+                .map(|s| line_of_offset(text, s.start))
+                .unwrap_or(1);
+            err(line, field, inner.message().to_string())
+        })?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let loc = |span: std::ops::Range<usize>| Loc {
+            file: path.clone(),
+            line: line_of_offset(text, span.start),
+        };
+        if raw.block_size == 0 {
+            return Err(err(
+                find_key_line(text, "block_size"),
+                "block_size".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        let mut tokenizers: Vec<TokenizerEntry> = Vec::new();
+        for (i, t) in raw.tokenizers.iter().enumerate() {
+            let entry_loc = loc(t.span());
+            let t = t.get_ref();
+            let field = |name: &str| format!("tokenizer[{i}].{name}");
+            let id = t.id.get_ref().clone();
+            if !valid_label(&id) {
+                return Err(err(
+                    loc(t.id.span()).line,
+                    field("id"),
+                    format!("`{id}` is not a label of the form provider/version"),
+                ));
+            }
+            if tokenizers.iter().any(|o| o.id == id) {
+                return Err(err(
+                    loc(t.id.span()).line,
+                    field("id"),
+                    format!("duplicate tokenizer id `{id}`"),
+                ));
+            }
+            let sha256 = match &t.sha256 {
+                Some(s) => {
+                    let v = s.get_ref().trim().to_ascii_lowercase();
+                    if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(err(
+                            loc(s.span()).line,
+                            field("sha256"),
+                            "expected 64 hex digits".into(),
+                        ));
+                    }
+                    Some(v)
+                }
+                None => None,
+            };
+            if t.format == TokenizerFormat::Tiktoken && t.spec.is_none() {
+                return Err(err(
+                    entry_loc.line,
+                    field("spec"),
+                    "a tiktoken tokenizer needs `spec`, the JSON file with its split pattern and special tokens".into(),
+                ));
+            }
+            let source = t.source.as_ref().map(|s| s.get_ref().clone());
+            if let Some(s) = &t.source {
+                let v = s.get_ref();
+                if v.starts_with("http://") {
+                    return Err(err(
+                        loc(s.span()).line,
+                        field("source"),
+                        "plain http is not allowed for tokenizer sources; use https".into(),
+                    ));
+                }
+            }
+            tokenizers.push(TokenizerEntry {
+                id,
+                provider: t.provider.clone(),
+                format: t.format,
+                file: base_dir.join(t.file.get_ref()),
+                spec: t.spec.as_ref().map(|s| base_dir.join(s.get_ref())),
+                sha256,
+                source,
+                models: t.models.clone(),
+                file_loc: loc(t.file.span()),
+                sha256_loc: t
+                    .sha256
+                    .as_ref()
+                    .map(|s| loc(s.span()))
+                    .unwrap_or(entry_loc.clone()),
+                loc: entry_loc,
+            });
+        }
+        let d = &raw.daemon;
+        let listen: SocketAddr = d.listen.get_ref().parse().map_err(|_| {
+            err(
+                loc(d.listen.span()).line,
+                "daemon.listen".into(),
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:9464",
+                    d.listen.get_ref()
+                ),
+            )
+        })?;
+        if !listen.ip().is_loopback() && !d.allow_non_loopback {
+            return Err(err(
+                loc(d.listen.span()).line,
+                "daemon.listen".into(),
+                format!("{listen} is not a loopback address; set daemon.allow_non_loopback = true to bind it"),
+            ));
+        }
+        if let Err(e) = crate::schedule::parse(d.schedule.get_ref()) {
+            return Err(err(
+                loc(d.schedule.span()).line,
+                "daemon.schedule".into(),
+                e,
+            ));
+        }
+        let daemon = DaemonConfig {
+            listen,
+            schedule: d.schedule.get_ref().clone(),
+            watch_interval_secs: d.watch_interval_secs.max(1),
+            alertmanager_url: d.alertmanager_url.clone(),
+            webhook_url: d.webhook_url.clone(),
+        };
+        Ok(Config {
+            state_dir: base_dir.join(&raw.state_dir),
+            prompts_dir: base_dir.join(&raw.prompts),
+            cache_rules: base_dir.join(&raw.cache_rules),
+            block_size: raw.block_size,
+            path: path.clone(),
+            base_dir,
+            tokenizers,
+            daemon,
+            raw,
+        })
+    }
+
+    pub fn tokenizer(&self, id: &str) -> Result<&TokenizerEntry, ConfigError> {
+        self.tokenizers
+            .iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| ConfigError::UnknownTokenizer {
+                id: id.to_string(),
+                known: self.tokenizers.iter().map(|t| t.id.clone()).collect(),
+            })
+    }
+}
+
+fn valid_label(s: &str) -> bool {
+    let mut parts = s.splitn(2, '/');
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
+    };
+    matches!((parts.next(), parts.next()), (Some(a), Some(b)) if ok(a) && ok(b))
+}
+
+/// The 1-based line of the first `key =` in `text`, or 1.
+fn find_key_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.starts_with(key) && l[key.len()..].trim_start().starts_with('=')
+        })
+        .map(|i| i + 1)
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/pw/daemon.toml"), text)
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_and_field() {
+        let e = parse("block_size = 16\n[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\ncolour = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/etc/pw/daemon.toml:7: tokenizer[0]"), "{e}");
+        assert!(e.contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_dir() {
+        let c = parse("[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"t/x.json\"\n").unwrap();
+        assert_eq!(c.tokenizers[0].file, Path::new("/etc/pw/t/x.json"));
+        assert_eq!(c.state_dir, Path::new("/etc/pw/state"));
+        assert_eq!(c.tokenizers[0].file_loc.line, 5);
+    }
+
+    #[test]
+    fn bad_sha_and_duplicate_ids_are_errors_with_lines() {
+        let e = parse("[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\nsha256 = \"abc\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":6: tokenizer[0].sha256"), "{e}");
+        let t =
+            "[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\n";
+        let e = parse(&format!("{t}{t}")).unwrap_err().to_string();
+        assert!(
+            e.contains(":7: tokenizer[1].id: duplicate tokenizer id `a/b`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn non_loopback_listen_needs_opt_in() {
+        let e = parse("[daemon]\nlisten = \"0.0.0.0:9464\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2: daemon.listen"), "{e}");
+        assert!(parse("[daemon]\nlisten = \"0.0.0.0:9464\"\nallow_non_loopback = true\n").is_ok());
+    }
+
+    #[test]
+    fn syntax_error_reports_line() {
+        let e = parse("block_size = 16\n[[tokenizer]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/etc/pw/daemon.toml:2:"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+}

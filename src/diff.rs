@@ -1,0 +1,327 @@
+//! `prefix diff`: what a tokenizer change does to each registered prompt's cached prefix.
+//!
+//! Per prompt: token counts under both tokenizers, whether the fingerprint changed, the first
+//! divergent token and block, the byte ranges of text that now tokenize differently, and per
+//! cache rule of the prompt's models the tokens that survive, the tokens to write again and
+//! what that costs. Ids are compared only when both tokenizers share a vocabulary (the same
+//! id -> bytes table); otherwise nothing survives by definition.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::cache_rules::{CacheRules, Layout};
+use crate::error::Result;
+use crate::fingerprint::{self, first_divergent_block};
+use crate::prefix::TokenizedPrefix;
+use crate::prompt::Prompt;
+use crate::tokenizer::Tokenizer;
+
+/// How many divergent byte ranges a report lists per prompt.
+pub const MAX_RANGES: usize = 5;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenizerSide {
+    pub id: String,
+    pub format: String,
+    pub file_sha256: String,
+    pub vocab_hash: String,
+    pub vocab_size: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    pub from: TokenizerSide,
+    pub to: TokenizerSide,
+    /// Both tokenizers map ids to the same bytes, so ids are comparable.
+    pub same_vocabulary: bool,
+    pub block_size: usize,
+    pub prompts: Vec<PromptDiff>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptDiff {
+    pub prompt: String,
+    pub from_tokens: usize,
+    pub to_tokens: usize,
+    pub from_fingerprint: String,
+    pub to_fingerprint: String,
+    pub fingerprint_changed: bool,
+    /// Index of the first token that differs; `None` when the sequences are equal.
+    pub first_divergent_token: Option<usize>,
+    /// Byte offset in the text where that token starts.
+    pub first_divergent_byte: Option<usize>,
+    pub first_divergent_block: Option<usize>,
+    /// The first few byte ranges `[start, end)` of text that tokenize differently.
+    pub divergent_ranges: Vec<(usize, usize)>,
+    pub divergent_range_count: usize,
+    pub breakpoints: Vec<BreakpointDiff>,
+    pub rules: Vec<RuleImpact>,
+    /// Models of the prompt that no cache rule covers.
+    pub models_without_rule: Vec<String>,
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakpointDiff {
+    pub segment: String,
+    pub from_tokens: usize,
+    pub to_tokens: usize,
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleImpact {
+    pub model: String,
+    pub rule: String,
+    /// Tokens served from cache per request before the change (steady state).
+    pub cached_before: usize,
+    /// Of those, tokens still served from cache right after the change.
+    pub surviving: usize,
+    /// Tokens that must be written again to get back to steady state.
+    pub rewrite: usize,
+    /// Extra spend per day while requests miss on the rewritten tokens (upper bound: no
+    /// warm-up refills the cache), USD.
+    pub cold_cost_per_day_usd: f64,
+    /// One write of the rewritten tokens, USD (per cache copy).
+    pub rewrite_cost_usd: f64,
+    /// Prefix input cost per day in steady state, before and after, USD.
+    pub steady_cost_per_day_before_usd: f64,
+    pub steady_cost_per_day_after_usd: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub prompts: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+    pub from_tokens: usize,
+    pub to_tokens: usize,
+    pub cold_cost_per_day_usd: f64,
+    pub steady_cost_delta_per_day_usd: f64,
+}
+
+pub fn side(t: &Tokenizer) -> TokenizerSide {
+    TokenizerSide {
+        id: t.id.clone(),
+        format: t.identity.format.to_string(),
+        file_sha256: t.identity.file_sha256.clone(),
+        vocab_hash: t.vocab_hash.clone(),
+        vocab_size: t.vocab_size,
+    }
+}
+
+/// Diffs every prompt between two tokenizers.
+pub fn diff(
+    from: &Tokenizer,
+    to: &Tokenizer,
+    prompts: &[&Prompt],
+    rules: &CacheRules,
+    block_size: usize,
+) -> Result<DiffReport> {
+    let same_vocabulary = from.vocab_hash == to.vocab_hash;
+    let prompts: Vec<PromptDiff> = prompts
+        .par_iter()
+        .map(|p| {
+            let a = TokenizedPrefix::new(from, p, true)?;
+            let b = TokenizedPrefix::new(to, p, true)?;
+            Ok(diff_prompt(p, &a, &b, same_vocabulary, rules, block_size))
+        })
+        .collect::<Result<_>>()?;
+    let changed = prompts.iter().filter(|d| d.fingerprint_changed).count();
+    let summary = Summary {
+        prompts: prompts.len(),
+        changed,
+        unchanged: prompts.len() - changed,
+        from_tokens: prompts.iter().map(|d| d.from_tokens).sum(),
+        to_tokens: prompts.iter().map(|d| d.to_tokens).sum(),
+        cold_cost_per_day_usd: prompts
+            .iter()
+            .flat_map(|d| &d.rules)
+            .map(|r| r.cold_cost_per_day_usd)
+            .sum(),
+        steady_cost_delta_per_day_usd: prompts
+            .iter()
+            .flat_map(|d| &d.rules)
+            .map(|r| r.steady_cost_per_day_after_usd - r.steady_cost_per_day_before_usd)
+            .sum(),
+    };
+    Ok(DiffReport {
+        from: side(from),
+        to: side(to),
+        same_vocabulary,
+        block_size,
+        prompts,
+        summary,
+    })
+}
+
+fn diff_prompt(
+    p: &Prompt,
+    a: &TokenizedPrefix,
+    b: &TokenizedPrefix,
+    same_vocabulary: bool,
+    rules: &CacheRules,
+    block_size: usize,
+) -> PromptDiff {
+    let fa = a.fingerprints(p, block_size);
+    let fb = b.fingerprints(p, block_size);
+    let identical = a.ids == b.ids;
+    // With different vocabularies equal ids mean different bytes: nothing is shared.
+    let lcp = if same_vocabulary {
+        fingerprint::common_prefix_len(&a.ids, &b.ids)
+    } else {
+        0
+    };
+    let first_divergent_token = (!identical || !same_vocabulary).then_some(lcp);
+    let first_divergent_byte = first_divergent_token.map(|i| {
+        a.offsets
+            .get(i)
+            .or(b.offsets.get(i))
+            .map(|o| o.0)
+            .unwrap_or(p.text.expose().len())
+    });
+    let first_divergent_block = if same_vocabulary {
+        first_divergent_block(&fa.blocks, &fb.blocks).or_else(|| {
+            (fa.blocks.len() != fb.blocks.len()).then_some(fa.blocks.len().min(fb.blocks.len()))
+        })
+    } else {
+        Some(0)
+    };
+    let (divergent_ranges, divergent_range_count) = if same_vocabulary && !identical {
+        let all = divergent_ranges(a, b);
+        let n = all.len();
+        (all.into_iter().take(MAX_RANGES).collect(), n)
+    } else if !same_vocabulary {
+        (vec![(0, p.text.expose().len())], 1)
+    } else {
+        (Vec::new(), 0)
+    };
+    let breakpoints = fa
+        .breakpoints
+        .iter()
+        .zip(&fb.breakpoints)
+        .map(|(x, y)| BreakpointDiff {
+            segment: x.segment.clone(),
+            from_tokens: x.tokens,
+            to_tokens: y.tokens,
+            changed: x.fingerprint != y.fingerprint || !same_vocabulary,
+        })
+        .collect();
+    let bp_idx: Vec<usize> = p
+        .segments
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.breakpoint)
+        .map(|(i, _)| i)
+        .collect();
+    let old = Layout {
+        len: a.ids.len(),
+        block_ends: &a.segment_ends,
+        breakpoints: &bp_idx,
+    };
+    let new = Layout {
+        len: b.ids.len(),
+        block_ends: &b.segment_ends,
+        breakpoints: &bp_idx,
+    };
+    let mut rules_out = Vec::new();
+    let mut models_without_rule = Vec::new();
+    for m in &p.models {
+        let Some(ap) = rules.for_model(m) else {
+            models_without_rule.push(m.clone());
+            continue;
+        };
+        let price = ap.model.input_usd_per_mtok / 1e6;
+        let read = ap.read_multiplier();
+        let cached_before = ap.cacheable(&old);
+        let cached_after = ap.cacheable(&new);
+        let surviving = ap.surviving(&old, &new, lcp);
+        let rewrite = cached_after.saturating_sub(surviving);
+        let r = p.requests_per_day;
+        let steady =
+            |len: usize, cached: usize| r * price * (cached as f64 * read + (len - cached) as f64);
+        rules_out.push(RuleImpact {
+            model: m.clone(),
+            rule: ap.rule.id.clone(),
+            cached_before,
+            surviving,
+            rewrite,
+            cold_cost_per_day_usd: r * rewrite as f64 * price * (1.0 - read),
+            rewrite_cost_usd: rewrite as f64 * price * ap.rule.write_multiplier,
+            steady_cost_per_day_before_usd: steady(old.len, cached_before),
+            steady_cost_per_day_after_usd: steady(new.len, cached_after),
+        });
+    }
+    let explanation = if !same_vocabulary {
+        format!(
+            "vocabulary changed: token ids are not comparable, no cached prefix survives; {} -> {} tokens ({:+.1}%)",
+            a.ids.len(),
+            b.ids.len(),
+            pct(a.ids.len(), b.ids.len())
+        )
+    } else if identical {
+        "unchanged: identical token ids, every cached prefix survives".to_string()
+    } else {
+        format!(
+            "same vocabulary, ids diverge at token {} (byte {}); {} region(s) of the text tokenize differently",
+            lcp,
+            first_divergent_byte.unwrap_or(0),
+            divergent_range_count
+        )
+    };
+    PromptDiff {
+        prompt: p.id.clone(),
+        from_tokens: a.ids.len(),
+        to_tokens: b.ids.len(),
+        fingerprint_changed: fa.fingerprint != fb.fingerprint
+            || !same_vocabulary && !a.ids.is_empty(),
+        from_fingerprint: fa.fingerprint,
+        to_fingerprint: fb.fingerprint,
+        first_divergent_token,
+        first_divergent_byte,
+        first_divergent_block,
+        divergent_ranges,
+        divergent_range_count,
+        breakpoints,
+        rules: rules_out,
+        models_without_rule,
+        explanation,
+    }
+}
+
+fn pct(a: usize, b: usize) -> f64 {
+    if a == 0 {
+        0.0
+    } else {
+        (b as f64 - a as f64) * 100.0 / a as f64
+    }
+}
+
+/// Byte ranges covered by tokens that are not present, with the same span and id, in the
+/// other sequence; merged where they overlap or touch.
+pub fn divergent_ranges(a: &TokenizedPrefix, b: &TokenizedPrefix) -> Vec<(usize, usize)> {
+    use std::collections::HashSet;
+    let set = |t: &TokenizedPrefix| -> HashSet<(usize, usize, u32)> {
+        t.offsets
+            .iter()
+            .zip(&t.ids)
+            .map(|(o, id)| (o.0, o.1, *id))
+            .collect()
+    };
+    let (sa, sb) = (set(a), set(b));
+    let mut spans: Vec<(usize, usize)> = sa
+        .difference(&sb)
+        .chain(sb.difference(&sa))
+        .map(|&(s, e, _)| (s, e))
+        .collect();
+    spans.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in spans {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}

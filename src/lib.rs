@@ -1,0 +1,31 @@
+//! prefix-warden: keeps LLM prompt caches warm and honest.
+//!
+//! # Layout
+//! - [`config`]: `daemon.toml`, strict parsing with file/line/field errors.
+//! - [`tokenizer`]: the tokenizer registry; tiktoken, tekken and HF `tokenizer.json` engines.
+//! - [`prompt`]: the prompt registry, `prompts/*.yaml`, segments and breakpoints.
+//! - [`prefix`]: a prompt's token sequence under one tokenizer (segments tokenized apart).
+//! - [`fingerprint`]: the documented fingerprint and block-hash functions.
+//! - [`fp_cache`]: on-disk fingerprint cache keyed by prompt and tokenizer content.
+//! - [`analyzer`]: ties the above together; fingerprints (prompt, tokenizer) pairs.
+//! - [`cache_rules`]: provider cache rules as data and the survival arithmetic.
+//! - [`diff`]: what a tokenizer change does to each prompt; [`report`] renders it.
+//! - [`daemon`]: the long-running service.
+//! - [`cli`], [`logging`], [`schedule`], [`error`]: the edges.
+#![forbid(unsafe_code)]
+
+pub mod analyzer;
+pub mod cache_rules;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod diff;
+pub mod error;
+pub mod fingerprint;
+pub mod fp_cache;
+pub mod logging;
+pub mod prefix;
+pub mod prompt;
+pub mod report;
+pub mod schedule;
+pub mod tokenizer;

@@ -1,0 +1,25 @@
+//! The `prefix` binary: parses arguments, runs the command, maps the outcome to the documented
+//! exit codes (0 ok, 1 a fingerprint changed, 2 error). Everything else is library code.
+
+use clap::Parser;
+use prefix_warden::cli::{self, Cli, Outcome};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    prefix_warden::logging::init(cli.log_format);
+    match cli::run(cli) {
+        Ok(Outcome::Ok) => std::process::exit(0),
+        Ok(Outcome::Changed) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Rendering of `prefix fingerprint` and `prefix diff` results as a table, JSON or Markdown.
+//!
+//! Output carries ids, fingerprints, counts and byte offsets. Prompt text appears only when
+//! the caller passes the text source explicitly (`--show-text`).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::analyzer::Evaluation;
+use crate::diff::{DiffReport, PromptDiff};
+use crate::prompt::Prompt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+/// Text lookup for `--show-text`; `None` means text must not be shown.
+pub type ShowText<'a> = Option<&'a [Prompt]>;
+
+#[derive(Serialize)]
+struct FingerprintJson<'a> {
+    pairs: Vec<PairJson<'a>>,
+    from_cache: usize,
+    tokenized: usize,
+}
+
+#[derive(Serialize)]
+struct PairJson<'a> {
+    prompt: &'a str,
+    tokenizer: &'a str,
+    tokenizer_sha256: &'a str,
+    #[serde(flatten)]
+    fp: &'a crate::fingerprint::PrefixFingerprints,
+}
+
+pub fn fingerprints(evals: &[Evaluation], format: Format, show: ShowText) -> String {
+    let hits = evals.iter().filter(|e| e.from_cache).count();
+    match format {
+        Format::Json => {
+            let j = FingerprintJson {
+                pairs: evals
+                    .iter()
+                    .map(|e| PairJson {
+                        prompt: &e.prompt,
+                        tokenizer: &e.tokenizer,
+                        tokenizer_sha256: &e.identity.file_sha256,
+                        fp: &e.fp,
+                    })
+                    .collect(),
+                from_cache: hits,
+                tokenized: evals.len() - hits,
+            };
+            serde_json::to_string_pretty(&j).expect("serializable") + "\n"
+        }
+        Format::Table | Format::Markdown => {
+            let md = format == Format::Markdown;
+            let mut rows = vec![vec![
+                "PROMPT".into(),
+                "TOKENIZER".into(),
+                "TOKENS".into(),
+                "FINGERPRINT".into(),
+            ]];
+            for e in evals {
+                rows.push(vec![
+                    e.prompt.clone(),
+                    e.tokenizer.clone(),
+                    e.fp.token_count.to_string(),
+                    e.fp.fingerprint.clone(),
+                ]);
+                if e.fp.breakpoints.len() > 1 {
+                    for b in &e.fp.breakpoints {
+                        rows.push(vec![
+                            format!("  @{}", b.segment),
+                            String::new(),
+                            b.tokens.to_string(),
+                            b.fingerprint.clone(),
+                        ]);
+                    }
+                }
+            }
+            let mut out = table(&rows, md);
+            if let Some(prompts) = show {
+                for p in prompts
+                    .iter()
+                    .filter(|p| evals.iter().any(|e| e.prompt == p.id))
+                {
+                    let _ = writeln!(
+                        out,
+                        "\n--- text of {} ({} bytes) ---",
+                        p.id,
+                        p.text.expose().len()
+                    );
+                    out.push_str(p.text.expose());
+                    out.push('\n');
+                }
+            }
+            let _ = writeln!(
+                out,
+                "\n{} pair(s): {} from cache, {} tokenized",
+                evals.len(),
+                hits,
+                evals.len() - hits
+            );
+            out
+        }
+    }
+}
+
+pub fn diff(r: &DiffReport, format: Format, show: ShowText) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(r).expect("serializable") + "\n",
+        Format::Table => diff_text(r, false, show),
+        Format::Markdown => diff_text(r, true, show),
+    }
+}
+
+fn diff_text(r: &DiffReport, md: bool, show: ShowText) -> String {
+    let mut out = String::new();
+    let h = |out: &mut String, level: usize, s: &str| {
+        if md {
+            let _ = writeln!(out, "{} {s}\n", "#".repeat(level));
+        } else {
+            let _ = writeln!(out, "{s}");
+        }
+    };
+    h(
+        &mut out,
+        1,
+        &format!("prefix diff: {} -> {}", r.from.id, r.to.id),
+    );
+    let vocab = if r.same_vocabulary {
+        format!("vocabulary: same ({} ids): ids are comparable, only text that now splits differently loses its cache", r.from.vocab_size)
+    } else {
+        format!(
+            "vocabulary: different ({} -> {} ids): token ids are not comparable, nothing cached under {} survives",
+            r.from.vocab_size, r.to.vocab_size, r.from.id
+        )
+    };
+    let _ = writeln!(out, "{}{vocab}", if md { "- " } else { "" });
+    let _ = writeln!(
+        out,
+        "{}files: {} sha256 {} -> {} sha256 {}\n",
+        if md { "- " } else { "" },
+        r.from.format,
+        short(&r.from.file_sha256),
+        r.to.format,
+        short(&r.to.file_sha256)
+    );
+    let mut rows = vec![vec![
+        "PROMPT".to_string(),
+        "TOKENS".into(),
+        "FINGERPRINT".into(),
+        "FIRST DIVERGENCE".into(),
+        "COLD $/DAY".into(),
+    ]];
+    for p in &r.prompts {
+        rows.push(vec![
+            p.prompt.clone(),
+            format!("{} -> {}", p.from_tokens, p.to_tokens),
+            if p.fingerprint_changed {
+                "changed"
+            } else {
+                "same"
+            }
+            .into(),
+            divergence(p),
+            format!(
+                "{:.2}",
+                p.rules.iter().map(|x| x.cold_cost_per_day_usd).sum::<f64>()
+            ),
+        ]);
+    }
+    out.push_str(&table(&rows, md));
+    for p in &r.prompts {
+        out.push('\n');
+        h(
+            &mut out,
+            2,
+            &format!(
+                "{}: {}",
+                p.prompt,
+                if p.fingerprint_changed {
+                    "changed"
+                } else {
+                    "unchanged"
+                }
+            ),
+        );
+        let li = if md { "- " } else { "  " };
+        let _ = writeln!(out, "{li}{}", p.explanation);
+        let _ = writeln!(
+            out,
+            "{li}fingerprint {} -> {}",
+            p.from_fingerprint, p.to_fingerprint
+        );
+        if p.divergent_range_count > 0 {
+            let ranges: Vec<String> = p
+                .divergent_ranges
+                .iter()
+                .map(|(a, b)| format!("[{a}, {b})"))
+                .collect();
+            let more = p
+                .divergent_range_count
+                .saturating_sub(p.divergent_ranges.len());
+            let _ = writeln!(
+                out,
+                "{li}text that tokenizes differently (byte ranges): {}{}",
+                ranges.join(" "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+            if let Some(prompts) = show {
+                if let Some(pr) = prompts.iter().find(|x| x.id == p.prompt) {
+                    for (a, b) in &p.divergent_ranges {
+                        let t = &pr.text.expose()[*a..*b];
+                        let _ = writeln!(out, "{li}  [{a}, {b}) {t:?}");
+                    }
+                }
+            }
+        }
+        if p.breakpoints.len() > 1 {
+            let bps: Vec<String> = p
+                .breakpoints
+                .iter()
+                .map(|b| {
+                    format!(
+                        "@{} {}->{} {}",
+                        b.segment,
+                        b.from_tokens,
+                        b.to_tokens,
+                        if b.changed { "changed" } else { "same" }
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "{li}breakpoints: {}", bps.join(", "));
+        }
+        if !p.rules.is_empty() {
+            let mut rows = vec![vec![
+                "MODEL".to_string(),
+                "RULE".into(),
+                "CACHED BEFORE".into(),
+                "SURVIVES".into(),
+                "REWRITE".into(),
+                "COLD $/DAY".into(),
+                "REWRITE $".into(),
+                "STEADY $/DAY".into(),
+            ]];
+            for x in &p.rules {
+                rows.push(vec![
+                    x.model.clone(),
+                    x.rule.clone(),
+                    x.cached_before.to_string(),
+                    x.surviving.to_string(),
+                    x.rewrite.to_string(),
+                    format!("{:.2}", x.cold_cost_per_day_usd),
+                    format!("{:.4}", x.rewrite_cost_usd),
+                    format!(
+                        "{:.2} -> {:.2}",
+                        x.steady_cost_per_day_before_usd, x.steady_cost_per_day_after_usd
+                    ),
+                ]);
+            }
+            if md {
+                out.push('\n');
+            }
+            for line in table(&rows, md).lines() {
+                let _ = writeln!(out, "{}{line}", if md { "" } else { "  " });
+            }
+        }
+        if !p.models_without_rule.is_empty() {
+            let _ = writeln!(
+                out,
+                "{li}no cache rule for: {}",
+                p.models_without_rule.join(", ")
+            );
+        }
+    }
+    let s = &r.summary;
+    out.push('\n');
+    h(&mut out, 2, "summary");
+    let _ = writeln!(
+        out,
+        "{} prompt(s): {} changed, {} unchanged; tokens {} -> {} ({:+.1}%); up to ${:.2}/day extra while caches are cold; steady-state change ${:+.2}/day",
+        s.prompts,
+        s.changed,
+        s.unchanged,
+        s.from_tokens,
+        s.to_tokens,
+        if s.from_tokens == 0 { 0.0 } else { (s.to_tokens as f64 - s.from_tokens as f64) * 100.0 / s.from_tokens as f64 },
+        s.cold_cost_per_day_usd,
+        s.steady_cost_delta_per_day_usd
+    );
+    out
+}
+
+fn divergence(p: &PromptDiff) -> String {
+    match (p.first_divergent_token, p.first_divergent_byte) {
+        (Some(t), Some(b)) => format!("token {t} (byte {b})"),
+        (Some(t), None) => format!("token {t}"),
+        _ => "-".into(),
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// Left-aligned columns; Markdown pipes when `md`.
+pub fn table(rows: &[Vec<String>], md: bool) -> String {
+    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        if md {
+            let _ = writeln!(
+                out,
+                "| {} |",
+                r.iter()
+                    .map(|c| c.replace('|', "\\|"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+            if i == 0 {
+                let _ = writeln!(out, "|{}", "---|".repeat(r.len()));
+            }
+        } else {
+            let line: Vec<String> = r
+                .iter()
+                .enumerate()
+                .map(|(c, s)| format!("{s:<w$}", w = widths[c]))
+                .collect();
+            let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        }
+    }
+    out
+}

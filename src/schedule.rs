@@ -1,0 +1,52 @@
+//! Cron schedules (the `cron` crate, six fields with seconds) and the next-tick arithmetic the
+//! daemon and the warm-up loop share.
+
+use std::str::FromStr;
+
+pub use cron::Schedule;
+
+/// Parses a cron expression. Five-field expressions (no seconds) are accepted and run at
+/// second 0, since that is what most people write.
+pub fn parse(expr: &str) -> Result<Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let expr = if fields == 5 {
+        format!("0 {expr}")
+    } else {
+        expr.to_string()
+    };
+    Schedule::from_str(&expr).map_err(|e| format!("invalid cron expression `{expr}`: {e}"))
+}
+
+/// Seconds between the next two ticks: the nominal interval, exported so alert rules can say
+/// "no success for three intervals".
+pub fn nominal_interval_secs(s: &Schedule) -> f64 {
+    let mut it = s.upcoming(chrono::Utc);
+    match (it.next(), it.next()) {
+        (Some(a), Some(b)) => (b - a).num_milliseconds() as f64 / 1000.0,
+        _ => 0.0,
+    }
+}
+
+/// Time until the next tick after now.
+pub fn until_next(s: &Schedule) -> Option<std::time::Duration> {
+    let next = s.upcoming(chrono::Utc).next()?;
+    (next - chrono::Utc::now())
+        .to_std()
+        .ok()
+        .or(Some(std::time::Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_and_six_field_forms() {
+        assert_eq!(nominal_interval_secs(&parse("*/5 * * * *").unwrap()), 300.0);
+        assert_eq!(
+            nominal_interval_secs(&parse("*/10 * * * * *").unwrap()),
+            10.0
+        );
+        assert!(parse("every five minutes").is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! HF `tokenizer.json` files through the `tokenizers` crate.
+//!
+//! Encoding is `encode(text, add_special_tokens = false)`: no BOS/EOS, but added tokens written
+//! in the text (`<think>`) are matched, as self-hosted engines do after rendering a chat
+//! template. Offsets are byte offsets into the original text.
+
+use std::collections::BTreeMap;
+
+pub struct HfJson {
+    tok: tokenizers::Tokenizer,
+    /// Id -> bytes of every ordinary (non-added) token, for the vocabulary hash.
+    vocab: Vec<(u32, Vec<u8>)>,
+    special_tokens: BTreeMap<String, u32>,
+}
+
+impl HfJson {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let tok = tokenizers::Tokenizer::from_bytes(bytes)
+            .map_err(|e| format!("not a usable tokenizer.json: {e}"))?;
+        let added = tok.get_added_tokens_decoder();
+        let byte_level = decoder_is_byte_level(bytes);
+        let mut vocab: Vec<(u32, Vec<u8>)> = tok
+            .get_vocab(false)
+            .into_iter()
+            .filter(|(_, id)| !added.contains_key(id))
+            .map(|(s, id)| (id, token_bytes(&s, byte_level)))
+            .collect();
+        vocab.sort_unstable_by_key(|(id, _)| *id);
+        let special_tokens = added
+            .iter()
+            .map(|(id, t)| (t.content.clone(), *id))
+            .collect();
+        Ok(Self {
+            tok,
+            vocab,
+            special_tokens,
+        })
+    }
+
+    pub fn encode_with_offsets(
+        &self,
+        text: &str,
+    ) -> Result<(Vec<u32>, Vec<(usize, usize)>), String> {
+        let enc = self
+            .tok
+            .encode(text, false)
+            .map_err(|e| format!("encoding failed: {e}"))?;
+        Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+        let enc = self
+            .tok
+            .encode(text, false)
+            .map_err(|e| format!("encoding failed: {e}"))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    pub fn vocab(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        self.vocab.iter().map(|(id, b)| (*id, b.as_slice()))
+    }
+
+    pub fn special_tokens(&self) -> &BTreeMap<String, u32> {
+        &self.special_tokens
+    }
+}
+
+/// Whether the file's decoder is byte-level (GPT-2 style), i.e. vocab strings are bytes
+/// mapped to printable characters.
+fn decoder_is_byte_level(json: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        decoder: Option<serde_json::Value>,
+    }
+    let Ok(h) = serde_json::from_slice::<Head>(json) else {
+        return false;
+    };
+    fn has_byte_level(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.get("type").and_then(|t| t.as_str()) == Some("ByteLevel")
+                    || m.values().any(has_byte_level)
+            }
+            serde_json::Value::Array(a) => a.iter().any(has_byte_level),
+            _ => false,
+        }
+    }
+    h.decoder.as_ref().is_some_and(has_byte_level)
+}
+
+/// The bytes a vocabulary string stands for.
+fn token_bytes(s: &str, byte_level: bool) -> Vec<u8> {
+    if byte_level {
+        let table = unicode_to_byte();
+        if let Some(bytes) = s
+            .chars()
+            .map(|c| table.get(&c).copied())
+            .collect::<Option<Vec<u8>>>()
+        {
+            return bytes;
+        }
+    }
+    // SentencePiece-style vocabularies: `▁` is a space and `<0xNN>` a raw byte.
+    if s.len() == 6 && s.starts_with("<0x") && s.ends_with('>') {
+        if let Ok(b) = u8::from_str_radix(&s[3..5], 16) {
+            return vec![b];
+        }
+    }
+    s.replace('\u{2581}', " ").into_bytes()
+}
+
+/// GPT-2's `bytes_to_unicode`, inverted: printable character -> byte.
+fn unicode_to_byte() -> &'static std::collections::HashMap<char, u8> {
+    static TABLE: std::sync::OnceLock<std::collections::HashMap<char, u8>> =
+        std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32).collect();
+        printable.extend(0xA1..=0xAC);
+        printable.extend(0xAE..=0xFF);
+        let mut map = std::collections::HashMap::new();
+        let mut n = 0;
+        for b in 0..=255u32 {
+            let c = if printable.contains(&b) {
+                b
+            } else {
+                n += 1;
+                255 + n
+            };
+            map.insert(char::from_u32(c).expect("valid char"), b as u8);
+        }
+        map
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_level_strings_decode_to_bytes() {
+        assert_eq!(token_bytes("Ġhello", true), b" hello");
+        assert_eq!(token_bytes("Ċ", true), b"\n");
+        assert_eq!(token_bytes("<0x0A>", false), b"\n");
+        assert_eq!(token_bytes("\u{2581}the", false), b" the");
+    }
+}

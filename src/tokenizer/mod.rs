@@ -1,0 +1,283 @@
+//! The tokenizer registry: each entry of `daemon.toml` is one provider tokenizer *version*,
+//! loaded from a file whose sha256 is pinned.
+//!
+//! A [`Tokenizer`] turns text into token ids (and byte offsets, for diffs) and knows its
+//! [`Identity`]: the sha256 of its file(s) and a hash of its id -> bytes table. Two tokenizers
+//! with the same vocabulary hash give comparable ids even when their files differ (Qwen's rank
+//! file and the Qwen3 tokenizer.json); different vocabulary hashes mean nothing is comparable.
+
+mod file;
+mod hf_json;
+mod rank_bpe;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+pub use file::{read_maybe_gzip, sha256_hex};
+pub use rank_bpe::TiktokenSpec;
+
+use crate::config::{Config, TokenizerEntry, TokenizerFormat};
+use crate::error::{Error, Result};
+
+/// Bumped whenever a change to this crate could change the ids produced for a given file, so
+/// cached fingerprints computed by an older engine are not reused.
+pub const ENGINE_VERSION: u32 = 1;
+
+/// What identifies a tokenizer's behaviour, independent of its label.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub format: TokenizerFormat,
+    /// sha256 of the uncompressed tokenizer file.
+    pub file_sha256: String,
+    /// sha256 of the tiktoken spec file, when there is one.
+    pub spec_sha256: Option<String>,
+}
+
+impl Identity {
+    /// One hex digest over everything that decides the ids: the cache key part for a tokenizer.
+    pub fn content_hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(format!(
+            "engine-v{ENGINE_VERSION}\0{}\0{}\0",
+            self.format, self.file_sha256
+        ));
+        if let Some(s) = &self.spec_sha256 {
+            h.update(s.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+enum Engine {
+    Rank(rank_bpe::RankBpe),
+    Hf(Box<hf_json::HfJson>),
+}
+
+/// A loaded tokenizer.
+pub struct Tokenizer {
+    pub id: String,
+    pub identity: Identity,
+    /// sha256 over the (id, bytes) table of ordinary tokens; see the module doc.
+    pub vocab_hash: String,
+    pub vocab_size: usize,
+    engine: Engine,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("id", &self.id)
+            .field("identity", &self.identity)
+            .field("vocab_size", &self.vocab_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokenizer {
+    /// Loads the tokenizer of a registry entry, verifying the pinned sha256.
+    pub fn load(entry: &TokenizerEntry) -> Result<Tokenizer> {
+        let content = file::read_verified(entry)?;
+        let spec = match &entry.spec {
+            Some(p) => Some(read_spec(&entry.id, p)?),
+            None => None,
+        };
+        Self::from_content(&entry.id, entry.format, &entry.file, content, spec)
+    }
+
+    /// Loads a tokenizer file that is not in the registry (`prefix diff --to-file`). A
+    /// tiktoken file takes its pattern from `spec`.
+    pub fn load_file(
+        label: &str,
+        path: &Path,
+        format: TokenizerFormat,
+        spec: Option<(&Path, TiktokenSpec, String)>,
+    ) -> Result<Tokenizer> {
+        let bytes = read_maybe_gzip(path)?;
+        let sha256 = sha256_hex(&bytes);
+        let spec = spec.map(|(_, s, sha)| (s, sha));
+        Self::from_content(
+            label,
+            format,
+            path,
+            file::FileContent { bytes, sha256 },
+            spec,
+        )
+    }
+
+    fn from_content(
+        id: &str,
+        format: TokenizerFormat,
+        path: &Path,
+        content: file::FileContent,
+        spec: Option<(TiktokenSpec, String)>,
+    ) -> Result<Tokenizer> {
+        let bad = |message: String| Error::Tokenizer {
+            id: id.to_string(),
+            file: path.to_path_buf(),
+            message,
+        };
+        let engine = match format {
+            TokenizerFormat::Tiktoken => {
+                let (spec, _) = spec
+                    .as_ref()
+                    .ok_or_else(|| bad("a tiktoken file needs a spec".into()))?;
+                let ranks = rank_bpe::parse_rank_file(&content.bytes).map_err(bad)?;
+                Engine::Rank(
+                    rank_bpe::RankBpe::new(
+                        ranks,
+                        &spec.pattern,
+                        spec.id_offset,
+                        spec.special_tokens.clone(),
+                    )
+                    .map_err(bad)?,
+                )
+            }
+            TokenizerFormat::Tekken => {
+                Engine::Rank(rank_bpe::load_tekken(&content.bytes).map_err(bad)?)
+            }
+            TokenizerFormat::HfJson => Engine::Hf(Box::new(
+                hf_json::HfJson::from_bytes(&content.bytes).map_err(bad)?,
+            )),
+        };
+        let mut h = Sha256::new();
+        let mut vocab_size = 0;
+        let mut feed = |id: u32, b: &[u8]| {
+            h.update(id.to_le_bytes());
+            h.update((b.len() as u32).to_le_bytes());
+            h.update(b);
+            vocab_size += 1;
+        };
+        match &engine {
+            Engine::Rank(r) => r.vocab().for_each(|(i, b)| feed(i, b)),
+            Engine::Hf(t) => t.vocab().for_each(|(i, b)| feed(i, b)),
+        }
+        let vocab_hash = hex::encode(h.finalize());
+        Ok(Tokenizer {
+            id: id.to_string(),
+            identity: Identity {
+                format,
+                file_sha256: content.sha256,
+                spec_sha256: spec.map(|(_, sha)| sha),
+            },
+            vocab_hash,
+            vocab_size,
+            engine,
+        })
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        match &self.engine {
+            Engine::Rank(r) => r.encode(text),
+            Engine::Hf(t) => t.encode(text),
+        }
+        .map_err(|m| Error::Other(format!("tokenizer `{}`: {m}", self.id)))
+    }
+
+    /// Ids and the byte range of the text that each id covers.
+    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
+        match &self.engine {
+            Engine::Rank(r) => r.encode_with_offsets(text),
+            Engine::Hf(t) => t.encode_with_offsets(text),
+        }
+        .map_err(|m| Error::Other(format!("tokenizer `{}`: {m}", self.id)))
+    }
+
+    pub fn special_tokens(&self) -> &BTreeMap<String, u32> {
+        match &self.engine {
+            Engine::Rank(r) => r.special_tokens(),
+            Engine::Hf(t) => t.special_tokens(),
+        }
+    }
+}
+
+/// Reads a tiktoken spec file; returns it with its sha256.
+pub fn read_spec(id: &str, path: &Path) -> Result<(TiktokenSpec, String)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Tokenizer {
+        id: id.to_string(),
+        file: path.to_path_buf(),
+        message: format!("cannot read spec: {e}"),
+    })?;
+    let spec: TiktokenSpec = serde_json::from_slice(&bytes).map_err(|e| Error::Tokenizer {
+        id: id.to_string(),
+        file: path.to_path_buf(),
+        message: format!("invalid spec at line {}: {e}", e.line()),
+    })?;
+    Ok((spec, sha256_hex(&bytes)))
+}
+
+/// Reads only the files' hashes: enough to look fingerprints up in the cache without paying
+/// for loading the tokenizer.
+pub fn identity_of(entry: &TokenizerEntry) -> Result<Identity> {
+    let content = file::read_verified(entry)?;
+    let spec_sha256 = match &entry.spec {
+        Some(p) => Some(read_spec(&entry.id, p)?.1),
+        None => None,
+    };
+    Ok(Identity {
+        format: entry.format,
+        file_sha256: content.sha256,
+        spec_sha256,
+    })
+}
+
+/// Loads tokenizers on first use and keeps them; cheap to share between threads.
+pub struct Registry {
+    entries: Vec<TokenizerEntry>,
+    loaded: Mutex<HashMap<String, Arc<Tokenizer>>>,
+    identities: Mutex<HashMap<String, Identity>>,
+}
+
+impl Registry {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            entries: config.tokenizers.clone(),
+            loaded: Mutex::default(),
+            identities: Mutex::default(),
+        }
+    }
+
+    pub fn entries(&self) -> &[TokenizerEntry] {
+        &self.entries
+    }
+
+    pub fn entry(&self, id: &str) -> Result<&TokenizerEntry> {
+        self.entries
+            .iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| Error::UnknownTokenizer {
+                id: id.to_string(),
+                known: self.entries.iter().map(|t| t.id.clone()).collect(),
+            })
+    }
+
+    pub fn get(&self, id: &str) -> Result<Arc<Tokenizer>> {
+        if let Some(t) = self.loaded.lock().expect("registry lock").get(id) {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(Tokenizer::load(self.entry(id)?)?);
+        self.identities
+            .lock()
+            .expect("registry lock")
+            .insert(id.to_string(), t.identity.clone());
+        self.loaded
+            .lock()
+            .expect("registry lock")
+            .insert(id.to_string(), t.clone());
+        Ok(t)
+    }
+
+    pub fn identity(&self, id: &str) -> Result<Identity> {
+        if let Some(i) = self.identities.lock().expect("registry lock").get(id) {
+            return Ok(i.clone());
+        }
+        let i = identity_of(self.entry(id)?)?;
+        self.identities
+            .lock()
+            .expect("registry lock")
+            .insert(id.to_string(), i.clone());
+        Ok(i)
+    }
+}

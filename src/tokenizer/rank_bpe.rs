@@ -1,0 +1,242 @@
+//! Rank-based byte-pair encoding: tiktoken `.tiktoken` files and Mistral tekken JSON.
+//!
+//! Both formats are a table of byte strings ordered by merge rank plus a split regex; they
+//! differ only in packaging. Encoding is `tiktoken`'s algorithm (the `tiktoken-rs` crate's
+//! `CoreBPE::encode_ordinary`): split with the regex, then merge bytes by rank. Special-token
+//! text is ordinary text here, as hosted APIs treat it.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+/// The parts of a tiktoken encoding that the rank file does not carry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TiktokenSpec {
+    /// The split regex (fancy-regex syntax, as in tiktoken).
+    pub pattern: String,
+    #[serde(default)]
+    pub special_tokens: BTreeMap<String, u32>,
+    /// Added to every rank to give the token id (0 for OpenAI's files).
+    #[serde(default)]
+    pub id_offset: u32,
+    /// Where the pattern and special tokens were taken from.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// A loaded rank table with its regex, ready to encode.
+pub struct RankBpe {
+    bpe: tiktoken_rs::CoreBPE,
+    /// rank -> bytes; an empty entry is a gap in the ranks. Used for byte offsets and the
+    /// vocabulary hash.
+    decoder: Vec<Vec<u8>>,
+    id_offset: u32,
+    special_tokens: BTreeMap<String, u32>,
+}
+
+impl RankBpe {
+    pub fn new(
+        ranks: FxHashMap<Vec<u8>, u32>,
+        pattern: &str,
+        id_offset: u32,
+        special_tokens: BTreeMap<String, u32>,
+    ) -> Result<Self, String> {
+        let max = ranks.values().copied().max().unwrap_or(0) as usize;
+        let mut decoder = vec![Vec::new(); if ranks.is_empty() { 0 } else { max + 1 }];
+        for (bytes, &rank) in &ranks {
+            if bytes.is_empty() {
+                return Err(format!("rank {rank} has an empty token"));
+            }
+            let slot = &mut decoder[rank as usize];
+            if !slot.is_empty() {
+                return Err(format!("rank {rank} appears twice"));
+            }
+            *slot = bytes.clone();
+        }
+        // Every single byte must have a rank, or BPE cannot encode arbitrary text.
+        for b in 0..=255u8 {
+            if !ranks.contains_key(&[b][..]) {
+                return Err(format!("no rank for the single byte 0x{b:02x}"));
+            }
+        }
+        // Special tokens are never matched by `encode_ordinary`; they are kept for the
+        // vocabulary description only.
+        let bpe =
+            tiktoken_rs::CoreBPE::new(ranks.into_iter().collect(), Default::default(), pattern)
+                .map_err(|e| format!("invalid split pattern: {e}"))?;
+        Ok(Self {
+            bpe,
+            decoder,
+            id_offset,
+            special_tokens,
+        })
+    }
+
+    /// Token ids of `text`, special-token text treated as ordinary text.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+        let ids = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.bpe.encode_ordinary(text)
+        }))
+        .map_err(|_| "the split regex failed on this input (backtrack limit)".to_string())?;
+        Ok(if self.id_offset == 0 {
+            ids
+        } else {
+            ids.into_iter().map(|r| r + self.id_offset).collect()
+        })
+    }
+
+    /// Ids with the byte range of the text each one covers.
+    pub fn encode_with_offsets(
+        &self,
+        text: &str,
+    ) -> Result<(Vec<u32>, Vec<(usize, usize)>), String> {
+        let ids = self.encode(text)?;
+        let mut offsets = Vec::with_capacity(ids.len());
+        let mut pos = 0;
+        for &id in &ids {
+            let len = self.decoder[(id - self.id_offset) as usize].len();
+            offsets.push((pos, pos + len));
+            pos += len;
+        }
+        Ok((ids, offsets))
+    }
+
+    /// (id, bytes) of every ordinary token, in id order.
+    pub fn vocab(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        self.decoder
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(r, b)| (r as u32 + self.id_offset, b.as_slice()))
+    }
+
+    pub fn special_tokens(&self) -> &BTreeMap<String, u32> {
+        &self.special_tokens
+    }
+}
+
+/// Parses a `.tiktoken` rank file: one `base64-token rank` pair per line.
+pub fn parse_rank_file(bytes: &[u8]) -> Result<FxHashMap<Vec<u8>, u32>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not a text file (invalid UTF-8 at byte {})",
+            e.valid_up_to()
+        )
+    })?;
+    let mut ranks = FxHashMap::default();
+    ranks.reserve(text.len() / 12);
+    for (i, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let bad = || format!("line {}: expected `<base64 token> <rank>`", i + 1);
+        let (tok, rank) = line.split_once(' ').ok_or_else(bad)?;
+        let tok = base64::engine::general_purpose::STANDARD
+            .decode(tok)
+            .map_err(|_| bad())?;
+        let rank: u32 = rank.trim().parse().map_err(|_| bad())?;
+        if ranks.insert(tok, rank).is_some() {
+            return Err(format!("line {}: token appears twice", i + 1));
+        }
+    }
+    if ranks.is_empty() {
+        return Err("no ranks in file".into());
+    }
+    Ok(ranks)
+}
+
+#[derive(Deserialize)]
+struct TekkenFile {
+    config: TekkenConfig,
+    vocab: Vec<TekkenToken>,
+    #[serde(default)]
+    special_tokens: Vec<TekkenSpecial>,
+}
+
+#[derive(Deserialize)]
+struct TekkenConfig {
+    pattern: String,
+    default_vocab_size: usize,
+    default_num_special_tokens: usize,
+}
+
+#[derive(Deserialize)]
+struct TekkenToken {
+    rank: u32,
+    token_bytes: String,
+}
+
+#[derive(Deserialize)]
+struct TekkenSpecial {
+    rank: u32,
+    token_str: String,
+}
+
+/// Loads a Mistral tekken JSON file: `default_num_special_tokens` ids come first, so
+/// id = rank + that number, and only the first `default_vocab_size - num_special` ranks are
+/// used (as `mistral_common`'s `Tekkenizer` does).
+pub fn load_tekken(bytes: &[u8]) -> Result<RankBpe, String> {
+    let f: TekkenFile =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a tekken file: {e}"))?;
+    let n_special = f.config.default_num_special_tokens;
+    let inner = f
+        .config
+        .default_vocab_size
+        .checked_sub(n_special)
+        .ok_or("config.default_vocab_size is smaller than config.default_num_special_tokens")?;
+    let mut ranks = FxHashMap::default();
+    for t in f.vocab.iter().filter(|t| (t.rank as usize) < inner) {
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(&t.token_bytes)
+            .map_err(|_| format!("vocab rank {}: token_bytes is not base64", t.rank))?;
+        if ranks.insert(b, t.rank).is_some() {
+            return Err(format!("vocab rank {}: token appears twice", t.rank));
+        }
+    }
+    let specials = f
+        .special_tokens
+        .into_iter()
+        .map(|s| (s.token_str, s.rank))
+        .collect();
+    let offset = u32::try_from(n_special).map_err(|_| "too many special tokens")?;
+    RankBpe::new(ranks, &f.config.pattern, offset, specials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> RankBpe {
+        let mut ranks: FxHashMap<Vec<u8>, u32> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        ranks.insert(b"ab".to_vec(), 256);
+        ranks.insert(b"abc".to_vec(), 257);
+        RankBpe::new(ranks, r"\w+|\s+|[^\w\s]+", 0, Default::default()).unwrap()
+    }
+
+    #[test]
+    fn merges_by_rank_and_reports_byte_offsets() {
+        let (ids, offs) = tiny().encode_with_offsets("abc ab!").unwrap();
+        assert_eq!(ids, vec![257, b' ' as u32, 256, b'!' as u32]);
+        assert_eq!(offs, vec![(0, 3), (3, 4), (4, 6), (6, 7)]);
+    }
+
+    #[test]
+    fn rank_file_errors_name_the_line() {
+        assert!(parse_rank_file(b"YQ== 0\nnot-base64!! 1\n")
+            .unwrap_err()
+            .contains("line 2"));
+        assert!(parse_rank_file(b"YQ== 0\nYQ== 1\n")
+            .unwrap_err()
+            .contains("twice"));
+        assert!(parse_rank_file(b"").is_err());
+    }
+
+    #[test]
+    fn missing_single_byte_rank_is_an_error_not_a_panic() {
+        let ranks: FxHashMap<Vec<u8>, u32> = [(b"a".to_vec(), 0)].into_iter().collect();
+        assert!(RankBpe::new(ranks, ".", 0, Default::default()).is_err());
+    }
+}

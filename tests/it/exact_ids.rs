@@ -1,0 +1,113 @@
+//! Token ids of every shipped tokenizer on every corpus text equal the reference
+//! implementation's (Python tiktoken / tokenizers / mistral-common), as committed in
+//! tests/data/expected_ids by scripts/reference/gen_expected_ids.py.
+
+use std::collections::BTreeMap;
+
+use prefix_warden::config::Config;
+use prefix_warden::tokenizer::Tokenizer;
+use rayon::prelude::*;
+
+use crate::support::{corpus, root};
+
+#[derive(serde::Deserialize)]
+struct Expected {
+    tokenizer: String,
+    file_sha256: String,
+    ids: BTreeMap<String, Vec<u32>>,
+}
+
+fn expected(label: &str) -> Expected {
+    let p = root()
+        .join("tests/data/expected_ids")
+        .join(format!("{}.json.gz", label.replace('/', "__")));
+    let bytes = prefix_warden::tokenizer::read_maybe_gzip(&p)
+        .unwrap_or_else(|e| panic!("{label}: no expected ids: {e}"));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn every_shipped_tokenizer_matches_the_reference_on_the_whole_corpus() {
+    let cfg = Config::load(&root().join("daemon.toml")).unwrap();
+    let texts = corpus();
+    assert_eq!(
+        texts.len(),
+        41,
+        "the whole shared corpus is in tests/data/corpus"
+    );
+    let failures: Vec<String> = cfg
+        .tokenizers
+        .par_iter()
+        .flat_map(|entry| {
+            let exp = expected(&entry.id);
+            assert_eq!(exp.tokenizer, entry.id);
+            let tok = Tokenizer::load(entry).unwrap();
+            assert_eq!(
+                tok.identity.file_sha256, exp.file_sha256,
+                "{}: expected ids are for another file",
+                entry.id
+            );
+            let mut bad = Vec::new();
+            for (name, text) in &texts {
+                let want = exp
+                    .ids
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{}: no expected ids for {name}", entry.id));
+                let got = tok.encode(text).unwrap();
+                if &got != want {
+                    let at = got
+                        .iter()
+                        .zip(want)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(got.len().min(want.len()));
+                    bad.push(format!(
+                        "{} on {name}: first difference at token {at} (got {} ids, want {})",
+                        entry.id,
+                        got.len(),
+                        want.len()
+                    ));
+                }
+                // Offsets must tile the text exactly for rank-based engines and stay in bounds for all.
+                let (ids2, offs) = tok.encode_with_offsets(text).unwrap();
+                assert_eq!(&ids2, &got);
+                assert!(
+                    offs.iter().all(|(a, b)| a <= b && *b <= text.len()),
+                    "{}: offsets in bounds",
+                    entry.id
+                );
+            }
+            bad
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn nfc_normalizer_is_the_only_difference_between_the_qwen_rank_file_and_qwen3_json() {
+    // The "one glyph splits differently" upgrade: decomposed é (e + U+0301) is composed by the
+    // Qwen3 tokenizer.json's NFC normalizer and left alone by the rank file.
+    let cfg = Config::load(&root().join("daemon.toml")).unwrap();
+    let rank = Tokenizer::load(cfg.tokenizer("qwen/qwen2.5-qwen3").unwrap()).unwrap();
+    let json = Tokenizer::load(cfg.tokenizer("qwen/qwen3").unwrap()).unwrap();
+    assert_eq!(rank.vocab_hash, json.vocab_hash, "same id -> bytes table");
+    let composed = "Please r\u{e9}sum\u{e9} the caf\u{e9} menu.";
+    let decomposed = "Please re\u{301}sume\u{301} the cafe\u{301} menu.";
+    assert_eq!(
+        rank.encode(composed).unwrap(),
+        json.encode(composed).unwrap()
+    );
+    assert_ne!(
+        rank.encode(decomposed).unwrap(),
+        json.encode(decomposed).unwrap()
+    );
+    assert_eq!(
+        json.encode(decomposed).unwrap(),
+        rank.encode(composed).unwrap(),
+        "NFC(decomposed) == composed"
+    );
+}

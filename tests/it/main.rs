@@ -1,0 +1,8 @@
+//! Integration tests: one binary, one module per topic. Tests that need a process drive the
+//! real `prefix` binary like a user would.
+
+mod cache_rules;
+mod cli;
+mod exact_ids;
+mod golden;
+mod support;

@@ -1,0 +1,95 @@
+//! Shared helpers: paths, running the binary, scratch copies of the shipped config.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn prefix() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_prefix"));
+    c.env_remove("PREFIX_WARDEN_CONFIG").env_remove("RUST_LOG");
+    c
+}
+
+/// Runs `prefix` with `args` in `dir`.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    prefix()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run prefix")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A copy of the shipped config, prompts, rules and tokenizers in a temp dir, so a test can
+/// break or change any of them.
+pub fn scratch() -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tempdir");
+    for item in ["daemon.toml", "prompts", "data", "tokenizers"] {
+        copy_recursive(&root().join(item), &d.path().join(item));
+    }
+    d
+}
+
+pub fn copy_recursive(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            copy_recursive(&e.path(), &to.join(e.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
+}
+
+/// Every corpus text: (file name, text).
+pub fn corpus() -> Vec<(String, String)> {
+    let dir = root().join("tests/data/corpus");
+    let mut v: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Long runs of every shipped prompt's text, for "no text in output" assertions.
+pub fn prompt_text_probes(dir: &Path) -> Vec<String> {
+    let prompts = prefix_warden::prompt::load_dir(&dir.join("prompts")).unwrap();
+    let mut probes = Vec::new();
+    for p in prompts {
+        let t = p.text.expose();
+        let chars: Vec<char> = t.chars().collect();
+        let mut i = 0;
+        while i + 40 <= chars.len() {
+            let s: String = chars[i..i + 40].iter().collect();
+            if s.trim().len() >= 30 {
+                probes.push(s);
+            }
+            i += 97;
+        }
+    }
+    assert!(probes.len() > 100, "enough probes");
+    probes
+}
+
+pub fn assert_no_prompt_text(dir: &Path, output: &str, what: &str) {
+    for p in prompt_text_probes(dir) {
+        assert!(!output.contains(&p), "{what} leaks prompt text: {p:?}");
+    }
+}
