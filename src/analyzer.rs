@@ -85,6 +85,7 @@ impl Analyzer {
 
     /// Fingerprints every pair, using the cache and tokenizing only the misses.
     pub fn evaluate(&self, pairs: &[(&Prompt, String)]) -> Result<Vec<Evaluation>> {
+        let started = std::time::Instant::now();
         let tok_ids: BTreeSet<&str> = pairs.iter().map(|(_, t)| t.as_str()).collect();
         let tok_ids: Vec<&str> = tok_ids.into_iter().collect();
         let identities: Vec<Identity> = tok_ids
@@ -93,6 +94,10 @@ impl Analyzer {
             .collect::<Result<_>>()?;
         let identity_of =
             |id: &str| identities[tok_ids.binary_search(&id).expect("collected above")].clone();
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "tokenizer files hashed"
+        );
         let bs = self.config.block_size;
         let looked_up: Vec<(String, Option<PrefixFingerprints>)> = pairs
             .par_iter()
@@ -113,6 +118,11 @@ impl Analyzer {
             .into_par_iter()
             .map(|id| self.tokenizers.get(id).map(|t| (id, t)))
             .collect::<Result<_>>()?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            loaded = loaded.len(),
+            "tokenizers loaded"
+        );
         pairs
             .par_iter()
             .zip(looked_up)

@@ -1,9 +1,11 @@
 //! Rank-based byte-pair encoding: tiktoken `.tiktoken` files and Mistral tekken JSON.
 //!
 //! Both formats are a table of byte strings ordered by merge rank plus a split regex; they
-//! differ only in packaging. Encoding is `tiktoken`'s algorithm (the `tiktoken-rs` crate's
-//! `CoreBPE::encode_ordinary`): split with the regex, then merge bytes by rank. Special-token
-//! text is ordinary text here, as hosted APIs treat it.
+//! differ only in packaging. Encoding is `tiktoken`'s `encode_ordinary`: split with the regex
+//! (`fancy-regex`, as tiktoken uses), then merge each piece's bytes by rank with the
+//! `tiktoken-rs` crate's `byte_pair_encode`. Special-token text is ordinary text here, as hosted
+//! APIs treat it. We do not build `tiktoken_rs::CoreBPE`: its constructor copies the table three
+//! times and compiles 256 regex clones, which tripled load time for what we need.
 
 use std::collections::BTreeMap;
 
@@ -29,7 +31,9 @@ pub struct TiktokenSpec {
 
 /// A loaded rank table with its regex, ready to encode.
 pub struct RankBpe {
-    bpe: tiktoken_rs::CoreBPE,
+    /// token bytes -> rank, the table BPE merges by.
+    ranks: FxHashMap<Vec<u8>, u32>,
+    regex: fancy_regex::Regex,
     /// rank -> bytes; an empty entry is a gap in the ranks. Used for byte offsets and the
     /// vocabulary hash.
     decoder: Vec<Vec<u8>>,
@@ -64,11 +68,11 @@ impl RankBpe {
         }
         // Special tokens are never matched by `encode_ordinary`; they are kept for the
         // vocabulary description only.
-        let bpe =
-            tiktoken_rs::CoreBPE::new(ranks.into_iter().collect(), Default::default(), pattern)
-                .map_err(|e| format!("invalid split pattern: {e}"))?;
+        let regex =
+            fancy_regex::Regex::new(pattern).map_err(|e| format!("invalid split pattern: {e}"))?;
         Ok(Self {
-            bpe,
+            ranks,
+            regex,
             decoder,
             id_offset,
             special_tokens,
@@ -77,15 +81,23 @@ impl RankBpe {
 
     /// Token ids of `text`, special-token text treated as ordinary text.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        let ids = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.bpe.encode_ordinary(text)
-        }))
-        .map_err(|_| "the split regex failed on this input (backtrack limit)".to_string())?;
-        Ok(if self.id_offset == 0 {
-            ids
-        } else {
-            ids.into_iter().map(|r| r + self.id_offset).collect()
-        })
+        let mut ids = Vec::with_capacity(text.len() / 3);
+        for m in self.regex.find_iter(text) {
+            let m = m.map_err(|e| format!("the split regex failed on this input: {e}"))?;
+            let piece = m.as_str().as_bytes();
+            match self.ranks.get(piece) {
+                Some(&r) => ids.push(r),
+                None => ids.extend(
+                    tiktoken_rs::byte_pair_split(piece, &self.ranks)
+                        .into_iter()
+                        .map(|p| self.ranks[p]),
+                ),
+            }
+        }
+        if self.id_offset != 0 {
+            ids.iter_mut().for_each(|r| *r += self.id_offset);
+        }
+        Ok(ids)
     }
 
     /// Ids with the byte range of the text each one covers.

@@ -6,3 +6,4 @@ mod cli;
 mod exact_ids;
 mod golden;
 mod support;
+mod tidy;

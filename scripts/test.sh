@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test of prefix-warden on a fresh Debian machine, installing what the tests need.
+#
+#   scripts/test.sh
+#
+# Needs: a Rust toolchain (cargo). Installs with apt-get when missing: prometheus (promtool, for
+# the alert-rule tests) and systemd (systemd-analyze, for the unit file check). Run as root or
+# install those packages first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "run as root, or: apt-get install ${need[*]}" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "== formatting"
+cargo fmt --all -- --check
+
+echo "== alert rules (promtool)"
+promtool check rules deploy/prometheus/prefix-warden.rules.yml
+tests/prometheus/make-e2e-rules.sh --check
+(cd tests/prometheus && promtool test rules ./*.test.yml)
+
+echo "== rust tests"
+cargo test --locked --all-targets --no-fail-fast -- --test-threads 2 2>&1 | tee /tmp/prefix-warden-test.log
+
+echo "== systemd unit"
+cargo build --locked --release -q
+PREFIX_BIN=target/release/prefix deploy/systemd/verify.sh
