@@ -7,6 +7,7 @@
 //! - [`prefix`]: a prompt's token sequence under one tokenizer (segments tokenized apart).
 //! - [`fingerprint`]: the documented fingerprint and block-hash functions.
 //! - [`fp_cache`]: on-disk fingerprint cache keyed by prompt and tokenizer content.
+//! - [`store`]: the daemon's SQLite history of fingerprints and tokenizer observations.
 //! - [`analyzer`]: ties the above together; fingerprints (prompt, tokenizer) pairs.
 //! - [`cache_rules`]: provider cache rules as data and the survival arithmetic.
 //! - [`diff`]: what a tokenizer change does to each prompt; [`report`] renders it.
@@ -24,8 +25,10 @@ pub mod error;
 pub mod fingerprint;
 pub mod fp_cache;
 pub mod logging;
+pub mod metrics;
 pub mod prefix;
 pub mod prompt;
 pub mod report;
 pub mod schedule;
+pub mod store;
 pub mod tokenizer;

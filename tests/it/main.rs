@@ -3,6 +3,7 @@
 
 mod cache_rules;
 mod cli;
+mod daemon;
 mod exact_ids;
 mod golden;
 mod support;

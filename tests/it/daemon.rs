@@ -1,0 +1,209 @@
+//! `prefix daemon` end to end on a scratch copy of the shipped config: ready, metrics, a
+//! tokenizer file replaced behind its label, a broken reload, SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::support::{assert_no_prompt_text, prefix, scratch};
+
+struct Running {
+    child: Child,
+    addr: String,
+    log: mpsc::Receiver<String>,
+    lines: Vec<String>,
+}
+
+impl Running {
+    fn start(dir: &std::path::Path) -> Running {
+        let mut child = prefix()
+            .current_dir(dir)
+            .args(["--log-format", "json", "daemon"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        let mut r = Running {
+            child,
+            addr: String::new(),
+            log: rx,
+            lines: Vec::new(),
+        };
+        let l = r.wait_log(|l| l.contains("daemon listening"), Duration::from_secs(60));
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        r.addr = v["listen"].as_str().unwrap().to_string();
+        r
+    }
+
+    fn wait_log(&mut self, f: impl Fn(&str) -> bool, timeout: Duration) -> String {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(l) = self.log.recv_timeout(Duration::from_millis(200)) {
+                self.lines.push(l.clone());
+                if f(&l) {
+                    return l;
+                }
+            }
+        }
+        panic!("log line not seen; log so far:\n{}", self.lines.join("\n"));
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let url = format!("http://{}{}", self.addr, path);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let r = reqwest::get(&url).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+
+    fn wait_until(&self, what: &str, f: impl Fn(&Self) -> bool) {
+        let end = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < end {
+            if f(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn tokenizer_swap_reload_failure_and_sigterm() {
+    let d = scratch();
+    let cfg_path = d.path().join("daemon.toml");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    // Listen on a free port, poll files every second, and float the deepseek/v3 label (no pin),
+    // as a provider serving "latest" behind one URL would.
+    let cfg = cfg
+        .replace(
+            "block_size = 16",
+            "block_size = 16\n\n[daemon]\nlisten = \"127.0.0.1:0\"\nwatch_interval_secs = 1\nschedule = \"0 0 * * * *\"",
+        )
+        .replace("sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n", "");
+    std::fs::write(&cfg_path, &cfg).unwrap();
+    let mut r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let (_, m) = r.get("/metrics");
+    assert_eq!(
+        metric(&m, "prefix_warden_evaluations_total{result=\"success\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(m.contains("prefix_warden_build_info{version=\""), "{m}");
+    let key = "prefix_warden_fingerprint_changes_total{prompt=\"cline-hermes-4\",tokenizer=\"deepseek/v3\"}";
+    assert_eq!(metric(&m, key), Some(0.0), "{m}");
+    let status =
+        |r: &Running| -> serde_json::Value { serde_json::from_str(&r.get("/status").1).unwrap() };
+    let fp_of = |s: &serde_json::Value, p: &str, t: &str| -> String {
+        s["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["prompt"] == p && x["tokenizer"] == t)
+            .unwrap()["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let before = status(&r);
+
+    // The same-vocabulary variant (DeepSeek V4: same BPE, added tokens moved) behind the v3 label.
+    std::fs::copy(
+        d.path()
+            .join("tokenizers/deepseek/deepseek-v4.tokenizer.json.gz"),
+        d.path()
+            .join("tokenizers/deepseek/deepseek-v3.tokenizer.json.gz"),
+    )
+    .unwrap();
+    r.wait_until("the change in /metrics", |r| {
+        metric(&r.get("/metrics").1, key) == Some(1.0)
+    });
+    let m = r.get("/metrics").1;
+    assert_eq!(
+        metric(
+            &m,
+            "prefix_warden_tokenizer_source_changes_total{tokenizer=\"deepseek/v3\"}"
+        ),
+        Some(1.0)
+    );
+    // Prompts without `<think>` keep their fingerprint.
+    let unchanged = "prefix_warden_fingerprint_changes_total{prompt=\"cline-claude-sonnet-4\",tokenizer=\"deepseek/v3\"}";
+    assert_eq!(metric(&m, unchanged), Some(0.0));
+    let after = status(&r);
+    assert_ne!(
+        fp_of(&before, "cline-hermes-4", "deepseek/v3"),
+        fp_of(&after, "cline-hermes-4", "deepseek/v3")
+    );
+    assert_eq!(
+        fp_of(&before, "cline-claude-sonnet-4", "deepseek/v3"),
+        fp_of(&after, "cline-claude-sonnet-4", "deepseek/v3")
+    );
+    let ev = r.wait_log(
+        |l| l.contains("\"event\":\"fingerprint_changed\"") && l.contains("cline-hermes-4"),
+        Duration::from_secs(30),
+    );
+    assert!(
+        ev.contains("first_divergent_block") && ev.contains("surviving"),
+        "{ev}"
+    );
+
+    // A broken config keeps the daemon running on the old one.
+    std::fs::write(&cfg_path, format!("{cfg}\nbogus = [\n")).unwrap();
+    r.wait_until("a reload failure", |r| {
+        metric(
+            &r.get("/metrics").1,
+            "prefix_warden_config_reload_failures_total",
+        ) == Some(1.0)
+    });
+    let s = status(&r);
+    assert!(
+        s["last_reload_error"]
+            .as_str()
+            .unwrap()
+            .contains("daemon.toml:"),
+        "{s}"
+    );
+    assert_eq!(r.get("/healthz").0, 200);
+
+    // SIGTERM: exit 0 within 5 s.
+    let t = Instant::now();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &r.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let code = loop {
+        if let Some(s) = r.child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    while let Ok(l) = r.log.recv_timeout(Duration::from_millis(200)) {
+        r.lines.push(l);
+    }
+    assert_no_prompt_text(d.path(), &r.lines.join("\n"), "daemon log");
+}
