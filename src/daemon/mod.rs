@@ -444,7 +444,9 @@ fn evaluate_all(a: &Analyzer, store: &Mutex<Store>) -> Vec<Result<TokenizerPass>
         .map(|t| {
             let identity = a.tokenizers.identity(&t.id)?;
             let pairs: Vec<_> = a.prompts.iter().map(|p| (p, t.id.clone())).collect();
-            let evals = a.evaluate(&pairs)?;
+            let evals = a.evaluate(&pairs);
+            a.tokenizers.unload(&t.id);
+            let evals = evals?;
             let mut store = store.lock().expect("store lock");
             let tokenizer_change = match store.record_tokenizer(
                 &t.id,

@@ -269,6 +269,12 @@ impl Registry {
         Ok(t)
     }
 
+    /// Drops a loaded tokenizer (the daemon keeps none between passes: a warm pass needs only
+    /// hashes, and a loaded HF tokenizer.json costs tens of MB).
+    pub fn unload(&self, id: &str) {
+        self.loaded.lock().expect("registry lock").remove(id);
+    }
+
     pub fn identity(&self, id: &str) -> Result<Identity> {
         if let Some(i) = self.identities.lock().expect("registry lock").get(id) {
             return Ok(i.clone());
