@@ -29,7 +29,7 @@ tests/prometheus/make-e2e-rules.sh --check
 (cd tests/prometheus && promtool test rules ./*.test.yml)
 
 echo "== rust tests"
-cargo test --locked --all-targets --no-fail-fast -- --test-threads 2 2>&1 | tee /tmp/prefix-warden-test.log
+cargo test --locked --all-targets --no-fail-fast 2>&1 | tee /tmp/prefix-warden-test.log
 
 echo "== systemd unit"
 cargo build --locked --release -q

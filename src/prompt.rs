@@ -375,11 +375,16 @@ fn line_of_offset_bytes(bytes: &[u8], offset: usize) -> usize {
         + 1
 }
 
-/// serde_yaml appends " at line L column C"; the line is reported separately.
+/// serde_yaml prefixes the field path (reported separately) and appends " at line L column C"
+/// (the line is reported separately too).
 fn strip_yaml_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    match msg.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') => rest.to_string(),
+        _ => msg.to_string(),
     }
 }
 
@@ -439,7 +444,7 @@ mod tests {
     fn unknown_field_names_line_and_field() {
         let e = err("id: a\ntext: hi\nsegments:\n  - name: x\n    ending: 3\n");
         assert!(
-            e.contains("p.yaml:5: segments[0]: unknown field `ending`"),
+            e.contains("p.yaml:5: segments[0].ending: unknown field `ending`"),
             "{e}"
         );
     }
