@@ -317,15 +317,11 @@ fn guess_format(path: &Path) -> Result<TokenizerFormat> {
         return Ok(TokenizerFormat::Tiktoken);
     }
     let bytes = crate::tokenizer::read_maybe_gzip(path)?;
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
-    if head.contains("\"model\"")
-        || bytes
-            .windows(9)
-            .any(|w| w == b"\"model\":{" || w == b"\"model\": ")
-    {
-        Ok(TokenizerFormat::HfJson)
-    } else if head.contains("\"token_bytes\"") || head.contains("\"default_num_special_tokens\"") {
+    let has = |key: &[u8]| bytes.windows(key.len()).any(|w| w == key);
+    if has(b"\"token_bytes\"") {
         Ok(TokenizerFormat::Tekken)
+    } else if has(b"\"model\"") {
+        Ok(TokenizerFormat::HfJson)
     } else {
         Err(Error::Other(format!(
             "{}: cannot tell the tokenizer format; pass --to-format",

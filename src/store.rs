@@ -121,6 +121,19 @@ pub struct Snapshot {
     pub last_seen: i64,
 }
 
+impl Snapshot {
+    /// The stored fingerprints in the analyzer's shape, to compare with a fresh result.
+    pub fn fingerprints(&self) -> PrefixFingerprints {
+        PrefixFingerprints {
+            token_count: self.token_count,
+            fingerprint: self.fingerprint.clone(),
+            breakpoints: self.breakpoints.clone(),
+            block_size: self.block_size,
+            blocks: self.blocks.clone(),
+        }
+    }
+}
+
 /// What [`Store::record`] found compared with the pair's latest row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {

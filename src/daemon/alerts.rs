@@ -74,10 +74,6 @@ impl Sinks {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.alertmanager.is_none() && self.webhook.is_none()
-    }
-
     /// Queues `event` for every sink; returns at once.
     pub fn send(&self, event: AlertEvent) {
         let now = chrono::Utc::now();

@@ -295,14 +295,7 @@ impl Daemon {
                         if let Change::Changed { previous } = &change {
                             count += 1;
                             metrics::gauge!(FINGERPRINT_LAST_CHANGE, &labels).set(now);
-                            let prev_fp = PrefixFingerprints {
-                                token_count: previous.token_count,
-                                fingerprint: previous.fingerprint.clone(),
-                                breakpoints: previous.breakpoints.clone(),
-                                block_size: previous.block_size,
-                                blocks: previous.blocks.clone(),
-                            };
-                            self.fingerprint_changed(&ev, &prev_fp);
+                            self.fingerprint_changed(&ev, &previous.fingerprints());
                         }
                         metrics::counter!(FINGERPRINT_CHANGES, &labels).absolute(count);
                         self.changes.insert(key, count);
@@ -477,8 +470,7 @@ fn evaluate_all(a: &Analyzer, store: &Mutex<Store>) -> Vec<Result<TokenizerPass>
                     now,
                 )?;
                 let since = store
-                    .latest(&ev.prompt, &ev.tokenizer)?
-                    .map(|s| s.first_seen)
+                    .stable_since(&ev.prompt, &ev.tokenizer)?
                     .unwrap_or(now);
                 evaluations.push((ev, change, since));
             }
