@@ -60,14 +60,32 @@ pub struct TokenizerEntry {
     pub spec: Option<PathBuf>,
     /// Pinned sha256 of the uncompressed file, lowercase hex. `None` means unpinned.
     pub sha256: Option<String>,
-    /// Where updates come from: the local path itself, or an https URL (daemon only).
-    pub source: Option<String>,
+    /// Where updates come from (daemon only); `file` is then the last good copy.
+    pub source: Option<Source>,
     /// Model names (`provider/model`, globs allowed) that use this tokenizer.
     pub models: Vec<String>,
     /// Where the entry and its fields are in the config, for error messages.
     pub loc: Loc,
     pub file_loc: Loc,
     pub sha256_loc: Loc,
+}
+
+/// Where a tokenizer's updates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An https URL (plain http only on loopback, for local mirrors and tests).
+    Url(String),
+    /// Another local file, e.g. one a package manager updates.
+    Path(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Url(u) => f.write_str(u),
+            Source::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
 }
 
 /// The on-disk formats we can load.
@@ -116,6 +134,8 @@ pub struct DaemonConfig {
     pub watch_interval_secs: u64,
     pub alertmanager_url: Option<String>,
     pub webhook_url: Option<String>,
+    /// How often to check tokenizer sources (URLs and paths) for new content.
+    pub source_poll_secs: u64,
 }
 
 /// The file as written, before paths are resolved.
@@ -182,6 +202,12 @@ pub struct RawDaemon {
     pub alertmanager_url: Option<String>,
     #[serde(default)]
     pub webhook_url: Option<String>,
+    #[serde(default = "default_source_poll")]
+    pub source_poll_secs: u64,
+}
+
+fn default_source_poll() -> u64 {
+    300
 }
 
 impl Default for RawDaemon {
@@ -193,6 +219,7 @@ impl Default for RawDaemon {
             watch_interval_secs: default_watch(),
             alertmanager_url: None,
             webhook_url: None,
+            source_poll_secs: default_source_poll(),
         }
     }
 }
@@ -292,17 +319,13 @@ impl Config {
                     "a tiktoken tokenizer needs `spec`, the JSON file with its split pattern and special tokens".into(),
                 ));
             }
-            let source = t.source.as_ref().map(|s| s.get_ref().clone());
-            if let Some(s) = &t.source {
-                let v = s.get_ref();
-                if v.starts_with("http://") {
-                    return Err(err(
-                        loc(s.span()).line,
-                        field("source"),
-                        "plain http is not allowed for tokenizer sources; use https".into(),
-                    ));
-                }
-            }
+            let source = match &t.source {
+                None => None,
+                Some(sp) => Some(
+                    parse_source(sp.get_ref(), &base_dir)
+                        .map_err(|m| err(loc(sp.span()).line, field("source"), m))?,
+                ),
+            };
             tokenizers.push(TokenizerEntry {
                 id,
                 provider: t.provider.clone(),
@@ -352,6 +375,7 @@ impl Config {
             watch_interval_secs: d.watch_interval_secs.max(1),
             alertmanager_url: d.alertmanager_url.clone(),
             webhook_url: d.webhook_url.clone(),
+            source_poll_secs: d.source_poll_secs.max(1),
         };
         Ok(Config {
             state_dir: base_dir.join(&raw.state_dir),
@@ -375,6 +399,25 @@ impl Config {
                 known: self.tokenizers.iter().map(|t| t.id.clone()).collect(),
             })
     }
+}
+
+fn parse_source(v: &str, base_dir: &Path) -> Result<Source, String> {
+    if let Some(rest) = v.strip_prefix("http://") {
+        let host = rest.split(['/', '?']).next().unwrap_or("");
+        let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+        return if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            Ok(Source::Url(v.to_string()))
+        } else {
+            Err("plain http is allowed only on loopback; use https".into())
+        };
+    }
+    if v.starts_with("https://") {
+        return Ok(Source::Url(v.to_string()));
+    }
+    if v.contains("://") {
+        return Err(format!("`{v}`: a source is an https URL or a local path"));
+    }
+    Ok(Source::Path(base_dir.join(v)))
 }
 
 fn valid_label(s: &str) -> bool {
@@ -445,6 +488,27 @@ mod tests {
             .to_string();
         assert!(e.contains(":2: daemon.listen"), "{e}");
         assert!(parse("[daemon]\nlisten = \"0.0.0.0:9464\"\nallow_non_loopback = true\n").is_ok());
+    }
+
+    #[test]
+    fn sources_are_https_loopback_http_or_paths() {
+        let t = |src: &str| {
+            parse(&format!("[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\nsource = \"{src}\"\n"))
+        };
+        assert_eq!(
+            t("https://cdn.example/t.json").unwrap().tokenizers[0].source,
+            Some(Source::Url("https://cdn.example/t.json".into()))
+        );
+        assert!(t("http://127.0.0.1:8080/t.json").is_ok());
+        let e = t("http://cdn.example/t.json").unwrap_err().to_string();
+        assert!(
+            e.contains(":6: tokenizer[0].source: plain http is allowed only on loopback"),
+            "{e}"
+        );
+        assert_eq!(
+            t("vendor/t.json").unwrap().tokenizers[0].source,
+            Some(Source::Path("/etc/pw/vendor/t.json".into()))
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub const CONFIG_RELOAD_FAILURES: &str = "prefix_warden_config_reload_failures_t
 pub const ALERT_DELIVERIES: &str = "prefix_warden_alert_deliveries_total";
 pub const BUILD_INFO: &str = "prefix_warden_build_info";
 pub const START_TIME: &str = "prefix_warden_start_time_seconds";
+pub const TOKENIZER_SOURCE_FETCHES: &str = "prefix_warden_tokenizer_source_fetches_total";
 
 /// Every metric the process exports (base names), for tests of rules and dashboards.
 pub const ALL: &[&str] = &[
@@ -29,6 +30,7 @@ pub const ALL: &[&str] = &[
     ALERT_DELIVERIES,
     BUILD_INFO,
     START_TIME,
+    TOKENIZER_SOURCE_FETCHES,
 ];
 
 /// Installs the global recorder and describes every metric. Call once per process.
@@ -76,6 +78,10 @@ fn describe() {
         "Always 1; the version label says which build runs."
     );
     describe_gauge!(START_TIME, "Unix time the process started.");
+    describe_counter!(
+        TOKENIZER_SOURCE_FETCHES,
+        "Checks of tokenizer sources, by result (unchanged, updated, rejected, failed)."
+    );
 }
 
 pub fn now_secs() -> f64 {

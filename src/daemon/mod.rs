@@ -12,6 +12,7 @@
 
 mod alerts;
 mod http;
+mod source;
 mod systemd;
 mod watch;
 
@@ -86,13 +87,15 @@ struct Daemon {
     store: Arc<Mutex<Store>>,
     shared: Arc<Shared>,
     sinks: Sinks,
+    fetcher: source::Fetcher,
     changes: BTreeMap<(String, String), u64>,
 }
 
 async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     let metrics = install().map_err(Error::Other)?;
     let analyzer = Arc::new(Analyzer::load(&path)?);
-    let db = analyzer.config.state_dir.join("prefix-warden.sqlite");
+    let state_dir = analyzer.config.state_dir.clone();
+    let db = state_dir.join("prefix-warden.sqlite");
     let store = Arc::new(Mutex::new(Store::open(&db)?));
     let shared = Arc::new(Shared {
         metrics,
@@ -110,6 +113,21 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         metrics::counter!(EVALUATIONS, "result" => result).absolute(0);
     }
     metrics::counter!(CONFIG_RELOAD_FAILURES).absolute(0);
+    // Series exist from the start, so rate() and increase() see the first event.
+    for t in &analyzer.config.tokenizers {
+        metrics::counter!(TOKENIZER_SOURCE_CHANGES, "tokenizer" => t.id.clone()).absolute(0);
+    }
+    let d = &analyzer.config.daemon;
+    for (sink, on) in [
+        ("alertmanager", d.alertmanager_url.is_some()),
+        ("webhook", d.webhook_url.is_some()),
+    ] {
+        for result in ["success", "failure", "dropped"] {
+            if on {
+                metrics::counter!(ALERT_DELIVERIES, "sink" => sink, "result" => result).absolute(0);
+            }
+        }
+    }
     let sinks = Sinks::new(
         analyzer.config.daemon.alertmanager_url.clone(),
         analyzer.config.daemon.webhook_url.clone(),
@@ -120,8 +138,10 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         store,
         shared: shared.clone(),
         sinks,
+        fetcher: source::Fetcher::new(&state_dir),
         changes: BTreeMap::new(),
     };
+    d.check_sources().await;
     if args.once {
         d.evaluate().await;
         let st = shared.status.read().expect("status lock").clone();
@@ -179,6 +199,11 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     let mut sigint = signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut sighup = signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut watched = watch::Snapshot::take(&d.analyzer);
+    let mut sources = tokio::time::interval(Duration::from_secs(
+        d.analyzer.config.daemon.source_poll_secs,
+    ));
+    sources.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sources.tick().await; // the first tick is now, and start-up already checked
     loop {
         let schedule =
             crate::schedule::parse(&d.analyzer.config.daemon.schedule).map_err(Error::Other)?;
@@ -191,6 +216,12 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
                 tracing::info!("SIGHUP: reloading");
                 if d.reload().await { d.evaluate().await; }
                 watched = watch::Snapshot::take(&d.analyzer);
+            }
+            _ = sources.tick() => {
+                if d.check_sources().await && d.reload().await {
+                    d.evaluate().await;
+                    watched = watch::Snapshot::take(&d.analyzer);
+                }
             }
             _ = tokio::time::sleep(next) => {
                 tracing::debug!("scheduled evaluation");
@@ -220,6 +251,23 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::
 }
 
 impl Daemon {
+    /// Checks every tokenizer that has a `source`; true when a local copy was replaced.
+    async fn check_sources(&mut self) -> bool {
+        let entries: Vec<_> = self
+            .analyzer
+            .config
+            .tokenizers
+            .iter()
+            .filter(|t| t.source.is_some())
+            .cloned()
+            .collect();
+        let mut updated = false;
+        for e in &entries {
+            updated |= matches!(self.fetcher.check(e).await, source::Outcome::Updated { .. });
+        }
+        updated
+    }
+
     /// Re-reads config, prompts and rules. On failure keeps the running ones and says why.
     async fn reload(&mut self) -> bool {
         systemd::reloading();

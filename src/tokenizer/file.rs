@@ -18,20 +18,19 @@ pub struct FileContent {
 /// Reads `path`, gunzipping when it starts with the gzip magic bytes.
 pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                Error::io(
-                    path,
-                    std::io::Error::new(e.kind(), format!("corrupt gzip data: {e}")),
-                )
-            })?;
-        Ok(out)
-    } else {
-        Ok(raw)
+    gunzip_if_needed(raw).map_err(|e| Error::io(path, e))
+}
+
+/// `raw` itself, or its gunzipped content when it starts with the gzip magic bytes.
+pub fn gunzip_if_needed(raw: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
     }
+    let mut out = Vec::with_capacity(raw.len() * 4);
+    flate2::read::MultiGzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("corrupt gzip data: {e}")))?;
+    Ok(out)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

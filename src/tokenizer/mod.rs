@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-pub use file::{read_maybe_gzip, sha256_hex};
+pub use file::{gunzip_if_needed, read_maybe_gzip, sha256_hex};
 pub use rank_bpe::TiktokenSpec;
 
 use crate::config::{Config, TokenizerEntry, TokenizerFormat};

@@ -80,6 +80,14 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A failing test must not leave a daemon behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn metric(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(prefix))
@@ -206,4 +214,195 @@ fn tokenizer_swap_reload_failure_and_sigterm() {
         r.lines.push(l);
     }
     assert_no_prompt_text(d.path(), &r.lines.join("\n"), "daemon log");
+}
+
+/// Rewrites the scratch config to keep only the `keep` tokenizers, with a `[daemon]` section.
+fn write_config(
+    dir: &std::path::Path,
+    keep: &[&str],
+    daemon: &str,
+    edit: impl Fn(String) -> String,
+) -> String {
+    let cfg = std::fs::read_to_string(dir.join("daemon.toml")).unwrap();
+    let mut parts = cfg.split("[[tokenizer]]");
+    let head = parts.next().unwrap().to_string();
+    let kept: String = parts
+        .filter(|b| keep.iter().any(|k| b.contains(&format!("id = \"{k}\""))))
+        .map(|b| format!("[[tokenizer]]{b}"))
+        .collect();
+    let out = edit(format!(
+        "{head}{kept}\n[daemon]\nlisten = \"127.0.0.1:0\"\n{daemon}\n"
+    ));
+    std::fs::write(dir.join("daemon.toml"), &out).unwrap();
+    out
+}
+
+/// A loopback HTTP server standing in for a tokenizer CDN: serves `body` with an ETag and
+/// answers If-None-Match with 304, or a configured error status.
+mod cdn {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+
+    #[derive(Default)]
+    pub struct Files {
+        pub body: Vec<u8>,
+        pub status: u16,
+        pub requests: u32,
+        pub not_modified: u32,
+    }
+
+    pub type Shared = Arc<Mutex<Files>>;
+
+    async fn serve(State(s): State<Shared>, h: HeaderMap) -> impl IntoResponse {
+        let mut f = s.lock().unwrap();
+        f.requests += 1;
+        if f.status != 200 {
+            return (
+                StatusCode::from_u16(f.status).unwrap(),
+                HeaderMap::new(),
+                Vec::new(),
+            );
+        }
+        let etag = format!("\"{}\"", prefix_warden::tokenizer::sha256_hex(&f.body));
+        let mut headers = HeaderMap::new();
+        headers.insert("etag", etag.parse().unwrap());
+        if h.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+            f.not_modified += 1;
+            return (StatusCode::NOT_MODIFIED, headers, Vec::new());
+        }
+        (StatusCode::OK, headers, f.body.clone())
+    }
+
+    /// Starts the server on a free port; returns its base URL.
+    pub fn start(files: Shared) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(l.local_addr().unwrap()).unwrap();
+                let app = axum::Router::new()
+                    .route("/tokenizer.json.gz", axum::routing::get(serve))
+                    .with_state(files);
+                axum::serve(l, app).await.unwrap();
+            });
+        });
+        format!("http://{}", rx.recv().unwrap())
+    }
+}
+
+#[test]
+fn url_source_updates_verifies_and_keeps_the_last_good_copy() {
+    let d = scratch();
+    let tok = d
+        .path()
+        .join("tokenizers/deepseek/deepseek-v3.tokenizer.json.gz");
+    let v3 = std::fs::read(&tok).unwrap();
+    let v4 = std::fs::read(
+        d.path()
+            .join("tokenizers/deepseek/deepseek-v4.tokenizer.json.gz"),
+    )
+    .unwrap();
+    let files: cdn::Shared = Default::default();
+    *files.lock().unwrap() = cdn::Files {
+        body: v3.clone(),
+        status: 200,
+        ..Default::default()
+    };
+    let base = cdn::start(files.clone());
+    write_config(
+        d.path(),
+        &["deepseek/v3"],
+        "watch_interval_secs = 1\nsource_poll_secs = 1",
+        |c| {
+            c.replace(
+                "sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n",
+                &format!("source = \"{base}/tokenizer.json.gz\"\n"),
+            )
+        },
+    );
+    let r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let fetches = |r: &Running, result: &str| {
+        metric(&r.get("/metrics").1, &format!("prefix_warden_tokenizer_source_fetches_total{{tokenizer=\"deepseek/v3\",result=\"{result}\"}}")).unwrap_or(0.0)
+    };
+    // Same content: unchanged, then answered with 304s.
+    r.wait_until("a 304", |_| files.lock().unwrap().not_modified >= 1);
+    assert!(fetches(&r, "unchanged") >= 2.0);
+    assert_eq!(fetches(&r, "updated"), 0.0);
+
+    // New content behind the URL: downloaded, verified, installed, detected.
+    files.lock().unwrap().body = v4.clone();
+    let changes = "prefix_warden_tokenizer_source_changes_total{tokenizer=\"deepseek/v3\"}";
+    r.wait_until("the content change", |r| {
+        metric(&r.get("/metrics").1, changes) == Some(1.0)
+    });
+    assert_eq!(fetches(&r, "updated"), 1.0);
+    assert_eq!(std::fs::read(&tok).unwrap(), v4, "local copy replaced");
+    let v4_sha = prefix_warden::tokenizer::sha256_hex(
+        &prefix_warden::tokenizer::gunzip_if_needed(v4.clone()).unwrap(),
+    );
+    assert!(
+        d.path()
+            .join("state/tokenizer-cache")
+            .join(&v4_sha)
+            .exists(),
+        "content-addressed copy"
+    );
+
+    // A 200 that is not a tokenizer (an error page) is rejected; the last good copy stays.
+    files.lock().unwrap().body = b"<html>maintenance</html>".to_vec();
+    r.wait_until("a rejection", |r| fetches(r, "rejected") >= 1.0);
+    assert_eq!(std::fs::read(&tok).unwrap(), v4);
+    // A server error is a failure; the copy stays and the daemon stays healthy.
+    files.lock().unwrap().status = 503;
+    r.wait_until("a failure", |r| fetches(r, "failed") >= 1.0);
+    assert_eq!(std::fs::read(&tok).unwrap(), v4);
+    assert_eq!(r.get("/healthz").0, 200);
+    assert_eq!(
+        metric(&r.get("/metrics").1, changes),
+        Some(1.0),
+        "no change counted for bad downloads"
+    );
+}
+
+#[test]
+fn pinned_source_with_other_content_is_rejected() {
+    let d = scratch();
+    let tok = d
+        .path()
+        .join("tokenizers/deepseek/deepseek-v3.tokenizer.json.gz");
+    let v3 = std::fs::read(&tok).unwrap();
+    let files: cdn::Shared = Default::default();
+    let v4 = std::fs::read(
+        d.path()
+            .join("tokenizers/deepseek/deepseek-v4.tokenizer.json.gz"),
+    )
+    .unwrap();
+    *files.lock().unwrap() = cdn::Files {
+        body: v4,
+        status: 200,
+        ..Default::default()
+    };
+    let base = cdn::start(files.clone());
+    write_config(d.path(), &["deepseek/v3"], "source_poll_secs = 1", |c| {
+        c.replace(
+            "models = [\"vllm/DeepSeek-V3*\"",
+            &format!("source = \"{base}/tokenizer.json.gz\"\nmodels = [\"vllm/DeepSeek-V3*\""),
+        )
+    });
+    let mut r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let l = r.wait_log(
+        |l| l.contains("new tokenizer content rejected"),
+        Duration::from_secs(30),
+    );
+    assert!(l.contains("sha256 mismatch: pinned ecb6f9fc"), "{l}");
+    assert_eq!(std::fs::read(&tok).unwrap(), v3);
 }
