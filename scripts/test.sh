@@ -5,13 +5,14 @@
 #
 # Needs: a Rust toolchain (cargo). Installs with apt-get when missing: prometheus (promtool, for
 # the alert-rule tests) and systemd (systemd-analyze, for the unit file check). Run as root or
-# install those packages first.
+# install those packages first. prometheus-alertmanager: the daemon sends alerts to a real one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "run as root, or: apt-get install ${need[*]}" >&2; exit 1; fi

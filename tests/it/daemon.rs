@@ -17,8 +17,26 @@ struct Running {
 
 impl Running {
     fn start(dir: &std::path::Path) -> Running {
-        let mut child = prefix()
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts the daemon with extra environment. systemd sets WATCHDOG_PID to the service's
+    /// pid; a shell that execs the daemon does the same here.
+    fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Running {
+        let mut cmd = if env.iter().any(|(k, _)| *k == "WATCHDOG_USEC") {
+            let mut c = std::process::Command::new("sh");
+            c.args([
+                "-c",
+                "WATCHDOG_PID=$$ exec \"$0\" \"$@\"",
+                prefix().get_program().to_str().unwrap(),
+            ]);
+            c
+        } else {
+            prefix()
+        };
+        let mut child = cmd
             .current_dir(dir)
+            .envs(env.iter().copied())
             .args(["--log-format", "json", "daemon"])
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -88,6 +106,89 @@ impl Drop for Running {
     }
 }
 
+/// A real Alertmanager (Debian's `prometheus-alertmanager`) on a free loopback port.
+struct Alertmanager {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn start() -> Alertmanager {
+        let bin = which("prometheus-alertmanager")
+            .expect("prometheus-alertmanager not found: install it (scripts/test.sh does: apt-get install prometheus-alertmanager)");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("am.yml"),
+            "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(bin)
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("am.yml").display()
+            ))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let am = Alertmanager {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let end = Instant::now() + Duration::from_secs(30);
+        while get(&format!("{}/-/ready", am.url)).map(|r| r.0) != Some(200) {
+            assert!(Instant::now() < end, "alertmanager did not get ready");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        am
+    }
+
+    /// Alerts Alertmanager holds now, as JSON.
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        let (_, body) = get(&format!("{}/api/v2/alerts", self.url)).unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+fn get(url: &str) -> Option<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::get(url).await.ok()?;
+        Some((r.status().as_u16(), r.text().await.ok()?))
+    })
+}
+
 fn metric(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(prefix))
@@ -96,6 +197,7 @@ fn metric(text: &str, prefix: &str) -> Option<f64> {
 
 #[test]
 fn tokenizer_swap_reload_failure_and_sigterm() {
+    let am = Alertmanager::start();
     let d = scratch();
     let cfg_path = d.path().join("daemon.toml");
     let cfg = std::fs::read_to_string(&cfg_path).unwrap();
@@ -104,7 +206,11 @@ fn tokenizer_swap_reload_failure_and_sigterm() {
     let cfg = cfg
         .replace(
             "block_size = 16",
-            "block_size = 16\n\n[daemon]\nlisten = \"127.0.0.1:0\"\nwatch_interval_secs = 1\nschedule = \"0 0 * * * *\"",
+            &format!(
+                "block_size = 16\n\n[daemon]\nlisten = \"127.0.0.1:0\"\nwatch_interval_secs = 1\nschedule = \"0 0 * * * *\"\n\
+                 alertmanager_url = \"{}\"\nwebhook_url = \"http://127.0.0.1:1/unreachable\"",
+                am.url
+            ),
         )
         .replace("sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n", "");
     std::fs::write(&cfg_path, &cfg).unwrap();
@@ -405,4 +511,91 @@ fn pinned_source_with_other_content_is_rejected() {
     );
     assert!(l.contains("sha256 mismatch: pinned ecb6f9fc"), "{l}");
     assert_eq!(std::fs::read(&tok).unwrap(), v3);
+}
+
+#[test]
+fn systemd_notify_ready_watchdog_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let d = scratch();
+    write_config(d.path(), &["openai/o200k_base"], "", |c| c);
+    let sock_path = d.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let r = Running::start_with(
+        d.path(),
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut buf = [0u8; 512];
+    let mut recv = || -> String {
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // Watchdog pings may come first (start-up); READY=1 comes once the first pass is done.
+    let mut seen = Vec::new();
+    while !seen.iter().any(|m: &String| m.contains("READY=1")) {
+        seen.push(recv());
+    }
+    assert_eq!(r.get("/readyz").0, 200, "READY=1 only after the first pass");
+    let watchdogs = (0..3)
+        .map(|_| recv())
+        .filter(|m| m.contains("WATCHDOG=1"))
+        .count();
+    assert!(watchdogs >= 2, "pings every WATCHDOG_USEC/2: {seen:?}");
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &r.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut stopping = false;
+    for _ in 0..20 {
+        if recv().contains("STOPPING=1") {
+            stopping = true;
+            break;
+        }
+    }
+    assert!(stopping, "STOPPING=1 on SIGTERM");
+}
+
+#[test]
+fn kill_9_loses_nothing_committed() {
+    let d = scratch();
+    write_config(
+        d.path(),
+        &["openai/o200k_base", "openai/cl100k_base"],
+        "",
+        |c| c,
+    );
+    let mut r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let status: serde_json::Value = serde_json::from_str(&r.get("/status").1).unwrap();
+    r.child.kill().unwrap(); // SIGKILL
+    r.child.wait().unwrap();
+    let store =
+        prefix_warden::store::Store::open(&d.path().join("state/prefix-warden.sqlite")).unwrap();
+    let latest = store.latest_all().unwrap();
+    let pairs = status["pairs"].as_array().unwrap();
+    assert_eq!(latest.len(), 10);
+    assert_eq!(pairs.len(), 10);
+    for p in pairs {
+        let s = latest
+            .iter()
+            .find(|s| s.prompt == p["prompt"] && s.tokenizer == p["tokenizer"])
+            .unwrap();
+        assert_eq!(s.fingerprint, p["fingerprint"].as_str().unwrap());
+    }
+    // A restart on the same store sees the same fingerprints: nothing counts as changed.
+    drop(store);
+    let r2 = Running::start(d.path());
+    r2.wait_until("ready again", |r| r.get("/readyz").0 == 200);
+    let m = r2.get("/metrics").1;
+    let changed: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("prefix_warden_fingerprint_changes_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(changed, 0.0, "{m}");
 }
