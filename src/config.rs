@@ -236,12 +236,18 @@ fn default_watch() -> u64 {
 
 impl Config {
     /// Reads and validates `path`. Does not open tokenizer or prompt files.
+    /// `PREFIX_WARDEN_STATE_DIR`, when set, overrides `state_dir` (the systemd unit sets it:
+    /// the config directory is read-only there).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
             path: path.to_path_buf(),
             source: e,
         })?;
-        Self::parse(path, &text)
+        let mut c = Self::parse(path, &text)?;
+        if let Some(dir) = std::env::var_os("PREFIX_WARDEN_STATE_DIR").filter(|d| !d.is_empty()) {
+            c.state_dir = PathBuf::from(dir);
+        }
+        Ok(c)
     }
 
     /// Parses config text that was read from `path` (used by tests and reloads).

@@ -9,7 +9,9 @@ pub fn root() -> PathBuf {
 
 pub fn prefix() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_prefix"));
-    c.env_remove("PREFIX_WARDEN_CONFIG").env_remove("RUST_LOG");
+    c.env_remove("PREFIX_WARDEN_CONFIG")
+        .env_remove("PREFIX_WARDEN_STATE_DIR")
+        .env_remove("RUST_LOG");
     c
 }
 
