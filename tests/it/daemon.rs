@@ -599,3 +599,67 @@ fn kill_9_loses_nothing_committed() {
         .sum();
     assert_eq!(changed, 0.0, "{m}");
 }
+
+#[test]
+fn sighup_reloads_and_a_bad_config_keeps_the_running_one() {
+    let d = scratch();
+    let cfg = write_config(
+        d.path(),
+        &["openai/o200k_base"],
+        "watch_interval_secs = 3600",
+        |c| c,
+    );
+    let r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let hup = |r: &Running| {
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &r.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success())
+    };
+    let key = "prefix_warden_fingerprint_changes_total{prompt=\"cline-hermes-4\",tokenizer=\"openai/o200k_base\"}";
+    // A prompt edit is not noticed by polling here (hourly), only by SIGHUP.
+    let t = d
+        .path()
+        .join("prompts/texts/cline__cline__system_hermes_4.txt");
+    let mut text = std::fs::read_to_string(&t).unwrap();
+    text.push_str("\nAlways answer in English.\n");
+    std::fs::write(&t, text).unwrap();
+    hup(&r);
+    r.wait_until("the change after SIGHUP", |r| {
+        metric(&r.get("/metrics").1, key) == Some(1.0)
+    });
+    // A broken config: SIGHUP keeps the running one, counts the failure, names file and line.
+    std::fs::write(
+        d.path().join("daemon.toml"),
+        cfg.replace("block_size = 16", "block_size = \"sixteen\""),
+    )
+    .unwrap();
+    hup(&r);
+    r.wait_until("a reload failure", |r| {
+        metric(
+            &r.get("/metrics").1,
+            "prefix_warden_config_reload_failures_total",
+        ) == Some(1.0)
+    });
+    let s: serde_json::Value = serde_json::from_str(&r.get("/status").1).unwrap();
+    let err = s["last_reload_error"].as_str().unwrap();
+    assert!(
+        err.contains("daemon.toml:") && err.contains("block_size"),
+        "{err}"
+    );
+    assert_eq!(r.get("/readyz").0, 200);
+    assert_eq!(
+        s["pairs"].as_array().unwrap().len(),
+        5,
+        "still serving the running config"
+    );
+    // Fixed again: the error clears.
+    std::fs::write(d.path().join("daemon.toml"), &cfg).unwrap();
+    hup(&r);
+    r.wait_until("the error to clear", |r| {
+        serde_json::from_str::<serde_json::Value>(&r.get("/status").1).unwrap()["last_reload_error"]
+            .is_null()
+    });
+}
