@@ -49,6 +49,23 @@ impl Analyzer {
     pub fn from_config(config: Config) -> Result<Self> {
         let prompts = prompt::load_dir(&config.prompts_dir)?;
         let rules = CacheRules::load(&config.cache_rules)?;
+        if let Some(e) = &config.emulator {
+            config.tokenizer(&e.tokenizer)?;
+        }
+        for (i, (w, loc)) in config.warmups.iter().enumerate() {
+            if let Some(missing) = w
+                .prompts
+                .iter()
+                .find(|id| !prompts.iter().any(|p| &p.id == *id))
+            {
+                return Err(crate::error::Error::Invalid {
+                    file: loc.file.clone(),
+                    line: loc.line,
+                    field: format!("warmup[{i}].prompts"),
+                    message: format!("unknown prompt `{missing}`"),
+                });
+            }
+        }
         Ok(Self {
             tokenizers: Registry::new(&config),
             cache: FpCache::new(&config.state_dir),

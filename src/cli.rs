@@ -64,6 +64,10 @@ pub enum Command {
     Diff(DiffArgs),
     /// Run the daemon: re-fingerprint on schedule and on file changes, alert, serve /metrics
     Daemon(crate::daemon::DaemonArgs),
+    /// Serve a local imitation of the Anthropic and OpenAI APIs (or of vLLM / SGLang) with their
+    /// documented prompt-cache behaviour, rate-limit headers and injectable faults, so warm-ups
+    /// can be tested with no network
+    Emulate(crate::emulator::EmulateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -128,6 +132,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Fingerprint(a) => fingerprint(&cli.config, a),
         Command::Diff(a) => diff(&cli.config, a),
         Command::Daemon(a) => crate::daemon::run(&cli.config, a).map(|_| Outcome::Ok),
+        Command::Emulate(a) => crate::emulator::run(&cli.config, a).map(|_| Outcome::Ok),
     }
 }
 

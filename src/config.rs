@@ -44,7 +44,29 @@ pub struct Config {
     pub block_size: usize,
     pub tokenizers: Vec<TokenizerEntry>,
     pub daemon: DaemonConfig,
+    /// Warm-up groups (`[[warmup]]`), validated; prompt ids are checked against the registry
+    /// by [`crate::analyzer::Analyzer`].
+    pub warmups: Vec<(crate::warmup::WarmupConfig, Loc)>,
+    /// The provider emulator to start in-process (`[emulator]`), if any.
+    pub emulator: Option<EmulatorSection>,
     pub raw: RawConfig,
+}
+
+/// `[emulator]`: run `prefix emulate` inside the daemon, so the shipped config warms up out
+/// of the box with no network.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmulatorSection {
+    pub listen: SocketAddr,
+    /// Registry id of the tokenizer the emulator tokenizes with.
+    pub tokenizer: String,
+    /// `hosted` (Anthropic and OpenAI endpoints), `vllm` or `sglang`.
+    #[serde(default = "default_engine")]
+    pub engine: String,
+}
+
+fn default_engine() -> String {
+    "hosted".into()
 }
 
 /// One tokenizer *version* in the registry.
@@ -136,6 +158,8 @@ pub struct DaemonConfig {
     pub webhook_url: Option<String>,
     /// How often to check tokenizer sources (URLs and paths) for new content.
     pub source_poll_secs: u64,
+    /// File holding the bearer token `POST /v1/usage` requires (required beyond loopback).
+    pub ingest_token_file: Option<PathBuf>,
 }
 
 /// The file as written, before paths are resolved.
@@ -154,6 +178,10 @@ pub struct RawConfig {
     pub tokenizers: Vec<Spanned<RawTokenizer>>,
     #[serde(default)]
     pub daemon: RawDaemon,
+    #[serde(default, rename = "warmup")]
+    pub warmups: Vec<Spanned<crate::warmup::WarmupConfig>>,
+    #[serde(default)]
+    pub emulator: Option<Spanned<EmulatorSection>>,
 }
 
 fn default_state_dir() -> String {
@@ -204,6 +232,8 @@ pub struct RawDaemon {
     pub webhook_url: Option<String>,
     #[serde(default = "default_source_poll")]
     pub source_poll_secs: u64,
+    #[serde(default)]
+    pub ingest_token_file: Option<String>,
 }
 
 fn default_source_poll() -> u64 {
@@ -220,6 +250,7 @@ impl Default for RawDaemon {
             alertmanager_url: None,
             webhook_url: None,
             source_poll_secs: default_source_poll(),
+            ingest_token_file: None,
         }
     }
 }
@@ -382,8 +413,57 @@ impl Config {
             alertmanager_url: d.alertmanager_url.clone(),
             webhook_url: d.webhook_url.clone(),
             source_poll_secs: d.source_poll_secs.max(1),
+            ingest_token_file: d.ingest_token_file.as_ref().map(|f| base_dir.join(f)),
+        };
+        if !listen.ip().is_loopback() && daemon.ingest_token_file.is_none() {
+            return Err(err(
+                loc(d.listen.span()).line,
+                "daemon.ingest_token_file".into(),
+                "listening beyond loopback needs a bearer token file for /v1/usage".into(),
+            ));
+        }
+        let mut warmups: Vec<(crate::warmup::WarmupConfig, Loc)> = Vec::new();
+        for (i, w) in raw.warmups.iter().enumerate() {
+            let l = loc(w.span());
+            let wc = w.get_ref();
+            if let Err((f, m)) = wc.validate() {
+                let line = find_key_line_after(text, f, w.span().start).unwrap_or(l.line);
+                return Err(err(line, format!("warmup[{i}].{f}"), m));
+            }
+            if warmups.iter().any(|(o, _)| o.group == wc.group) {
+                return Err(err(
+                    l.line,
+                    format!("warmup[{i}].group"),
+                    format!("duplicate group `{}`", wc.group),
+                ));
+            }
+            warmups.push((wc.clone(), l));
+        }
+        let emulator = match &raw.emulator {
+            None => None,
+            Some(e) => {
+                let v = e.get_ref();
+                if !v.listen.ip().is_loopback() && !d.allow_non_loopback {
+                    return Err(err(
+                        loc(e.span()).line,
+                        "emulator.listen".into(),
+                        "the emulator binds loopback only unless daemon.allow_non_loopback = true"
+                            .into(),
+                    ));
+                }
+                if !matches!(v.engine.as_str(), "hosted" | "vllm" | "sglang") {
+                    return Err(err(
+                        loc(e.span()).line,
+                        "emulator.engine".into(),
+                        format!("`{}`: expected hosted, vllm or sglang", v.engine),
+                    ));
+                }
+                Some(v.clone())
+            }
         };
         Ok(Config {
+            warmups,
+            emulator,
             state_dir: base_dir.join(&raw.state_dir),
             prompts_dir: base_dir.join(&raw.prompts),
             cache_rules: base_dir.join(&raw.cache_rules),
@@ -434,6 +514,15 @@ fn valid_label(s: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
     };
     matches!((parts.next(), parts.next()), (Some(a), Some(b)) if ok(a) && ok(b))
+}
+
+/// The 1-based line of the first `key =` at or after byte `from`.
+fn find_key_line_after(text: &str, key: &str, from: usize) -> Option<usize> {
+    let start = line_of_offset(text, from);
+    text.lines().enumerate().skip(start - 1).find_map(|(i, l)| {
+        let l = l.trim_start();
+        (l.starts_with(key) && l[key.len()..].trim_start().starts_with('=')).then_some(i + 1)
+    })
 }
 
 /// The 1-based line of the first `key =` in `text`, or 1.
@@ -493,7 +582,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(":2: daemon.listen"), "{e}");
-        assert!(parse("[daemon]\nlisten = \"0.0.0.0:9464\"\nallow_non_loopback = true\n").is_ok());
+        let e = parse("[daemon]\nlisten = \"0.0.0.0:9464\"\nallow_non_loopback = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("daemon.ingest_token_file"), "{e}");
+        assert!(parse("[daemon]\nlisten = \"0.0.0.0:9464\"\nallow_non_loopback = true\ningest_token_file = \"t\"\n").is_ok());
     }
 
     #[test]

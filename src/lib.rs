@@ -12,18 +12,26 @@
 //! - [`cache_rules`]: provider cache rules as data and the survival arithmetic.
 //! - [`diff`]: what a tokenizer change does to each prompt; [`report`] renders it.
 //! - [`daemon`]: the long-running service.
+//! - [`emulator`]: a local Anthropic/OpenAI/vLLM/SGLang server with the documented cache rules.
+//! - [`live_color`]: which blue/green color is live now (file, http, dns or etcd), for warm-ups.
+//! - [`warmup`]: the warm-up loop: live-color lookup each tick, provider clients, rate limits.
+//! - [`usage`]: provider usage objects normalized to cache reads, writes and uncached tokens.
+//! - [`backoff`]: bounded, jittered retry delays.
 //! - [`cli`], [`logging`], [`schedule`], [`error`]: the edges.
 #![forbid(unsafe_code)]
 
 pub mod analyzer;
+pub mod backoff;
 pub mod cache_rules;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod diff;
+pub mod emulator;
 pub mod error;
 pub mod fingerprint;
 pub mod fp_cache;
+pub mod live_color;
 pub mod logging;
 pub mod metrics;
 pub mod prefix;
@@ -32,3 +40,5 @@ pub mod report;
 pub mod schedule;
 pub mod store;
 pub mod tokenizer;
+pub mod usage;
+pub mod warmup;

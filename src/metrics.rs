@@ -17,6 +17,16 @@ pub const ALERT_DELIVERIES: &str = "prefix_warden_alert_deliveries_total";
 pub const BUILD_INFO: &str = "prefix_warden_build_info";
 pub const START_TIME: &str = "prefix_warden_start_time_seconds";
 pub const TOKENIZER_SOURCE_FETCHES: &str = "prefix_warden_tokenizer_source_fetches_total";
+pub const WARMUP_RUNS: &str = "prefix_warden_warmup_runs_total";
+pub const WARMUP_REQUESTS: &str = "prefix_warden_warmup_requests_total";
+pub const WARMUP_LAST_SUCCESS: &str = "prefix_warden_warmup_last_success_timestamp_seconds";
+pub const WARMUP_INTERVAL: &str = "prefix_warden_warmup_interval_seconds";
+pub const WARMUP_DURATION: &str = "prefix_warden_warmup_duration_seconds";
+pub const LIVE_COLOR: &str = "prefix_warden_live_color";
+pub const CACHE_READ_TOKENS: &str = "prefix_warden_cache_read_tokens_total";
+pub const CACHE_WRITE_TOKENS: &str = "prefix_warden_cache_write_tokens_total";
+pub const UNCACHED_INPUT_TOKENS: &str = "prefix_warden_uncached_input_tokens_total";
+pub const USAGE_RECORDS: &str = "prefix_warden_usage_records_total";
 
 /// Every metric the process exports (base names), for tests of rules and dashboards.
 pub const ALL: &[&str] = &[
@@ -31,11 +41,26 @@ pub const ALL: &[&str] = &[
     BUILD_INFO,
     START_TIME,
     TOKENIZER_SOURCE_FETCHES,
+    WARMUP_RUNS,
+    WARMUP_REQUESTS,
+    WARMUP_LAST_SUCCESS,
+    WARMUP_INTERVAL,
+    WARMUP_DURATION,
+    LIVE_COLOR,
+    CACHE_READ_TOKENS,
+    CACHE_WRITE_TOKENS,
+    UNCACHED_INPUT_TOKENS,
+    USAGE_RECORDS,
 ];
 
 /// Installs the global recorder and describes every metric. Call once per process.
 pub fn install() -> Result<PrometheusHandle, String> {
     let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(WARMUP_DURATION.to_string()),
+            &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+        )
+        .expect("non-empty buckets")
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
     describe();
@@ -43,7 +68,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
 }
 
 fn describe() {
-    use metrics::{describe_counter, describe_gauge};
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(
         PROMPT_TOKENS,
         "Tokens in the prompt's cached prefix under the tokenizer."
@@ -81,6 +106,40 @@ fn describe() {
     describe_counter!(
         TOKENIZER_SOURCE_FETCHES,
         "Checks of tokenizer sources, by result (unchanged, updated, rejected, failed)."
+    );
+    describe_counter!(WARMUP_RUNS, "Warm-up runs by group, live color and result.");
+    describe_counter!(
+        WARMUP_REQUESTS,
+        "Warm-up requests by prompt, provider and result."
+    );
+    describe_gauge!(
+        WARMUP_LAST_SUCCESS,
+        "Unix time of the group's last successful warm-up run."
+    );
+    describe_gauge!(
+        WARMUP_INTERVAL,
+        "Nominal seconds between the group's scheduled runs."
+    );
+    describe_histogram!(WARMUP_DURATION, "Latency of warm-up requests, seconds.");
+    describe_gauge!(
+        LIVE_COLOR,
+        "1 for the color the last lookup found live, 0 for the others."
+    );
+    describe_counter!(
+        CACHE_READ_TOKENS,
+        "Input tokens served from the provider's prompt cache."
+    );
+    describe_counter!(
+        CACHE_WRITE_TOKENS,
+        "Input tokens written to the provider's prompt cache."
+    );
+    describe_counter!(
+        UNCACHED_INPUT_TOKENS,
+        "Input tokens neither read from nor written to the cache."
+    );
+    describe_counter!(
+        USAGE_RECORDS,
+        "Usage records of live traffic accepted on /v1/usage."
     );
 }
 

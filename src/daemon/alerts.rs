@@ -116,7 +116,7 @@ impl Sinks {
                     .increment(1);
                 tracing::warn!(sink, attempt, error = %err, "alert delivery failed");
                 if attempt < max {
-                    tokio::time::sleep(backoff(base, attempt)).await;
+                    tokio::time::sleep(crate::backoff::backoff(base, attempt)).await;
                 }
             }
             metrics::counter!(ALERT_DELIVERIES, "sink" => sink, "result" => "dropped").increment(1);
@@ -127,30 +127,5 @@ impl Sinks {
     /// Waits up to `timeout` for deliveries in flight (on shutdown).
     pub async fn drain(&self, timeout: Duration) {
         self.tasks.wait(timeout).await;
-    }
-}
-
-/// Exponential backoff with full jitter, capped at 30 s.
-pub fn backoff(base: Duration, attempt: u32) -> Duration {
-    let cap = Duration::from_secs(30);
-    let exp = base.saturating_mul(1 << attempt.min(16)).min(cap);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0) as u64;
-    // Half fixed, half jitter: never a tight loop, never a thundering herd.
-    exp / 2 + Duration::from_nanos(nanos % (exp.as_nanos() as u64 / 2 + 1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let b = Duration::from_millis(500);
-        assert!(backoff(b, 1) >= Duration::from_millis(500));
-        assert!(backoff(b, 3) >= Duration::from_secs(2));
-        assert!(backoff(b, 30) <= Duration::from_secs(30));
     }
 }

@@ -16,6 +16,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
+        .route(
+            "/v1/usage",
+            axum::routing::post(super::ingest::post_usage).layer(
+                axum::extract::DefaultBodyLimit::max(super::ingest::BODY_LIMIT),
+            ),
+        )
         .with_state(shared)
 }
 
@@ -39,5 +45,8 @@ async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn status(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     let st = s.status.read().expect("status lock").clone();
-    axum::Json(st)
+    let warmups = s.warmups.lock().expect("warm-up status lock").clone();
+    let mut v = serde_json::to_value(st).expect("serializable");
+    v["warmups"] = serde_json::to_value(warmups).expect("serializable");
+    axum::Json(v)
 }

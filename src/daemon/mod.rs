@@ -12,6 +12,7 @@
 
 mod alerts;
 mod http;
+mod ingest;
 mod source;
 mod systemd;
 mod watch;
@@ -45,6 +46,12 @@ pub struct Shared {
     /// Set after the first full evaluation pass; drives `/readyz` and READY=1.
     pub ready: AtomicBool,
     pub status: RwLock<Status>,
+    /// Per warm-up group, written by the groups themselves.
+    pub warmups: crate::warmup::StatusMap,
+    /// Registered prompt ids, for `/v1/usage` (others are counted as "unregistered").
+    pub prompt_ids: RwLock<std::collections::HashSet<String>>,
+    /// Bearer token `/v1/usage` requires, when configured.
+    pub ingest_token: RwLock<Option<String>>,
 }
 
 /// What `/status` shows.
@@ -89,6 +96,8 @@ struct Daemon {
     sinks: Sinks,
     fetcher: source::Fetcher,
     changes: BTreeMap<(String, String), u64>,
+    /// Stops the running warm-up groups; replaced on every successful reload.
+    warmup_stop: tokio::sync::watch::Sender<bool>,
 }
 
 async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
@@ -100,6 +109,9 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     let shared = Arc::new(Shared {
         metrics,
         ready: AtomicBool::new(false),
+        warmups: Default::default(),
+        prompt_ids: RwLock::new(analyzer.prompts.iter().map(|p| p.id.clone()).collect()),
+        ingest_token: RwLock::new(ingest_token(&analyzer.config)?),
         status: RwLock::new(Status {
             version: env!("CARGO_PKG_VERSION"),
             config: analyzer.config.path.clone(),
@@ -140,6 +152,7 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         sinks,
         fetcher: source::Fetcher::new(&state_dir),
         changes: BTreeMap::new(),
+        warmup_stop: tokio::sync::watch::channel(false).0,
     };
     d.check_sources().await;
     if args.once {
@@ -176,6 +189,9 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
             }
         })
     };
+    if let Some(e) = d.analyzer.config.emulator.clone() {
+        start_emulator(&d.analyzer, &e, stop_rx.clone()).await?;
+    }
     if let Some(every) = systemd::watchdog_interval() {
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
@@ -190,6 +206,7 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     }
 
     d.evaluate().await;
+    d.start_warmups();
     d.shared.ready.store(true, Ordering::Release);
     d.shared.status.write().expect("status lock").ready = true;
     systemd::ready();
@@ -239,10 +256,61 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     }
     tracing::info!("shutting down");
     systemd::stopping();
+    let _ = d.warmup_stop.send(true);
     let _ = stop_tx.send(true);
     d.sinks.drain(Duration::from_secs(2)).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     Ok(())
+}
+
+/// Starts the provider emulator inside the daemon (`[emulator]`), until `stop` fires.
+async fn start_emulator(
+    a: &Analyzer,
+    e: &crate::config::EmulatorSection,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    use crate::emulator::{Emulator, EmulatorConfig, Engine};
+    let mut cfg = EmulatorConfig::hosted(&e.tokenizer);
+    cfg.engine = match e.engine.as_str() {
+        "vllm" => Engine::Vllm,
+        "sglang" => Engine::Sglang,
+        _ => Engine::Hosted,
+    };
+    let registry = Arc::new(crate::tokenizer::Registry::new(&a.config));
+    let emulator = Emulator::new(registry, a.rules.clone(), cfg)?;
+    let listener = tokio::net::TcpListener::bind(e.listen)
+        .await
+        .map_err(|err| Error::Other(format!("emulator: cannot listen on {}: {err}", e.listen)))?;
+    tracing::info!(listen = %e.listen, engine = %e.engine, tokenizer = %e.tokenizer, "provider emulator started in-process");
+    tokio::spawn(async move {
+        let res = emulator
+            .serve(listener, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(err) = res {
+            tracing::error!(error = %err, "provider emulator failed");
+        }
+    });
+    Ok(())
+}
+
+/// The `/v1/usage` bearer token from `daemon.ingest_token_file`, if configured.
+fn ingest_token(c: &crate::config::Config) -> Result<Option<String>> {
+    match &c.daemon.ingest_token_file {
+        None => Ok(None),
+        Some(p) => {
+            let t = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+            let t = t.trim().to_string();
+            if t.is_empty() {
+                return Err(Error::Other(format!(
+                    "{}: the ingest token file is empty",
+                    p.display()
+                )));
+            }
+            Ok(Some(t))
+        }
+    }
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::Signal> {
@@ -251,6 +319,41 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::
 }
 
 impl Daemon {
+    /// (Re)starts every warm-up group of the current config; the previous ones stop.
+    fn start_warmups(&mut self) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let _ = std::mem::replace(&mut self.warmup_stop, tx).send(true);
+        let mut names = Vec::new();
+        for (w, _) in &self.analyzer.config.warmups {
+            match crate::warmup::Group::new(
+                w.clone(),
+                self.analyzer.clone(),
+                self.shared.warmups.clone(),
+            ) {
+                Ok(g) => {
+                    names.push(g.name().to_string());
+                    tokio::spawn(g.schedule_loop(rx.clone()));
+                }
+                Err(e) => {
+                    tracing::error!(group = %w.group, error = %e, "warm-up group not started");
+                    names.push(w.group.clone());
+                    let mut map = self.shared.warmups.lock().expect("warm-up status lock");
+                    let s = map.entry(w.group.clone()).or_default();
+                    s.last_result = Some("not_started".into());
+                    s.last_error = Some(e.to_string());
+                }
+            }
+        }
+        self.shared
+            .warmups
+            .lock()
+            .expect("warm-up status lock")
+            .retain(|k, _| names.contains(k));
+        if !names.is_empty() {
+            tracing::info!(groups = ?names, "warm-up groups scheduled");
+        }
+    }
+
     /// Checks every tokenizer that has a `source`; true when a local copy was replaced.
     async fn check_sources(&mut self) -> bool {
         let entries: Vec<_> = self

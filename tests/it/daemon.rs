@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use crate::support::{assert_no_prompt_text, prefix, scratch};
 
-struct Running {
-    child: Child,
-    addr: String,
+pub(crate) struct Running {
+    pub child: Child,
+    pub addr: String,
     log: mpsc::Receiver<String>,
     lines: Vec<String>,
 }
 
 impl Running {
-    fn start(dir: &std::path::Path) -> Running {
+    pub fn start(dir: &std::path::Path) -> Running {
         Self::start_with(dir, &[])
     }
 
@@ -61,7 +61,7 @@ impl Running {
         r
     }
 
-    fn wait_log(&mut self, f: impl Fn(&str) -> bool, timeout: Duration) -> String {
+    pub fn wait_log(&mut self, f: impl Fn(&str) -> bool, timeout: Duration) -> String {
         let end = Instant::now() + timeout;
         while Instant::now() < end {
             if let Ok(l) = self.log.recv_timeout(Duration::from_millis(200)) {
@@ -74,7 +74,7 @@ impl Running {
         panic!("log line not seen; log so far:\n{}", self.lines.join("\n"));
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub fn get(&self, path: &str) -> (u16, String) {
         let url = format!("http://{}{}", self.addr, path);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -86,7 +86,7 @@ impl Running {
         })
     }
 
-    fn wait_until(&self, what: &str, f: impl Fn(&Self) -> bool) {
+    pub fn wait_until(&self, what: &str, f: impl Fn(&Self) -> bool) {
         let end = Instant::now() + Duration::from_secs(90);
         while Instant::now() < end {
             if f(self) {
@@ -178,7 +178,7 @@ fn which(name: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn get(url: &str) -> Option<(u16, String)> {
+pub(crate) fn get(url: &str) -> Option<(u16, String)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -189,7 +189,7 @@ fn get(url: &str) -> Option<(u16, String)> {
     })
 }
 
-fn metric(text: &str, prefix: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(prefix))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
@@ -323,7 +323,7 @@ fn tokenizer_swap_reload_failure_and_sigterm() {
 }
 
 /// Rewrites the scratch config to keep only the `keep` tokenizers, with a `[daemon]` section.
-fn write_config(
+pub(crate) fn write_config(
     dir: &std::path::Path,
     keep: &[&str],
     daemon: &str,
@@ -662,4 +662,124 @@ fn sighup_reloads_and_a_bad_config_keeps_the_running_one() {
         serde_json::from_str::<serde_json::Value>(&r.get("/status").1).unwrap()["last_reload_error"]
             .is_null()
     });
+}
+
+fn post(url: &str, body: &str, token: Option<&str>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
+#[test]
+fn usage_ingest_counts_traffic_per_provider() {
+    let d = scratch();
+    std::fs::write(d.path().join("ingest.token"), "s3cret-token\n").unwrap();
+    write_config(
+        d.path(),
+        &["openai/o200k_base"],
+        "ingest_token_file = \"ingest.token\"",
+        |c| c,
+    );
+    let r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let url = format!("http://{}/v1/usage", r.addr);
+    let batch = r#"{"records": [
+        {"prompt": "cline-claude-sonnet-4", "provider": "anthropic", "usage": {"input_tokens": 21, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 12000, "output_tokens": 300}},
+        {"prompt": "browser-use-agent", "provider": "openai-chat", "usage": {"prompt_tokens": 5300, "completion_tokens": 9, "prompt_tokens_details": {"cached_tokens": 5248}}},
+        {"prompt": "browser-use-agent", "provider": "gemini", "usage_metadata": {"prompt_token_count": 5000, "cached_content_token_count": 4096}},
+        {"prompt": "somebody-elses-prompt", "provider": "bedrock", "usage": {"inputTokens": 10, "cacheReadInputTokens": 2000, "cacheWriteInputTokens": 1000}},
+        {"prompt": "another-unknown", "provider": "vllm", "usage": {"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": 96}}}
+    ]}"#;
+    assert_eq!(
+        post(&url, batch, None).0,
+        401,
+        "token required when configured"
+    );
+    assert_eq!(post(&url, batch, Some("wrong")).0, 401);
+    let (code, body) = post(&url, batch, Some("s3cret-token"));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"accepted\":5"), "{body}");
+    let m = r.get("/metrics").1;
+    let v = |name: &str, prompt: &str, provider: &str| {
+        metric(&m, &format!("prefix_warden_{name}_total{{prompt=\"{prompt}\",provider=\"{provider}\",source=\"traffic\"}}")).unwrap_or(-1.0)
+    };
+    assert_eq!(
+        v("cache_read_tokens", "cline-claude-sonnet-4", "anthropic"),
+        12000.0
+    );
+    assert_eq!(
+        v(
+            "uncached_input_tokens",
+            "cline-claude-sonnet-4",
+            "anthropic"
+        ),
+        21.0
+    );
+    assert_eq!(
+        v("cache_read_tokens", "browser-use-agent", "openai"),
+        5248.0
+    );
+    assert_eq!(
+        v("uncached_input_tokens", "browser-use-agent", "openai"),
+        52.0,
+        "prompt_tokens includes cached tokens"
+    );
+    assert_eq!(
+        v("cache_read_tokens", "browser-use-agent", "gemini"),
+        4096.0
+    );
+    assert_eq!(v("cache_write_tokens", "unregistered", "bedrock"), 1000.0);
+    assert_eq!(
+        v("cache_read_tokens", "unregistered", "vllm"),
+        96.0,
+        "unknown ids are counted together"
+    );
+    assert!(
+        !m.contains("somebody-elses-prompt"),
+        "no label per unknown id"
+    );
+
+    // Bad batches are rejected whole, naming the problem.
+    let before = r.get("/metrics").1;
+    for (body, needle) in [
+        ("{not json", "not JSON"),
+        (
+            r#"[{"prompt": "cline-claude-sonnet-4", "provider": "anthropic", "usage": {"input_tokens": 1}}, {"prompt": "x", "provider": "cohere", "usage": {}}]"#,
+            "records[1]: unknown provider `cohere`",
+        ),
+        (
+            r#"[{"prompt": "x", "provider": "openai-chat", "usage": {"completion_tokens": 1}}]"#,
+            "records[0].usage: missing `prompt_tokens`",
+        ),
+        (r#"{"rows": []}"#, "expected an array"),
+    ] {
+        let (code, resp) = post(&url, body, Some("s3cret-token"));
+        assert_eq!(code, 400, "{body}");
+        assert!(resp.contains(needle), "{resp}");
+    }
+    let after = r.get("/metrics").1;
+    assert_eq!(
+        metric(&before, "prefix_warden_uncached_input_tokens_total{prompt=\"cline-claude-sonnet-4\",provider=\"anthropic\",source=\"traffic\"}"),
+        metric(&after, "prefix_warden_uncached_input_tokens_total{prompt=\"cline-claude-sonnet-4\",provider=\"anthropic\",source=\"traffic\"}"),
+        "a rejected batch counts nothing"
+    );
+    // The body limit.
+    let big = format!(
+        "[{}]",
+        vec![r#"{"prompt":"a","provider":"anthropic","usage":{"input_tokens":1}}"#; 20_000]
+            .join(",")
+    );
+    assert_eq!(post(&url, &big, Some("s3cret-token")).0, 413);
 }

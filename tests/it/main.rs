@@ -8,3 +8,4 @@ mod exact_ids;
 mod golden;
 mod support;
 mod tidy;
+mod warmup;

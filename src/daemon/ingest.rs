@@ -1,0 +1,136 @@
+//! `POST /v1/usage`: usage objects from live traffic, counted under `source="traffic"` in the
+//! same token counters warm-ups use, so the hit ratio of real requests is a PromQL expression.
+//!
+//! Body: a JSON array of records, or `{"records": [...]}`; a record is
+//! `{"prompt": "<registered id>", "provider": "anthropic" | "openai-chat" | "openai-responses" |
+//! "bedrock" | "gemini" | "vllm" | "sglang", "usage": {...}}` where `usage` is the provider's
+//! own object (Gemini: `usage_metadata`). A batch is validated whole before anything is counted;
+//! a bad one gets a 400 naming the record and the problem. Unregistered prompt ids are counted
+//! together under `prompt="unregistered"`, never one label each. A bearer token, when
+//! configured, is required; it must be configured when the daemon listens beyond loopback.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::Value;
+
+use super::Shared;
+use crate::metrics::{CACHE_READ_TOKENS, CACHE_WRITE_TOKENS, UNCACHED_INPUT_TOKENS, USAGE_RECORDS};
+use crate::usage::{normalize, UsageFormat};
+
+/// Largest accepted body.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+pub async fn post_usage(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> impl IntoResponse {
+    if let Some(token) = s.ingest_token.read().expect("token lock").as_deref() {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.trim().as_bytes(), token.as_bytes())) {
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token".into(),
+            );
+        }
+    }
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return reply(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")),
+    };
+    let records = match &v {
+        Value::Array(a) => a,
+        Value::Object(o) => match o.get("records").and_then(Value::as_array) {
+            Some(a) => a,
+            None => {
+                return reply(
+                    StatusCode::BAD_REQUEST,
+                    "expected an array of records or {\"records\": [...]}".into(),
+                )
+            }
+        },
+        _ => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                "expected an array of records or {\"records\": [...]}".into(),
+            )
+        }
+    };
+    let known = s.prompt_ids.read().expect("prompt ids lock").clone();
+    let mut parsed = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        let Some(prompt) = r.get("prompt").and_then(Value::as_str) else {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                format!("records[{i}]: missing `prompt` (a registered prompt id)"),
+            );
+        };
+        let provider = r.get("provider").and_then(Value::as_str).unwrap_or("");
+        let Some((format, label)) = format_of(provider) else {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                format!("records[{i}]: unknown provider `{provider}` (expected anthropic, openai-chat, openai-responses, bedrock, gemini, vllm or sglang)"),
+            );
+        };
+        let Some(u) = r.get("usage").or_else(|| r.get("usage_metadata")) else {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                format!("records[{i}]: missing `usage`"),
+            );
+        };
+        let usage = match normalize(format, u) {
+            Ok(u) => u,
+            Err(e) => return reply(StatusCode::BAD_REQUEST, format!("records[{i}].usage: {e}")),
+        };
+        let prompt = if known.contains(prompt) {
+            prompt.to_string()
+        } else {
+            "unregistered".to_string()
+        };
+        parsed.push((prompt, label, usage));
+    }
+    for (prompt, provider, u) in &parsed {
+        let labels = [
+            ("prompt", prompt.clone()),
+            ("provider", provider.to_string()),
+            ("source", "traffic".to_string()),
+        ];
+        metrics::counter!(CACHE_READ_TOKENS, &labels).increment(u.cache_read);
+        metrics::counter!(CACHE_WRITE_TOKENS, &labels).increment(u.cache_write);
+        metrics::counter!(UNCACHED_INPUT_TOKENS, &labels).increment(u.uncached);
+    }
+    metrics::counter!(USAGE_RECORDS).increment(parsed.len() as u64);
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"accepted": parsed.len()})),
+    )
+        .into_response()
+}
+
+fn reply(status: StatusCode, message: String) -> axum::response::Response {
+    (status, axum::Json(serde_json::json!({"error": message}))).into_response()
+}
+
+/// The usage format and the `provider` label of a record's provider name.
+fn format_of(provider: &str) -> Option<(UsageFormat, &'static str)> {
+    Some(match provider {
+        "anthropic" => (UsageFormat::Anthropic, "anthropic"),
+        "openai" | "openai-chat" => (UsageFormat::OpenaiChat, "openai"),
+        "openai-responses" => (UsageFormat::OpenaiResponses, "openai"),
+        "bedrock" | "bedrock-converse" => (UsageFormat::BedrockConverse, "bedrock"),
+        "gemini" => (UsageFormat::Gemini, "gemini"),
+        "vllm" => (UsageFormat::OpenaiCompatible, "vllm"),
+        "sglang" => (UsageFormat::OpenaiCompatible, "sglang"),
+        _ => return None,
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

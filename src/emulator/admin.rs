@@ -1,0 +1,104 @@
+//! The admin API, for tests and local runs (no auth: bind to loopback):
+//! - `POST /admin/faults` sets the fault for the next requests ([`FaultSpec`]); `GET` shows it.
+//! - `POST /admin/tokenizer {"tokenizer": ID}` swaps the tokenizer as a provider upgrade would:
+//!   cache entries stay, and match only where the new ids equal the old.
+//! - `GET /admin/stats` returns [`super::Stats`].
+//! - `POST /admin/reset` empties the caches, zeroes the counters, refills the rate-limit
+//!   budgets and clears the fault (the tokenizer and the clock stay).
+//! - `POST /admin/clock {"advance_ms": N}` moves the emulator's clock forward.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::faults::FaultSpec;
+use super::Shared;
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response()
+}
+
+pub async fn set_faults(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let spec: FaultSpec = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return bad_request(format!("invalid fault: {e}")),
+    };
+    tracing::info!(mode = ?spec.mode, count = ?spec.count, "emulator: fault set");
+    shared.lock().fault.set(spec.clone());
+    Json(spec).into_response()
+}
+
+pub async fn get_faults(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.lock().fault.current()).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenizerSwap {
+    tokenizer: String,
+}
+
+pub async fn set_tokenizer(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let swap: TokenizerSwap = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return bad_request(format!("invalid body: {e}")),
+    };
+    let registry = shared.registry.clone();
+    let id = swap.tokenizer.clone();
+    // Loading a tokenizer file takes a while; keep it off the async workers.
+    let loaded =
+        tokio::task::spawn_blocking(move || registry.get(&id).map_err(|e| e.to_string())).await;
+    match loaded {
+        Ok(Ok(t)) => {
+            let body = json!({"tokenizer": t.id, "vocab_hash": t.vocab_hash});
+            tracing::info!(tokenizer = %t.id, "emulator: tokenizer swapped");
+            shared.lock().tokenizer = t;
+            Json(body).into_response()
+        }
+        Ok(Err(e)) => bad_request(e),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": format!("tokenizer load failed: {e}")})),
+        )
+            .into_response(),
+    }
+}
+
+pub async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    Json(super::stats::snapshot(&shared)).into_response()
+}
+
+pub async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    let mut st = shared.lock();
+    let now = st.now();
+    st.breakpoints.clear();
+    st.sequences.clear();
+    st.counters = Default::default();
+    st.limits.reset(now);
+    st.fault.set(FaultSpec::default());
+    drop(st);
+    tracing::info!("emulator: reset");
+    Json(json!({"reset": true})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    advance_ms: u64,
+}
+
+pub async fn clock(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let a: Advance = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return bad_request(format!("invalid body: {e}")),
+    };
+    let mut st = shared.lock();
+    st.skew += Duration::from_millis(a.advance_ms);
+    Json(json!({"skew_ms": st.skew.as_millis() as u64})).into_response()
+}

@@ -1,0 +1,329 @@
+//! Provider clients for warm-up requests: Anthropic Messages, OpenAI Chat Completions and
+//! Responses, and OpenAI-compatible self-hosted engines (vLLM, SGLang).
+//!
+//! Each client builds the smallest request that writes (or refreshes) the prompt's cache
+//! entries: the prompt's segments as separate content blocks, breakpoints where the prompt
+//! says, a one-token answer. Responses are classified by HTTP status *before* the body is
+//! looked at: a 429 whose body says `{"status":"ok"}` is a 429. Usage is normalized to cache
+//! reads, cache writes and uncached input tokens without double counting (Anthropic's
+//! `input_tokens` excludes cached tokens; OpenAI's `prompt_tokens` includes them).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::prompt::Prompt;
+use crate::warmup::ratelimit::Budget;
+
+/// Which API a warm-up group talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    Anthropic,
+    OpenaiChat,
+    OpenaiResponses,
+    /// vLLM, SGLang and other servers of the OpenAI chat API; warmed on every host.
+    OpenaiCompatible,
+}
+
+impl ProviderKind {
+    /// The `provider` metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenaiChat | ProviderKind::OpenaiResponses => "openai",
+            ProviderKind::OpenaiCompatible => "openai-compatible",
+        }
+    }
+}
+
+/// Request options that do not depend on the prompt.
+#[derive(Debug, Clone)]
+pub struct RequestOptions {
+    pub model: String,
+    /// Anthropic cache TTL: "5m" or "1h".
+    pub ttl: String,
+    pub max_tokens: u32,
+    /// OpenAI from GPT-5.6: explicit breakpoints and `prompt_cache_options.prewarm`.
+    pub breakpoints_api: bool,
+}
+
+pub use crate::usage::Usage;
+
+/// What a response means, decided by status first.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Success(Usage),
+    /// 429, whatever the body says; `retry_after` from the header when given.
+    RateLimited {
+        retry_after: Option<Duration>,
+    },
+    /// 5xx, 529 (overloaded), 408: worth retrying later.
+    ServerError(u16),
+    /// Other 4xx: the request itself is wrong (bad key, bad model); retrying will not help.
+    ClientError(u16),
+    /// No HTTP answer: connection refused or dropped, timeout.
+    Transport(String),
+    /// 2xx without the usage fields we need.
+    BadResponse(String),
+}
+
+impl Outcome {
+    /// The `result` metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Success(_) => "success",
+            Outcome::RateLimited { .. } => "rate_limited",
+            Outcome::ServerError(_) => "server_error",
+            Outcome::ClientError(_) => "client_error",
+            Outcome::Transport(_) => "transport_error",
+            Outcome::BadResponse(_) => "bad_response",
+        }
+    }
+
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Outcome::RateLimited { .. } | Outcome::ServerError(_) | Outcome::Transport(_)
+        )
+    }
+}
+
+/// The endpoint path and JSON body of a warm-up request for `prompt`.
+pub fn request(kind: ProviderKind, prompt: &Prompt, o: &RequestOptions) -> (&'static str, Value) {
+    let segments: Vec<(&str, bool)> = prompt
+        .segments
+        .iter()
+        .map(|s| (&prompt.text.expose()[s.start..s.end], s.breakpoint))
+        .collect();
+    match kind {
+        ProviderKind::Anthropic => {
+            // At most 4 breakpoints per request: keep the last four.
+            let n_bp = segments.iter().filter(|(_, b)| *b).count();
+            let mut skip = n_bp.saturating_sub(4);
+            let system: Vec<Value> = segments
+                .iter()
+                .map(|(text, bp)| {
+                    let mut block = json!({"type": "text", "text": text});
+                    if *bp {
+                        if skip > 0 {
+                            skip -= 1;
+                        } else if o.ttl == "1h" {
+                            block["cache_control"] = json!({"type": "ephemeral", "ttl": "1h"});
+                        } else {
+                            block["cache_control"] = json!({"type": "ephemeral"});
+                        }
+                    }
+                    block
+                })
+                .collect();
+            (
+                "/v1/messages",
+                json!({
+                    "model": o.model,
+                    "max_tokens": o.max_tokens,
+                    "system": system,
+                    "messages": [{"role": "user", "content": "."}],
+                }),
+            )
+        }
+        ProviderKind::OpenaiChat | ProviderKind::OpenaiCompatible => {
+            let content: Vec<Value> = segments
+                .iter()
+                .map(|(text, bp)| {
+                    let mut block = json!({"type": "text", "text": text});
+                    if *bp && o.breakpoints_api {
+                        block["prompt_cache_breakpoint"] = json!({"mode": "explicit"});
+                    }
+                    block
+                })
+                .collect();
+            let mut body = json!({
+                "model": o.model,
+                "messages": [{"role": "system", "content": content}, {"role": "user", "content": "."}],
+                "max_tokens": o.max_tokens.max(1),
+            });
+            if kind == ProviderKind::OpenaiChat {
+                body["prompt_cache_key"] = json!(prompt.id);
+                body.as_object_mut().expect("object").remove("max_tokens");
+                body["max_completion_tokens"] = json!(o.max_tokens.max(1));
+            }
+            ("/v1/chat/completions", body)
+        }
+        ProviderKind::OpenaiResponses => {
+            let content: Vec<Value> = segments
+                .iter()
+                .map(|(text, bp)| {
+                    let mut block = json!({"type": "input_text", "text": text});
+                    if *bp && o.breakpoints_api {
+                        block["prompt_cache_breakpoint"] = json!({"mode": "explicit"});
+                    }
+                    block
+                })
+                .collect();
+            let mut body = json!({
+                "model": o.model,
+                "input": [{"role": "system", "content": content}],
+                "prompt_cache_key": prompt.id,
+            });
+            if o.breakpoints_api {
+                body["prompt_cache_options"] = json!({"prewarm": true});
+            } else {
+                // Older models need an input to answer and have a 16-token output floor.
+                body["input"]
+                    .as_array_mut()
+                    .expect("array")
+                    .push(json!({"role": "user", "content": "."}));
+                body["max_output_tokens"] = json!(16);
+            }
+            ("/v1/responses", body)
+        }
+    }
+}
+
+/// Classifies a response: status first, then (for 2xx) the usage fields.
+pub fn classify(
+    kind: ProviderKind,
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> Outcome {
+    match status {
+        429 => Outcome::RateLimited {
+            retry_after: crate::warmup::ratelimit::retry_after(headers),
+        },
+        200..=299 => match serde_json::from_slice::<Value>(body) {
+            Ok(v) => usage(kind, &v)
+                .map(Outcome::Success)
+                .unwrap_or_else(|| Outcome::BadResponse("no usage in the answer".into())),
+            Err(e) => Outcome::BadResponse(format!("answer is not JSON: {e}")),
+        },
+        408 | 500..=599 => Outcome::ServerError(status),
+        s => Outcome::ClientError(s),
+    }
+}
+
+/// The usage object of a response, normalized.
+pub fn usage(kind: ProviderKind, v: &Value) -> Option<Usage> {
+    let format = match kind {
+        ProviderKind::Anthropic => crate::usage::UsageFormat::Anthropic,
+        ProviderKind::OpenaiChat => crate::usage::UsageFormat::OpenaiChat,
+        ProviderKind::OpenaiResponses => crate::usage::UsageFormat::OpenaiResponses,
+        ProviderKind::OpenaiCompatible => crate::usage::UsageFormat::OpenaiCompatible,
+    };
+    crate::usage::normalize(format, v.get("usage")?).ok()
+}
+
+/// Sends one request and classifies the answer; also returns the rate-limit budget the
+/// headers report.
+pub async fn send(
+    client: &reqwest::Client,
+    kind: ProviderKind,
+    base_url: &str,
+    api_key: Option<&crate::warmup::ApiKey>,
+    path: &str,
+    body: &Value,
+) -> (Outcome, Option<Budget>) {
+    let url = format!("{}{}", base_url.trim_end_matches('/'), path);
+    let mut req = client.post(&url).json(body);
+    match kind {
+        ProviderKind::Anthropic => {
+            req = req.header("anthropic-version", "2023-06-01");
+            if let Some(k) = api_key {
+                req = req.header("x-api-key", k.expose());
+            }
+        }
+        _ => {
+            if let Some(k) = api_key {
+                req = req.bearer_auth(k.expose());
+            }
+        }
+    }
+    match req.send().await {
+        Err(e) => (Outcome::Transport(transport_reason(&e)), None),
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let budget = crate::warmup::ratelimit::budget(&headers);
+            match resp.bytes().await {
+                Ok(body) => (classify(kind, status, &headers, &body), budget),
+                // The status alone decides errors; a lost body only matters for a success.
+                Err(_) if !(200..=299).contains(&status) => {
+                    (classify(kind, status, &headers, b""), budget)
+                }
+                Err(e) => (Outcome::Transport(transport_reason(&e)), budget),
+            }
+        }
+    }
+}
+
+/// A reason without the URL's query or any header: errors are logged.
+fn transport_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else if e.is_body() || e.is_decode() {
+        "connection dropped while reading the answer".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_decides_before_the_body() {
+        let h = reqwest::header::HeaderMap::new();
+        assert!(matches!(
+            classify(ProviderKind::Anthropic, 429, &h, br#"{"status":"ok"}"#),
+            Outcome::RateLimited { .. }
+        ));
+        assert_eq!(
+            classify(ProviderKind::OpenaiChat, 529, &h, b"{}"),
+            Outcome::ServerError(529)
+        );
+        assert_eq!(
+            classify(ProviderKind::OpenaiChat, 401, &h, b"{}"),
+            Outcome::ClientError(401)
+        );
+        assert!(matches!(
+            classify(ProviderKind::OpenaiChat, 200, &h, br#"{"status":"ok"}"#),
+            Outcome::BadResponse(_)
+        ));
+    }
+
+    #[test]
+    fn usage_is_normalized_without_double_counting() {
+        let a = json!({"usage": {"input_tokens": 5, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 20, "output_tokens": 1}});
+        assert_eq!(
+            usage(ProviderKind::Anthropic, &a),
+            Some(Usage {
+                cache_read: 1000,
+                cache_write: 20,
+                uncached: 5
+            })
+        );
+        let o = json!({"usage": {"prompt_tokens": 2006, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 1920}}});
+        assert_eq!(
+            usage(ProviderKind::OpenaiChat, &o),
+            Some(Usage {
+                cache_read: 1920,
+                cache_write: 0,
+                uncached: 86
+            })
+        );
+        let r = json!({"usage": {"input_tokens": 3000, "input_tokens_details": {"cached_tokens": 2048}, "cache_write_tokens": 900}});
+        assert_eq!(
+            usage(ProviderKind::OpenaiResponses, &r),
+            Some(Usage {
+                cache_read: 2048,
+                cache_write: 900,
+                uncached: 52
+            })
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! The warm-up loop end to end: the daemon as a process, provider emulators in this test
+//! process, a `file` live-color lookup, ticks every second or two.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prefix_warden::emulator::{Emulator, EmulatorConfig};
+
+use crate::daemon::{metric, write_config, Running};
+use crate::support::{root, scratch};
+
+/// A hosted-API emulator on a free loopback port, served from its own thread.
+struct Emu {
+    emulator: Emulator,
+    url: String,
+}
+
+impl Emu {
+    fn start(requests_per_minute: u32) -> Emu {
+        let cfg = prefix_warden::config::Config::load(&root().join("daemon.toml")).unwrap();
+        let rules = prefix_warden::cache_rules::CacheRules::load(&cfg.cache_rules).unwrap();
+        let registry = Arc::new(prefix_warden::tokenizer::Registry::new(&cfg));
+        let mut ec = EmulatorConfig::hosted("openai/o200k_base");
+        ec.requests_per_minute = requests_per_minute;
+        let emulator = Emulator::new(registry, rules, ec).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let e = emulator.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(l.local_addr().unwrap()).unwrap();
+                e.serve(l, std::future::pending()).await.unwrap();
+            });
+        });
+        Emu {
+            emulator,
+            url: format!("http://{}", rx.recv().unwrap()),
+        }
+    }
+
+    /// Provider requests answered (any status), admin calls excluded.
+    fn requests(&self) -> u64 {
+        self.emulator
+            .stats()
+            .counters
+            .requests
+            .iter()
+            .filter(|(p, _)| p.starts_with("/v1/"))
+            .flat_map(|(_, by)| by.values())
+            .sum()
+    }
+
+    fn admin(&self, path: &str, body: serde_json::Value) {
+        let url = format!("{}{path}", self.url);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let r = reqwest::Client::new()
+                .post(&url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+        });
+    }
+}
+
+fn live_file(dir: &std::path::Path, live: &str, blue: &[&str], green: &[&str]) {
+    let doc = serde_json::json!({"live": live, "colors": {"blue": {"targets": blue}, "green": {"targets": green}}});
+    let p = dir.join("live.json");
+    let tmp = dir.join("live.json.tmp");
+    std::fs::write(&tmp, doc.to_string()).unwrap();
+    std::fs::rename(tmp, p).unwrap(); // as deploy tooling should: atomically
+}
+
+/// A config with one Anthropic warm-up group ticking every `every` seconds, emulator off.
+fn setup(dir: &std::path::Path, every: u32, extra: &str) {
+    std::fs::write(dir.join("key"), "test-key\n").unwrap();
+    write_config(dir, &["openai/o200k_base"], "", |c| {
+        let c = c[..c.find("[emulator]").unwrap_or(c.len())].to_string();
+        format!(
+            "{c}\n[[warmup]]\ngroup = \"g\"\nschedule = \"*/{every} * * * * *\"\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n\
+             prompts = [\"cline-claude-sonnet-4\"]\napi_key_file = \"key\"\nbrownout_retries = 1\nbrownout_delay_ms = 200\n{extra}\n\
+             lookup = {{ backend = \"file\", path = \"live.json\" }}\n"
+        )
+    });
+}
+
+fn runs(r: &Running, color: &str, result: &str) -> f64 {
+    metric(
+        &r.get("/metrics").1,
+        &format!(
+            "prefix_warden_warmup_runs_total{{group=\"g\",color=\"{color}\",result=\"{result}\"}}"
+        ),
+    )
+    .unwrap_or(0.0)
+}
+
+fn read_tokens(r: &Running) -> f64 {
+    metric(
+        &r.get("/metrics").1,
+        "prefix_warden_cache_read_tokens_total{prompt=\"cline-claude-sonnet-4\",provider=\"anthropic\",source=\"warmup\"}",
+    )
+    .unwrap_or(0.0)
+}
+
+fn write_tokens(r: &Running) -> f64 {
+    metric(
+        &r.get("/metrics").1,
+        "prefix_warden_cache_write_tokens_total{prompt=\"cline-claude-sonnet-4\",provider=\"anthropic\",source=\"warmup\"}",
+    )
+    .unwrap_or(0.0)
+}
+
+#[test]
+fn warmups_follow_a_blue_green_flip_within_one_tick() {
+    let (blue, green) = (Emu::start(0), Emu::start(0));
+    let d = scratch();
+    setup(d.path(), 1, "");
+    live_file(d.path(), "blue", &[&blue.url], &[&green.url]);
+    let r = Running::start(d.path());
+    r.wait_until("cache reads from warm-ups on blue", |r| {
+        read_tokens(r) > 0.0
+    });
+    assert!(runs(&r, "blue", "success") >= 2.0);
+    assert_eq!(green.requests(), 0, "the idle color gets nothing");
+    let m = r.get("/metrics").1;
+    assert_eq!(
+        metric(&m, "prefix_warden_live_color{group=\"g\",color=\"blue\"}"),
+        Some(1.0)
+    );
+
+    live_file(d.path(), "green", &[&blue.url], &[&green.url]);
+    let flipped = Instant::now();
+    r.wait_until("a warm-up on green", |_| green.requests() > 0);
+    assert!(
+        flipped.elapsed() < Duration::from_secs(4),
+        "within one tick (1 s) plus a request"
+    );
+    let blue_after = blue.requests();
+    r.wait_until("two more green runs", |r| {
+        runs(r, "green", "success") >= 2.0
+    });
+    assert_eq!(
+        blue.requests(),
+        blue_after,
+        "the old color's targets get none after the flip"
+    );
+    let m = r.get("/metrics").1;
+    assert_eq!(
+        metric(&m, "prefix_warden_live_color{group=\"g\",color=\"green\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&m, "prefix_warden_live_color{group=\"g\",color=\"blue\"}"),
+        Some(0.0)
+    );
+    let s: serde_json::Value = serde_json::from_str(&r.get("/status").1).unwrap();
+    assert_eq!(s["warmups"]["g"]["color"], "green");
+    assert!(
+        s["warmups"]["g"]["latency_ms_p99"].as_u64().is_some(),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_lookup_outage_fails_loudly_and_the_success_timestamp_goes_stale() {
+    let emu = Emu::start(0);
+    let d = scratch();
+    setup(d.path(), 1, "");
+    live_file(d.path(), "blue", &[&emu.url], &[&emu.url]);
+    let mut r = Running::start(d.path());
+    r.wait_until("a success", |r| runs(r, "blue", "success") >= 1.0);
+    let last = |r: &Running| {
+        metric(
+            &r.get("/metrics").1,
+            "prefix_warden_warmup_last_success_timestamp_seconds{group=\"g\"}",
+        )
+        .unwrap()
+    };
+    std::fs::remove_file(d.path().join("live.json")).unwrap();
+    let before = emu.requests();
+    r.wait_until("lookup failures", |r| {
+        runs(r, "unknown", "lookup_failed") >= 2.0
+    });
+    let stale = last(&r);
+    r.wait_until("another failure", |r| {
+        runs(r, "unknown", "lookup_failed") >= 3.0
+    });
+    assert_eq!(last(&r), stale, "the success timestamp stops advancing");
+    assert!(
+        emu.requests() <= before + 1,
+        "no warm-ups without a live color (one may have been in flight)"
+    );
+    r.wait_log(
+        |l| l.contains("cannot tell which color is live"),
+        Duration::from_secs(5),
+    );
+    // No targets for the live color is its own result.
+    live_file(d.path(), "green", &[&emu.url], &[]);
+    r.wait_until("no_targets", |r| runs(r, "unknown", "no_targets") >= 1.0);
+    // Back: successes resume and the timestamp moves again.
+    live_file(d.path(), "blue", &[&emu.url], &[&emu.url]);
+    r.wait_until("recovery", |r| last(r) > stale);
+}
+
+#[test]
+fn a_provider_tokenizer_swap_turns_reads_into_writes() {
+    let emu = Emu::start(0);
+    let d = scratch();
+    setup(d.path(), 2, "");
+    live_file(d.path(), "blue", &[&emu.url], &[&emu.url]);
+    let r = Running::start(d.path());
+    r.wait_until("steady reads", |r| read_tokens(r) > 0.0);
+    // (runs, reads, writes) at each run boundary, polled much faster than the 2 s ticks.
+    let deltas_over = |r: &Running, n_runs: f64| -> Vec<(f64, f64)> {
+        let mut snaps = vec![(runs(r, "blue", "success"), read_tokens(r), write_tokens(r))];
+        let end = Instant::now() + Duration::from_secs(60);
+        while snaps.last().unwrap().0 < snaps[0].0 + n_runs && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+            let s = (runs(r, "blue", "success"), read_tokens(r), write_tokens(r));
+            if s.0 != snaps.last().unwrap().0 {
+                snaps.push(s);
+            }
+        }
+        snaps
+            .windows(2)
+            .map(|w| (w[1].1 - w[0].1, w[1].2 - w[0].2))
+            .collect()
+    };
+    let before = deltas_over(&r, 2.0);
+    assert!(
+        before.iter().any(|(rd, wr)| *rd > 0.0 && *wr == 0.0),
+        "steady state: reads, no writes: {before:?}"
+    );
+    // The provider ships a new tokenizer: the cached entries no longer match.
+    emu.admin(
+        "/admin/tokenizer",
+        serde_json::json!({"tokenizer": "openai/cl100k_base"}),
+    );
+    let after = deltas_over(&r, 3.0);
+    assert!(
+        after.iter().any(|(rd, wr)| *rd == 0.0 && *wr > 0.0),
+        "a run after the swap reads nothing and writes: {after:?}"
+    );
+    assert!(
+        after.last().is_some_and(|(rd, _)| *rd > 0.0),
+        "then the new entries are read: {after:?}"
+    );
+}
+
+#[test]
+fn a_429_storm_is_not_retried_in_a_tight_loop_and_the_reserve_is_kept() {
+    let emu = Emu::start(0);
+    let d = scratch();
+    setup(d.path(), 1, "max_attempts = 3");
+    live_file(d.path(), "blue", &[&emu.url], &[&emu.url]);
+    let r = Running::start(d.path());
+    r.wait_until("a success", |r| runs(r, "blue", "success") >= 1.0);
+    // 429s whose body says ok, with retry-after 2 s.
+    emu.admin(
+        "/admin/faults",
+        serde_json::json!({"mode": "rate_limit_ok_body", "retry_after_secs": 2}),
+    );
+    let start = emu.requests();
+    let t = Instant::now();
+    r.wait_until("rate-limited requests counted", |r| {
+        metric(&r.get("/metrics").1, "prefix_warden_warmup_requests_total{prompt=\"cline-claude-sonnet-4\",provider=\"anthropic\",result=\"rate_limited\"}")
+            .unwrap_or(0.0)
+            >= 3.0
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    let sent = emu.requests() - start;
+    let secs = t.elapsed().as_secs_f64();
+    // Every request after a 429 waits for its retry-after (2 s), across runs too, and runs
+    // never overlap: at most one request per 2 s.
+    assert!(
+        (sent as f64) <= secs / 2.0 + 3.0,
+        "{sent} requests in {secs:.1} s"
+    );
+    assert!(
+        runs(&r, "blue", "deferred_budget") >= 1.0,
+        "runs end deferred, not failed"
+    );
+    assert!(
+        runs(&r, "unknown", "skipped_overlap") >= 1.0,
+        "ticks during a long run are skipped, not queued"
+    );
+    emu.admin("/admin/faults", serde_json::json!({"mode": "none"}));
+}
+
+#[test]
+fn warmups_stop_at_the_rate_limit_reserve() {
+    // 20 requests a minute; a 50% reserve leaves warm-ups about 10 of them.
+    let emu = Emu::start(20);
+    let d = scratch();
+    setup(d.path(), 1, "reserve_fraction = 0.5");
+    live_file(d.path(), "blue", &[&emu.url], &[&emu.url]);
+    let r = Running::start(d.path());
+    r.wait_until("deferred runs", |r| {
+        runs(r, "unknown", "deferred_budget") + runs(r, "blue", "deferred_budget") >= 2.0
+    });
+    let sent = emu.requests();
+    assert!(sent >= 9, "warm-ups ran until the reserve ({sent})");
+    // What live traffic sees now: at least the reserve is left (the window refills over the
+    // minute, so warm-ups may have used a little more than half in total, never the reserve).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let remaining: f64 = rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/messages", emu.url))
+            .header("x-api-key", "live-traffic")
+            .header("anthropic-version", "2023-06-01")
+            .json(&serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "live traffic still gets through");
+        r.headers()["anthropic-ratelimit-requests-remaining"].to_str().unwrap().parse().unwrap()
+    });
+    assert!(
+        remaining >= 8.0,
+        "live traffic found {remaining} of 20 requests left: the 50% reserve was not kept"
+    );
+}
