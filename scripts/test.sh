@@ -3,9 +3,11 @@
 #
 #   scripts/test.sh
 #
-# Needs: a Rust toolchain (cargo). Installs with apt-get when missing: prometheus (promtool, for
-# the alert-rule tests) and systemd (systemd-analyze, for the unit file check). Run as root or
-# install those packages first. prometheus-alertmanager: the daemon sends alerts to a real one.
+# Needs: a Rust toolchain (cargo). Installs with apt-get when missing, for tests that run the
+# real thing on loopback: prometheus (promtool, and a Prometheus server for the end-to-end test),
+# prometheus-alertmanager (alerts are delivered to a real one), dnsmasq and etcd-server (the
+# live-color lookup backends), systemd (systemd-analyze, for the unit file). Run as root or
+# install those packages first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,8 @@ need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "run as root, or: apt-get install ${need[*]}" >&2; exit 1; fi

@@ -107,14 +107,14 @@ impl Drop for Running {
 }
 
 /// A real Alertmanager (Debian's `prometheus-alertmanager`) on a free loopback port.
-struct Alertmanager {
+pub(crate) struct Alertmanager {
     child: Child,
-    url: String,
+    pub url: String,
     _dir: tempfile::TempDir,
 }
 
 impl Alertmanager {
-    fn start() -> Alertmanager {
+    pub fn start() -> Alertmanager {
         let bin = which("prometheus-alertmanager")
             .expect("prometheus-alertmanager not found: install it (scripts/test.sh does: apt-get install prometheus-alertmanager)");
         let dir = tempfile::tempdir().unwrap();
@@ -157,7 +157,7 @@ impl Alertmanager {
     }
 
     /// Alerts Alertmanager holds now, as JSON.
-    fn alerts(&self) -> Vec<serde_json::Value> {
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
         let (_, body) = get(&format!("{}/api/v2/alerts", self.url)).unwrap();
         serde_json::from_str(&body).unwrap()
     }
@@ -170,7 +170,7 @@ impl Drop for Alertmanager {
     }
 }
 
-fn which(name: &str) -> Option<std::path::PathBuf> {
+pub(crate) fn which(name: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?
         .split(':')

@@ -6,6 +6,8 @@ mod cli;
 mod daemon;
 mod exact_ids;
 mod golden;
+mod observability;
+mod prometheus_e2e;
 mod support;
 mod tidy;
 mod warmup;
