@@ -543,6 +543,52 @@ fn model_provider(k: ProviderKind) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_never_show_in_debug_output() {
+        let k = ApiKey("sk-ant-very-secret".into());
+        assert_eq!(format!("{k:?}"), "ApiKey(<redacted>)");
+        assert_eq!(format!("{:?}", Some(k.clone())), "Some(ApiKey(<redacted>))");
+        assert_eq!(k.expose(), "sk-ant-very-secret");
+    }
+
+    #[test]
+    fn keys_come_from_the_environment_or_a_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("key"), "  from-file \n").unwrap();
+        let mut cfg: WarmupConfig = toml::from_str(
+            "group = \"g\"\nschedule = \"* * * * *\"\nprovider = \"anthropic\"\nmodel = \"m\"\nprompts = [\"p\"]\n\
+             api_key_file = \"key\"\nlookup = { backend = \"file\", path = \"x\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            api_key(&cfg, d.path()).unwrap().unwrap().expose(),
+            "from-file"
+        );
+        cfg.api_key_env = Some("PREFIX_WARDEN_TEST_KEY_UNSET".into());
+        assert_eq!(
+            api_key(&cfg, d.path()).unwrap().unwrap().expose(),
+            "from-file",
+            "file when the variable is unset"
+        );
+        std::fs::write(d.path().join("key"), "\n").unwrap();
+        let e = api_key(&cfg, d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("no API key") && e.contains("PREFIX_WARDEN_TEST_KEY_UNSET"),
+            "{e}"
+        );
+        cfg.api_key_env = None;
+        cfg.api_key_file = None;
+        assert!(
+            api_key(&cfg, d.path()).unwrap().is_none(),
+            "self-hosted engines need none"
+        );
+    }
+}
+
 fn jitter(max_secs: u64) -> Duration {
     if max_secs == 0 {
         return Duration::ZERO;

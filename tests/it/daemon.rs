@@ -200,20 +200,17 @@ fn tokenizer_swap_reload_failure_and_sigterm() {
     let am = Alertmanager::start();
     let d = scratch();
     let cfg_path = d.path().join("daemon.toml");
-    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
     // Listen on a free port, poll files every second, and float the deepseek/v3 label (no pin),
     // as a provider serving "latest" behind one URL would.
-    let cfg = cfg
-        .replace(
-            "block_size = 16",
-            &format!(
-                "block_size = 16\n\n[daemon]\nlisten = \"127.0.0.1:0\"\nwatch_interval_secs = 1\nschedule = \"0 0 * * * *\"\n\
-                 alertmanager_url = \"{}\"\nwebhook_url = \"http://127.0.0.1:1/unreachable\"",
-                am.url
-            ),
-        )
-        .replace("sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n", "");
-    std::fs::write(&cfg_path, &cfg).unwrap();
+    let cfg = write_config(
+        d.path(),
+        &["deepseek/v3", "openai/o200k_base"],
+        &format!(
+            "watch_interval_secs = 1\nschedule = \"0 0 * * * *\"\nalertmanager_url = \"{}\"\nwebhook_url = \"http://127.0.0.1:1/unreachable\"",
+            am.url
+        ),
+        |c| c.replace("sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n", ""),
+    );
     let mut r = Running::start(d.path());
     r.wait_until("ready", |r| r.get("/readyz").0 == 200);
     let (_, m) = r.get("/metrics");

@@ -333,3 +333,40 @@ fn warmups_stop_at_the_rate_limit_reserve() {
         "live traffic found {remaining} of 20 requests left: the 50% reserve was not kept"
     );
 }
+
+#[test]
+fn a_short_brown_out_is_retried_within_the_tick() {
+    let emu = Emu::start(0);
+    let d = scratch();
+    // Ticks every second; lookups retried 6 times, 500 ms apart: a 1.5 s gap in the live-color
+    // file (longer than a tick, so some tick surely falls into it) is absorbed.
+    write_config(d.path(), &["openai/o200k_base"], "", |c| c);
+    std::fs::write(d.path().join("key"), "k\n").unwrap();
+    let cfg = std::fs::read_to_string(d.path().join("daemon.toml")).unwrap();
+    std::fs::write(
+        d.path().join("daemon.toml"),
+        format!(
+            "{cfg}\n[[warmup]]\ngroup = \"g\"\nschedule = \"* * * * * *\"\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n\
+             prompts = [\"cline-claude-sonnet-4\"]\napi_key_file = \"key\"\nbrownout_retries = 6\nbrownout_delay_ms = 500\n\
+             lookup = {{ backend = \"file\", path = \"live.json\" }}\n"
+        ),
+    )
+    .unwrap();
+    live_file(d.path(), "blue", &[&emu.url], &[&emu.url]);
+    let mut r = Running::start(d.path());
+    r.wait_until("a success", |r| runs(r, "blue", "success") >= 1.0);
+    // Both colors gone for a moment, as during a switch; back well within the retries.
+    std::fs::remove_file(d.path().join("live.json")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    live_file(d.path(), "green", &[&emu.url], &[&emu.url]);
+    r.wait_log(
+        |l| l.contains("retrying within the tick"),
+        Duration::from_secs(10),
+    );
+    r.wait_until("a green success", |r| runs(r, "green", "success") >= 1.0);
+    assert_eq!(
+        runs(&r, "unknown", "lookup_failed"),
+        0.0,
+        "brown-outs never counted as failures"
+    );
+}
