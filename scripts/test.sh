@@ -25,8 +25,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-echo "== formatting"
+echo "== formatting and lints"
 cargo fmt --all -- --check
+cargo clippy --locked --all-targets -q -- -D warnings
 
 echo "== alert rules (promtool)"
 promtool check rules deploy/prometheus/prefix-warden.rules.yml

@@ -147,7 +147,7 @@ pub enum Change {
     Same,
     /// Different fingerprint from the latest row, which is `previous`; a new row was
     /// inserted.
-    Changed { previous: Snapshot },
+    Changed { previous: Box<Snapshot> },
 }
 
 /// What [`Store::record_tokenizer`] found compared with the label's latest observation.
@@ -337,7 +337,9 @@ impl Store {
                 match latest {
                     None => Change::New,
                     Some((_, prev)) if prev.fingerprint == fp.fingerprint => Change::Same,
-                    Some((_, previous)) => Change::Changed { previous },
+                    Some((_, previous)) => Change::Changed {
+                        previous: Box::new(previous),
+                    },
                 }
             }
         };
@@ -771,7 +773,7 @@ mod tests {
         let Change::Changed { previous } = store.record(&input("p", "t", &b), 300).unwrap() else {
             panic!("expected a change");
         };
-        assert_eq!(previous, latest);
+        assert_eq!(*previous, latest);
         assert_eq!(first_divergent_block(&previous, &b), Some(1));
         // Back to the old fingerprint: a new row, not a rewrite of history.
         assert!(matches!(

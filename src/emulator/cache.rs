@@ -225,7 +225,7 @@ struct Stored {
 
 impl Stored {
     fn live(&self, now: Instant) -> bool {
-        self.expires.map_or(true, |t| t > now)
+        self.expires.is_none_or(|t| t > now)
     }
 }
 

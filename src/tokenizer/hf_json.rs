@@ -37,10 +37,7 @@ impl HfJson {
         })
     }
 
-    pub fn encode_with_offsets(
-        &self,
-        text: &str,
-    ) -> Result<(Vec<u32>, Vec<(usize, usize)>), String> {
+    pub fn encode_with_offsets(&self, text: &str) -> Result<super::IdsWithOffsets, String> {
         let enc = self
             .tok
             .encode(text, false)

@@ -22,6 +22,9 @@ pub use rank_bpe::TiktokenSpec;
 use crate::config::{Config, TokenizerEntry, TokenizerFormat};
 use crate::error::{Error, Result};
 
+/// Token ids and the byte range of the text each one covers.
+pub type IdsWithOffsets = (Vec<u32>, Vec<(usize, usize)>);
+
 /// Bumped whenever a change to this crate could change the ids produced for a given file, so
 /// cached fingerprints computed by an older engine are not reused.
 pub const ENGINE_VERSION: u32 = 1;
@@ -177,7 +180,7 @@ impl Tokenizer {
     }
 
     /// Ids and the byte range of the text that each id covers.
-    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
+    pub fn encode_with_offsets(&self, text: &str) -> Result<IdsWithOffsets> {
         match &self.engine {
             Engine::Rank(r) => r.encode_with_offsets(text),
             Engine::Hf(t) => t.encode_with_offsets(text),

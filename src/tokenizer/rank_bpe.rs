@@ -101,10 +101,7 @@ impl RankBpe {
     }
 
     /// Ids with the byte range of the text each one covers.
-    pub fn encode_with_offsets(
-        &self,
-        text: &str,
-    ) -> Result<(Vec<u32>, Vec<(usize, usize)>), String> {
+    pub fn encode_with_offsets(&self, text: &str) -> Result<super::IdsWithOffsets, String> {
         let ids = self.encode(text)?;
         let mut offsets = Vec::with_capacity(ids.len());
         let mut pos = 0;

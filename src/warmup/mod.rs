@@ -543,6 +543,17 @@ fn model_provider(k: ProviderKind) -> &'static str {
     }
 }
 
+fn jitter(max_secs: u64) -> Duration {
+    if max_secs == 0 {
+        return Duration::ZERO;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64 ^ d.as_secs().rotate_left(17))
+        .unwrap_or(0);
+    Duration::from_millis(nanos % (max_secs * 1000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,15 +598,4 @@ mod tests {
             "self-hosted engines need none"
         );
     }
-}
-
-fn jitter(max_secs: u64) -> Duration {
-    if max_secs == 0 {
-        return Duration::ZERO;
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64 ^ d.as_secs().rotate_left(17))
-        .unwrap_or(0);
-    Duration::from_millis(nanos % (max_secs * 1000))
 }

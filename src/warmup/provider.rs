@@ -129,39 +129,21 @@ pub fn request(kind: ProviderKind, prompt: &Prompt, o: &RequestOptions) -> (&'st
             )
         }
         ProviderKind::OpenaiChat | ProviderKind::OpenaiCompatible => {
-            let content: Vec<Value> = segments
-                .iter()
-                .map(|(text, bp)| {
-                    let mut block = json!({"type": "text", "text": text});
-                    if *bp && o.breakpoints_api {
-                        block["prompt_cache_breakpoint"] = json!({"mode": "explicit"});
-                    }
-                    block
-                })
-                .collect();
+            let content = openai_blocks(&segments, "text", o.breakpoints_api);
             let mut body = json!({
                 "model": o.model,
                 "messages": [{"role": "system", "content": content}, {"role": "user", "content": "."}],
-                "max_tokens": o.max_tokens.max(1),
             });
             if kind == ProviderKind::OpenaiChat {
                 body["prompt_cache_key"] = json!(prompt.id);
-                body.as_object_mut().expect("object").remove("max_tokens");
                 body["max_completion_tokens"] = json!(o.max_tokens.max(1));
+            } else {
+                body["max_tokens"] = json!(o.max_tokens.max(1));
             }
             ("/v1/chat/completions", body)
         }
         ProviderKind::OpenaiResponses => {
-            let content: Vec<Value> = segments
-                .iter()
-                .map(|(text, bp)| {
-                    let mut block = json!({"type": "input_text", "text": text});
-                    if *bp && o.breakpoints_api {
-                        block["prompt_cache_breakpoint"] = json!({"mode": "explicit"});
-                    }
-                    block
-                })
-                .collect();
+            let content = openai_blocks(&segments, "input_text", o.breakpoints_api);
             let mut body = json!({
                 "model": o.model,
                 "input": [{"role": "system", "content": content}],
@@ -180,6 +162,21 @@ pub fn request(kind: ProviderKind, prompt: &Prompt, o: &RequestOptions) -> (&'st
             ("/v1/responses", body)
         }
     }
+}
+
+/// The prompt's segments as OpenAI content blocks, marked as breakpoints where the model's API
+/// has them (GPT-5.6 and later).
+fn openai_blocks(segments: &[(&str, bool)], block_type: &str, breakpoints_api: bool) -> Vec<Value> {
+    segments
+        .iter()
+        .map(|(text, bp)| {
+            let mut block = json!({"type": block_type, "text": text});
+            if *bp && breakpoints_api {
+                block["prompt_cache_breakpoint"] = json!({"mode": "explicit"});
+            }
+            block
+        })
+        .collect()
 }
 
 /// Classifies a response: status first, then (for 2xx) the usage fields.
