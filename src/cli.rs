@@ -64,10 +64,22 @@ pub enum Command {
     Diff(DiffArgs),
     /// Run the daemon: re-fingerprint on schedule and on file changes, alert, serve /metrics
     Daemon(crate::daemon::DaemonArgs),
+    /// Ask the running daemon (at the config's daemon.listen) for its status
+    Status(StatusArgs),
     /// Serve a local imitation of the Anthropic and OpenAI APIs (or of vLLM / SGLang) with their
     /// documented prompt-cache behaviour, rate-limit headers and injectable faults, so warm-ups
     /// can be tested with no network
     Emulate(crate::emulator::EmulateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The daemon's base URL (default: http:// + daemon.listen from the config)
+    #[arg(long)]
+    pub url: Option<String>,
+    /// table: a summary for people; json: the daemon's /status document as is
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +143,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Tokenize(a) => tokenize(&cli.config, a),
         Command::Fingerprint(a) => fingerprint(&cli.config, a),
         Command::Diff(a) => diff(&cli.config, a),
+        Command::Status(a) => status(&cli.config, a),
         Command::Daemon(a) => crate::daemon::run(&cli.config, a).map(|_| Outcome::Ok),
         Command::Emulate(a) => crate::emulator::run(&cli.config, a).map(|_| Outcome::Ok),
     }
@@ -306,6 +319,38 @@ fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+fn status(config: &Path, args: StatusArgs) -> Result<Outcome> {
+    let base = match args.url {
+        Some(u) => u,
+        None => format!(
+            "http://{}",
+            crate::config::Config::load(config)?.daemon.listen
+        ),
+    };
+    let url = format!("{}/status", base.trim_end_matches('/'));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    let v: serde_json::Value = rt
+        .block_on(async {
+            let r = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()?
+                .get(&url)
+                .send()
+                .await?;
+            r.error_for_status()?.json().await
+        })
+        .map_err(|e| Error::Other(format!("cannot get {url}: {e} (is the daemon running?)")))?;
+    let out = match args.format {
+        Format::Json => serde_json::to_string_pretty(&v).expect("serializable") + "\n",
+        Format::Table | Format::Markdown => report::status(&v, args.format == Format::Markdown),
+    };
+    print(&out)?;
+    Ok(Outcome::Ok)
 }
 
 /// `x.tiktoken(.gz)` -> its `x.spec.json`, if that exists.

@@ -511,6 +511,20 @@ fn second_fingerprint_run_tokenizes_nothing() {
 }
 
 #[test]
+fn status_without_a_daemon_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = run_in(
+        &root(),
+        &["status", "--url", &format!("http://127.0.0.1:{port}")],
+    );
+    assert_error(&o, "is the daemon running?");
+}
+
+#[test]
 fn help_documents_exit_codes() {
     let o = run_in(&root(), &["diff", "--help"]);
     let h = stdout(&o);
