@@ -361,13 +361,21 @@ fn pick_from_document(
         return Err(LookupError::UnknownColor(color));
     };
     let (targets, prompts) = parse_entry(src, &format!("{colors_path}.{color}"), entry)?;
+    let reason = format!("{src}: {color_path}={color}");
+    live(color, targets, prompts, reason)
+}
+
+/// The answer, once the color has targets; `reason` gets the target count appended.
+fn live(
+    color: String,
+    targets: Vec<String>,
+    prompts: Option<Vec<String>>,
+    reason: String,
+) -> Result<LiveColor, LookupError> {
     if targets.is_empty() {
         return Err(LookupError::NoTargets(color));
     }
-    let reason = format!(
-        "{src}: {color_path}={color} ({})",
-        count(targets.len(), "target")
-    );
+    let reason = format!("{reason} ({})", count(targets.len(), "target"));
     Ok(LiveColor {
         color,
         targets,
@@ -603,19 +611,8 @@ async fn resolve_etcd(
     let src = format!("etcd {shown} key {key}");
     let entry = parse_json(&src, &doc)?;
     let (targets, prompts) = parse_entry(&src, "value", &entry)?;
-    if targets.is_empty() {
-        return Err(LookupError::NoTargets(color));
-    }
-    let reason = format!(
-        "etcd {shown}: {color_key}={color}, {key} ({})",
-        count(targets.len(), "target")
-    );
-    Ok(LiveColor {
-        color,
-        targets,
-        prompts,
-        reason,
-    })
+    let reason = format!("etcd {shown}: {color_key}={color}, {key}");
+    live(color, targets, prompts, reason)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -770,19 +767,8 @@ async fn resolve_dns(
             targets.push(t);
         }
     }
-    if targets.is_empty() {
-        return Err(LookupError::NoTargets(color));
-    }
-    let reason = format!(
-        "dns {server}: txt {color_txt}={color}, srv {srv_name} ({})",
-        count(targets.len(), "target")
-    );
-    Ok(LiveColor {
-        color,
-        targets,
-        prompts: None,
-        reason,
-    })
+    let reason = format!("dns {server}: txt {color_txt}={color}, srv {srv_name}");
+    live(color, targets, None, reason)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_no_prompt_text, prefix, scratch};
+use crate::support::{assert_no_prompt_text, get, prefix, scratch, LoopbackServer};
 
 pub(crate) struct Running {
     pub child: Child,
@@ -107,86 +107,38 @@ impl Drop for Running {
 }
 
 /// A real Alertmanager (Debian's `prometheus-alertmanager`) on a free loopback port.
-pub(crate) struct Alertmanager {
-    child: Child,
-    pub url: String,
-    _dir: tempfile::TempDir,
-}
+pub(crate) struct Alertmanager(LoopbackServer);
 
 impl Alertmanager {
     pub fn start() -> Alertmanager {
-        let bin = which("prometheus-alertmanager")
-            .expect("prometheus-alertmanager not found: install it (scripts/test.sh does: apt-get install prometheus-alertmanager)");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("am.yml"),
-            "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
-        )
-        .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("am.yml").display()
-            ))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let am = Alertmanager {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let end = Instant::now() + Duration::from_secs(30);
-        while get(&format!("{}/-/ready", am.url)).map(|r| r.0) != Some(200) {
-            assert!(Instant::now() < end, "alertmanager did not get ready");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        am
+        Alertmanager(LoopbackServer::start(
+            "prometheus-alertmanager",
+            "prometheus-alertmanager",
+            |dir, port| {
+                std::fs::write(
+                    dir.join("am.yml"),
+                    "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+                )
+                .unwrap();
+                vec![
+                    format!("--config.file={}", dir.join("am.yml").display()),
+                    format!("--storage.path={}", dir.join("data").display()),
+                    format!("--web.listen-address=127.0.0.1:{port}"),
+                    "--cluster.listen-address=".into(),
+                ]
+            },
+        ))
+    }
+
+    pub fn url(&self) -> &str {
+        &self.0.url
     }
 
     /// Alerts Alertmanager holds now, as JSON.
     pub fn alerts(&self) -> Vec<serde_json::Value> {
-        let (_, body) = get(&format!("{}/api/v2/alerts", self.url)).unwrap();
+        let (_, body) = get(&format!("{}/api/v2/alerts", self.0.url)).unwrap();
         serde_json::from_str(&body).unwrap()
     }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| std::path::Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-pub(crate) fn get(url: &str) -> Option<(u16, String)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let r = reqwest::get(url).await.ok()?;
-        Some((r.status().as_u16(), r.text().await.ok()?))
-    })
 }
 
 pub(crate) fn metric(text: &str, prefix: &str) -> Option<f64> {
@@ -207,7 +159,7 @@ fn tokenizer_swap_reload_failure_and_sigterm() {
         &["deepseek/v3", "openai/o200k_base"],
         &format!(
             "watch_interval_secs = 1\nschedule = \"0 0 * * * *\"\nalertmanager_url = \"{}\"\nwebhook_url = \"http://127.0.0.1:1/unreachable\"",
-            am.url
+            am.url()
         ),
         |c| c.replace("sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n", ""),
     );

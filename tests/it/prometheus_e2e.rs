@@ -5,83 +5,52 @@
 //! Also `promtool check metrics` on the daemon's real `/metrics`.
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::daemon::{get, metric, which, write_config, Alertmanager, Running};
-use crate::support::{root, scratch};
+use crate::daemon::{metric, write_config, Alertmanager, Running};
+use crate::support::{get, root, scratch, which, LoopbackServer};
 
-struct Prometheus {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
+struct Prometheus(LoopbackServer);
 
 impl Prometheus {
     fn start(target: &str, alertmanager: &str) -> Prometheus {
-        let bin = which("prometheus").expect(
-            "prometheus not found: install it (scripts/test.sh does: apt-get install prometheus)",
-        );
-        let dir = tempfile::tempdir().unwrap();
         let rules = root().join("tests/prometheus/e2e/prefix-warden.e2e.rules.yml");
-        let am = alertmanager.trim_start_matches("http://");
-        std::fs::write(
-            dir.path().join("prometheus.yml"),
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
-                 alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am}']\n\
-                 scrape_configs:\n  - job_name: prefix-warden\n    static_configs:\n      - targets: ['{target}']\n",
-                rules.display()
-            ),
-        )
-        .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let am = alertmanager.trim_start_matches("http://").to_string();
+        let target = target.to_string();
+        Prometheus(LoopbackServer::start(
+            "prometheus",
+            "prometheus",
+            move |dir, port| {
+                std::fs::write(
+                dir.join("prometheus.yml"),
+                format!(
+                    "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
+                     alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am}']\n\
+                     scrape_configs:\n  - job_name: prefix-warden\n    static_configs:\n      - targets: ['{target}']\n",
+                    rules.display()
+                ),
+            )
             .unwrap();
-        let p = Prometheus {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let end = Instant::now() + Duration::from_secs(60);
-        while get(&format!("{}/-/ready", p.url)).map(|r| r.0) != Some(200) {
-            assert!(Instant::now() < end, "prometheus did not get ready");
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        p
+                vec![
+                    format!("--config.file={}", dir.join("prometheus.yml").display()),
+                    format!("--storage.tsdb.path={}", dir.join("data").display()),
+                    format!("--web.listen-address=127.0.0.1:{port}"),
+                ]
+            },
+        ))
     }
 
     /// The value of an instant query with one result, if any.
     fn query(&self, q: &str) -> Option<f64> {
-        let url =
-            reqwest::Url::parse_with_params(&format!("{}/api/v1/query", self.url), &[("query", q)])
-                .unwrap();
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/query", self.0.url),
+            &[("query", q)],
+        )
+        .unwrap();
         let (_, body) = get(url.as_str())?;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -155,7 +124,7 @@ fn emulator_swap_and_fingerprint_change_reach_prometheus_and_alertmanager() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let prom = Prometheus::start(&r.addr, &am.url);
+    let prom = Prometheus::start(&r.addr, am.url());
     let reads = "sum(prefix_warden_cache_read_tokens_total{source=\"warmup\"})";
     let writes = "sum(prefix_warden_cache_write_tokens_total{source=\"warmup\"})";
     wait("Prometheus to scrape warm-up reads", 60, || {

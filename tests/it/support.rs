@@ -95,3 +95,76 @@ pub fn assert_no_prompt_text(dir: &Path, output: &str, what: &str) {
         assert!(!output.contains(&p), "{what} leaks prompt text: {p:?}");
     }
 }
+
+/// A server program from Debian's packages (Prometheus, Alertmanager) on a free loopback port,
+/// killed when dropped; ready once `GET /-/ready` answers 200.
+pub struct LoopbackServer {
+    child: std::process::Child,
+    pub url: String,
+    /// Config and data of the server; removed when dropped.
+    _dir: tempfile::TempDir,
+}
+
+impl LoopbackServer {
+    /// `args` gets a scratch directory and the port; `package` is what to install when the
+    /// binary is missing (the test command installs it; a missing one fails, never skips).
+    pub fn start(
+        bin: &str,
+        package: &str,
+        args: impl FnOnce(&Path, u16) -> Vec<String>,
+    ) -> LoopbackServer {
+        let path = which(bin).unwrap_or_else(|| {
+            panic!("{bin} not found: apt-get install {package} (scripts/test.sh does)")
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(path)
+            .args(args(dir.path(), port))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let s = LoopbackServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while get(&format!("{}/-/ready", s.url)).map(|r| r.0) != Some(200) {
+            assert!(std::time::Instant::now() < end, "{bin} did not get ready");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        s
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// GET `url` on a throwaway runtime: (status, body), or `None` when nothing answers.
+pub fn get(url: &str) -> Option<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::get(url).await.ok()?;
+        Some((r.status().as_u16(), r.text().await.ok()?))
+    })
+}
