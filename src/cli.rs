@@ -191,6 +191,25 @@ fn check(config: &Path) -> Result<Outcome> {
     }
     let mut out = report::table(&rows, false);
     let mut warnings = Vec::new();
+    // Lookup clients are built as the daemon builds them (no request is sent); the DNS
+    // resolver wants a runtime around it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    let _guard = rt.enter();
+    for (i, (w, loc)) in a.config.warmups.iter().enumerate() {
+        let at = |e: Error| Error::Invalid {
+            file: loc.file.clone(),
+            line: loc.line,
+            field: format!("warmup[{i}].lookup"),
+            message: e.to_string(),
+        };
+        crate::live_color::Lookup::new(&w.lookup, &a.config.base_dir).map_err(at)?;
+        if let Err(e) = crate::warmup::api_key(w, &a.config.base_dir) {
+            warnings.push(format!("warning: {loc}: warmup[{i}]: {e}"));
+        }
+    }
     for p in &a.prompts {
         for m in &p.models {
             if a.rules.for_model(m).is_none() {
@@ -311,7 +330,15 @@ fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {
         }
         (None, None) => return Err(Error::Other("give --to ID or --to-file PATH".into())),
     };
-    let r = crate::diff::diff(&from, &to, &prompts, &a.rules, a.config.block_size)?;
+    let served = &a.tokenizers.entry(&args.from)?.models;
+    let r = crate::diff::diff(
+        &from,
+        &to,
+        &prompts,
+        &a.rules,
+        a.config.block_size,
+        served,
+    )?;
     let show = args.show_text.then_some(a.prompts.as_slice());
     print(&report::diff(&r, args.format, show))?;
     Ok(if r.summary.changed > 0 {
@@ -334,7 +361,7 @@ fn status(config: &Path, args: StatusArgs) -> Result<Outcome> {
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
-    let v: serde_json::Value = rt
+    let v: crate::status::Status = rt
         .block_on(async {
             let r = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -347,7 +374,11 @@ fn status(config: &Path, args: StatusArgs) -> Result<Outcome> {
         .map_err(|e| Error::Other(format!("cannot get {url}: {e} (is the daemon running?)")))?;
     let out = match args.format {
         Format::Json => serde_json::to_string_pretty(&v).expect("serializable") + "\n",
-        Format::Table | Format::Markdown => report::status(&v, args.format == Format::Markdown),
+        Format::Table | Format::Markdown => crate::status::render(
+            &v,
+            crate::metrics::now_secs(),
+            args.format == Format::Markdown,
+        ),
     };
     print(&out)?;
     Ok(Outcome::Ok)

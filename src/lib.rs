@@ -20,25 +20,21 @@
 //! - [`cli`], [`logging`], [`schedule`], [`error`]: the edges.
 #![forbid(unsafe_code)]
 
-pub mod analyzer;
+// The analyzer core, re-exported so `crate::config` and `prefix_warden::tokenizer` read the same
+// in both crates. The core cannot do network IO (see its crate doc).
+pub use prefix_warden_core::{
+    analyzer, bounded, cache_rules, config, diff, error, fingerprint, fp_cache, prefix, prompt, provider,
+    report, schedule, tokenizer, usage,
+};
+
 pub mod backoff;
-pub mod cache_rules;
 pub mod cli;
-pub mod config;
+pub mod clock;
 pub mod daemon;
-pub mod diff;
 pub mod emulator;
-pub mod error;
-pub mod fingerprint;
-pub mod fp_cache;
 pub mod live_color;
 pub mod logging;
 pub mod metrics;
-pub mod prefix;
-pub mod prompt;
-pub mod report;
-pub mod schedule;
+pub mod status;
 pub mod store;
-pub mod tokenizer;
-pub mod usage;
 pub mod warmup;

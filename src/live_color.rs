@@ -52,6 +52,7 @@ use hickory_resolver::{Name, ResolveError, TokioResolver};
 use serde_json::Value;
 
 use crate::error::Error;
+pub use prefix_warden_core::config::LookupConfig;
 
 /// Largest document accepted from a file, an HTTP answer or an etcd value.
 const MAX_DOC_BYTES: usize = 1 << 20;
@@ -59,39 +60,6 @@ const MAX_DOC_BYTES: usize = 1 << 20;
 const DEFAULT_TIMEOUT_MS: u64 = 2000;
 /// DNS answer timeout (one attempt over UDP, TCP on truncation).
 const DNS_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Where to look. Deserialized from `daemon.toml`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
-pub enum LookupConfig {
-    /// JSON written by deploy tooling; `path` is relative to the config directory.
-    File { path: String },
-    /// `GET url` answering JSON; `color_path` and `colors_path` are dot-separated field paths
-    /// (default `live` and `colors`).
-    Http {
-        url: String,
-        timeout_ms: Option<u64>,
-        color_path: Option<String>,
-        colors_path: Option<String>,
-    },
-    /// `server` such as `127.0.0.1:5353` (port 53 when left out); `color_txt` is the TXT name
-    /// holding the color; `targets_srv` the SRV name with a `{color}` placeholder; `scheme` of
-    /// the target URLs, `http` (default) or `https`.
-    Dns {
-        server: String,
-        color_txt: String,
-        targets_srv: String,
-        scheme: Option<String>,
-    },
-    /// etcd v3 JSON gateway at `endpoint`; `color_key` holds the color, `targets_key` (with
-    /// `{color}`) a JSON color entry `{"targets": [...], "prompts": [...]}`.
-    Etcd {
-        endpoint: String,
-        color_key: String,
-        targets_key: String,
-        timeout_ms: Option<u64>,
-    },
-}
 
 /// The live color and where to send warm-ups for it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -5,6 +5,15 @@ use clap::Parser;
 use prefix_warden::cli::{self, Cli, Outcome};
 
 fn main() {
+    // A panic message can quote the data being processed (a string slice error prints the
+    // string): prompt text must never reach stderr that way, so only the location is shown.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "an unknown place".into());
+        eprintln!("error: internal error at {at} (message withheld: it may quote prompt text)");
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -4,12 +4,17 @@
 //! Every attempt is counted in `prefix_warden_alert_deliveries_total{sink,result}`
 //! (`success`, `failure`; `dropped` when retries run out, with an error log), so nothing is
 //! lost silently. Events carry ids and fingerprints, never prompt text.
+//!
+//! The [`Outbox`] lives as long as the daemon, not as long as a config generation: where an
+//! event goes is decided from the generation current when it is raised ([`AlertTargets`]), and
+//! a delivery still being retried when a reload swaps the generation carries on to its end.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::generation::AlertTargets;
 use crate::metrics::ALERT_DELIVERIES;
 
 /// One alert, as sent to every configured sink.
@@ -24,11 +29,10 @@ pub struct AlertEvent {
     pub details: serde_json::Value,
 }
 
+/// Alert deliveries in flight; one per daemon.
 #[derive(Clone)]
-pub struct Sinks {
+pub struct Outbox {
     client: reqwest::Client,
-    alertmanager: Option<String>,
-    webhook: Option<String>,
     /// Delivery attempts per event before it is dropped (and counted as such).
     max_attempts: u32,
     base_delay: Duration,
@@ -58,26 +62,25 @@ mod tokio_util_tasks {
     }
 }
 
-impl Sinks {
-    pub fn new(alertmanager: Option<String>, webhook: Option<String>) -> Self {
+impl Outbox {
+    pub fn new() -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(3))
             .build()
             .expect("a client with a timeout builds");
         Self {
             client,
-            alertmanager,
-            webhook,
             max_attempts: 6,
             base_delay: Duration::from_millis(500),
             tasks: Default::default(),
         }
     }
 
-    /// Queues `event` for every sink; returns at once.
-    pub fn send(&self, event: AlertEvent) {
+    /// Queues `event` for every sink of `to`; returns at once.
+    pub fn send(&self, to: &AlertTargets, event: AlertEvent) {
         let now = chrono::Utc::now();
-        if let Some(url) = &self.alertmanager {
+        if let Some(url) = &to.alertmanager {
             let mut labels = event.labels.clone();
             labels.insert("alertname".into(), event.alertname.clone());
             labels.insert("severity".into(), event.severity.clone());
@@ -91,7 +94,7 @@ impl Sinks {
             let url = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
             self.spawn("alertmanager", url, body);
         }
-        if let Some(url) = &self.webhook {
+        if let Some(url) = &to.webhook {
             let body = serde_json::to_value(&event).expect("serializable");
             self.spawn("webhook", url.clone(), body);
         }

@@ -33,7 +33,7 @@ async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    if s.ready.load(std::sync::atomic::Ordering::Acquire) {
+    if s.ready.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
         (
@@ -44,9 +44,5 @@ async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 async fn status(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    let st = s.status.read().expect("status lock").clone();
-    let warmups = s.warmups.lock().expect("warm-up status lock").clone();
-    let mut v = serde_json::to_value(st).expect("serializable");
-    v["warmups"] = serde_json::to_value(warmups).expect("serializable");
-    axum::Json(v)
+    axum::Json(s.status())
 }

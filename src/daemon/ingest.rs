@@ -18,7 +18,8 @@ use serde_json::Value;
 
 use super::Shared;
 use crate::metrics::{CACHE_READ_TOKENS, CACHE_WRITE_TOKENS, UNCACHED_INPUT_TOKENS, USAGE_RECORDS};
-use crate::usage::{normalize, UsageFormat};
+use crate::provider::Api;
+use crate::usage::normalize;
 
 /// Largest accepted body.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -28,7 +29,9 @@ pub async fn post_usage(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> impl IntoResponse {
-    if let Some(token) = s.ingest_token.read().expect("token lock").as_deref() {
+    // One generation for the whole request: its token and its prompt ids.
+    let gen = s.generation.borrow().clone();
+    if let Some(token) = gen.ingest.token.as_deref() {
         let given = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -62,7 +65,7 @@ pub async fn post_usage(
             )
         }
     };
-    let known = s.prompt_ids.read().expect("prompt ids lock").clone();
+    let known = &gen.ingest.prompt_ids;
     let mut parsed = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
         let Some(prompt) = r.get("prompt").and_then(Value::as_str) else {
@@ -72,10 +75,13 @@ pub async fn post_usage(
             );
         };
         let provider = r.get("provider").and_then(Value::as_str).unwrap_or("");
-        let Some((format, label)) = format_of(provider) else {
+        let Some(api) = Api::from_name(provider) else {
             return reply(
                 StatusCode::BAD_REQUEST,
-                format!("records[{i}]: unknown provider `{provider}` (expected anthropic, openai-chat, openai-responses, bedrock, gemini, vllm or sglang)"),
+                format!(
+                    "records[{i}]: unknown provider `{provider}` (expected {})",
+                    Api::names(false).join(", ")
+                ),
             );
         };
         let Some(u) = r.get("usage").or_else(|| r.get("usage_metadata")) else {
@@ -84,7 +90,7 @@ pub async fn post_usage(
                 format!("records[{i}]: missing `usage`"),
             );
         };
-        let usage = match normalize(format, u) {
+        let usage = match normalize(api.usage_format(), u) {
             Ok(u) => u,
             Err(e) => return reply(StatusCode::BAD_REQUEST, format!("records[{i}].usage: {e}")),
         };
@@ -93,7 +99,7 @@ pub async fn post_usage(
         } else {
             "unregistered".to_string()
         };
-        parsed.push((prompt, label, usage));
+        parsed.push((prompt, api.provider().label(), usage));
     }
     for (prompt, provider, u) in &parsed {
         let labels = [
@@ -115,20 +121,6 @@ pub async fn post_usage(
 
 fn reply(status: StatusCode, message: String) -> axum::response::Response {
     (status, axum::Json(serde_json::json!({"error": message}))).into_response()
-}
-
-/// The usage format and the `provider` label of a record's provider name.
-fn format_of(provider: &str) -> Option<(UsageFormat, &'static str)> {
-    Some(match provider {
-        "anthropic" => (UsageFormat::Anthropic, "anthropic"),
-        "openai" | "openai-chat" => (UsageFormat::OpenaiChat, "openai"),
-        "openai-responses" => (UsageFormat::OpenaiResponses, "openai"),
-        "bedrock" | "bedrock-converse" => (UsageFormat::BedrockConverse, "bedrock"),
-        "gemini" => (UsageFormat::Gemini, "gemini"),
-        "vllm" => (UsageFormat::OpenaiCompatible, "vllm"),
-        "sglang" => (UsageFormat::OpenaiCompatible, "sglang"),
-        _ => return None,
-    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -219,8 +219,13 @@ fn verify_and_install(entry: &TokenizerEntry, cache_dir: &Path, raw: Vec<u8>) ->
     if let Err(e) = Tokenizer::load_file(&entry.id, &cached, entry.format, spec) {
         return Outcome::Rejected(format!("not a usable {} tokenizer: {e}", entry.format));
     }
-    if let Err(e) = write_atomic(&entry.file, &raw) {
-        return Outcome::Failed(format!("{}: {e}", entry.file.display()));
+    // The live copy goes under state_dir, never beside the configured file (the config
+    // directory is read-only under the shipped unit); the next generation reads it from there.
+    let Some(dest) = &entry.source_copy else {
+        return Outcome::Failed("no place for the fetched copy (config not loaded from a file)".into());
+    };
+    if let Err(e) = write_atomic(dest, &raw) {
+        return Outcome::Failed(format!("{}: {e}", dest.display()));
     }
     Outcome::Updated {
         old_sha256: old_sha,

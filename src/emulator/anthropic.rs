@@ -202,7 +202,14 @@ fn check_headers(h: &HeaderMap) -> Result<(), ApiError> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| !v.trim().is_empty())
     };
-    if !present("x-api-key") {
+    // The API takes `x-api-key`; the official SDKs (anthropic-python 2.x) may send the key as
+    // `Authorization: Bearer` instead, which the API accepts too.
+    let bearer = h
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|v| !v.trim().is_empty());
+    if !present("x-api-key") && !bearer {
         return Err(ApiError::new(
             FLAVOR,
             StatusCode::UNAUTHORIZED,

@@ -152,7 +152,7 @@ fn handle(
     silent: bool,
     api: Api,
 ) -> Result<Response, ApiError> {
-    let provider = shared.cfg.engine.provider();
+    let provider = super::engine_provider(shared.cfg.engine);
     let applied = shared
         .rules
         .for_model(&format!("{provider}/{model}"))

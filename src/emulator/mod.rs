@@ -44,7 +44,6 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::cache_rules::CacheRules;
@@ -62,28 +61,11 @@ pub const DEFAULT_INPUT_TOKENS_PER_MINUTE: u64 = 2_000_000;
 /// Request bodies up to this size are accepted (a 200k-token prompt is about 1 MB of text).
 const BODY_LIMIT: usize = 32 << 20;
 
-/// Which server the emulator pretends to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// The Anthropic and OpenAI APIs, with their auth, usage fields and rate-limit headers.
-    #[default]
-    Hosted,
-    /// A vLLM OpenAI-compatible server: automatic prefix caching in full 16-token blocks.
-    Vllm,
-    /// An SGLang OpenAI-compatible server: RadixAttention, token-granular.
-    Sglang,
-}
+pub use crate::config::Engine;
 
-impl Engine {
-    /// The provider part of `provider/model` names that the cache rules use for this engine.
-    fn provider(self) -> &'static str {
-        match self {
-            Engine::Hosted => "hosted",
-            Engine::Vllm => "vllm",
-            Engine::Sglang => "sglang",
-        }
-    }
+/// The provider part of `provider/model` names that the cache rules use for this engine.
+fn engine_provider(e: Engine) -> &'static str {
+    e.name()
 }
 
 /// How an emulator is set up.
@@ -132,7 +114,7 @@ pub struct EmulateArgs {
     #[arg(long, default_value = "openai/o200k_base")]
     pub tokenizer: String,
     /// Which server to imitate
-    #[arg(long, value_enum, default_value = "hosted")]
+    #[arg(long, default_value = "hosted")]
     pub engine: Engine,
     /// Requests per minute before answering 429 (0: no limit; hosted only)
     #[arg(long, default_value_t = DEFAULT_REQUESTS_PER_MINUTE)]

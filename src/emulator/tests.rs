@@ -341,6 +341,26 @@ async fn anthropic_rejects_missing_headers_extra_breakpoints_and_unknown_models(
     let a = s.post("/v1/messages", &[("x-api-key", "k")], &body).await;
     assert_eq!(a.status, 400);
     assert_eq!(a.body["error"]["type"], "invalid_request_error");
+    // What the official SDK sends: a bearer key and a recent version.
+    let a = s
+        .post(
+            "/v1/messages",
+            &[
+                ("authorization", "Bearer sk-ant-test"),
+                ("anthropic-version", "2026-10-21"),
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let a = s
+        .post(
+            "/v1/messages",
+            &[("authorization", "Bearer "), ("anthropic-version", "2026-10-21")],
+            &body,
+        )
+        .await;
+    assert_eq!(a.status, 401);
 
     let five: Vec<Value> = (0..5)
         .map(|i| cached_block(&format!("b{i}"), None))

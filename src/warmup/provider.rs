@@ -10,40 +10,20 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::prompt::Prompt;
 use crate::warmup::ratelimit::Budget;
 
-/// Which API a warm-up group talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProviderKind {
-    Anthropic,
-    OpenaiChat,
-    OpenaiResponses,
-    /// vLLM, SGLang and other servers of the OpenAI chat API; warmed on every host.
-    OpenaiCompatible,
-}
-
-impl ProviderKind {
-    /// The `provider` metric label.
-    pub fn label(self) -> &'static str {
-        match self {
-            ProviderKind::Anthropic => "anthropic",
-            ProviderKind::OpenaiChat | ProviderKind::OpenaiResponses => "openai",
-            ProviderKind::OpenaiCompatible => "openai-compatible",
-        }
-    }
-}
+/// Which API a warm-up group talks to: a warmable row of the provider table.
+pub use crate::provider::Api as ProviderKind;
 
 /// Request options that do not depend on the prompt.
 #[derive(Debug, Clone)]
 pub struct RequestOptions {
     pub model: String,
-    /// Anthropic cache TTL: "5m" or "1h".
-    pub ttl: String,
+    /// Anthropic cache TTL.
+    pub ttl: crate::config::CacheTtl,
     pub max_tokens: u32,
     /// OpenAI from GPT-5.6: explicit breakpoints and `prompt_cache_options.prewarm`.
     pub breakpoints_api: bool,
@@ -109,7 +89,7 @@ pub fn request(kind: ProviderKind, prompt: &Prompt, o: &RequestOptions) -> (&'st
                     if *bp {
                         if skip > 0 {
                             skip -= 1;
-                        } else if o.ttl == "1h" {
+                        } else if o.ttl == crate::config::CacheTtl::OneHour {
                             block["cache_control"] = json!({"type": "ephemeral", "ttl": "1h"});
                         } else {
                             block["cache_control"] = json!({"type": "ephemeral"});
@@ -128,7 +108,7 @@ pub fn request(kind: ProviderKind, prompt: &Prompt, o: &RequestOptions) -> (&'st
                 }),
             )
         }
-        ProviderKind::OpenaiChat | ProviderKind::OpenaiCompatible => {
+        ProviderKind::OpenaiChat | ProviderKind::Vllm | ProviderKind::Sglang => {
             let content = openai_blocks(&segments, "text", o.breakpoints_api);
             let mut body = json!({
                 "model": o.model,
@@ -142,6 +122,9 @@ pub fn request(kind: ProviderKind, prompt: &Prompt, o: &RequestOptions) -> (&'st
             }
             ("/v1/chat/completions", body)
         }
+        // Config validation rejects groups of these APIs; should one get here, the request
+        // fails loudly (a 404 counted as client_error) instead of panicking.
+        ProviderKind::BedrockConverse | ProviderKind::Gemini => ("/unsupported-api", json!({})),
         ProviderKind::OpenaiResponses => {
             let content = openai_blocks(&segments, "input_text", o.breakpoints_api);
             let mut body = json!({
@@ -203,13 +186,7 @@ pub fn classify(
 
 /// The usage object of a response, normalized.
 pub fn usage(kind: ProviderKind, v: &Value) -> Option<Usage> {
-    let format = match kind {
-        ProviderKind::Anthropic => crate::usage::UsageFormat::Anthropic,
-        ProviderKind::OpenaiChat => crate::usage::UsageFormat::OpenaiChat,
-        ProviderKind::OpenaiResponses => crate::usage::UsageFormat::OpenaiResponses,
-        ProviderKind::OpenaiCompatible => crate::usage::UsageFormat::OpenaiCompatible,
-    };
-    crate::usage::normalize(format, v.get("usage")?).ok()
+    crate::usage::normalize(kind.usage_format(), v.get("usage")?).ok()
 }
 
 /// Sends one request and classifies the answer; also returns the rate-limit budget the

@@ -10,6 +10,25 @@ use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
+/// No provider time hint (`retry-after`, a reset header) holds warm-ups back longer than this,
+/// whatever form it comes in: a hostile or broken header must not stop a group for years.
+pub const MAX_HINT: Duration = Duration::from_secs(3600);
+
+/// `secs` as a duration capped at [`MAX_HINT`]; `None` for NaN or negative values.
+fn capped_secs(secs: f64) -> Option<Duration> {
+    if !(secs >= 0.0) {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).map_or(MAX_HINT, |d| d.min(MAX_HINT)))
+}
+
+/// How long from now until `t`, capped at [`MAX_HINT`]; zero for times in the past.
+fn until(t: chrono::DateTime<chrono::Utc>) -> Duration {
+    (t - chrono::Utc::now())
+        .to_std()
+        .map_or(Duration::ZERO, |d| d.min(MAX_HINT))
+}
+
 /// The tightest budget a response reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
@@ -22,7 +41,11 @@ pub struct Budget {
 /// Parses the budget from either provider's headers; `None` when there are none.
 pub fn budget(h: &HeaderMap) -> Option<Budget> {
     let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    let num = |name: &str| get(name).and_then(|v| v.parse::<f64>().ok());
+    let num = |name: &str| {
+        get(name)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|x| x.is_finite())
+    };
     let mut best: Option<Budget> = None;
     let mut consider = |limit: Option<f64>, remaining: Option<f64>, reset: Option<Duration>| {
         if let (Some(l), Some(r)) = (limit, remaining) {
@@ -58,25 +81,18 @@ pub fn budget(h: &HeaderMap) -> Option<Budget> {
 pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(3600.0)));
+        return capped_secs(secs);
     }
     let t = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    (t.with_timezone(&chrono::Utc) - chrono::Utc::now())
-        .to_std()
-        .ok()
+    Some(until(t.with_timezone(&chrono::Utc)))
 }
 
 fn rfc3339_from_now(v: &str) -> Option<Duration> {
     let t = chrono::DateTime::parse_from_rfc3339(v).ok()?;
-    Some(
-        (t.with_timezone(&chrono::Utc) - chrono::Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
+    Some(until(t.with_timezone(&chrono::Utc)))
 }
 
-/// OpenAI's reset durations: `1s`, `6m0s`, `12ms`, `1h2m3.5s`.
+/// OpenAI's reset durations: `1s`, `6m0s`, `12ms`, `1h2m3.5s`; capped at [`MAX_HINT`].
 pub fn parse_duration(v: &str) -> Option<Duration> {
     let mut total = 0.0f64;
     let mut num = String::new();
@@ -102,7 +118,10 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
         total += n * unit;
         any = true;
     }
-    (any && num.is_empty()).then(|| Duration::from_secs_f64(total))
+    if !(any && num.is_empty()) {
+        return None;
+    }
+    capped_secs(total)
 }
 
 #[cfg(test)]
@@ -122,10 +141,35 @@ mod tests {
         assert_eq!(parse_duration("12ms"), Some(Duration::from_millis(12)));
         assert_eq!(parse_duration("6m0s"), Some(Duration::from_secs(360)));
         assert_eq!(
-            parse_duration("1h2m3.5s"),
-            Some(Duration::from_secs_f64(3723.5))
+            parse_duration("0h52m3.5s"),
+            Some(Duration::from_secs_f64(3123.5))
         );
         assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[test]
+    fn absurd_hints_are_capped_not_a_panic() {
+        // A 200 with this header used to panic in Duration::from_secs_f64 and wedge the group.
+        assert_eq!(parse_duration("99999999999999999999h"), Some(MAX_HINT));
+        assert_eq!(parse_duration("1e400s"), None);
+        let h = headers(&[
+            ("x-ratelimit-limit-tokens", "100"),
+            ("x-ratelimit-remaining-tokens", "0"),
+            ("x-ratelimit-reset-tokens", "99999999999999999999h"),
+            ("anthropic-ratelimit-tokens-limit", "100"),
+            ("anthropic-ratelimit-tokens-remaining", "0"),
+            ("anthropic-ratelimit-tokens-reset", "9999-12-31T23:59:59Z"),
+        ]);
+        assert_eq!(budget(&h).unwrap().reset_in, Some(MAX_HINT));
+        for v in ["Fri, 31 Dec 9999 23:59:59 GMT", "1e300", "inf"] {
+            let r = retry_after(&headers(&[("retry-after", v)]));
+            assert!(r.is_none_or(|d| d <= MAX_HINT), "{v}: {r:?}");
+        }
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")])),
+            Some(MAX_HINT)
+        );
+        assert_eq!(retry_after(&headers(&[("retry-after", "NaN")])), None);
     }
 
     #[test]

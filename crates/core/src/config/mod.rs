@@ -12,20 +12,21 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod daemon;
+mod emulator;
+mod lookup;
+mod tokenizer;
+mod warmup;
+
+pub use crate::error::Loc;
+pub use daemon::{DaemonConfig, RawDaemon};
+pub use emulator::{EmulatorSection, Engine};
+pub use lookup::LookupConfig;
+pub use tokenizer::{RawTokenizer, Source, TokenizerEntry, TokenizerFormat};
+pub use warmup::{CacheTtl, WarmupConfig};
+
 use crate::error::{line_of_offset, Error as ConfigError};
-
-/// Where a value came from: the config file and the 1-based line of the field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Loc {
-    pub file: PathBuf,
-    pub line: usize,
-}
-
-impl std::fmt::Display for Loc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
-    }
-}
+use tokenizer::{parse_source, valid_label};
 
 /// The whole configuration, resolved.
 #[derive(Debug, Clone)]
@@ -46,120 +47,10 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// Warm-up groups (`[[warmup]]`), validated; prompt ids are checked against the registry
     /// by [`crate::analyzer::Analyzer`].
-    pub warmups: Vec<(crate::warmup::WarmupConfig, Loc)>,
+    pub warmups: Vec<(WarmupConfig, Loc)>,
     /// The provider emulator to start in-process (`[emulator]`), if any.
     pub emulator: Option<EmulatorSection>,
     pub raw: RawConfig,
-}
-
-/// `[emulator]`: run `prefix emulate` inside the daemon, so the shipped config warms up out
-/// of the box with no network.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmulatorSection {
-    pub listen: SocketAddr,
-    /// Registry id of the tokenizer the emulator tokenizes with.
-    pub tokenizer: String,
-    /// `hosted` (Anthropic and OpenAI endpoints), `vllm` or `sglang`.
-    #[serde(default = "default_engine")]
-    pub engine: String,
-}
-
-fn default_engine() -> String {
-    "hosted".into()
-}
-
-/// One tokenizer *version* in the registry.
-#[derive(Debug, Clone)]
-pub struct TokenizerEntry {
-    /// Label such as `openai/o200k_base`: provider, slash, version name.
-    pub id: String,
-    pub provider: String,
-    pub format: TokenizerFormat,
-    /// Resolved path of the local copy (for a URL source: the cached download).
-    pub file: PathBuf,
-    /// For tiktoken files: the JSON spec with the split pattern and special tokens.
-    pub spec: Option<PathBuf>,
-    /// Pinned sha256 of the uncompressed file, lowercase hex. `None` means unpinned.
-    pub sha256: Option<String>,
-    /// Where updates come from (daemon only); `file` is then the last good copy.
-    pub source: Option<Source>,
-    /// Model names (`provider/model`, globs allowed) that use this tokenizer.
-    pub models: Vec<String>,
-    /// Where the entry and its fields are in the config, for error messages.
-    pub loc: Loc,
-    pub file_loc: Loc,
-    pub sha256_loc: Loc,
-}
-
-/// Where a tokenizer's updates come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// An https URL (plain http only on loopback, for local mirrors and tests).
-    Url(String),
-    /// Another local file, e.g. one a package manager updates.
-    Path(PathBuf),
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Url(u) => f.write_str(u),
-            Source::Path(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-/// The on-disk formats we can load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TokenizerFormat {
-    /// HF `tokenizer.json`, loaded with the `tokenizers` crate.
-    HfJson,
-    /// tiktoken rank file (`base64-token rank` lines) plus a spec file.
-    Tiktoken,
-    /// Mistral tekken JSON (ranks, pattern and special tokens in one file).
-    Tekken,
-}
-
-impl std::str::FromStr for TokenizerFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "hf-json" | "tokenizer.json" | "hf" => Ok(Self::HfJson),
-            "tiktoken" => Ok(Self::Tiktoken),
-            "tekken" => Ok(Self::Tekken),
-            other => Err(format!(
-                "unknown tokenizer format `{other}` (expected hf-json, tiktoken or tekken)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for TokenizerFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::HfJson => "hf-json",
-            Self::Tiktoken => "tiktoken",
-            Self::Tekken => "tekken",
-        })
-    }
-}
-
-/// Settings of `prefix daemon`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DaemonConfig {
-    pub listen: SocketAddr,
-    /// Re-evaluation schedule (cron, with seconds field).
-    pub schedule: String,
-    /// How often to poll prompt files, tokenizer files and the config for changes.
-    pub watch_interval_secs: u64,
-    pub alertmanager_url: Option<String>,
-    pub webhook_url: Option<String>,
-    /// How often to check tokenizer sources (URLs and paths) for new content.
-    pub source_poll_secs: u64,
-    /// File holding the bearer token `POST /v1/usage` requires (required beyond loopback).
-    pub ingest_token_file: Option<PathBuf>,
 }
 
 /// The file as written, before paths are resolved.
@@ -179,7 +70,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub daemon: RawDaemon,
     #[serde(default, rename = "warmup")]
-    pub warmups: Vec<Spanned<crate::warmup::WarmupConfig>>,
+    pub warmups: Vec<Spanned<WarmupConfig>>,
     #[serde(default)]
     pub emulator: Option<Spanned<EmulatorSection>>,
 }
@@ -197,74 +88,6 @@ fn default_block_size() -> usize {
     16
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTokenizer {
-    pub id: Spanned<String>,
-    pub provider: String,
-    pub format: TokenizerFormat,
-    pub file: Spanned<String>,
-    #[serde(default)]
-    pub spec: Option<Spanned<String>>,
-    #[serde(default)]
-    pub sha256: Option<Spanned<String>>,
-    #[serde(default)]
-    pub source: Option<Spanned<String>>,
-    #[serde(default)]
-    pub models: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDaemon {
-    #[serde(default = "default_listen")]
-    pub listen: Spanned<String>,
-    /// Binding beyond loopback must be asked for in so many words.
-    #[serde(default)]
-    pub allow_non_loopback: bool,
-    #[serde(default = "default_schedule")]
-    pub schedule: Spanned<String>,
-    #[serde(default = "default_watch")]
-    pub watch_interval_secs: u64,
-    #[serde(default)]
-    pub alertmanager_url: Option<String>,
-    #[serde(default)]
-    pub webhook_url: Option<String>,
-    #[serde(default = "default_source_poll")]
-    pub source_poll_secs: u64,
-    #[serde(default)]
-    pub ingest_token_file: Option<String>,
-}
-
-fn default_source_poll() -> u64 {
-    300
-}
-
-impl Default for RawDaemon {
-    fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            allow_non_loopback: false,
-            schedule: default_schedule(),
-            watch_interval_secs: default_watch(),
-            alertmanager_url: None,
-            webhook_url: None,
-            source_poll_secs: default_source_poll(),
-            ingest_token_file: None,
-        }
-    }
-}
-
-fn default_listen() -> Spanned<String> {
-    Spanned::new(0..0, "127.0.0.1:9464".into())
-}
-fn default_schedule() -> Spanned<String> {
-    Spanned::new(0..0, "0 */10 * * * *".into())
-}
-fn default_watch() -> u64 {
-    5
-}
-
 impl Config {
     /// Reads and validates `path`. Does not open tokenizer or prompt files.
     /// `PREFIX_WARDEN_STATE_DIR`, when set, overrides `state_dir` (the systemd unit sets it:
@@ -277,6 +100,13 @@ impl Config {
         let mut c = Self::parse(path, &text)?;
         if let Some(dir) = std::env::var_os("PREFIX_WARDEN_STATE_DIR").filter(|d| !d.is_empty()) {
             c.state_dir = PathBuf::from(dir);
+        }
+        for t in c.tokenizers.iter_mut().filter(|t| t.source.is_some()) {
+            let copy = tokenizer::source_copy_path(&c.state_dir, &t.id);
+            if copy.exists() {
+                t.file = copy.clone();
+            }
+            t.source_copy = Some(copy);
         }
         Ok(c)
     }
@@ -371,6 +201,7 @@ impl Config {
                 spec: t.spec.as_ref().map(|s| base_dir.join(s.get_ref())),
                 sha256,
                 source,
+                source_copy: None,
                 models: t.models.clone(),
                 file_loc: loc(t.file.span()),
                 sha256_loc: t
@@ -422,7 +253,7 @@ impl Config {
                 "listening beyond loopback needs a bearer token file for /v1/usage".into(),
             ));
         }
-        let mut warmups: Vec<(crate::warmup::WarmupConfig, Loc)> = Vec::new();
+        let mut warmups: Vec<(WarmupConfig, Loc)> = Vec::new();
         for (i, w) in raw.warmups.iter().enumerate() {
             let l = loc(w.span());
             let wc = w.get_ref();
@@ -449,13 +280,6 @@ impl Config {
                         "emulator.listen".into(),
                         "the emulator binds loopback only unless daemon.allow_non_loopback = true"
                             .into(),
-                    ));
-                }
-                if !matches!(v.engine.as_str(), "hosted" | "vllm" | "sglang") {
-                    return Err(err(
-                        loc(e.span()).line,
-                        "emulator.engine".into(),
-                        format!("`{}`: expected hosted, vllm or sglang", v.engine),
                     ));
                 }
                 Some(v.clone())
@@ -485,35 +309,6 @@ impl Config {
                 known: self.tokenizers.iter().map(|t| t.id.clone()).collect(),
             })
     }
-}
-
-fn parse_source(v: &str, base_dir: &Path) -> Result<Source, String> {
-    if let Some(rest) = v.strip_prefix("http://") {
-        let host = rest.split(['/', '?']).next().unwrap_or("");
-        let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-        return if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
-            Ok(Source::Url(v.to_string()))
-        } else {
-            Err("plain http is allowed only on loopback; use https".into())
-        };
-    }
-    if v.starts_with("https://") {
-        return Ok(Source::Url(v.to_string()));
-    }
-    if v.contains("://") {
-        return Err(format!("`{v}`: a source is an https URL or a local path"));
-    }
-    Ok(Source::Path(base_dir.join(v)))
-}
-
-fn valid_label(s: &str) -> bool {
-    let mut parts = s.splitn(2, '/');
-    let ok = |p: &str| {
-        !p.is_empty()
-            && p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
-    };
-    matches!((parts.next(), parts.next()), (Some(a), Some(b)) if ok(a) && ok(b))
 }
 
 /// The 1-based line of the first `key =` at or after byte `from`.

@@ -14,7 +14,17 @@ pub fn parse(expr: &str) -> Result<Schedule, String> {
     } else {
         expr.to_string()
     };
-    Schedule::from_str(&expr).map_err(|e| format!("invalid cron expression `{expr}`: {e}"))
+    Schedule::from_str(&expr).map_err(|e| {
+        // The cron crate's message spans lines (the expression, a caret); errors are one line.
+        let msg = e.to_string();
+        let why: Vec<&str> = msg
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '^' || c == ' '))
+            .map(|l| l.trim_end_matches(':'))
+            .collect();
+        format!("invalid cron expression `{expr}`: {}", why.join(": "))
+    })
 }
 
 /// Seconds between the next two ticks: the nominal interval, exported so alert rules can say
@@ -27,10 +37,14 @@ pub fn nominal_interval_secs(s: &Schedule) -> f64 {
     }
 }
 
-/// Time until the next tick after now.
-pub fn until_next(s: &Schedule) -> Option<std::time::Duration> {
-    let next = s.upcoming(chrono::Utc).next()?;
-    (next - chrono::Utc::now())
+/// Time from `now` until the next tick after it. The caller owns the clock, so tests can run
+/// schedules on paused time.
+pub fn until_next(
+    s: &Schedule,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<std::time::Duration> {
+    let next = s.after(&now).next()?;
+    (next - now)
         .to_std()
         .ok()
         .or(Some(std::time::Duration::ZERO))
@@ -48,5 +62,16 @@ mod tests {
             10.0
         );
         assert!(parse("every five minutes").is_err());
+        let e = parse("*/61 * * * * *").unwrap_err();
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn next_tick_from_a_given_now() {
+        let s = parse("*/10 * * * * *").unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:03Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(until_next(&s, now), Some(std::time::Duration::from_secs(7)));
     }
 }

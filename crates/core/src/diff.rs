@@ -59,6 +59,9 @@ pub struct PromptDiff {
     pub rules: Vec<RuleImpact>,
     /// Models of the prompt that no cache rule covers.
     pub models_without_rule: Vec<String>,
+    /// Models of the prompt that the `from` tokenizer does not serve (its registry entry's
+    /// `models` globs): a diff speaks only of the models whose cache the upgrade touches.
+    pub models_not_served: Vec<String>,
     pub explanation: String,
 }
 
@@ -112,12 +115,15 @@ pub fn side(t: &Tokenizer) -> TokenizerSide {
 }
 
 /// Diffs every prompt between two tokenizers.
+/// Diffs every prompt between two tokenizers. `served` is the `models` glob list of the `from`
+/// tokenizer's registry entry: only those of a prompt's models are priced.
 pub fn diff(
     from: &Tokenizer,
     to: &Tokenizer,
     prompts: &[&Prompt],
     rules: &CacheRules,
     block_size: usize,
+    served: &[String],
 ) -> Result<DiffReport> {
     let same_vocabulary = from.vocab_hash == to.vocab_hash;
     let prompts: Vec<PromptDiff> = prompts
@@ -125,7 +131,15 @@ pub fn diff(
         .map(|p| {
             let a = TokenizedPrefix::new(from, p, true)?;
             let b = TokenizedPrefix::new(to, p, true)?;
-            Ok(diff_prompt(p, &a, &b, same_vocabulary, rules, block_size))
+            Ok(diff_prompt(
+                p,
+                &a,
+                &b,
+                same_vocabulary,
+                rules,
+                block_size,
+                served,
+            ))
         })
         .collect::<Result<_>>()?;
     let changed = prompts.iter().filter(|d| d.fingerprint_changed).count();
@@ -163,6 +177,7 @@ fn diff_prompt(
     same_vocabulary: bool,
     rules: &CacheRules,
     block_size: usize,
+    served: &[String],
 ) -> PromptDiff {
     let fa = a.fingerprints(p, block_size);
     let fb = b.fingerprints(p, block_size);
@@ -227,7 +242,10 @@ fn diff_prompt(
     };
     let mut rules_out = Vec::new();
     let mut models_without_rule = Vec::new();
-    for m in &p.models {
+    let (models, models_not_served): (Vec<&String>, Vec<&String>) =
+        p.models.iter().partition(|m| serves(served, m));
+    let models_not_served = models_not_served.into_iter().cloned().collect();
+    for m in models {
         let Some(ap) = rules.for_model(m) else {
             models_without_rule.push(m.clone());
             continue;
@@ -286,8 +304,16 @@ fn diff_prompt(
         breakpoints,
         rules: rules_out,
         models_without_rule,
+        models_not_served,
         explanation,
     }
+}
+
+/// Whether a tokenizer whose entry lists `globs` serves `model` (`provider/model`).
+pub fn serves(globs: &[String], model: &str) -> bool {
+    globs
+        .iter()
+        .any(|g| crate::cache_rules::glob_match(g, model))
 }
 
 fn pct(a: usize, b: usize) -> f64 {

@@ -47,6 +47,14 @@ impl Analyzer {
     }
 
     pub fn from_config(config: Config) -> Result<Self> {
+        if config.tokenizers.is_empty() {
+            return Err(crate::error::Error::Invalid {
+                file: config.path.clone(),
+                line: 1,
+                field: "tokenizer".into(),
+                message: "no [[tokenizer]] is registered: a config protects nothing without at least one tokenizer version".into(),
+            });
+        }
         let prompts = prompt::load_dir(&config.prompts_dir)?;
         let rules = CacheRules::load(&config.cache_rules)?;
         if let Some(e) = &config.emulator {

@@ -31,7 +31,7 @@ pub enum Error {
     #[error("{loc}: tokenizer `{id}`: sha256 mismatch for {}: pinned {expected}, file has {actual}", file.display())]
     ShaMismatch {
         id: String,
-        loc: crate::config::Loc,
+        loc: Loc,
         file: PathBuf,
         expected: String,
         actual: String,
@@ -52,6 +52,19 @@ fn field_prefix(field: &str) -> String {
         String::new()
     } else {
         format!("{field}: ")
+    }
+}
+
+/// Where a value came from: the config file and the 1-based line of the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loc {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
     }
 }
 

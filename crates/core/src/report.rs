@@ -219,7 +219,7 @@ fn diff_text(r: &DiffReport, md: bool, show: ShowText) -> String {
             if let Some(prompts) = show {
                 if let Some(pr) = prompts.iter().find(|x| x.id == p.prompt) {
                     for (a, b) in &p.divergent_ranges {
-                        let t = &pr.text.expose()[*a..*b];
+                        let t = char_span(pr.text.expose(), *a, *b);
                         let _ = writeln!(out, "{li}  [{a}, {b}) {t:?}");
                     }
                 }
@@ -273,6 +273,21 @@ fn diff_text(r: &DiffReport, md: bool, show: ShowText) -> String {
             for line in table(&rows, md).lines() {
                 let _ = writeln!(out, "{}{line}", if md { "" } else { "  " });
             }
+        }
+        if p.rules.is_empty() && p.models_without_rule.is_empty() {
+            let _ = writeln!(
+                out,
+                "{li}no model of this prompt is served by {} (its registry entry's `models`); nothing priced",
+                r.from.id
+            );
+        }
+        if !p.models_not_served.is_empty() {
+            let _ = writeln!(
+                out,
+                "{li}not served by {}: {}",
+                r.from.id,
+                p.models_not_served.join(", ")
+            );
         }
         if !p.models_without_rule.is_empty() {
             let _ = writeln!(
@@ -350,94 +365,34 @@ pub fn table(rows: &[Vec<String>], md: bool) -> String {
     out
 }
 
-/// A summary of the daemon's `/status` document for people.
-pub fn status(v: &serde_json::Value, md: bool) -> String {
-    let now = crate::metrics::now_secs();
-    let ago = |t: &serde_json::Value| {
-        t.as_f64()
-            .map(|t| format!("{:.0}s ago", (now - t).max(0.0)))
-            .unwrap_or_else(|| "never".into())
-    };
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "prefix-warden {}: {}, last evaluation {}",
-        v["version"].as_str().unwrap_or("?"),
-        if v["ready"].as_bool() == Some(true) {
-            "ready"
-        } else {
-            "not ready"
-        },
-        ago(&v["last_evaluation"])
-    );
-    if let Some(e) = v["last_reload_error"].as_str() {
-        let _ = writeln!(out, "last reload failed (running config kept): {e}");
+/// The text of byte range `[a, b)`, widened to whole characters: byte-level BPE tokens may
+/// start or end inside a multi-byte character, and slicing there would panic.
+pub fn char_span(text: &str, a: usize, b: usize) -> &str {
+    let mut a = a.min(text.len());
+    let mut b = b.clamp(a, text.len());
+    while !text.is_char_boundary(a) {
+        a -= 1;
     }
-    for e in v["last_evaluation_errors"].as_array().into_iter().flatten() {
-        let _ = writeln!(out, "evaluation error: {}", e.as_str().unwrap_or(""));
+    while !text.is_char_boundary(b) {
+        b += 1;
     }
-    let pairs = v["pairs"].as_array().cloned().unwrap_or_default();
-    let changed: Vec<&serde_json::Value> = pairs
-        .iter()
-        .filter(|p| p["changes_since_start"].as_u64().unwrap_or(0) > 0)
-        .collect();
-    let _ = writeln!(
-        out,
-        "{} (prompt, tokenizer) pair(s), {} changed since start",
-        pairs.len(),
-        changed.len()
-    );
-    if !changed.is_empty() {
-        let mut rows = vec![vec![
-            "PROMPT".to_string(),
-            "TOKENIZER".into(),
-            "TOKENS".into(),
-            "FINGERPRINT".into(),
-            "CHANGES".into(),
-        ]];
-        for p in changed {
-            rows.push(vec![
-                p["prompt"].as_str().unwrap_or("").into(),
-                p["tokenizer"].as_str().unwrap_or("").into(),
-                p["token_count"].to_string(),
-                p["fingerprint"].as_str().unwrap_or("").into(),
-                p["changes_since_start"].to_string(),
-            ]);
+    &text[a..b]
+}
+
+#[cfg(test)]
+mod char_span_tests {
+    use super::char_span;
+
+    #[test]
+    fn ranges_inside_characters_widen_instead_of_panicking() {
+        let t = "ab漢字😀c";
+        for a in 0..=t.len() + 2 {
+            for b in 0..=t.len() + 2 {
+                let s = char_span(t, a, b);
+                assert!(t.contains(s));
+            }
         }
-        out.push('\n');
-        out.push_str(&table(&rows, md));
+        assert_eq!(char_span(t, 3, 4), "漢");
+        assert_eq!(char_span(t, 9, 10), "😀");
     }
-    if let Some(groups) = v["warmups"].as_object().filter(|g| !g.is_empty()) {
-        let mut rows = vec![vec![
-            "WARM-UP GROUP".to_string(),
-            "COLOR".into(),
-            "LAST RESULT".into(),
-            "LAST SUCCESS".into(),
-            "P50/P99 MS".into(),
-            "ERROR".into(),
-        ]];
-        for (name, g) in groups {
-            rows.push(vec![
-                name.clone(),
-                g["color"].as_str().unwrap_or("-").into(),
-                g["last_result"].as_str().unwrap_or("-").into(),
-                ago(&g["last_success"]),
-                format!(
-                    "{}/{}",
-                    g["latency_ms_p50"]
-                        .as_u64()
-                        .map(|x| x.to_string())
-                        .unwrap_or("-".into()),
-                    g["latency_ms_p99"]
-                        .as_u64()
-                        .map(|x| x.to_string())
-                        .unwrap_or("-".into())
-                ),
-                g["last_error"].as_str().unwrap_or("").into(),
-            ]);
-        }
-        out.push('\n');
-        out.push_str(&table(&rows, md));
-    }
-    out
 }

@@ -1,0 +1,75 @@
+//! `[daemon]`: where the daemon listens, when it re-evaluates, where alerts go.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Settings of `prefix daemon`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonConfig {
+    pub listen: SocketAddr,
+    /// Re-evaluation schedule (cron, with seconds field).
+    pub schedule: String,
+    /// How often to poll prompt files, tokenizer files and the config for changes.
+    pub watch_interval_secs: u64,
+    pub alertmanager_url: Option<String>,
+    pub webhook_url: Option<String>,
+    /// How often to check tokenizer sources (URLs and paths) for new content.
+    pub source_poll_secs: u64,
+    /// File holding the bearer token `POST /v1/usage` requires (required beyond loopback).
+    pub ingest_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    #[serde(default = "default_listen")]
+    pub listen: Spanned<String>,
+    /// Binding beyond loopback must be asked for in so many words.
+    #[serde(default)]
+    pub allow_non_loopback: bool,
+    #[serde(default = "default_schedule")]
+    pub schedule: Spanned<String>,
+    #[serde(default = "default_watch")]
+    pub watch_interval_secs: u64,
+    #[serde(default)]
+    pub alertmanager_url: Option<String>,
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    #[serde(default = "default_source_poll")]
+    pub source_poll_secs: u64,
+    #[serde(default)]
+    pub ingest_token_file: Option<String>,
+}
+
+fn default_source_poll() -> u64 {
+    300
+}
+
+impl Default for RawDaemon {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            allow_non_loopback: false,
+            schedule: default_schedule(),
+            watch_interval_secs: default_watch(),
+            alertmanager_url: None,
+            webhook_url: None,
+            source_poll_secs: default_source_poll(),
+            ingest_token_file: None,
+        }
+    }
+}
+
+fn default_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:9464".into())
+}
+fn default_schedule() -> Spanned<String> {
+    Spanned::new(0..0, "0 */10 * * * *".into())
+}
+fn default_watch() -> u64 {
+    5
+}
+

@@ -1,0 +1,144 @@
+//! `[[tokenizer]]` entries: one tokenizer *version* each, its file, pin and update source.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::Loc;
+
+/// One tokenizer *version* in the registry.
+#[derive(Debug, Clone)]
+pub struct TokenizerEntry {
+    /// Label such as `openai/o200k_base`: provider, slash, version name.
+    pub id: String,
+    pub provider: String,
+    pub format: TokenizerFormat,
+    /// The file the analyzer reads: the configured `file`, or for an entry with a `source`,
+    /// the last good copy under `state_dir` once the daemon has fetched one.
+    pub file: PathBuf,
+    /// For tiktoken files: the JSON spec with the split pattern and special tokens.
+    pub spec: Option<PathBuf>,
+    /// Pinned sha256 of the uncompressed file, lowercase hex. `None` means unpinned.
+    pub sha256: Option<String>,
+    /// Where updates come from (daemon only).
+    pub source: Option<Source>,
+    /// For an entry with a `source`: where the daemon keeps the last good copy it fetched,
+    /// `state_dir/tokenizer-sources/<label>` (the config directory may be read-only, as under
+    /// the shipped systemd unit). `file` points here once it exists.
+    pub source_copy: Option<PathBuf>,
+    /// Model names (`provider/model`, globs allowed) that use this tokenizer.
+    pub models: Vec<String>,
+    /// Where the entry and its fields are in the config, for error messages.
+    pub loc: Loc,
+    pub file_loc: Loc,
+    pub sha256_loc: Loc,
+}
+
+/// Where a tokenizer's updates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An https URL (plain http only on loopback, for local mirrors and tests).
+    Url(String),
+    /// Another local file, e.g. one a package manager updates.
+    Path(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Url(u) => f.write_str(u),
+            Source::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// The on-disk formats we can load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenizerFormat {
+    /// HF `tokenizer.json`, loaded with the `tokenizers` crate.
+    HfJson,
+    /// tiktoken rank file (`base64-token rank` lines) plus a spec file.
+    Tiktoken,
+    /// Mistral tekken JSON (ranks, pattern and special tokens in one file).
+    Tekken,
+}
+
+impl std::str::FromStr for TokenizerFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "hf-json" | "tokenizer.json" | "hf" => Ok(Self::HfJson),
+            "tiktoken" => Ok(Self::Tiktoken),
+            "tekken" => Ok(Self::Tekken),
+            other => Err(format!(
+                "unknown tokenizer format `{other}` (expected hf-json, tiktoken or tekken)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for TokenizerFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::HfJson => "hf-json",
+            Self::Tiktoken => "tiktoken",
+            Self::Tekken => "tekken",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokenizer {
+    pub id: Spanned<String>,
+    pub provider: String,
+    pub format: TokenizerFormat,
+    pub file: Spanned<String>,
+    #[serde(default)]
+    pub spec: Option<Spanned<String>>,
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
+    #[serde(default)]
+    pub source: Option<Spanned<String>>,
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+pub(super) fn parse_source(v: &str, base_dir: &Path) -> Result<Source, String> {
+    if let Some(rest) = v.strip_prefix("http://") {
+        let host = rest.split(['/', '?']).next().unwrap_or("");
+        let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+        return if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            Ok(Source::Url(v.to_string()))
+        } else {
+            Err("plain http is allowed only on loopback; use https".into())
+        };
+    }
+    if v.starts_with("https://") {
+        return Ok(Source::Url(v.to_string()));
+    }
+    if v.contains("://") {
+        return Err(format!("`{v}`: a source is an https URL or a local path"));
+    }
+    Ok(Source::Path(base_dir.join(v)))
+}
+
+pub(super) fn valid_label(s: &str) -> bool {
+    let mut parts = s.splitn(2, '/');
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
+    };
+    matches!((parts.next(), parts.next()), (Some(a), Some(b)) if ok(a) && ok(b))
+}
+
+
+/// Where the daemon keeps the fetched copy of tokenizer `id`'s source.
+pub fn source_copy_path(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir
+        .join("tokenizer-sources")
+        .join(id.replace('/', "__"))
+}

@@ -1,0 +1,136 @@
+//! `[[warmup]]`: one warm-up group's schema and the checks serde cannot make. The loop that
+//! runs a group is in the daemon crate (`warmup`).
+
+use serde::{Deserialize, Serialize};
+
+use super::LookupConfig;
+use crate::provider::Api;
+
+/// Anthropic's two cache lifetimes. A closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CacheTtl {
+    #[default]
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    #[serde(rename = "1h")]
+    OneHour,
+}
+
+impl CacheTtl {
+    /// As the Anthropic API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheTtl::FiveMinutes => "5m",
+            CacheTtl::OneHour => "1h",
+        }
+    }
+
+    pub fn seconds(self) -> u64 {
+        match self {
+            CacheTtl::FiveMinutes => 300,
+            CacheTtl::OneHour => 3600,
+        }
+    }
+}
+
+/// One `[[warmup]]` group of `daemon.toml`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupConfig {
+    pub group: String,
+    /// Cron expression (5 or 6 fields).
+    pub schedule: String,
+    /// Each tick waits a random 0..jitter_secs more, so many groups do not fire together.
+    #[serde(default)]
+    pub jitter_secs: u64,
+    /// The API warm-ups speak: anthropic, openai-chat, openai-responses, vllm or sglang.
+    pub provider: Api,
+    pub model: String,
+    /// Prompt ids to warm; a color that lists its prompts narrows this.
+    pub prompts: Vec<String>,
+    /// Environment variable holding the API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// File holding the API key (relative to the config; `$CREDENTIALS_DIRECTORY/...` works).
+    #[serde(default)]
+    pub api_key_file: Option<String>,
+    /// Anthropic cache TTL: "5m" or "1h".
+    #[serde(default)]
+    pub ttl: CacheTtl,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Fraction of every rate limit kept for live traffic: below it, warm-ups wait.
+    #[serde(default = "default_reserve")]
+    pub reserve_fraction: f64,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts per request (retries of 429, 5xx and transport errors included).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Extra lookups within a tick before a failing lookup counts (brown-outs).
+    #[serde(default = "default_brownout_retries")]
+    pub brownout_retries: u32,
+    #[serde(default = "default_brownout_delay_ms")]
+    pub brownout_delay_ms: u64,
+    pub lookup: LookupConfig,
+}
+
+fn default_max_tokens() -> u32 {
+    1
+}
+fn default_reserve() -> f64 {
+    0.2
+}
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+fn default_attempts() -> u32 {
+    3
+}
+fn default_brownout_retries() -> u32 {
+    2
+}
+fn default_brownout_delay_ms() -> u64 {
+    2_000
+}
+
+impl WarmupConfig {
+    /// Checks what serde cannot; returns (field, message).
+    pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        if self.group.trim().is_empty() {
+            return Err(("group", "must not be empty".into()));
+        }
+        crate::schedule::parse(&self.schedule).map_err(|e| ("schedule", e))?;
+        if !self.provider.warmable() {
+            return Err((
+                "provider",
+                format!(
+                    "warm-ups cannot send {} requests (expected {})",
+                    self.provider,
+                    Api::names(true).join(", ")
+                ),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.reserve_fraction) {
+            return Err(("reserve_fraction", "must be at least 0 and below 1".into()));
+        }
+        if self.prompts.is_empty() {
+            return Err(("prompts", "name at least one prompt".into()));
+        }
+        let ranges: [(&'static str, u64, u64, u64); 6] = [
+            ("jitter_secs", self.jitter_secs, 0, 3600),
+            ("timeout_ms", self.timeout_ms, 1, 600_000),
+            ("max_attempts", self.max_attempts.into(), 1, 10),
+            ("max_tokens", self.max_tokens.into(), 1, 4096),
+            ("brownout_retries", self.brownout_retries.into(), 0, 10),
+            ("brownout_delay_ms", self.brownout_delay_ms, 0, 60_000),
+        ];
+        for (field, v, lo, hi) in ranges {
+            if !(lo..=hi).contains(&v) {
+                return Err((field, format!("{v} is out of range {lo}..={hi}")));
+            }
+        }
+        Ok(())
+    }
+}
+

@@ -1,0 +1,237 @@
+//! One evaluation pass over every (prompt, tokenizer) pair of the running generation, recorded
+//! in the store; and what a change raises: a log event, metrics and an alert.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::{AlertEvent, Daemon};
+use crate::analyzer::{Analyzer, Evaluation};
+use crate::cache_rules::Layout;
+use crate::error::Result;
+use crate::fingerprint::PrefixFingerprints;
+use crate::metrics::*;
+use crate::status::PairStatus;
+use crate::store::{Change, RecordInput, Store, TokenizerChange};
+
+impl Daemon {
+    /// One pass: every (prompt, tokenizer) pair, per tokenizer so one broken file does not
+    /// hide the others.
+    pub(super) async fn evaluate(&mut self) {
+        let a = self.gen.analyzer.clone();
+        let store = self.store.clone();
+        let started = self.clock.unix() as i64;
+        let results = tokio::task::spawn_blocking(move || evaluate_all(&a, &store, started))
+            .await
+            .unwrap_or_else(|e| vec![Err(crate::error::Error::Other(format!("evaluation task failed: {e}")))]);
+        let now = self.clock.unix();
+        let mut errors = Vec::new();
+        let mut pairs = Vec::new();
+        for r in results {
+            match r {
+                Err(e) => {
+                    tracing::error!(error = %e, "evaluation failed");
+                    errors.push(e.to_string());
+                }
+                Ok(TokenizerPass {
+                    tokenizer_change,
+                    evaluations,
+                }) => {
+                    if let Some((label, old, new)) = tokenizer_change {
+                        self.tokenizer_changed(&label, &old, &new);
+                    }
+                    for (ev, change, snapshot_since) in evaluations {
+                        let labels = [
+                            ("prompt", ev.prompt.clone()),
+                            ("tokenizer", ev.tokenizer.clone()),
+                        ];
+                        metrics::gauge!(PROMPT_TOKENS, &labels).set(ev.fp.token_count as f64);
+                        let key = (ev.prompt.clone(), ev.tokenizer.clone());
+                        let mut count = self.changes.get(&key).copied().unwrap_or(0);
+                        if let Change::Changed { previous } = &change {
+                            count += 1;
+                            metrics::gauge!(FINGERPRINT_LAST_CHANGE, &labels).set(now);
+                            self.fingerprint_changed(&ev, &previous.fingerprints());
+                        }
+                        metrics::counter!(FINGERPRINT_CHANGES, &labels).absolute(count);
+                        self.changes.insert(key, count);
+                        pairs.push(PairStatus {
+                            prompt: ev.prompt.clone(),
+                            tokenizer: ev.tokenizer.clone(),
+                            tokenizer_sha256: ev.identity.file_sha256.clone(),
+                            fingerprint: ev.fp.fingerprint.clone(),
+                            token_count: ev.fp.token_count,
+                            last_change: snapshot_since,
+                            changes_since_start: count,
+                        });
+                    }
+                }
+            }
+        }
+        let result = if errors.is_empty() {
+            "success"
+        } else {
+            "failure"
+        };
+        metrics::counter!(EVALUATIONS, "result" => result).increment(1);
+        if errors.is_empty() {
+            metrics::gauge!(LAST_EVALUATION).set(now);
+        }
+        let mut st = self.shared.status.write().unwrap_or_else(|e| e.into_inner());
+        st.last_evaluation = Some(now);
+        st.last_evaluation_errors = errors;
+        if !pairs.is_empty() {
+            st.pairs = pairs;
+        }
+    }
+
+    fn tokenizer_changed(&self, label: &str, old: &str, new: &str) {
+        metrics::counter!(TOKENIZER_SOURCE_CHANGES, "tokenizer" => label.to_string()).increment(1);
+        tracing::warn!(
+            event = "tokenizer_source_changed",
+            tokenizer = label,
+            old_sha256 = old,
+            new_sha256 = new,
+            "the content behind a tokenizer label changed"
+        );
+        self.outbox.send(&self.gen.alerts, AlertEvent {
+            alertname: "TokenizerSourceChanged".into(),
+            severity: "warning".into(),
+            labels: [("tokenizer".to_string(), label.to_string())].into(),
+            summary: format!("tokenizer {label} changed content under the same label"),
+            description: format!("sha256 {old} -> {new}; cached prefixes fingerprinted under the old file may no longer match"),
+            details: serde_json::json!({"tokenizer": label, "old_sha256": old, "new_sha256": new}),
+        });
+    }
+
+    fn fingerprint_changed(&self, ev: &Evaluation, prev: &PrefixFingerprints) {
+        let a = &self.gen.analyzer;
+        let block = crate::fingerprint::first_divergent_block(&prev.blocks, &ev.fp.blocks)
+            .unwrap_or(prev.blocks.len().min(ev.fp.blocks.len()));
+        // Ids are not stored, so the common prefix is known to within one block.
+        let lcp = block * ev.fp.block_size;
+        let surviving: BTreeMap<String, usize> = a
+            .prompts
+            .iter()
+            .find(|p| p.id == ev.prompt)
+            .map(|p| {
+                p.models
+                    .iter()
+                    .filter_map(|m| {
+                        let ap = a.rules.for_model(m)?;
+                        let ends_old: Vec<usize> =
+                            prev.breakpoints.iter().map(|b| b.tokens).collect();
+                        let ends_new: Vec<usize> =
+                            ev.fp.breakpoints.iter().map(|b| b.tokens).collect();
+                        let idx_old: Vec<usize> = (0..ends_old.len()).collect();
+                        let idx_new: Vec<usize> = (0..ends_new.len()).collect();
+                        let old = Layout {
+                            len: prev.token_count,
+                            block_ends: &ends_old,
+                            breakpoints: &idx_old,
+                        };
+                        let new = Layout {
+                            len: ev.fp.token_count,
+                            block_ends: &ends_new,
+                            breakpoints: &idx_new,
+                        };
+                        Some((m.clone(), ap.surviving(&old, &new, lcp)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        tracing::warn!(
+            event = "fingerprint_changed",
+            prompt = %ev.prompt,
+            tokenizer = %ev.tokenizer,
+            old_fingerprint = %prev.fingerprint,
+            new_fingerprint = %ev.fp.fingerprint,
+            old_tokens = prev.token_count,
+            new_tokens = ev.fp.token_count,
+            first_divergent_block = block,
+            surviving = %serde_json::to_string(&surviving).unwrap_or_default(),
+            "fingerprint changed"
+        );
+        self.outbox.send(&self.gen.alerts, AlertEvent {
+            alertname: "PromptFingerprintChanged".into(),
+            severity: "warning".into(),
+            labels: [
+                ("prompt".to_string(), ev.prompt.clone()),
+                ("tokenizer".to_string(), ev.tokenizer.clone()),
+            ]
+            .into(),
+            summary: format!(
+                "fingerprint of prompt {} under {} changed",
+                ev.prompt, ev.tokenizer
+            ),
+            description: format!(
+                "{} -> {}; first divergent block {block} (token ~{lcp}); tokens {} -> {}",
+                prev.fingerprint, ev.fp.fingerprint, prev.token_count, ev.fp.token_count
+            ),
+            details: serde_json::json!({
+                "prompt": ev.prompt, "tokenizer": ev.tokenizer,
+                "old_fingerprint": prev.fingerprint, "new_fingerprint": ev.fp.fingerprint,
+                "first_divergent_block": block, "surviving_tokens": surviving,
+            }),
+        });
+    }
+}
+
+/// The outcome of evaluating every prompt under one tokenizer.
+struct TokenizerPass {
+    /// (label, old sha256, new sha256) when the content behind the label changed.
+    tokenizer_change: Option<(String, String, String)>,
+    /// Each evaluation with what the store made of it and since when its fingerprint holds.
+    evaluations: Vec<(Evaluation, Change, i64)>,
+}
+
+fn evaluate_all(a: &Analyzer, store: &Mutex<Store>, now: i64) -> Vec<Result<TokenizerPass>> {
+    a.config
+        .tokenizers
+        .iter()
+        .map(|t| {
+            let identity = a.tokenizers.identity(&t.id)?;
+            let pairs: Vec<_> = a.prompts.iter().map(|p| (p, t.id.clone())).collect();
+            let evals = a.evaluate(&pairs);
+            a.tokenizers.unload(&t.id);
+            let evals = evals?;
+            let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+            let tokenizer_change = match store.record_tokenizer(
+                &t.id,
+                &identity.format.to_string(),
+                &identity.file_sha256,
+                identity.spec_sha256.as_deref(),
+                now,
+            )? {
+                TokenizerChange::ContentChanged { previous_sha256 } => {
+                    Some((t.id.clone(), previous_sha256, identity.file_sha256.clone()))
+                }
+                _ => None,
+            };
+            let prompts_by_id: BTreeMap<&str, &crate::prompt::Prompt> =
+                a.prompts.iter().map(|p| (p.id.as_str(), p)).collect();
+            let mut evaluations = Vec::with_capacity(evals.len());
+            for ev in evals {
+                let p = prompts_by_id[ev.prompt.as_str()];
+                let change = store.record(
+                    &RecordInput {
+                        prompt: &ev.prompt,
+                        tokenizer: &ev.tokenizer,
+                        tokenizer_sha256: &ev.identity.file_sha256,
+                        spec_sha256: ev.identity.spec_sha256.as_deref(),
+                        content_sha256: &p.content_sha256,
+                        fingerprints: &ev.fp,
+                    },
+                    now,
+                )?;
+                let since = store
+                    .stable_since(&ev.prompt, &ev.tokenizer)?
+                    .unwrap_or(now);
+                evaluations.push((ev, change, since));
+            }
+            Ok(TokenizerPass {
+                tokenizer_change,
+                evaluations,
+            })
+        })
+        .collect()
+}

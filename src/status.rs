@@ -1,0 +1,201 @@
+//! The `/status` document: one typed value the daemon serves and `prefix status` reads and
+//! renders for people, so the two cannot drift apart.
+//!
+//! Invariant: it carries ids, labels, fingerprints, counts and times, never prompt text.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::table;
+
+/// What `/status` shows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    pub version: String,
+    pub config: PathBuf,
+    pub started_at: f64,
+    pub ready: bool,
+    /// The config generation the daemon runs on: 1 at start, +1 per accepted reload.
+    #[serde(default)]
+    pub generation: u64,
+    pub last_evaluation: Option<f64>,
+    pub last_evaluation_errors: Vec<String>,
+    pub last_reload_error: Option<String>,
+    pub pairs: Vec<PairStatus>,
+    #[serde(default)]
+    pub warmups: BTreeMap<String, GroupStatus>,
+}
+
+/// One (prompt, tokenizer) pair.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairStatus {
+    pub prompt: String,
+    pub tokenizer: String,
+    pub tokenizer_sha256: String,
+    pub fingerprint: String,
+    pub token_count: usize,
+    /// Unix time this fingerprint was first seen (the last change).
+    pub last_change: i64,
+    pub changes_since_start: u64,
+}
+
+/// The result of one warm-up run. A closed set; also the `result` label of
+/// `prefix_warden_warmup_runs_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunResult {
+    Success,
+    Failure,
+    DeferredBudget,
+    LookupFailed,
+    NoTargets,
+    SkippedOverlap,
+    /// The run panicked; the group keeps running and the panic is counted here.
+    Panicked,
+    /// The group could not be built from its config.
+    NotStarted,
+}
+
+impl RunResult {
+    pub const ALL: [RunResult; 8] = [
+        RunResult::Success,
+        RunResult::Failure,
+        RunResult::DeferredBudget,
+        RunResult::LookupFailed,
+        RunResult::NoTargets,
+        RunResult::SkippedOverlap,
+        RunResult::Panicked,
+        RunResult::NotStarted,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RunResult::Success => "success",
+            RunResult::Failure => "failure",
+            RunResult::DeferredBudget => "deferred_budget",
+            RunResult::LookupFailed => "lookup_failed",
+            RunResult::NoTargets => "no_targets",
+            RunResult::SkippedOverlap => "skipped_overlap",
+            RunResult::Panicked => "panicked",
+            RunResult::NotStarted => "not_started",
+        }
+    }
+}
+
+impl std::fmt::Display for RunResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One warm-up group.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GroupStatus {
+    /// Seconds between ticks of the group's schedule as it runs now.
+    #[serde(default)]
+    pub interval_secs: f64,
+    pub last_run: Option<f64>,
+    pub last_result: Option<RunResult>,
+    pub last_success: Option<f64>,
+    pub color: Option<String>,
+    pub reason: Option<String>,
+    /// The targets the last run sent to.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    pub last_error: Option<String>,
+    pub requests: u64,
+    /// Request latency quantiles in milliseconds (hdrhistogram, since start).
+    pub latency_ms_p50: Option<u64>,
+    pub latency_ms_p90: Option<u64>,
+    pub latency_ms_p99: Option<u64>,
+    pub latency_ms_max: Option<u64>,
+}
+
+/// A summary of the status for people (`prefix status`), times relative to `now`.
+pub fn render(st: &Status, now: f64, md: bool) -> String {
+    let ago = |t: Option<f64>| {
+        t.map(|t| format!("{:.0}s ago", (now - t).max(0.0)))
+            .unwrap_or_else(|| "never".into())
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "prefix-warden {}: {}, generation {}, last evaluation {}",
+        st.version,
+        if st.ready { "ready" } else { "not ready" },
+        st.generation,
+        ago(st.last_evaluation)
+    );
+    if let Some(e) = &st.last_reload_error {
+        let _ = writeln!(out, "last reload failed (running config kept): {e}");
+    }
+    for e in &st.last_evaluation_errors {
+        let _ = writeln!(out, "evaluation error: {e}");
+    }
+    let changed: Vec<&PairStatus> = st
+        .pairs
+        .iter()
+        .filter(|p| p.changes_since_start > 0)
+        .collect();
+    let _ = writeln!(
+        out,
+        "{} (prompt, tokenizer) pair(s), {} changed since start",
+        st.pairs.len(),
+        changed.len()
+    );
+    if !changed.is_empty() {
+        let mut rows = vec![vec![
+            "PROMPT".to_string(),
+            "TOKENIZER".into(),
+            "TOKENS".into(),
+            "FINGERPRINT".into(),
+            "CHANGES".into(),
+        ]];
+        for p in changed {
+            rows.push(vec![
+                p.prompt.clone(),
+                p.tokenizer.clone(),
+                p.token_count.to_string(),
+                p.fingerprint.clone(),
+                p.changes_since_start.to_string(),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&table(&rows, md));
+    }
+    if !st.warmups.is_empty() {
+        let mut rows = vec![vec![
+            "WARM-UP GROUP".to_string(),
+            "COLOR".into(),
+            "TARGETS".into(),
+            "LAST RESULT".into(),
+            "LAST SUCCESS".into(),
+            "P50/P99 MS".into(),
+            "ERROR".into(),
+        ]];
+        let ms = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+        for (name, g) in &st.warmups {
+            rows.push(vec![
+                name.clone(),
+                g.color.clone().unwrap_or_else(|| "-".into()),
+                if g.targets.is_empty() {
+                    "-".into()
+                } else {
+                    g.targets.join(",")
+                },
+                g.last_result
+                    .map(|r| r.label().to_string())
+                    .unwrap_or_else(|| "-".into()),
+                ago(g.last_success),
+                format!("{}/{}", ms(g.latency_ms_p50), ms(g.latency_ms_p99)),
+                g.last_error.clone().unwrap_or_default(),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&table(&rows, md));
+    }
+    out
+}

@@ -1,0 +1,416 @@
+//! One warm-up group of one config generation: its schedule, lookup, key, client and prompts,
+//! immutable; and the run that sends the warm-up requests.
+//!
+//! A group is built as part of a [`crate::daemon::Generation`]; a reload builds new groups and
+//! stops the old schedule loops. A run already in flight finishes on the generation it started
+//! with (it holds its `Arc<Group>`); the next tick runs on the new one. What must survive the
+//! swap (in-flight flag, `retry-after`, budget, latency) is in [`super::state::GroupState`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::key::{api_key, ApiKey};
+use super::provider::{self, Outcome, RequestOptions};
+use super::state::{lock, GroupState, States};
+use crate::analyzer::Analyzer;
+use crate::clock::Clock;
+use crate::config::WarmupConfig;
+use crate::daemon::Shutdown;
+use crate::error::{Error, Result};
+use crate::live_color::{LiveColor, Lookup, LookupError};
+use crate::metrics::*;
+use crate::prompt::Prompt;
+use crate::status::RunResult;
+
+/// A warm-up group ready to run.
+pub struct Group {
+    cfg: WarmupConfig,
+    schedule: cron::Schedule,
+    lookup: Lookup,
+    key: Option<ApiKey>,
+    client: reqwest::Client,
+    /// The generation's analyzer: the prompts a run sends are the ones this generation loaded.
+    analyzer: Arc<Analyzer>,
+    options: RequestOptions,
+    state: Arc<GroupState>,
+}
+
+impl Group {
+    /// Builds a group from its config; every failure (lookup, key, schedule) is an error that
+    /// rejects the generation whole. `index` is the group's position, for messages.
+    pub fn new(
+        cfg: WarmupConfig,
+        analyzer: Arc<Analyzer>,
+        states: &States,
+    ) -> Result<Arc<Group>> {
+        let base = analyzer.config.base_dir.clone();
+        let schedule = crate::schedule::parse(&cfg.schedule).map_err(Error::Other)?;
+        let lookup = Lookup::new(&cfg.lookup, &base)?;
+        let key = api_key(&cfg, &base)?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(cfg.timeout_ms))
+            .user_agent(concat!("prefix-warden/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Other(format!("cannot build an HTTP client: {e}")))?;
+        let model = format!("{}/{}", cfg.provider.provider().label(), cfg.model);
+        let breakpoints_api = analyzer.rules.for_model(&model).is_some_and(|a| {
+            a.rule.kind == crate::cache_rules::RuleKind::Breakpoints && a.rule.provider == "openai"
+        });
+        let options = RequestOptions {
+            model: cfg.model.clone(),
+            ttl: cfg.ttl,
+            max_tokens: cfg.max_tokens,
+            breakpoints_api,
+        };
+        Ok(Arc::new(Group {
+            state: states.get(&cfg.group),
+            schedule,
+            lookup,
+            key,
+            client,
+            analyzer,
+            options,
+            cfg,
+        }))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.group
+    }
+
+    pub fn config(&self) -> &WarmupConfig {
+        &self.cfg
+    }
+
+    /// Seconds between two ticks of the schedule.
+    pub fn interval_secs(&self) -> f64 {
+        crate::schedule::nominal_interval_secs(&self.schedule)
+    }
+
+    /// Publishes the group's interval and zeroed series; called when its generation goes live,
+    /// never for a generation that was rejected.
+    pub fn publish(&self) {
+        let group = self.cfg.group.clone();
+        metrics::gauge!(WARMUP_INTERVAL, "group" => group.clone()).set(self.interval_secs());
+        for result in [
+            RunResult::LookupFailed,
+            RunResult::NoTargets,
+            RunResult::SkippedOverlap,
+            RunResult::Panicked,
+        ] {
+            metrics::counter!(WARMUP_RUNS, "group" => group.clone(), "color" => "unknown", "result" => result.label()).absolute(0);
+        }
+        lock(&self.state.status).interval_secs = self.interval_secs();
+    }
+
+    /// Runs on the schedule until `stop` fires (the generation was replaced or the daemon is
+    /// stopping). Ticks are computed from the clock's now, so ticks missed while the process
+    /// was paused are not replayed in a burst.
+    pub async fn schedule_loop(self: Arc<Self>, stop: Shutdown, clock: Clock) {
+        loop {
+            let wait = crate::schedule::until_next(&self.schedule, clock.now())
+                .unwrap_or(Duration::from_secs(3600))
+                + jitter(self.cfg.jitter_secs);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.wait() => return,
+            }
+            if stop.is_set() {
+                return;
+            }
+            self.clone().spawn_run(clock);
+        }
+    }
+
+    /// Starts one run in its own task unless one is in flight (then the tick is skipped and
+    /// counted). A panic in the run is caught at the task boundary, counted as `panicked`, and
+    /// cannot leave the group wedged: the in-flight flag is cleared by the run guard's drop.
+    pub fn spawn_run(self: Arc<Self>, clock: Clock) -> Option<tokio::task::JoinHandle<RunResult>> {
+        let Some(guard) = self.state.try_start() else {
+            self.count_run("unknown", RunResult::SkippedOverlap);
+            tracing::warn!(group = %self.cfg.group, "warm-up tick skipped: the previous run is still going");
+            return None;
+        };
+        let g = self.clone();
+        let run = tokio::spawn(async move {
+            let _guard = guard;
+            g.run_once(clock).await
+        });
+        Some(tokio::spawn(async move {
+            match run.await {
+                Ok(r) => r,
+                Err(e) => {
+                    // The payload may quote data; only the fact is reported.
+                    let why = if e.is_panic() {
+                        "the run panicked"
+                    } else {
+                        "the run was cancelled"
+                    };
+                    tracing::error!(group = %self.cfg.group, "{why}; the group keeps its schedule");
+                    self.count_run("unknown", RunResult::Panicked);
+                    self.state
+                        .set_result(RunResult::Panicked, Some(why.to_string()));
+                    RunResult::Panicked
+                }
+            }
+        }))
+    }
+
+    /// One run: lookup, then every (target, prompt).
+    pub async fn run_once(&self, clock: Clock) -> RunResult {
+        let group = self.cfg.group.clone();
+        let started = clock.unix();
+        if let Some(why) = self.budget_exhausted() {
+            self.finish(clock, RunResult::DeferredBudget, started, None, Some(why));
+            return RunResult::DeferredBudget;
+        }
+        let live = match self.resolve().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(group = %group, lookup = %self.lookup.describe(), error = %e, "warm-up skipped: cannot tell which color is live");
+                for c in lock(&self.state.colors).iter() {
+                    metrics::gauge!(LIVE_COLOR, "group" => group.clone(), "color" => c.clone())
+                        .set(0.0);
+                }
+                let result = match e {
+                    LookupError::NoTargets(_) => RunResult::NoTargets,
+                    _ => RunResult::LookupFailed,
+                };
+                self.finish(clock, result, started, None, Some(e.to_string()));
+                return result;
+            }
+        };
+        tracing::info!(group = %group, color = %live.color, targets = live.targets.len(), reason = %live.reason, "live color");
+        {
+            let mut colors = lock(&self.state.colors);
+            if !colors.contains(&live.color) {
+                colors.push(live.color.clone());
+            }
+            for c in colors.iter() {
+                metrics::gauge!(LIVE_COLOR, "group" => group.clone(), "color" => c.clone())
+                    .set(if *c == live.color { 1.0 } else { 0.0 });
+            }
+        }
+        let prompts: Vec<&Prompt> = self
+            .cfg
+            .prompts
+            .iter()
+            .filter(|id| {
+                live.prompts
+                    .as_ref()
+                    .is_none_or(|served| served.contains(id))
+            })
+            .filter_map(|id| self.analyzer.prompts.iter().find(|p| &p.id == id))
+            .collect();
+        let mut failed = false;
+        let mut deferred = false;
+        let mut last_error = None;
+        let (mut read, mut written) = (0u64, 0u64);
+        for target in &live.targets {
+            for p in &prompts {
+                if deferred {
+                    self.count_request(&p.id, "deferred_budget");
+                    continue;
+                }
+                match self.warm(target, p).await {
+                    RequestResult::Done(u) => {
+                        read += u.cache_read;
+                        written += u.cache_write;
+                    }
+                    RequestResult::Failed(why) => {
+                        failed = true;
+                        last_error = Some(why);
+                    }
+                    RequestResult::Deferred(why) => {
+                        deferred = true;
+                        last_error = Some(why);
+                    }
+                }
+            }
+        }
+        let result = if failed {
+            RunResult::Failure
+        } else if deferred {
+            RunResult::DeferredBudget
+        } else {
+            RunResult::Success
+        };
+        tracing::info!(group = %group, color = %live.color, targets = %live.targets.join(","), result = %result, cache_read_tokens = read, cache_write_tokens = written, "warm-up run");
+        self.finish(clock, result, started, Some(&live), last_error);
+        result
+    }
+
+    async fn resolve(&self) -> std::result::Result<LiveColor, LookupError> {
+        let mut attempt = 0;
+        loop {
+            match self.lookup.resolve().await {
+                Ok(l) => return Ok(l),
+                Err(e) if attempt < self.cfg.brownout_retries => {
+                    attempt += 1;
+                    tracing::warn!(group = %self.cfg.group, attempt, error = %e, "lookup failed; retrying within the tick (brown-out?)");
+                    tokio::time::sleep(Duration::from_millis(self.cfg.brownout_delay_ms)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn budget_exhausted(&self) -> Option<String> {
+        if let Some(t) = *lock(&self.state.not_before) {
+            let now = Instant::now();
+            if now < t {
+                return Some(format!(
+                    "rate limited: retry-after has {} ms to go",
+                    (t - now).as_millis()
+                ));
+            }
+        }
+        let (budget, at) = (*lock(&self.state.budget))?;
+        let still = budget.reset_in.is_none_or(|r| at.elapsed() < r);
+        (budget.remaining_fraction < self.cfg.reserve_fraction && still).then(|| {
+            format!(
+                "rate-limit budget at {:.0}% is below the {:.0}% reserve for live traffic",
+                budget.remaining_fraction * 100.0,
+                self.cfg.reserve_fraction * 100.0
+            )
+        })
+    }
+
+    /// Warms one prompt on one target, with bounded retries.
+    async fn warm(&self, target: &str, p: &Prompt) -> RequestResult {
+        let provider = self.cfg.provider;
+        let (path, body) = provider::request(provider, p, &self.options);
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            let (outcome, budget) = provider::send(
+                &self.client,
+                provider,
+                target,
+                self.key.as_ref(),
+                path,
+                &body,
+            )
+            .await;
+            let elapsed = started.elapsed();
+            metrics::histogram!(WARMUP_DURATION, "group" => self.cfg.group.clone())
+                .record(elapsed.as_secs_f64());
+            let _ = lock(&self.state.latency).record((elapsed.as_millis() as u64).max(1));
+            if let Some(b) = budget {
+                *lock(&self.state.budget) = Some((b, Instant::now()));
+            }
+            self.count_request(&p.id, outcome.label());
+            match outcome {
+                Outcome::Success(u) => {
+                    let labels = [
+                        ("prompt", p.id.clone()),
+                        ("provider", provider.provider().label().to_string()),
+                        ("source", "warmup".to_string()),
+                    ];
+                    metrics::counter!(CACHE_READ_TOKENS, &labels).increment(u.cache_read);
+                    metrics::counter!(CACHE_WRITE_TOKENS, &labels).increment(u.cache_write);
+                    metrics::counter!(UNCACHED_INPUT_TOKENS, &labels).increment(u.uncached);
+                    tracing::debug!(group = %self.cfg.group, prompt = %p.id, target, read = u.cache_read, write = u.cache_write, uncached = u.uncached, "warmed");
+                    return match self.budget_exhausted() {
+                        Some(why) => RequestResult::Deferred(why),
+                        None => RequestResult::Done(u),
+                    };
+                }
+                o if o.retryable() && attempt < self.cfg.max_attempts => {
+                    let hint = match &o {
+                        Outcome::RateLimited { retry_after } => *retry_after,
+                        _ => None,
+                    };
+                    self.hold_off(hint);
+                    let wait = hint
+                        .unwrap_or_default()
+                        .max(crate::backoff::backoff(Duration::from_secs(1), attempt))
+                        .min(Duration::from_secs(120));
+                    tracing::warn!(group = %self.cfg.group, prompt = %p.id, target, attempt, result = o.label(), wait_ms = wait.as_millis() as u64, "warm-up request failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Outcome::RateLimited { retry_after } => {
+                    self.hold_off(retry_after);
+                    return RequestResult::Deferred(format!(
+                        "{target}: still rate limited after {attempt} attempts"
+                    ));
+                }
+                o => {
+                    let why = format!("{target}: {} ({:?})", o.label(), o);
+                    tracing::error!(group = %self.cfg.group, prompt = %p.id, target, result = o.label(), "warm-up request failed");
+                    return RequestResult::Failed(why);
+                }
+            }
+        }
+    }
+
+    /// After a 429: nothing goes out before `retry-after` (or 1 s without one), in this run
+    /// or the next.
+    fn hold_off(&self, retry_after: Option<Duration>) {
+        *lock(&self.state.not_before) =
+            Some(Instant::now() + retry_after.unwrap_or(Duration::from_secs(1)));
+    }
+
+    fn count_request(&self, prompt: &str, result: &'static str) {
+        metrics::counter!(WARMUP_REQUESTS, "prompt" => prompt.to_string(), "provider" => self.cfg.provider.provider().label(), "result" => result).increment(1);
+        lock(&self.state.status).requests += 1;
+    }
+
+    fn count_run(&self, color: &str, result: RunResult) {
+        metrics::counter!(WARMUP_RUNS, "group" => self.cfg.group.clone(), "color" => color.to_string(), "result" => result.label()).increment(1);
+    }
+
+    fn finish(
+        &self,
+        clock: Clock,
+        result: RunResult,
+        started: f64,
+        live: Option<&LiveColor>,
+        error: Option<String>,
+    ) {
+        let group = self.cfg.group.clone();
+        self.count_run(live.map_or("unknown", |l| l.color.as_str()), result);
+        if result == RunResult::Success {
+            metrics::gauge!(WARMUP_LAST_SUCCESS, "group" => group.clone()).set(clock.unix());
+        } else if let Some(e) = &error {
+            tracing::warn!(group = %group, result = %result, error = %e, "warm-up run did not succeed");
+        }
+        let h = lock(&self.state.latency);
+        let q = |v: f64| (!h.is_empty()).then(|| h.value_at_quantile(v));
+        let mut s = lock(&self.state.status);
+        s.last_run = Some(started);
+        s.last_result = Some(result);
+        if result == RunResult::Success {
+            s.last_success = Some(clock.unix());
+        }
+        s.color = live.map(|l| l.color.clone());
+        s.reason = live.map(|l| l.reason.clone());
+        s.targets = live.map(|l| l.targets.clone()).unwrap_or_default();
+        s.last_error = error;
+        s.latency_ms_p50 = q(0.5);
+        s.latency_ms_p90 = q(0.9);
+        s.latency_ms_p99 = q(0.99);
+        s.latency_ms_max = (!h.is_empty()).then(|| h.max());
+    }
+}
+
+enum RequestResult {
+    Done(crate::usage::Usage),
+    Failed(String),
+    /// The budget reserve was reached: the rest of the run waits for the next tick.
+    Deferred(String),
+}
+
+fn jitter(max_secs: u64) -> Duration {
+    if max_secs == 0 {
+        return Duration::ZERO;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64 ^ d.as_secs().rotate_left(17))
+        .unwrap_or(0);
+    Duration::from_millis(nanos % (max_secs.saturating_mul(1000)).max(1))
+}
