@@ -331,14 +331,7 @@ fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {
         (None, None) => return Err(Error::Other("give --to ID or --to-file PATH".into())),
     };
     let served = &a.tokenizers.entry(&args.from)?.models;
-    let r = crate::diff::diff(
-        &from,
-        &to,
-        &prompts,
-        &a.rules,
-        a.config.block_size,
-        served,
-    )?;
+    let r = crate::diff::diff(&from, &to, &prompts, &a.rules, a.config.block_size, served)?;
     let show = args.show_text.then_some(a.prompts.as_slice());
     print(&report::diff(&r, args.format, show))?;
     Ok(if r.summary.changed > 0 {

@@ -23,8 +23,8 @@
 // The analyzer core, re-exported so `crate::config` and `prefix_warden::tokenizer` read the same
 // in both crates. The core cannot do network IO (see its crate doc).
 pub use prefix_warden_core::{
-    analyzer, bounded, cache_rules, config, diff, error, fingerprint, fp_cache, prefix, prompt, provider,
-    report, schedule, tokenizer, usage,
+    analyzer, bounded, cache_rules, config, diff, error, fingerprint, fp_cache, prefix, prompt,
+    provider, report, schedule, tokenizer, usage,
 };
 
 pub mod backoff;

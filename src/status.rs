@@ -106,6 +106,9 @@ pub struct GroupStatus {
     #[serde(default)]
     pub targets: Vec<String>,
     pub last_error: Option<String>,
+    /// Runs finished since start (every result but `skipped_overlap`).
+    #[serde(default)]
+    pub runs: u64,
     pub requests: u64,
     /// Request latency quantiles in milliseconds (hdrhistogram, since start).
     pub latency_ms_p50: Option<u64>,

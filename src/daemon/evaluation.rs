@@ -22,7 +22,11 @@ impl Daemon {
         let started = self.clock.unix() as i64;
         let results = tokio::task::spawn_blocking(move || evaluate_all(&a, &store, started))
             .await
-            .unwrap_or_else(|e| vec![Err(crate::error::Error::Other(format!("evaluation task failed: {e}")))]);
+            .unwrap_or_else(|e| {
+                vec![Err(crate::error::Error::Other(format!(
+                    "evaluation task failed: {e}"
+                )))]
+            });
         let now = self.clock.unix();
         let mut errors = Vec::new();
         let mut pairs = Vec::new();
@@ -76,7 +80,11 @@ impl Daemon {
         if errors.is_empty() {
             metrics::gauge!(LAST_EVALUATION).set(now);
         }
-        let mut st = self.shared.status.write().unwrap_or_else(|e| e.into_inner());
+        let mut st = self
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         st.last_evaluation = Some(now);
         st.last_evaluation_errors = errors;
         if !pairs.is_empty() {
@@ -151,28 +159,31 @@ impl Daemon {
             surviving = %serde_json::to_string(&surviving).unwrap_or_default(),
             "fingerprint changed"
         );
-        self.outbox.send(&self.gen.alerts, AlertEvent {
-            alertname: "PromptFingerprintChanged".into(),
-            severity: "warning".into(),
-            labels: [
-                ("prompt".to_string(), ev.prompt.clone()),
-                ("tokenizer".to_string(), ev.tokenizer.clone()),
-            ]
-            .into(),
-            summary: format!(
-                "fingerprint of prompt {} under {} changed",
-                ev.prompt, ev.tokenizer
-            ),
-            description: format!(
-                "{} -> {}; first divergent block {block} (token ~{lcp}); tokens {} -> {}",
-                prev.fingerprint, ev.fp.fingerprint, prev.token_count, ev.fp.token_count
-            ),
-            details: serde_json::json!({
-                "prompt": ev.prompt, "tokenizer": ev.tokenizer,
-                "old_fingerprint": prev.fingerprint, "new_fingerprint": ev.fp.fingerprint,
-                "first_divergent_block": block, "surviving_tokens": surviving,
-            }),
-        });
+        self.outbox.send(
+            &self.gen.alerts,
+            AlertEvent {
+                alertname: "PromptFingerprintChanged".into(),
+                severity: "warning".into(),
+                labels: [
+                    ("prompt".to_string(), ev.prompt.clone()),
+                    ("tokenizer".to_string(), ev.tokenizer.clone()),
+                ]
+                .into(),
+                summary: format!(
+                    "fingerprint of prompt {} under {} changed",
+                    ev.prompt, ev.tokenizer
+                ),
+                description: format!(
+                    "{} -> {}; first divergent block {block} (token ~{lcp}); tokens {} -> {}",
+                    prev.fingerprint, ev.fp.fingerprint, prev.token_count, ev.fp.token_count
+                ),
+                details: serde_json::json!({
+                    "prompt": ev.prompt, "tokenizer": ev.tokenizer,
+                    "old_fingerprint": prev.fingerprint, "new_fingerprint": ev.fp.fingerprint,
+                    "first_divergent_block": block, "surviving_tokens": surviving,
+                }),
+            },
+        );
     }
 }
 

@@ -57,12 +57,13 @@ impl Generation {
         let token = ingest_token(c)?;
         let mut warmups = Vec::new();
         for (i, (w, loc)) in c.warmups.iter().enumerate() {
-            let g = Group::new(w.clone(), analyzer.clone(), states).map_err(|e| Error::Invalid {
-                file: loc.file.clone(),
-                line: loc.line,
-                field: format!("warmup[{i}]"),
-                message: format!("group `{}`: {e}", w.group),
-            })?;
+            let g =
+                Group::new(w.clone(), analyzer.clone(), states).map_err(|e| Error::Invalid {
+                    file: loc.file.clone(),
+                    line: loc.line,
+                    field: format!("warmup[{i}]"),
+                    message: format!("group `{}`: {e}", w.group),
+                })?;
             warmups.push(g);
         }
         Ok(Generation {
@@ -89,8 +90,12 @@ fn ingest_token(c: &crate::config::Config) -> Result<Option<String>> {
         return Ok(None);
     };
     let t = crate::bounded::read_limited(p, 4096)?;
-    let t = String::from_utf8(t)
-        .map_err(|_| Error::Other(format!("{}: the ingest token file is not UTF-8", p.display())))?;
+    let t = String::from_utf8(t).map_err(|_| {
+        Error::Other(format!(
+            "{}: the ingest token file is not UTF-8",
+            p.display()
+        ))
+    })?;
     let t = t.trim().to_string();
     if t.is_empty() {
         return Err(Error::Other(format!(

@@ -68,7 +68,11 @@ pub struct Shared {
 impl Shared {
     /// The whole `/status` document.
     pub fn status(&self) -> Status {
-        let mut st = self.status.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut st = self
+            .status
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         st.ready = self.ready.is_ready();
         st.generation = self.generation.borrow().number;
         st.warmups = self.warmups.statuses();
@@ -367,8 +371,7 @@ impl Daemon {
             tracing::warn!(old = %old.listen, new = %next.analyzer.config.daemon.listen, "daemon.listen changed; restart to rebind");
         }
         let previous = std::mem::take(&mut self.workers);
-        match workers::Workers::start(&next, Some(previous), self.clock, &self.shared.warmups)
-            .await
+        match workers::Workers::start(&next, Some(previous), self.clock, &self.shared.warmups).await
         {
             Ok(w) => self.workers = w,
             Err(e) => {

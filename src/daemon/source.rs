@@ -222,7 +222,9 @@ fn verify_and_install(entry: &TokenizerEntry, cache_dir: &Path, raw: Vec<u8>) ->
     // The live copy goes under state_dir, never beside the configured file (the config
     // directory is read-only under the shipped unit); the next generation reads it from there.
     let Some(dest) = &entry.source_copy else {
-        return Outcome::Failed("no place for the fetched copy (config not loaded from a file)".into());
+        return Outcome::Failed(
+            "no place for the fetched copy (config not loaded from a file)".into(),
+        );
     };
     if let Err(e) = write_atomic(dest, &raw) {
         return Outcome::Failed(format!("{}: {e}", dest.display()));

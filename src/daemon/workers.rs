@@ -100,7 +100,9 @@ async fn start_emulator(gen: &Generation, s: &EmulatorSection) -> Result<Running
     tracing::info!(listen = %s.listen, engine = %s.engine, tokenizer = %s.tokenizer, "provider emulator started in-process");
     let (trigger, stop) = shutdown();
     let task = tokio::spawn(async move {
-        let res = emulator.serve(listener, async move { stop.wait().await }).await;
+        let res = emulator
+            .serve(listener, async move { stop.wait().await })
+            .await;
         if let Err(err) = res {
             tracing::error!(error = %err, "provider emulator failed");
         }

@@ -356,7 +356,10 @@ async fn anthropic_rejects_missing_headers_extra_breakpoints_and_unknown_models(
     let a = s
         .post(
             "/v1/messages",
-            &[("authorization", "Bearer "), ("anthropic-version", "2026-10-21")],
+            &[
+                ("authorization", "Bearer "),
+                ("anthropic-version", "2026-10-21"),
+            ],
             &body,
         )
         .await;
@@ -375,7 +378,7 @@ async fn anthropic_rejects_missing_headers_extra_breakpoints_and_unknown_models(
     let a = s.anthropic(&messages("gpt-4o", json!("sys"), "hi")).await;
     assert_eq!(a.status, 404);
     assert_eq!(a.body["error"]["type"], "not_found_error");
-    assert_eq!(s.stats().await.counters.requests["/v1/messages"]["401"], 1);
+    assert_eq!(s.stats().await.counters.requests["/v1/messages"]["401"], 2);
 }
 
 fn chat(model: &str, system: Value, user: &str) -> Value {

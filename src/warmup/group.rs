@@ -40,11 +40,7 @@ pub struct Group {
 impl Group {
     /// Builds a group from its config; every failure (lookup, key, schedule) is an error that
     /// rejects the generation whole. `index` is the group's position, for messages.
-    pub fn new(
-        cfg: WarmupConfig,
-        analyzer: Arc<Analyzer>,
-        states: &States,
-    ) -> Result<Arc<Group>> {
+    pub fn new(cfg: WarmupConfig, analyzer: Arc<Analyzer>, states: &States) -> Result<Arc<Group>> {
         let base = analyzer.config.base_dir.clone();
         let schedule = crate::schedule::parse(&cfg.schedule).map_err(Error::Other)?;
         let lookup = Lookup::new(&cfg.lookup, &base)?;
@@ -382,6 +378,7 @@ impl Group {
         let q = |v: f64| (!h.is_empty()).then(|| h.value_at_quantile(v));
         let mut s = lock(&self.state.status);
         s.last_run = Some(started);
+        s.runs += 1;
         s.last_result = Some(result);
         if result == RunResult::Success {
             s.last_success = Some(clock.unix());
@@ -413,4 +410,74 @@ fn jitter(max_secs: u64) -> Duration {
         .map(|d| d.subsec_nanos() as u64 ^ d.as_secs().rotate_left(17))
         .unwrap_or(0);
     Duration::from_millis(nanos % (max_secs.saturating_mul(1000)).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A group whose lookup names a color without targets: every run ends `no_targets`
+    /// without any network IO.
+    fn group(dir: &std::path::Path, schedule: &str, states: &States) -> Arc<Group> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let analyzer = Arc::new(Analyzer::load(&root.join("daemon.toml")).unwrap());
+        let live = dir.join("live.json");
+        std::fs::write(
+            &live,
+            r#"{"live": "blue", "colors": {"blue": {"targets": []}}}"#,
+        )
+        .unwrap();
+        let cfg: WarmupConfig = toml::from_str(&format!(
+            "group = \"g\"\nschedule = \"{schedule}\"\nprovider = \"vllm\"\nmodel = \"Qwen3-32B\"\n\
+             prompts = [\"cline-claude-sonnet-4\"]\nbrownout_retries = 0\n\
+             lookup = {{ backend = \"file\", path = \"{}\" }}\n",
+            live.display()
+        ))
+        .unwrap();
+        Group::new(cfg, analyzer, states).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_schedule_runs_on_the_injected_clock() {
+        let d = tempfile::tempdir().unwrap();
+        let states = States::default();
+        let g = group(d.path(), "*/5 * * * * *", &states);
+        let (stop_all, stop) = crate::daemon::shutdown();
+        let clock = Clock::tokio();
+        tokio::spawn(g.clone().schedule_loop(stop, clock));
+        // An hour of ticks every 5 s, in paused time: no real second passes.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        stop_all.fire();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let s = states.get("g").status();
+        assert_eq!(s.runs, 720, "{s:?}");
+        assert_eq!(s.last_result, Some(RunResult::NoTargets));
+        assert!(!states.get("g").is_running());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_run_is_counted_and_the_group_keeps_running() {
+        let d = tempfile::tempdir().unwrap();
+        let states = States::default();
+        let g = group(d.path(), "*/5 * * * * *", &states);
+        let clock = Clock::tokio();
+        // A run that panics mid-way, as the absurd reset header once made one do.
+        let state = states.get("g");
+        let guard = state.try_start().unwrap();
+        let r = tokio::spawn(async move {
+            let _guard = guard;
+            panic!("run failed");
+        })
+        .await;
+        assert!(r.unwrap_err().is_panic());
+        assert!(!state.is_running(), "the flag is cleared on unwinding");
+        // The next tick runs normally.
+        let next = g
+            .clone()
+            .spawn_run(clock)
+            .expect("not wedged")
+            .await
+            .unwrap();
+        assert_eq!(next, RunResult::NoTargets);
+    }
 }

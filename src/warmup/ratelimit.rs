@@ -166,7 +166,10 @@ mod tests {
             assert!(r.is_none_or(|d| d <= MAX_HINT), "{v}: {r:?}");
         }
         assert_eq!(
-            retry_after(&headers(&[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")])),
+            retry_after(&headers(&[(
+                "retry-after",
+                "Fri, 31 Dec 9999 23:59:59 GMT"
+            )])),
             Some(MAX_HINT)
         );
         assert_eq!(retry_after(&headers(&[("retry-after", "NaN")])), None);

@@ -125,7 +125,10 @@ mod tests {
             panic!("boom");
         }));
         assert!(r.is_err());
-        assert!(!s.is_running(), "the guard cleared the flag while unwinding");
+        assert!(
+            !s.is_running(),
+            "the guard cleared the flag while unwinding"
+        );
         s.set_result(RunResult::Success, None);
         assert_eq!(s.status().last_result, Some(RunResult::Success));
     }

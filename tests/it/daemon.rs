@@ -61,6 +61,14 @@ impl Running {
         r
     }
 
+    pub fn hup(&self) {
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    }
+
     pub fn wait_log(&mut self, f: impl Fn(&str) -> bool, timeout: Duration) -> String {
         let end = Instant::now() + timeout;
         while Instant::now() < end {
@@ -111,9 +119,14 @@ pub(crate) struct Alertmanager(LoopbackServer);
 
 impl Alertmanager {
     pub fn start() -> Alertmanager {
-        Alertmanager(LoopbackServer::start(
+        Self::start_on(crate::support::free_port())
+    }
+
+    pub fn start_on(port: u16) -> Alertmanager {
+        Alertmanager(LoopbackServer::start_on(
             "prometheus-alertmanager",
             "prometheus-alertmanager",
+            port,
             |dir, port| {
                 std::fs::write(
                     dir.join("am.yml"),
@@ -399,7 +412,15 @@ fn url_source_updates_verifies_and_keeps_the_last_good_copy() {
         metric(&r.get("/metrics").1, changes) == Some(1.0)
     });
     assert_eq!(fetches(&r, "updated"), 1.0);
-    assert_eq!(std::fs::read(&tok).unwrap(), v4, "local copy replaced");
+    // The fetched copy lives under state_dir (the config directory may be read-only, as
+    // under the shipped unit); the configured file is never written.
+    let copy = d.path().join("state/tokenizer-sources/deepseek__v3");
+    assert_eq!(std::fs::read(&copy).unwrap(), v4, "local copy replaced");
+    assert_eq!(
+        std::fs::read(&tok).unwrap(),
+        v3,
+        "the configured file is untouched"
+    );
     let v4_sha = prefix_warden::tokenizer::sha256_hex(
         &prefix_warden::tokenizer::gunzip_if_needed(v4.clone()).unwrap(),
     );
@@ -414,11 +435,11 @@ fn url_source_updates_verifies_and_keeps_the_last_good_copy() {
     // A 200 that is not a tokenizer (an error page) is rejected; the last good copy stays.
     files.lock().unwrap().body = b"<html>maintenance</html>".to_vec();
     r.wait_until("a rejection", |r| fetches(r, "rejected") >= 1.0);
-    assert_eq!(std::fs::read(&tok).unwrap(), v4);
+    assert_eq!(std::fs::read(&copy).unwrap(), v4);
     // A server error is a failure; the copy stays and the daemon stays healthy.
     files.lock().unwrap().status = 503;
     r.wait_until("a failure", |r| fetches(r, "failed") >= 1.0);
-    assert_eq!(std::fs::read(&tok).unwrap(), v4);
+    assert_eq!(std::fs::read(&copy).unwrap(), v4);
     assert_eq!(r.get("/healthz").0, 200);
     assert_eq!(
         metric(&r.get("/metrics").1, changes),
@@ -613,7 +634,7 @@ fn sighup_reloads_and_a_bad_config_keeps_the_running_one() {
     });
 }
 
-fn post(url: &str, body: &str, token: Option<&str>) -> (u16, String) {
+pub(crate) fn post(url: &str, body: &str, token: Option<&str>) -> (u16, String) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -8,6 +8,8 @@ mod exact_ids;
 mod golden;
 mod observability;
 mod prometheus_e2e;
+mod regressions;
+mod reload;
 mod support;
 mod tidy;
 mod warmup;

@@ -113,15 +113,21 @@ impl LoopbackServer {
         package: &str,
         args: impl FnOnce(&Path, u16) -> Vec<String>,
     ) -> LoopbackServer {
+        Self::start_on(bin, package, free_port(), args)
+    }
+
+    /// As [`LoopbackServer::start`], on a port chosen before (a daemon may already be told
+    /// to deliver there).
+    pub fn start_on(
+        bin: &str,
+        package: &str,
+        port: u16,
+        args: impl FnOnce(&Path, u16) -> Vec<String>,
+    ) -> LoopbackServer {
         let path = which(bin).unwrap_or_else(|| {
             panic!("{bin} not found: apt-get install {package} (scripts/test.sh does)")
         });
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let child = Command::new(path)
             .args(args(dir.path(), port))
             .stdout(std::process::Stdio::null())
@@ -147,6 +153,15 @@ impl Drop for LoopbackServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback port free now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn which(name: &str) -> Option<PathBuf> {

@@ -370,3 +370,66 @@ fn a_short_brown_out_is_retried_within_the_tick() {
         "brown-outs never counted as failures"
     );
 }
+
+fn hup(r: &Running) {
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &r.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Issue: after a prompt edit and SIGHUP the warm-ups kept sending the old text (reads went on
+/// rising, writes never moved), and a schedule edit took effect only after a restart.
+#[test]
+fn a_prompt_and_schedule_edit_reach_the_warmups_on_reload() {
+    let emu = Emu::start(0);
+    let d = scratch();
+    setup(d.path(), 2, "");
+    live_file(d.path(), "blue", &[&emu.url], &[]);
+    let r = Running::start(d.path());
+    r.wait_until("a cache read from the warm-ups", |r| read_tokens(r) > 0.0);
+    let interval = |r: &Running| {
+        metric(
+            &r.get("/metrics").1,
+            "prefix_warden_warmup_interval_seconds{group=\"g\"}",
+        )
+    };
+    assert_eq!(interval(&r), Some(2.0));
+    let writes = write_tokens(&r);
+    // One word of the warmed prompt, and the schedule from every 2 s to every 1 s.
+    let t = d
+        .path()
+        .join("prompts/texts/cline__cline__system_claude_sonnet_4.txt");
+    let text = std::fs::read_to_string(&t).unwrap();
+    std::fs::write(&t, text.replacen(" the ", " THE ", 1)).unwrap();
+    let cfg = std::fs::read_to_string(d.path().join("daemon.toml")).unwrap();
+    std::fs::write(
+        d.path().join("daemon.toml"),
+        cfg.replace("*/2 * * * * *", "*/1 * * * * *"),
+    )
+    .unwrap();
+    let edited = Instant::now();
+    hup(&r);
+    r.wait_until("a cache write of the new prefix", |r| {
+        write_tokens(r) > writes
+    });
+    assert!(
+        edited.elapsed() < Duration::from_secs(5),
+        "the write came {:?} after the edit: more than two ticks",
+        edited.elapsed()
+    );
+    r.wait_until("the new interval", |r| interval(r) == Some(1.0));
+    let st: serde_json::Value = serde_json::from_str(&r.get("/status").1).unwrap();
+    assert_eq!(st["generation"], 2, "{st}");
+    assert_eq!(st["warmups"]["g"]["interval_secs"], 1.0, "{st}");
+    // Ticks now come every second: at least 3 runs in 4 s.
+    let runs_now = |r: &Running| runs(r, "blue", "success");
+    let before = runs_now(&r);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        runs_now(&r) - before >= 3.0,
+        "{} runs in 4 s",
+        runs_now(&r) - before
+    );
+}

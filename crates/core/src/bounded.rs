@@ -32,7 +32,10 @@ mod tests {
         let e = read_limited(Path::new("/dev/zero"), 1 << 16)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("/dev/zero: larger than the 65536-byte limit"), "{e}");
+        assert!(
+            e.contains("/dev/zero: larger than the 65536-byte limit"),
+            "{e}"
+        );
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("t");
         std::fs::write(&p, b"abc").unwrap();

@@ -39,10 +39,7 @@ pub fn nominal_interval_secs(s: &Schedule) -> f64 {
 
 /// Time from `now` until the next tick after it. The caller owns the clock, so tests can run
 /// schedules on paused time.
-pub fn until_next(
-    s: &Schedule,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<std::time::Duration> {
+pub fn until_next(s: &Schedule, now: chrono::DateTime<chrono::Utc>) -> Option<std::time::Duration> {
     let next = s.after(&now).next()?;
     (next - now)
         .to_std()

@@ -72,4 +72,3 @@ fn default_schedule() -> Spanned<String> {
 fn default_watch() -> u64 {
     5
 }
-

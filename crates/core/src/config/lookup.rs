@@ -33,4 +33,3 @@ pub enum LookupConfig {
         timeout_ms: Option<u64>,
     },
 }
-

@@ -135,7 +135,6 @@ pub(super) fn valid_label(s: &str) -> bool {
     matches!((parts.next(), parts.next()), (Some(a), Some(b)) if ok(a) && ok(b))
 }
 
-
 /// Where the daemon keeps the fetched copy of tokenizer `id`'s source.
 pub fn source_copy_path(state_dir: &Path, id: &str) -> PathBuf {
     state_dir

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""The official Anthropic and OpenAI Python SDKs, unmodified, against `prefix emulate`.
+
+usage: sdk_clients.py PREFIX_BINARY PROJECT_DIR
+
+Starts the emulator on a free loopback port (hosted APIs), then with each SDK sends the same
+cacheable request twice and checks what a real provider would answer: 200s, the SDK's own
+response types, a cache write on the first request and a cache read on the second, and a
+RateLimitError (the SDK's class for 429) when the emulator is told to answer 429. Prints one
+line per check and, last, 'N passed, M failed'; exits non-zero on any failure.
+"""
+import json, os, socket, subprocess, sys, time, urllib.request
+
+import anthropic
+import openai
+
+binary, project = sys.argv[1], sys.argv[2]
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail and not ok else ''}")
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def admin(base, path, body):
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(),
+                                 headers={"content-type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).read()
+
+
+port = free_port()
+base = f"http://127.0.0.1:{port}"
+emu = subprocess.Popen([binary, "emulate", "--listen", f"127.0.0.1:{port}", "--tokenizer", "openai/o200k_base"],
+                       cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(base + "/admin/stats", timeout=1).read(); break
+        except Exception:
+            time.sleep(0.1)
+    system = open(os.path.join(project, "prompts/texts/cline__cline__system_claude_sonnet_4.txt")).read()
+
+    # Anthropic: the SDK sends its own auth and anthropic-version headers.
+    a = anthropic.Anthropic(api_key="sk-ant-emulator", base_url=base, max_retries=0)
+    usages = []
+    for _ in range(2):
+        m = a.messages.create(
+            model="claude-sonnet-4-5", max_tokens=1,
+            system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+            messages=[{"role": "user", "content": "."}])
+        usages.append(m.usage)
+    check("anthropic: messages.create answers a Message", type(m).__name__ == "Message", repr(m))
+    check("anthropic: first request writes the cache", (usages[0].cache_creation_input_tokens or 0) > 1024, repr(usages[0]))
+    check("anthropic: second request reads it", (usages[1].cache_read_input_tokens or 0) == usages[0].cache_creation_input_tokens, repr(usages[1]))
+    n = a.messages.count_tokens if hasattr(a.messages, "count_tokens") else None
+    admin(base, "/admin/faults", {"mode": "rate_limit_ok_body", "count": 1, "retry_after_secs": 1})
+    try:
+        a.messages.create(model="claude-sonnet-4-5", max_tokens=1, system=system, messages=[{"role": "user", "content": "."}])
+        check("anthropic: a 429 is a RateLimitError", False, "no error raised")
+    except anthropic.RateLimitError as e:
+        check("anthropic: a 429 is a RateLimitError", e.status_code == 429)
+
+    # OpenAI: Chat Completions and Responses, bearer auth.
+    o = openai.OpenAI(api_key="sk-emulator", base_url=base + "/v1", max_retries=0)
+    cached = []
+    for _ in range(2):
+        c = o.chat.completions.create(model="gpt-4.1", max_tokens=1,
+                                      messages=[{"role": "system", "content": system}, {"role": "user", "content": "."}])
+        cached.append(c.usage.prompt_tokens_details.cached_tokens if c.usage.prompt_tokens_details else 0)
+    check("openai: chat.completions answers a ChatCompletion", type(c).__name__ == "ChatCompletion", repr(c))
+    check("openai chat: the second request reads the cache", cached[0] == 0 and cached[1] > 1024, repr(cached))
+    r = o.responses.create(model="gpt-4.1", max_output_tokens=16, instructions=system, input=".")
+    check("openai: responses.create answers a Response", type(r).__name__ == "Response", repr(r))
+    check("openai responses: usage carries cached tokens", r.usage.input_tokens_details.cached_tokens > 1024, repr(r.usage))
+    admin(base, "/admin/faults", {"mode": "rate_limit_ok_body", "count": 1, "retry_after_secs": 1})
+    try:
+        o.chat.completions.create(model="gpt-4.1", max_tokens=1, messages=[{"role": "user", "content": "hi"}])
+        check("openai: a 429 is a RateLimitError", False, "no error raised")
+    except openai.RateLimitError as e:
+        check("openai: a 429 is a RateLimitError", e.status_code == 429)
+finally:
+    emu.terminate()
+    emu.wait(10)
+
+passed = sum(results)
+print(f"sdk clients: {passed} passed, {len(results) - passed} failed")
+sys.exit(0 if passed == len(results) else 1)

@@ -1,0 +1,196 @@
+//! One test per defect found by trying the product as a user would, named after the bug.
+
+use std::io::Read;
+
+use serde_json::Value;
+
+use crate::support::{root, run_in, scratch, stderr, stdout};
+
+/// `claude-legacy` with its NFKC normalizer replaced by NFC: a same-vocabulary "upgrade".
+fn claude_legacy_nfc(dir: &std::path::Path) -> std::path::PathBuf {
+    let gz =
+        std::fs::read(root().join("tokenizers/anthropic/claude-legacy.tokenizer.json.gz")).unwrap();
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut json)
+        .unwrap();
+    let edited = json.replacen(r#""type":"NFKC""#, r#""type":"NFC""#, 1);
+    assert_ne!(edited, json, "the normalizer was found and replaced");
+    let p = dir.join("claude-legacy-nfc.tokenizer.json");
+    std::fs::write(&p, edited).unwrap();
+    p
+}
+
+#[test]
+fn diff_priced_models_the_from_tokenizer_does_not_serve() {
+    let d = scratch();
+    let to = claude_legacy_nfc(d.path());
+    let o = run_in(
+        d.path(),
+        &[
+            "diff",
+            "--from",
+            "anthropic/claude-legacy",
+            "--to-file",
+            to.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{}",
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for p in v["prompts"].as_array().unwrap() {
+        // claude-legacy serves anthropic/claude-2* and claude-instant*; no shipped prompt
+        // names those, so nothing may be priced.
+        assert_eq!(p["rules"].as_array().unwrap().len(), 0, "{}", p["prompt"]);
+        let not_served: Vec<&str> = p["models_not_served"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert!(!not_served.is_empty(), "{}", p["prompt"]);
+    }
+    let bu = v["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["prompt"] == "browser-use-agent")
+        .unwrap();
+    assert!(bu["models_not_served"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("openai/gpt-5.1")));
+    assert_eq!(
+        v["summary"]["cold_cost_per_day_usd"], 0.0,
+        "{}",
+        v["summary"]
+    );
+    let o = run_in(
+        d.path(),
+        &[
+            "diff",
+            "--from",
+            "anthropic/claude-legacy",
+            "--to-file",
+            to.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout(&o).contains("no model of this prompt is served by anthropic/claude-legacy"),
+        "{}",
+        stdout(&o)
+    );
+    // A tokenizer that does serve a prompt's model still prices it.
+    let o = run_in(
+        d.path(),
+        &[
+            "diff",
+            "--from",
+            "openai/o200k_base",
+            "--to",
+            "openai/o200k_harmony",
+            "--format",
+            "json",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bu = v["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["prompt"] == "browser-use-agent")
+        .unwrap();
+    let priced: Vec<&str> = bu["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(priced, ["openai/gpt-5.1"], "{bu}");
+}
+
+#[test]
+fn check_exited_0_on_an_empty_config() {
+    let d = scratch();
+    std::fs::write(d.path().join("daemon.toml"), "").unwrap();
+    let o = run_in(d.path(), &["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("daemon.toml:1: tokenizer: no [[tokenizer]] is registered"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_did_not_validate_warmup_lookups() {
+    let d = scratch();
+    let cfg = std::fs::read_to_string(d.path().join("daemon.toml")).unwrap();
+    let cfg = cfg.replacen(
+        "lookup = { backend = \"file\", path = \"deploy/live-color.json\" }",
+        "lookup = { backend = \"http\", url = \"ftp://deploy.example/live\" }",
+        1,
+    );
+    assert!(
+        cfg.contains("ftp://"),
+        "the shipped config has a file lookup to replace"
+    );
+    std::fs::write(d.path().join("daemon.toml"), cfg).unwrap();
+    let o = run_in(d.path(), &["check"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("warmup[0].lookup: live color lookup (http): url"),
+        "{err}"
+    );
+    assert!(err.contains("daemon.toml:"), "{err}");
+}
+
+#[test]
+fn show_text_panicked_on_multibyte_text() {
+    let d = scratch();
+    // Text where tokens that differ between the two tokenizers sit next to multi-byte
+    // characters: CJK, emoji, halfwidth and circled forms that NFKC folds and NFC keeps.
+    let unit = "漢字<think>😀ｱ①é\u{301}ﬁ字<think>🧑‍💻 ";
+    let text = unit.repeat(200);
+    std::fs::write(d.path().join("prompts/texts/mixed.txt"), &text).unwrap();
+    std::fs::write(
+        d.path().join("prompts/mixed.yaml"),
+        "id: mixed\ntext_file: texts/mixed.txt\nmodels:\n  - vllm/Qwen3-32B\n  - anthropic/claude-2.1\n",
+    )
+    .unwrap();
+    let to = claude_legacy_nfc(d.path());
+    for format in ["table", "markdown"] {
+        for args in [
+            vec!["diff", "--from", "qwen/qwen2.5-qwen3", "--to", "qwen/qwen3"],
+            vec![
+                "diff",
+                "--from",
+                "anthropic/claude-legacy",
+                "--to-file",
+                to.to_str().unwrap(),
+            ],
+        ] {
+            let mut args = args.clone();
+            args.extend(["--prompt", "mixed", "--show-text", "--format", format]);
+            let o = run_in(d.path(), &args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+            assert!(
+                !err.contains("panicked") && !err.contains("internal error"),
+                "{err}"
+            );
+            assert!(
+                stdout(&o).contains("tokenizes differently"),
+                "{}",
+                stdout(&o)
+            );
+        }
+    }
+}
