@@ -17,12 +17,19 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "run as root, or: apt-get install ${need[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "== the core crate cannot do network IO"
+# prefix-warden-core's dependency tree must hold no async runtime or HTTP crate.
+if cargo tree --locked -p prefix-warden-core -e normal --prefix none | grep -E '^(tokio|hyper|reqwest|axum|h2|hickory)[ -]'; then
+  echo "prefix-warden-core depends on a network crate (above)" >&2; exit 1
 fi
 
 echo "== formatting and lints"
@@ -35,8 +42,16 @@ tests/prometheus/make-e2e-rules.sh --check
 (cd tests/prometheus && promtool test rules ./*.test.yml)
 
 echo "== rust tests"
-cargo test --locked --all-targets --no-fail-fast 2>&1 | tee /tmp/prefix-warden-test.log
+log=$(mktemp -t prefix-warden-test.XXXXXX.log)
+cargo test --locked --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
 
 echo "== systemd unit"
 cargo build --locked --release -q
 PREFIX_BIN=target/release/prefix deploy/systemd/verify.sh
+
+echo "== official SDKs against the emulator"
+# The anthropic and openai Python packages, unmodified, as clients of `prefix emulate`.
+venv="${PREFIX_WARDEN_CLIENTS_VENV:-${TMPDIR:-/tmp}/prefix-warden-clients-venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r scripts/clients/requirements.txt
+"$venv/bin/python" -W ignore::DeprecationWarning scripts/clients/sdk_clients.py target/release/prefix .

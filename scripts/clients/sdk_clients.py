@@ -57,7 +57,6 @@ try:
     check("anthropic: messages.create answers a Message", type(m).__name__ == "Message", repr(m))
     check("anthropic: first request writes the cache", (usages[0].cache_creation_input_tokens or 0) > 1024, repr(usages[0]))
     check("anthropic: second request reads it", (usages[1].cache_read_input_tokens or 0) == usages[0].cache_creation_input_tokens, repr(usages[1]))
-    n = a.messages.count_tokens if hasattr(a.messages, "count_tokens") else None
     admin(base, "/admin/faults", {"mode": "rate_limit_ok_body", "count": 1, "retry_after_secs": 1})
     try:
         a.messages.create(model="claude-sonnet-4-5", max_tokens=1, system=system, messages=[{"role": "user", "content": "."}])

@@ -62,6 +62,12 @@ mod tokio_util_tasks {
     }
 }
 
+impl Default for Outbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Outbox {
     pub fn new() -> Self {
         let client = reqwest::Client::builder()

@@ -16,7 +16,7 @@ pub const MAX_HINT: Duration = Duration::from_secs(3600);
 
 /// `secs` as a duration capped at [`MAX_HINT`]; `None` for NaN or negative values.
 fn capped_secs(secs: f64) -> Option<Duration> {
-    if !(secs >= 0.0) {
+    if secs.is_nan() || secs < 0.0 {
         return None;
     }
     Some(Duration::try_from_secs_f64(secs).map_or(MAX_HINT, |d| d.min(MAX_HINT)))
