@@ -38,6 +38,7 @@
 //! - `http`: clients, URL checks and redaction, shared by `http` and `etcd`.
 //! - `etcd`: the v3 JSON gateway.
 //! - `dns`: TXT for the color, SRV for the targets.
+//!
 //! The tests against real dnsmasq and etcd live in `tests/it/live_color.rs`.
 //!
 //! Invariant: messages and `reason` never carry credentials: URLs are shown without user
