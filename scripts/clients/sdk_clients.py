@@ -87,5 +87,5 @@ finally:
     emu.wait(10)
 
 passed = sum(results)
-print(f"sdk clients: {passed} passed, {len(results) - passed} failed")
+print(f"sdk-clients: {passed} passed, {len(results) - passed} failed")
 sys.exit(0 if passed == len(results) else 1)
