@@ -184,7 +184,7 @@ fn check(config: &Path) -> Result<Outcome> {
                 if pinned {
                     "pinned, verified"
                 } else {
-                    "not pinned"
+                    "UNPINNED: content changes are recorded and alerted"
                 }
             ),
         ]);
@@ -242,7 +242,7 @@ fn tokenize(config: &Path, a: TokenizeArgs) -> Result<Outcome> {
         None => read_stdin()?,
         Some(p) if p == Path::new("-") => read_stdin()?,
         Some(p) => {
-            let b = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+            let b = crate::bounded::read_limited(p, crate::bounded::TOKENIZE_INPUT_BYTES)?;
             String::from_utf8(b).map_err(|e| {
                 Error::Other(format!(
                     "{}: not valid UTF-8 at byte {}",
@@ -260,10 +260,11 @@ fn tokenize(config: &Path, a: TokenizeArgs) -> Result<Outcome> {
 }
 
 fn read_stdin() -> Result<String> {
-    let mut b = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut b)
-        .map_err(|e| Error::io("<stdin>", e))?;
+    let b = crate::bounded::read_to_limit(
+        std::io::stdin(),
+        crate::bounded::TOKENIZE_INPUT_BYTES,
+        &"<stdin>",
+    )?;
     String::from_utf8(b).map_err(|e| {
         Error::Other(format!(
             "<stdin>: not valid UTF-8 at byte {}",

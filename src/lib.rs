@@ -28,6 +28,7 @@ pub use prefix_warden_core::{
 };
 
 pub mod backoff;
+pub mod body;
 pub mod cli;
 pub mod clock;
 pub mod daemon;
@@ -35,6 +36,7 @@ pub mod emulator;
 pub mod live_color;
 pub mod logging;
 pub mod metrics;
+pub mod server;
 pub mod status;
 pub mod store;
 pub mod warmup;

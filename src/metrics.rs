@@ -27,6 +27,8 @@ pub const CACHE_READ_TOKENS: &str = "prefix_warden_cache_read_tokens_total";
 pub const CACHE_WRITE_TOKENS: &str = "prefix_warden_cache_write_tokens_total";
 pub const UNCACHED_INPUT_TOKENS: &str = "prefix_warden_uncached_input_tokens_total";
 pub const USAGE_RECORDS: &str = "prefix_warden_usage_records_total";
+pub const STORE_HEALTHY: &str = "prefix_warden_store_healthy";
+pub const STORE_RECOVERIES: &str = "prefix_warden_store_recoveries_total";
 
 /// Every metric the process exports (base names), for tests of rules and dashboards.
 pub const ALL: &[&str] = &[
@@ -51,6 +53,8 @@ pub const ALL: &[&str] = &[
     CACHE_WRITE_TOKENS,
     UNCACHED_INPUT_TOKENS,
     USAGE_RECORDS,
+    STORE_HEALTHY,
+    STORE_RECOVERIES,
 ];
 
 /// Installs the global recorder and describes every metric. Call once per process.
@@ -140,6 +144,14 @@ fn describe() {
     describe_counter!(
         USAGE_RECORDS,
         "Usage records of live traffic accepted on /v1/usage."
+    );
+    describe_gauge!(
+        STORE_HEALTHY,
+        "1 while the history database is the file the daemon opened and sound; 0 when it was found lost."
+    );
+    describe_counter!(
+        STORE_RECOVERIES,
+        "History databases found deleted, replaced or corrupt and started anew, by reason."
     );
 }
 

@@ -27,6 +27,17 @@ pub struct Status {
     pub pairs: Vec<PairStatus>,
     #[serde(default)]
     pub warmups: BTreeMap<String, GroupStatus>,
+    #[serde(default)]
+    pub store: StoreStatus,
+}
+
+/// The history database's health.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StoreStatus {
+    /// Times the file was found deleted, replaced or corrupt and a new one started.
+    pub recoveries: u64,
+    pub last_problem: Option<String>,
+    pub last_recovery: Option<f64>,
 }
 
 /// One (prompt, tokenizer) pair.
@@ -132,6 +143,14 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
         st.generation,
         ago(st.last_evaluation)
     );
+    if let Some(p) = &st.store.last_problem {
+        let _ = writeln!(
+            out,
+            "history database recovered {} time(s), last {}: {p}",
+            st.store.recoveries,
+            ago(st.store.last_recovery)
+        );
+    }
     if let Some(e) = &st.last_reload_error {
         let _ = writeln!(out, "last reload failed (running config kept): {e}");
     }

@@ -84,6 +84,44 @@ pub struct Store {
     conn: Connection,
     /// Kept for error messages, which always name the file.
     path: PathBuf,
+    /// (device, inode) of the file opened, so a file deleted or replaced under the running
+    /// daemon is noticed instead of written into the void.
+    identity: Option<(u64, u64)>,
+}
+
+/// What [`Store::check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Ok,
+    /// The path no longer exists: writes would go to an unlinked file, lost at restart.
+    Deleted,
+    /// Another file now stands at the path (a restore, a careless `mv`).
+    Replaced,
+    /// The file is not a sound SQLite database (bad header, failed `quick_check`).
+    Corrupt(String),
+}
+
+impl Health {
+    /// The `reason` label of `prefix_warden_store_recoveries_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Deleted => "deleted",
+            Health::Replaced => "replaced",
+            Health::Corrupt(_) => "corrupt",
+        }
+    }
+}
+
+impl std::fmt::Display for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Health::Ok => f.write_str("ok"),
+            Health::Deleted => f.write_str("the database file was deleted"),
+            Health::Replaced => f.write_str("the database file was replaced by another file"),
+            Health::Corrupt(why) => write!(f, "the database file is corrupt: {why}"),
+        }
+    }
 }
 
 /// One fingerprinting result to record.
@@ -201,6 +239,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_owned(),
+            identity: file_identity(path),
         };
         store.migrate()?;
         for suffix in ["-wal", "-shm"] {
@@ -214,6 +253,56 @@ impl Store {
     /// The file this store reads and writes.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens the history at `path`; if it cannot be opened or fails `PRAGMA quick_check`, moves
+    /// it (and its `-wal`, `-shm`) aside to `<path>.bad-<now>` and starts a new one. Returns the
+    /// problem found, if any, for `/status` and the metrics.
+    pub fn open_or_recover(path: &Path, now: i64) -> Result<(Store, Option<Health>)> {
+        let problem = match Store::open(path) {
+            Ok(s) => match s.quick_check() {
+                Health::Ok => return Ok((s, None)),
+                bad => bad,
+            },
+            Err(e) => Health::Corrupt(e.to_string()),
+        };
+        let aside = move_aside(path, now)?;
+        tracing::error!(store = %path.display(), moved_to = %aside.display(), problem = %problem, "history database unusable: moved aside, starting a new one");
+        Ok((Store::open(path)?, Some(problem)))
+    }
+
+    /// Cheap checks for every pass: the file is still the one opened and still starts like a
+    /// SQLite database. [`Store::quick_check`] goes further.
+    pub fn check(&self) -> Health {
+        match (file_identity(&self.path), self.identity) {
+            (None, _) => return Health::Deleted,
+            (Some(now), Some(then)) if now != then => return Health::Replaced,
+            _ => {}
+        }
+        let mut head = [0u8; 16];
+        let read = std::fs::File::open(&self.path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+        match read {
+            Ok(()) if &head == b"SQLite format 3\0" => Health::Ok,
+            Ok(()) => Health::Corrupt("the file does not start with the SQLite header".into()),
+            Err(e) => Health::Corrupt(format!("cannot read the header: {e}")),
+        }
+    }
+
+    /// `PRAGMA quick_check` (at start and after an error): every page is read and checked.
+    pub fn quick_check(&self) -> Health {
+        match self.check() {
+            Health::Ok => {}
+            bad => return bad,
+        }
+        match self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0))
+        {
+            Ok(v) if v == "ok" => Health::Ok,
+            Ok(v) => Health::Corrupt(v),
+            Err(e) => Health::Corrupt(e.to_string()),
+        }
     }
 
     /// Applies the missing migrations, one IMMEDIATE transaction each, re-reading the version
@@ -601,6 +690,37 @@ fn to_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// (device, inode) of `path`, `None` when it does not exist.
+#[cfg(unix)]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|_| (0, 0))
+}
+
+/// Renames `path` and its `-wal` / `-shm` to `<name>.bad-<now>...`; returns the new main path.
+fn move_aside(path: &Path, now: i64) -> Result<PathBuf> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".bad-{now}"));
+    let aside = PathBuf::from(aside);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let mut to = aside.as_os_str().to_owned();
+        to.push(suffix);
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(PathBuf::from(from), e)),
+        }
+    }
+    Ok(aside)
+}
+
 fn db_error(path: &Path, e: rusqlite::Error) -> Error {
     Error::Other(format!("{}: {e}", path.display()))
 }
@@ -671,6 +791,43 @@ mod tests {
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap()
+    }
+
+    #[test]
+    fn a_deleted_replaced_or_overwritten_file_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.check(), Health::Ok);
+        assert_eq!(store.quick_check(), Health::Ok);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(store.check(), Health::Deleted);
+        // Another file at the same path.
+        std::fs::write(dir.path().join("other"), b"x").unwrap();
+        std::fs::rename(dir.path().join("other"), &path).unwrap();
+        assert_eq!(store.check(), Health::Replaced);
+        // Random bytes over the same inode.
+        let path2 = dir.path().join("h2.sqlite");
+        let store2 = Store::open(&path2).unwrap();
+        std::fs::write(&path2, vec![0x5a; 8192]).unwrap();
+        assert!(matches!(store2.check(), Health::Corrupt(_)), "{:?}", store2.check());
+    }
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside_and_a_new_one_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        std::fs::write(&path, vec![0xa5; 65536]).unwrap();
+        let (mut store, problem) = Store::open_or_recover(&path, 1234).unwrap();
+        assert!(matches!(problem, Some(Health::Corrupt(_))), "{problem:?}");
+        assert!(dir.path().join("h.sqlite.bad-1234").exists(), "kept for forensics");
+        let f = fp(&[1, 2, 3, 4], 2);
+        store.record(&input("p", "t", &f), 1).unwrap();
+        assert_eq!(store.quick_check(), Health::Ok);
+        drop(store);
+        // A sound file opens as it is.
+        let (_, problem) = Store::open_or_recover(&path, 1235).unwrap();
+        assert_eq!(problem, None);
     }
 
     #[test]

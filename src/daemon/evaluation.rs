@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::fingerprint::PrefixFingerprints;
 use crate::metrics::*;
 use crate::status::PairStatus;
-use crate::store::{Change, RecordInput, Store, TokenizerChange};
+use crate::store::{Change, Health, RecordInput, Store, TokenizerChange};
 
 impl Daemon {
     /// One pass: every (prompt, tokenizer) pair, per tokenizer so one broken file does not
@@ -20,14 +20,32 @@ impl Daemon {
         let a = self.gen.analyzer.clone();
         let store = self.store.clone();
         let started = self.clock.unix() as i64;
-        let results = tokio::task::spawn_blocking(move || evaluate_all(&a, &store, started))
-            .await
-            .unwrap_or_else(|e| {
+        let (results, store_problems) = tokio::task::spawn_blocking(move || {
+            // The history must be the file it was: checked before the pass, and in depth after
+            // any error, so a lost file is never reported as a successful pass.
+            let mut problems: Vec<String> = ensure_store(&store, false, started).into_iter().collect();
+            let results = evaluate_all(&a, &store, started);
+            if results.iter().any(|r| r.is_err()) {
+                problems.extend(ensure_store(&store, true, started));
+            }
+            (results, problems)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            (
                 vec![Err(crate::error::Error::Other(format!(
                     "evaluation task failed: {e}"
-                )))]
-            });
+                )))],
+                Vec::new(),
+            )
+        });
         let now = self.clock.unix();
+        if !store_problems.is_empty() {
+            let mut st = self.shared.status.write().unwrap_or_else(|e| e.into_inner());
+            st.store.recoveries += store_problems.len() as u64;
+            st.store.last_problem = store_problems.last().cloned();
+            st.store.last_recovery = Some(now);
+        }
         let mut errors = Vec::new();
         let mut pairs = Vec::new();
         for r in results {
@@ -71,6 +89,13 @@ impl Daemon {
                 }
             }
         }
+        // A pass that found the history lost is not a success, even though it recorded into
+        // the new file.
+        errors.extend(
+            store_problems
+                .iter()
+                .map(|p| format!("history database: {p}; moved aside, a new one was started")),
+        );
         let result = if errors.is_empty() {
             "success"
         } else {
@@ -185,6 +210,33 @@ impl Daemon {
             },
         );
     }
+}
+
+/// Checks the store (`deep`: with `PRAGMA quick_check`) and, when the file was deleted,
+/// replaced or corrupted, moves what is left aside and opens a new one in its place. Returns
+/// the problem, already logged and counted.
+fn ensure_store(store: &Mutex<Store>, deep: bool, now: i64) -> Option<String> {
+    let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
+    let health = if deep { s.quick_check() } else { s.check() };
+    if health == Health::Ok {
+        metrics::gauge!(STORE_HEALTHY).set(1.0);
+        return None;
+    }
+    metrics::gauge!(STORE_HEALTHY).set(0.0);
+    metrics::counter!(STORE_RECOVERIES, "reason" => health.label()).increment(1);
+    let path = s.path().to_path_buf();
+    tracing::error!(store = %path.display(), problem = %health, "history database lost under the running daemon");
+    // Reopen what stands at the path now: nothing (deleted) gives a new file; a corrupt file
+    // is moved aside for forensics first; a sound database put there (a restore) is adopted.
+    let reopened = Store::open_or_recover(&path, now);
+    match reopened {
+        Ok((n, _)) => {
+            *s = n;
+            metrics::gauge!(STORE_HEALTHY).set(1.0);
+        }
+        Err(e) => tracing::error!(store = %path.display(), error = %e, "cannot start a new history database"),
+    }
+    Some(health.to_string())
 }
 
 /// The outcome of evaluating every prompt under one tokenizer.

@@ -119,9 +119,18 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     };
     let gen = Arc::new(gen);
     let state_dir = gen.analyzer.config.state_dir.clone();
-    let store = Arc::new(Mutex::new(Store::open(
-        &state_dir.join("prefix-warden.sqlite"),
-    )?));
+    // A corrupt history is moved aside at start (PRAGMA quick_check), never served as "ready
+    // with 0 pairs".
+    let (store, store_problem) =
+        Store::open_or_recover(&state_dir.join("prefix-warden.sqlite"), clock.unix() as i64)?;
+    let store = Arc::new(Mutex::new(store));
+    metrics::gauge!(STORE_HEALTHY).set(1.0);
+    for reason in ["deleted", "replaced", "corrupt"] {
+        metrics::counter!(STORE_RECOVERIES, "reason" => reason).absolute(0);
+    }
+    if let Some(p) = &store_problem {
+        metrics::counter!(STORE_RECOVERIES, "reason" => p.label()).increment(1);
+    }
     let (gen_tx, gen_rx) = tokio::sync::watch::channel(gen.clone());
     let shared = Arc::new(Shared {
         metrics,
@@ -132,6 +141,11 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
             version: env!("CARGO_PKG_VERSION").to_string(),
             config: gen.analyzer.config.path.clone(),
             started_at: clock.unix(),
+            store: crate::status::StoreStatus {
+                recoveries: store_problem.is_some() as u64,
+                last_problem: store_problem.as_ref().map(|p| p.to_string()),
+                last_recovery: store_problem.as_ref().map(|_| clock.unix()),
+            },
             ..Default::default()
         }),
     });
@@ -171,12 +185,25 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(listen = %bound, config = %d.path.display(), "prefix-warden daemon listening");
+    let limits = {
+        let c = &d.gen.analyzer.config.daemon;
+        crate::server::Limits {
+            max_connections: c.max_connections,
+            header_timeout: Duration::from_millis(c.header_timeout_ms),
+            request_timeout: Duration::from_millis(c.request_timeout_ms),
+        }
+    };
     let server = {
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            let res = axum::serve(listener, http::router(shared))
-                .with_graceful_shutdown(async move { stop.wait().await })
-                .await;
+            let res = crate::server::serve(
+                listener,
+                http::router(shared),
+                limits,
+                |s| (s, ()),
+                async move { stop.wait().await },
+            )
+            .await;
             if let Err(e) = res {
                 tracing::error!(error = %e, "http server failed");
             }

@@ -74,7 +74,7 @@ impl Fetcher {
             client,
             cache_dir: state_dir.join("tokenizer-cache"),
             validators: HashMap::new(),
-            max_bytes: 512 << 20,
+            max_bytes: crate::bounded::TOKENIZER_BYTES as usize,
         }
     }
 
@@ -89,10 +89,16 @@ impl Fetcher {
                 Ok(None) => Outcome::Unchanged,
                 Err(e) => Outcome::Failed(e),
             },
-            Source::Path(p) => match tokio::fs::read(p).await {
-                Ok(raw) => self.accept(entry, raw, None).await,
-                Err(e) => Outcome::Failed(format!("{}: {e}", p.display())),
-            },
+            Source::Path(p) => {
+                let (p, max) = (p.clone(), self.max_bytes as u64);
+                match tokio::task::spawn_blocking(move || crate::bounded::read_limited(&p, max))
+                    .await
+                {
+                    Ok(Ok(raw)) => self.accept(entry, raw, None).await,
+                    Ok(Err(e)) => Outcome::Failed(e.to_string()),
+                    Err(e) => Outcome::Failed(format!("read task failed: {e}")),
+                }
+            }
         };
         metrics::counter!(TOKENIZER_SOURCE_FETCHES, "tokenizer" => entry.id.clone(), "result" => outcome.result()).increment(1);
         match &outcome {
@@ -138,12 +144,6 @@ impl Fetcher {
         if !status.is_success() {
             return Err(format!("GET {url}: HTTP {status}"));
         }
-        if resp
-            .content_length()
-            .is_some_and(|n| n as usize > self.max_bytes)
-        {
-            return Err(format!("GET {url}: larger than {} bytes", self.max_bytes));
-        }
         let header = |h| {
             resp.headers()
                 .get(h)
@@ -154,11 +154,10 @@ impl Fetcher {
             etag: header(reqwest::header::ETAG),
             last_modified: header(reqwest::header::LAST_MODIFIED),
         };
-        let body = resp.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
-        if body.len() > self.max_bytes {
-            return Err(format!("GET {url}: larger than {} bytes", self.max_bytes));
-        }
-        Ok(Some((body.to_vec(), fresh)))
+        let body = crate::body::read_limited(resp, self.max_bytes)
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        Ok(Some((body, fresh)))
     }
 
     /// Verifies and installs `raw`. Validators are kept only once the content is accepted, so

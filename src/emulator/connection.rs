@@ -2,25 +2,19 @@
 //! the client sees a transport error (reqwest: "connection closed before message completed")
 //! rather than an HTTP status.
 //!
-//! [`CuttableListener`] wraps a `TcpListener` for `axum::serve`. Each accepted stream shares a
-//! flag with the [`Connection`] that handlers find in the request's `ConnectInfo`. Once a
-//! handler sets the flag, every read and write on the stream fails, so hyper abandons the
-//! response it was about to write and drops the socket.
+//! [`CuttableStream::new`] wraps each accepted stream (see [`crate::server::serve`]); the stream
+//! shares a flag with the [`Connection`] that handlers find in the request's `ConnectInfo`.
+//! Once a handler sets the flag, every read and write on the stream fails, so hyper abandons
+//! the response it was about to write and drops the socket.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-
-pub struct CuttableListener(pub TcpListener);
+use tokio::net::TcpStream;
 
 pub struct CuttableStream {
     inner: TcpStream,
@@ -40,47 +34,19 @@ impl Connection {
     }
 }
 
-impl Listener for CuttableListener {
-    type Io = CuttableStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.0.accept().await {
-                Ok((inner, addr)) => {
-                    let _ = inner.set_nodelay(true);
-                    let cut = Arc::default();
-                    return (CuttableStream { inner, cut }, addr);
-                }
-                // The peer gave up before we accepted: nothing to do.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
-                    ) => {}
-                // Out of file descriptors and the like: wait for some to be freed.
-                Err(e) => {
-                    tracing::error!(error = %e, "emulator: accept failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
-impl Connected<IncomingStream<'_, CuttableListener>> for Connection {
-    fn connect_info(stream: IncomingStream<'_, CuttableListener>) -> Self {
-        Connection {
-            cut: stream.io().cut.clone(),
-        }
-    }
-}
-
 impl CuttableStream {
+    /// The stream and its handle for handlers.
+    pub fn new(inner: TcpStream) -> (CuttableStream, Connection) {
+        let cut: Arc<AtomicBool> = Arc::default();
+        (
+            CuttableStream {
+                inner,
+                cut: cut.clone(),
+            },
+            Connection { cut },
+        )
+    }
+
     fn check(&self) -> io::Result<()> {
         if self.cut.load(Ordering::Acquire) {
             Err(io::Error::new(

@@ -243,12 +243,14 @@ impl Emulator {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<connection::Connection>();
-        axum::serve(connection::CuttableListener(listener), app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        crate::server::serve(
+            listener,
+            self.router(),
+            crate::server::Limits::default(),
+            connection::CuttableStream::new,
+            shutdown,
+        )
+        .await
     }
 
     /// The counters `GET /admin/stats` shows.

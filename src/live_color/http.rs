@@ -57,15 +57,10 @@ pub(super) async fn http_body(
     if !status.is_success() {
         return Err(LookupError::Unavailable(format!("{src}: http {status}")));
     }
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_DOC_BYTES as u64)
-    {
-        return Err(LookupError::Malformed(format!(
-            "{src}: larger than {MAX_DOC_BYTES} bytes"
-        )));
-    }
-    Ok(resp.bytes().await.map_err(unavailable)?.to_vec())
+    crate::body::read_limited(resp, MAX_DOC_BYTES).await.map_err(|e| match e {
+        crate::body::BodyError::TooLarge(_) => LookupError::Malformed(format!("{src}: {e}")),
+        crate::body::BodyError::Transfer(t) => unavailable(t),
+    })
 }
 
 /// An error and its sources on one line, lower case.

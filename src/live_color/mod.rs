@@ -256,9 +256,18 @@ impl Lookup {
         match &self.backend {
             Backend::File { path } => {
                 let src = format!("file {}", path.display());
-                let bytes = tokio::fs::read(path)
-                    .await
-                    .map_err(|e| LookupError::Unavailable(format!("{src}: {}", one_line(&e))))?;
+                let p = path.clone();
+                let bytes = tokio::task::spawn_blocking(move || {
+                    crate::bounded::read_limited(&p, MAX_DOC_BYTES as u64)
+                })
+                .await
+                .map_err(|e| LookupError::Unavailable(format!("{src}: {e}")))?
+                .map_err(|e| match e {
+                    Error::Io { source, .. } => {
+                        LookupError::Unavailable(format!("{src}: {}", one_line(&source)))
+                    }
+                    other => LookupError::Malformed(format!("{src}: {other}")),
+                })?;
                 pick_from_document(&src, &bytes, "live", "colors")
             }
             Backend::Http {

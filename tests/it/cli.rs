@@ -299,7 +299,7 @@ fn bad_input_is_one_clear_line_and_exit_2() {
         d.path().join("daemon.toml"),
         cfg.replace(
             "sha256 = \"223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7\"\n",
-            "",
+            "sha256 = \"unpinned\"\n",
         ),
     )
     .unwrap();

@@ -174,7 +174,7 @@ fn tokenizer_swap_reload_failure_and_sigterm() {
             "watch_interval_secs = 1\nschedule = \"0 0 * * * *\"\nalertmanager_url = \"{}\"\nwebhook_url = \"http://127.0.0.1:1/unreachable\"",
             am.url()
         ),
-        |c| c.replace("sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n", ""),
+        |c| c.replace("sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n", "sha256 = \"unpinned\"\n"),
     );
     let mut r = Running::start(d.path());
     r.wait_until("ready", |r| r.get("/readyz").0 == 200);
@@ -391,7 +391,7 @@ fn url_source_updates_verifies_and_keeps_the_last_good_copy() {
         |c| {
             c.replace(
                 "sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n",
-                &format!("source = \"{base}/tokenizer.json.gz\"\n"),
+                &format!("sha256 = \"unpinned\"\nsource = \"{base}/tokenizer.json.gz\"\n"),
             )
         },
     );

@@ -6,6 +6,7 @@ mod cli;
 mod daemon;
 mod exact_ids;
 mod golden;
+mod hostile;
 mod live_color;
 mod observability;
 mod prometheus_e2e;

@@ -86,7 +86,7 @@ fn emulator_swap_and_fingerprint_change_reach_prometheus_and_alertmanager() {
         |c| {
             let c = c.replace(
                 "sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n",
-                "",
+                "sha256 = \"unpinned\"\n",
             );
             format!(
             "{c}\n[emulator]\nlisten = \"127.0.0.1:{emu_port}\"\ntokenizer = \"openai/o200k_base\"\n\n\

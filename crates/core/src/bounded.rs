@@ -1,8 +1,24 @@
-//! Reading files with a size limit checked while reading, never after: a path that names
-//! `/dev/zero`, a FIFO or a runaway file fails with a one-line error instead of exhausting
-//! memory.
+//! Every input's size limit, and reading with the limit checked while reading (and while
+//! decompressing), never after: a path that names `/dev/zero`, a FIFO, a runaway file or a gzip
+//! bomb fails with a one-line error instead of exhausting memory.
 
 use std::io::Read;
+
+/// `daemon.toml`.
+pub const CONFIG_BYTES: u64 = 1 << 20;
+/// A prompt definition (`prompts/*.yaml`).
+pub const PROMPT_YAML_BYTES: u64 = 1 << 20;
+/// A prompt's text: 8 MiB is about two million tokens, ten times the largest context.
+pub const PROMPT_TEXT_BYTES: u64 = 8 << 20;
+/// A tokenizer file as stored and as uncompressed (the largest real ones are ~35 MB).
+pub const TOKENIZER_BYTES: u64 = 256 << 20;
+/// A tiktoken spec, the cache rules file.
+pub const SMALL_FILE_BYTES: u64 = 4 << 20;
+/// `prefix tokenize` input.
+pub const TOKENIZE_INPUT_BYTES: u64 = 256 << 20;
+/// The largest token rank or id a tokenizer may use: real vocabularies stay under 300,000; the
+/// tables are sized by the largest rank, so it is checked before anything is allocated.
+pub const MAX_RANK: u32 = 1 << 22;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -23,6 +39,44 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Everything `r` yields, or an error naming `what` once it passes `max` bytes.
+pub fn read_to_limit(r: impl Read, max: u64, what: &dyn std::fmt::Display) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    r.take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::Other(format!("{what}: {e}")))?;
+    if buf.len() as u64 > max {
+        return Err(Error::Other(format!(
+            "{what}: larger than the {max}-byte limit"
+        )));
+    }
+    Ok(buf)
+}
+
+/// `raw` itself, or its gunzipped content when it starts with the gzip magic bytes; the
+/// uncompressed size is checked while decompressing.
+pub fn gunzip_limited(raw: Vec<u8>, max: u64) -> std::io::Result<Vec<u8>> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        if raw.len() as u64 > max {
+            return Err(std::io::Error::other(format!(
+                "larger than the {max}-byte limit"
+            )));
+        }
+        return Ok(raw);
+    }
+    let mut out = Vec::with_capacity((raw.len() * 4).min(max as usize));
+    flate2::read::MultiGzDecoder::new(&raw[..])
+        .take(max.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("corrupt gzip data: {e}")))?;
+    if out.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "expands to more than the {max}-byte limit"
+        )));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +95,19 @@ mod tests {
         std::fs::write(&p, b"abc").unwrap();
         assert_eq!(read_limited(&p, 3).unwrap(), b"abc");
         assert!(read_limited(&p, 2).is_err());
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_limit() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..64 {
+            gz.write_all(&[0u8; 1 << 20]).unwrap(); // 64 MiB of zeros, ~64 KiB compressed
+        }
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 1 << 20);
+        let e = gunzip_limited(bomb.clone(), 1 << 20).unwrap_err().to_string();
+        assert!(e.contains("expands to more than the 1048576-byte limit"), "{e}");
+        assert_eq!(gunzip_limited(bomb, 64 << 20).unwrap().len(), 64 << 20);
     }
 }

@@ -113,7 +113,9 @@ pub struct Applied<'a> {
 
 impl CacheRules {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::bounded::read_limited(path, crate::bounded::SMALL_FILE_BYTES)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::Other(format!("{}: not valid UTF-8", path.display())))?;
         Self::parse(path, &text)
     }
 

@@ -133,7 +133,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Prompt>> {
     for f in files {
         let p = load_file(&f)?;
         if let Some(other) = seen.get(&p.id) {
-            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let text = crate::bounded::read_limited(&f, crate::bounded::PROMPT_YAML_BYTES)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default();
             return Err(invalid(
                 &f,
                 yaml_key_line(&text, "id", 0),
@@ -162,7 +165,7 @@ fn invalid(file: &Path, line: usize, field: &str, message: String) -> Error {
 
 /// Loads one prompt definition.
 pub fn load_file(path: &Path) -> Result<Prompt> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::bounded::read_limited(path, crate::bounded::PROMPT_YAML_BYTES)?;
     let yaml = std::str::from_utf8(&bytes).map_err(|e| {
         invalid(
             path,
@@ -210,14 +213,23 @@ pub fn load_file(path: &Path) -> Result<Prompt> {
         (Some(t), None) => (t.clone(), None),
         (None, Some(f)) => {
             let tf = dir.join(f);
-            let b = std::fs::read(&tf).map_err(|e| {
-                invalid(
-                    path,
-                    line("text_file", 0),
-                    "text_file",
-                    format!("cannot read {}: {e}", tf.display()),
-                )
-            })?;
+            let at = |message: String| invalid(path, line("text_file", 0), "text_file", message);
+            // The text is sent to providers by warm-ups: it must come from the prompts
+            // directory, not from `../../etc/passwd` or a symlink out of it.
+            let real = tf
+                .canonicalize()
+                .map_err(|e| at(format!("cannot read {}: {e}", tf.display())))?;
+            let root = dir
+                .canonicalize()
+                .map_err(|e| at(format!("cannot read {}: {e}", dir.display())))?;
+            if !real.starts_with(&root) {
+                return Err(at(format!(
+                    "`{f}` resolves outside the prompts directory {}",
+                    root.display()
+                )));
+            }
+            let b = crate::bounded::read_limited(&real, crate::bounded::PROMPT_TEXT_BYTES)
+                .map_err(|e| at(format!("cannot read {}: {e}", tf.display())))?;
             let t = String::from_utf8(b).map_err(|e| {
                 let at = e.utf8_error().valid_up_to();
                 invalid(

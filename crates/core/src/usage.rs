@@ -46,6 +46,11 @@ impl Usage {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The most input tokens one request can report: ten times the largest context window of any
+/// model (10M tokens). Larger values are rejected, so a hostile or broken record cannot wrap or
+/// saturate a counter.
+pub const MAX_TOKENS: u64 = 100_000_000;
+
 /// Reads `v`, the usage object itself (not the whole response), in `format`.
 pub fn normalize(format: UsageFormat, v: &Value) -> Result<Usage, UsageError> {
     if !v.is_object() {
@@ -59,12 +64,19 @@ pub fn normalize(format: UsageFormat, v: &Value) -> Result<Usage, UsageError> {
                 _ => return Ok(None),
             }
         }
-        cur.as_u64().map(Some).ok_or_else(|| {
+        let n = cur.as_u64().ok_or_else(|| {
             UsageError(format!(
                 "`{}` is not a non-negative integer",
                 path.join(".")
             ))
-        })
+        })?;
+        if n > MAX_TOKENS {
+            return Err(UsageError(format!(
+                "`{}` = {n} is more than one request can hold (at most {MAX_TOKENS})",
+                path.join(".")
+            )));
+        }
+        Ok(Some(n))
     };
     let need = |path: &[&str]| -> Result<u64, UsageError> {
         num(path)?.ok_or_else(|| UsageError(format!("missing `{}`", path.join("."))))
@@ -128,6 +140,23 @@ fn included(total: u64, read: u64, write: u64) -> Result<Usage, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_counts_are_rejected_naming_the_field() {
+        // u64::MAX twice once wrapped the counter to 1.
+        let e = normalize(
+            UsageFormat::Anthropic,
+            &serde_json::json!({"input_tokens": 1, "cache_read_input_tokens": 18446744073709551615u64}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`cache_read_input_tokens` = 18446744073709551615 is more than"), "{e}");
+        let ok = normalize(
+            UsageFormat::Anthropic,
+            &serde_json::json!({"input_tokens": MAX_TOKENS}),
+        );
+        assert_eq!(ok.unwrap().uncached, MAX_TOKENS);
+    }
     use serde_json::json;
 
     /// One case per provider: (format, usage object, expected read, write, uncached).

@@ -20,6 +20,12 @@ pub struct DaemonConfig {
     pub source_poll_secs: u64,
     /// File holding the bearer token `POST /v1/usage` requires (required beyond loopback).
     pub ingest_token_file: Option<PathBuf>,
+    /// Connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+    /// A request's headers (and the idle wait on a keep-alive connection) must arrive within.
+    pub header_timeout_ms: u64,
+    /// A request (body included) must be read and answered within, or it gets 408.
+    pub request_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +48,22 @@ pub struct RawDaemon {
     pub source_poll_secs: u64,
     #[serde(default)]
     pub ingest_token_file: Option<String>,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u64,
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_max_connections() -> u64 {
+    1024
+}
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_source_poll() -> u64 {
@@ -59,6 +81,9 @@ impl Default for RawDaemon {
             webhook_url: None,
             source_poll_secs: default_source_poll(),
             ingest_token_file: None,
+            max_connections: default_max_connections(),
+            header_timeout_ms: default_header_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
         }
     }
 }

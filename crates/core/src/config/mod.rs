@@ -93,9 +93,12 @@ impl Config {
     /// `PREFIX_WARDEN_STATE_DIR`, when set, overrides `state_dir` (the systemd unit sets it:
     /// the config directory is read-only there).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
-            path: path.to_path_buf(),
-            source: e,
+        let bytes = crate::bounded::read_limited(path, crate::bounded::CONFIG_BYTES)?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Invalid {
+            file: path.to_path_buf(),
+            line: line_of_offset_bytes(e.as_bytes(), e.utf8_error().valid_up_to()),
+            field: String::new(),
+            message: "file is not valid UTF-8".into(),
         })?;
         let mut c = Self::parse(path, &text)?;
         if let Some(dir) = std::env::var_os("PREFIX_WARDEN_STATE_DIR").filter(|d| !d.is_empty()) {
@@ -138,12 +141,28 @@ impl Config {
             file: path.clone(),
             line: line_of_offset(text, span.start),
         };
-        if raw.block_size == 0 {
+        if !(1..=4096).contains(&raw.block_size) {
             return Err(err(
                 find_key_line(text, "block_size"),
                 "block_size".into(),
-                "must be at least 1".into(),
+                format!("{} is out of range 1..=4096", raw.block_size),
             ));
+        }
+        let d = &raw.daemon;
+        for (field, v, lo, hi) in [
+            ("watch_interval_secs", d.watch_interval_secs, 1, 86_400),
+            ("source_poll_secs", d.source_poll_secs, 1, 7 * 86_400),
+            ("max_connections", d.max_connections, 1, 65_536),
+            ("header_timeout_ms", d.header_timeout_ms, 100, 600_000),
+            ("request_timeout_ms", d.request_timeout_ms, 100, 600_000),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(err(
+                    find_key_line(text, field),
+                    format!("daemon.{field}"),
+                    format!("{v} is out of range {lo}..={hi}"),
+                ));
+            }
         }
         let mut tokenizers: Vec<TokenizerEntry> = Vec::new();
         for (i, t) in raw.tokenizers.iter().enumerate() {
@@ -165,19 +184,28 @@ impl Config {
                     format!("duplicate tokenizer id `{id}`"),
                 ));
             }
+            // Every file is pinned, unless the entry says in so many words that the content
+            // behind its label may change (each change is then recorded and alerted).
             let sha256 = match &t.sha256 {
+                Some(s) if s.get_ref().trim() == "unpinned" => None,
                 Some(s) => {
                     let v = s.get_ref().trim().to_ascii_lowercase();
                     if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
                         return Err(err(
                             loc(s.span()).line,
                             field("sha256"),
-                            "expected 64 hex digits".into(),
+                            "expected 64 hex digits, or \"unpinned\"".into(),
                         ));
                     }
                     Some(v)
                 }
-                None => None,
+                None => {
+                    return Err(err(
+                        entry_loc.line,
+                        field("sha256"),
+                        "missing: pin the uncompressed file's sha256 (`zcat -f FILE | sha256sum`), or write sha256 = \"unpinned\" to accept content changes behind this label".into(),
+                    ))
+                }
             };
             if t.format == TokenizerFormat::Tiktoken && t.spec.is_none() {
                 return Err(err(
@@ -240,11 +268,14 @@ impl Config {
         let daemon = DaemonConfig {
             listen,
             schedule: d.schedule.get_ref().clone(),
-            watch_interval_secs: d.watch_interval_secs.max(1),
+            watch_interval_secs: d.watch_interval_secs,
             alertmanager_url: d.alertmanager_url.clone(),
             webhook_url: d.webhook_url.clone(),
-            source_poll_secs: d.source_poll_secs.max(1),
+            source_poll_secs: d.source_poll_secs,
             ingest_token_file: d.ingest_token_file.as_ref().map(|f| base_dir.join(f)),
+            max_connections: d.max_connections as usize,
+            header_timeout_ms: d.header_timeout_ms,
+            request_timeout_ms: d.request_timeout_ms,
         };
         if !listen.ip().is_loopback() && daemon.ingest_token_file.is_none() {
             return Err(err(
@@ -320,6 +351,15 @@ fn find_key_line_after(text: &str, key: &str, from: usize) -> Option<usize> {
     })
 }
 
+/// The 1-based line of byte `offset` in raw bytes.
+fn line_of_offset_bytes(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
 /// The 1-based line of the first `key =` in `text`, or 1.
 fn find_key_line(text: &str, key: &str) -> usize {
     text.lines()
@@ -350,7 +390,7 @@ mod tests {
 
     #[test]
     fn relative_paths_resolve_against_the_config_dir() {
-        let c = parse("[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"t/x.json\"\n").unwrap();
+        let c = parse("[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"t/x.json\"\nsha256 = \"unpinned\"\n").unwrap();
         assert_eq!(c.tokenizers[0].file, Path::new("/etc/pw/t/x.json"));
         assert_eq!(c.state_dir, Path::new("/etc/pw/state"));
         assert_eq!(c.tokenizers[0].file_loc.line, 5);
@@ -363,12 +403,34 @@ mod tests {
             .to_string();
         assert!(e.contains(":6: tokenizer[0].sha256"), "{e}");
         let t =
-            "[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\n";
+            "[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\nsha256 = \"unpinned\"\n";
         let e = parse(&format!("{t}{t}")).unwrap_err().to_string();
         assert!(
-            e.contains(":7: tokenizer[1].id: duplicate tokenizer id `a/b`"),
+            e.contains(":8: tokenizer[1].id: duplicate tokenizer id `a/b`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_tokenizer_is_pinned_unless_it_says_unpinned() {
+        let t = "[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\n";
+        let e = parse(t).unwrap_err().to_string();
+        assert!(e.contains(":1: tokenizer[0].sha256: missing: pin"), "{e}");
+        let c = parse(&format!("{t}sha256 = \"unpinned\"\n")).unwrap();
+        assert_eq!(c.tokenizers[0].sha256, None);
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_errors_naming_the_field() {
+        for (text, needle) in [
+            ("block_size = 9223372036854775807\n", ":1: block_size: 9223372036854775807 is out of range"),
+            ("block_size = 0\n", ":1: block_size: 0 is out of range"),
+            ("[daemon]\nwatch_interval_secs = 0\n", ":2: daemon.watch_interval_secs: 0 is out of range"),
+            ("[daemon]\nsource_poll_secs = 18446744073709551615\n", "daemon.source_poll_secs"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]
@@ -387,7 +449,7 @@ mod tests {
     #[test]
     fn sources_are_https_loopback_http_or_paths() {
         let t = |src: &str| {
-            parse(&format!("[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\nsource = \"{src}\"\n"))
+            parse(&format!("[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\nsha256 = \"unpinned\"\nsource = \"{src}\"\n"))
         };
         assert_eq!(
             t("https://cdn.example/t.json").unwrap().tokenizers[0].source,
@@ -396,7 +458,7 @@ mod tests {
         assert!(t("http://127.0.0.1:8080/t.json").is_ok());
         let e = t("http://cdn.example/t.json").unwrap_err().to_string();
         assert!(
-            e.contains(":6: tokenizer[0].source: plain http is allowed only on loopback"),
+            e.contains(":7: tokenizer[0].source: plain http is allowed only on loopback"),
             "{e}"
         );
         assert_eq!(

@@ -19,7 +19,8 @@ pub struct TokenizerEntry {
     pub file: PathBuf,
     /// For tiktoken files: the JSON spec with the split pattern and special tokens.
     pub spec: Option<PathBuf>,
-    /// Pinned sha256 of the uncompressed file, lowercase hex. `None` means unpinned.
+    /// Pinned sha256 of the uncompressed file, lowercase hex. `None`: the entry says
+    /// `sha256 = "unpinned"` (a missing `sha256` is an error).
     pub sha256: Option<String>,
     /// Where updates come from (daemon only).
     pub source: Option<Source>,

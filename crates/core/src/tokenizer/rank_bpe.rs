@@ -48,7 +48,22 @@ impl RankBpe {
         id_offset: u32,
         special_tokens: BTreeMap<String, u32>,
     ) -> Result<Self, String> {
-        let max = ranks.values().copied().max().unwrap_or(0) as usize;
+        let max_rank = ranks.values().copied().max().unwrap_or(0);
+        // The decoder table is sized by the largest rank: check it before allocating, so a file
+        // with rank 4000000000 is an error, not a 96 GB allocation.
+        let limit = crate::bounded::MAX_RANK;
+        if max_rank > limit {
+            return Err(format!(
+                "rank {max_rank} is out of range (at most {limit}; real vocabularies stay under 300000)"
+            ));
+        }
+        if let Some(bad) = special_tokens.values().find(|&&id| id > limit) {
+            return Err(format!("special token id {bad} is out of range (at most {limit})"));
+        }
+        if id_offset > limit {
+            return Err(format!("id offset {id_offset} is out of range (at most {limit})"));
+        }
+        let max = max_rank as usize;
         let mut decoder = vec![Vec::new(); if ranks.is_empty() { 0 } else { max + 1 }];
         for (bytes, &rank) in &ranks {
             if bytes.is_empty() {
@@ -191,6 +206,13 @@ pub fn load_tekken(bytes: &[u8]) -> Result<RankBpe, String> {
     let f: TekkenFile =
         serde_json::from_slice(bytes).map_err(|e| format!("not a tekken file: {e}"))?;
     let n_special = f.config.default_num_special_tokens;
+    let limit = crate::bounded::MAX_RANK as usize;
+    if f.config.default_vocab_size > limit || n_special > limit {
+        return Err(format!(
+            "config.default_vocab_size {} or default_num_special_tokens {n_special} is out of range (at most {limit})",
+            f.config.default_vocab_size
+        ));
+    }
     let inner = f
         .config
         .default_vocab_size
@@ -223,6 +245,20 @@ mod tests {
         ranks.insert(b"ab".to_vec(), 256);
         ranks.insert(b"abc".to_vec(), 257);
         RankBpe::new(ranks, r"\w+|\s+|[^\w\s]+", 0, Default::default()).unwrap()
+    }
+
+    #[test]
+    fn a_huge_rank_is_an_error_before_any_allocation() {
+        // Rank 4000000000 once sized a 96 GB table and aborted the process.
+        let mut ranks: FxHashMap<Vec<u8>, u32> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        ranks.insert(b"ab".to_vec(), 4_000_000_000);
+        let e = RankBpe::new(ranks, r"\w+", 0, Default::default()).err().unwrap();
+        assert!(e.contains("rank 4000000000 is out of range"), "{e}");
+        let file = "YQ== 0\nYg== 4000000000\n";
+        let r = parse_rank_file(file.as_bytes()).unwrap();
+        assert!(RankBpe::new(r, r"\w+", 0, Default::default()).is_err());
+        let e = load_tekken(br#"{"config": {"pattern": "a", "default_vocab_size": 18446744073709551615, "default_num_special_tokens": 0}, "vocab": [], "special_tokens": []}"#).err().unwrap();
+        assert!(e.contains("out of range"), "{e}");
     }
 
     #[test]
