@@ -30,7 +30,9 @@ impl WithoutUrlRef for reqwest::Error {
     fn without_url_ref(&self) -> String {
         let s = self.to_string();
         match self.url() {
-            Some(u) => s.replace(&format!(" for url ({u})"), "").replace(u.as_str(), "<url>"),
+            Some(u) => s
+                .replace(&format!(" for url ({u})"), "")
+                .replace(u.as_str(), "<url>"),
             None => s,
         }
     }

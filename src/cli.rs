@@ -3,7 +3,6 @@
 //! `main` maps the result to the documented exit codes: 0 success (and no fingerprint
 //! changed), 1 a fingerprint changed (`diff`), 2 an error.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};

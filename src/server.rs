@@ -165,7 +165,11 @@ mod tests {
         let mut slow = TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         let (a, b) = tokio::join!(until_closed(&mut silent), until_closed(&mut slow));
-        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(a.is_empty() && !String::from_utf8_lossy(&b).contains("200"));
         // A normal request still works.
         let mut ok = TcpStream::connect(addr).await.unwrap();

@@ -810,7 +810,11 @@ mod tests {
         let path2 = dir.path().join("h2.sqlite");
         let store2 = Store::open(&path2).unwrap();
         std::fs::write(&path2, vec![0x5a; 8192]).unwrap();
-        assert!(matches!(store2.check(), Health::Corrupt(_)), "{:?}", store2.check());
+        assert!(
+            matches!(store2.check(), Health::Corrupt(_)),
+            "{:?}",
+            store2.check()
+        );
     }
 
     #[test]
@@ -820,7 +824,10 @@ mod tests {
         std::fs::write(&path, vec![0xa5; 65536]).unwrap();
         let (mut store, problem) = Store::open_or_recover(&path, 1234).unwrap();
         assert!(matches!(problem, Some(Health::Corrupt(_))), "{problem:?}");
-        assert!(dir.path().join("h.sqlite.bad-1234").exists(), "kept for forensics");
+        assert!(
+            dir.path().join("h.sqlite.bad-1234").exists(),
+            "kept for forensics"
+        );
         let f = fp(&[1, 2, 3, 4], 2);
         store.record(&input("p", "t", &f), 1).unwrap();
         assert_eq!(store.quick_check(), Health::Ok);

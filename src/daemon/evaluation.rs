@@ -23,7 +23,8 @@ impl Daemon {
         let (results, store_problems) = tokio::task::spawn_blocking(move || {
             // The history must be the file it was: checked before the pass, and in depth after
             // any error, so a lost file is never reported as a successful pass.
-            let mut problems: Vec<String> = ensure_store(&store, false, started).into_iter().collect();
+            let mut problems: Vec<String> =
+                ensure_store(&store, false, started).into_iter().collect();
             let results = evaluate_all(&a, &store, started);
             if results.iter().any(|r| r.is_err()) {
                 problems.extend(ensure_store(&store, true, started));
@@ -41,7 +42,11 @@ impl Daemon {
         });
         let now = self.clock.unix();
         if !store_problems.is_empty() {
-            let mut st = self.shared.status.write().unwrap_or_else(|e| e.into_inner());
+            let mut st = self
+                .shared
+                .status
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
             st.store.recoveries += store_problems.len() as u64;
             st.store.last_problem = store_problems.last().cloned();
             st.store.last_recovery = Some(now);
@@ -234,7 +239,9 @@ fn ensure_store(store: &Mutex<Store>, deep: bool, now: i64) -> Option<String> {
             *s = n;
             metrics::gauge!(STORE_HEALTHY).set(1.0);
         }
-        Err(e) => tracing::error!(store = %path.display(), error = %e, "cannot start a new history database"),
+        Err(e) => {
+            tracing::error!(store = %path.display(), error = %e, "cannot start a new history database")
+        }
     }
     Some(health.to_string())
 }

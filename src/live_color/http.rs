@@ -57,10 +57,12 @@ pub(super) async fn http_body(
     if !status.is_success() {
         return Err(LookupError::Unavailable(format!("{src}: http {status}")));
     }
-    crate::body::read_limited(resp, MAX_DOC_BYTES).await.map_err(|e| match e {
-        crate::body::BodyError::TooLarge(_) => LookupError::Malformed(format!("{src}: {e}")),
-        crate::body::BodyError::Transfer(t) => unavailable(t),
-    })
+    crate::body::read_limited(resp, MAX_DOC_BYTES)
+        .await
+        .map_err(|e| match e {
+            crate::body::BodyError::TooLarge(_) => LookupError::Malformed(format!("{src}: {e}")),
+            crate::body::BodyError::Transfer(t) => unavailable(t),
+        })
 }
 
 /// An error and its sources on one line, lower case.

@@ -15,7 +15,10 @@ fn assert_refused(args: &[&str], dir: &std::path::Path, needle: &str) {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected {needle:?} in {err}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "{args:?} took {:?}",
@@ -92,19 +95,39 @@ fn a_text_file_outside_the_prompts_directory_was_accepted() {
     let y = d.path().join("prompts/cline-hermes-4.yaml");
     let yaml = std::fs::read_to_string(&y).unwrap();
     let tf = yaml.lines().find(|l| l.starts_with("text_file:")).unwrap();
-    std::fs::write(&y, yaml.replace(tf, "text_file: ../../../../../../etc/passwd")).unwrap();
-    assert_refused(&["check"], d.path(), "resolves outside the prompts directory");
+    std::fs::write(
+        &y,
+        yaml.replace(tf, "text_file: ../../../../../../etc/passwd"),
+    )
+    .unwrap();
+    assert_refused(
+        &["check"],
+        d.path(),
+        "resolves outside the prompts directory",
+    );
     // A symlink out of the directory is the same thing.
     std::os::unix::fs::symlink("/etc/passwd", d.path().join("prompts/texts/passwd")).unwrap();
     std::fs::write(&y, yaml.replace(tf, "text_file: texts/passwd")).unwrap();
-    assert_refused(&["check"], d.path(), "resolves outside the prompts directory");
+    assert_refused(
+        &["check"],
+        d.path(),
+        "resolves outside the prompts directory",
+    );
 }
 
 #[test]
 fn absurd_config_numbers_were_accepted() {
     for (from, to, needle) in [
-        ("jitter_secs = 15", "jitter_secs = 18446744073709551615", "jitter_secs"),
-        ("block_size = 16", "block_size = 9223372036854775807", "block_size"),
+        (
+            "jitter_secs = 5",
+            "jitter_secs = 18446744073709551615",
+            "jitter_secs",
+        ),
+        (
+            "block_size = 16",
+            "block_size = 9223372036854775807",
+            "block_size",
+        ),
     ] {
         let d = scratch();
         let cfg = std::fs::read_to_string(d.path().join("daemon.toml")).unwrap();
@@ -140,7 +163,12 @@ fn usage_of_u64_max_twice_wrapped_the_counter() {
     for _ in 0..2 {
         let (code, resp) = post(&url, body, None);
         assert_eq!(code, 400, "{resp}");
-        assert!(resp.contains("records[0].usage: `cache_read_input_tokens` = 18446744073709551615 is more than"), "{resp}");
+        assert!(
+            resp.contains(
+                "records[0].usage: `cache_read_input_tokens` = 18446744073709551615 is more than"
+            ),
+            "{resp}"
+        );
     }
     let m = r.get("/metrics").1;
     assert_eq!(
@@ -153,7 +181,12 @@ fn usage_of_u64_max_twice_wrapped_the_counter() {
 #[test]
 fn a_deleted_or_overwritten_database_went_unnoticed() {
     let d = scratch();
-    write_config(d.path(), &["openai/o200k_base"], "watch_interval_secs = 3600", |c| c);
+    write_config(
+        d.path(),
+        &["openai/o200k_base"],
+        "watch_interval_secs = 3600",
+        |c| c,
+    );
     let db = d.path().join("state/prefix-warden.sqlite");
     // Start on a corrupt file: moved aside, a new one, ready with every pair.
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
@@ -164,18 +197,38 @@ fn a_deleted_or_overwritten_database_went_unnoticed() {
     let s = st(&r);
     assert_eq!(s["pairs"].as_array().unwrap().len(), 5, "{s}");
     assert_eq!(s["store"]["recoveries"], 1, "{s}");
-    assert!(s["store"]["last_problem"].as_str().unwrap().contains("corrupt"), "{s}");
+    assert!(
+        s["store"]["last_problem"]
+            .as_str()
+            .unwrap()
+            .contains("corrupt"),
+        "{s}"
+    );
     let moved: Vec<_> = std::fs::read_dir(db.parent().unwrap())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("prefix-warden.sqlite.bad-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("prefix-warden.sqlite.bad-")
+        })
         .collect();
     assert!(!moved.is_empty(), "the bad file is kept for forensics");
     let recoveries = |r: &Running, reason: &str| {
-        metric(&r.get("/metrics").1, &format!("prefix_warden_store_recoveries_total{{reason=\"{reason}\"}}")).unwrap_or(0.0)
+        metric(
+            &r.get("/metrics").1,
+            &format!("prefix_warden_store_recoveries_total{{reason=\"{reason}\"}}"),
+        )
+        .unwrap_or(0.0)
     };
     assert_eq!(recoveries(&r, "corrupt"), 1.0);
-    let failures = |r: &Running| metric(&r.get("/metrics").1, "prefix_warden_evaluations_total{result=\"failure\"}").unwrap_or(0.0);
+    let failures = |r: &Running| {
+        metric(
+            &r.get("/metrics").1,
+            "prefix_warden_evaluations_total{result=\"failure\"}",
+        )
+        .unwrap_or(0.0)
+    };
 
     // Deleted while running: the next pass notices, starts a new file, and is not a success.
     std::fs::remove_file(&db).unwrap();
@@ -185,15 +238,34 @@ fn a_deleted_or_overwritten_database_went_unnoticed() {
     assert!(db.exists(), "a new database file");
     r.wait_until("the pass counted as a failure", |r| failures(r) > before);
     let s = st(&r);
-    assert!(s["store"]["last_problem"].as_str().unwrap().contains("deleted"), "{s}");
-    assert!(s["last_evaluation_errors"].to_string().contains("history database"), "{s}");
+    assert!(
+        s["store"]["last_problem"]
+            .as_str()
+            .unwrap()
+            .contains("deleted"),
+        "{s}"
+    );
+    assert!(
+        s["last_evaluation_errors"]
+            .to_string()
+            .contains("history database"),
+        "{s}"
+    );
 
     // Overwritten with random bytes: noticed too.
     std::fs::write(&db, vec![0xa5; 16384]).unwrap();
     r.hup();
-    r.wait_until("the corruption noticed", |r| recoveries(r, "corrupt") + recoveries(r, "replaced") >= 2.0);
+    r.wait_until("the corruption noticed", |r| {
+        recoveries(r, "corrupt") + recoveries(r, "replaced") >= 2.0
+    });
     // And the next pass on the new file succeeds again.
-    let ok = |r: &Running| metric(&r.get("/metrics").1, "prefix_warden_evaluations_total{result=\"success\"}").unwrap_or(0.0);
+    let ok = |r: &Running| {
+        metric(
+            &r.get("/metrics").1,
+            "prefix_warden_evaluations_total{result=\"success\"}",
+        )
+        .unwrap_or(0.0)
+    };
     let before = ok(&r);
     r.hup();
     r.wait_until("a clean pass", |r| ok(r) > before);

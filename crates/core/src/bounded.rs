@@ -106,8 +106,13 @@ mod tests {
         }
         let bomb = gz.finish().unwrap();
         assert!(bomb.len() < 1 << 20);
-        let e = gunzip_limited(bomb.clone(), 1 << 20).unwrap_err().to_string();
-        assert!(e.contains("expands to more than the 1048576-byte limit"), "{e}");
+        let e = gunzip_limited(bomb.clone(), 1 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expands to more than the 1048576-byte limit"),
+            "{e}"
+        );
         assert_eq!(gunzip_limited(bomb, 64 << 20).unwrap().len(), 64 << 20);
     }
 }

@@ -150,7 +150,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("`cache_read_input_tokens` = 18446744073709551615 is more than"), "{e}");
+        assert!(
+            e.contains("`cache_read_input_tokens` = 18446744073709551615 is more than"),
+            "{e}"
+        );
         let ok = normalize(
             UsageFormat::Anthropic,
             &serde_json::json!({"input_tokens": MAX_TOKENS}),

@@ -413,7 +413,8 @@ mod tests {
 
     #[test]
     fn a_tokenizer_is_pinned_unless_it_says_unpinned() {
-        let t = "[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\n";
+        let t =
+            "[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"x\"\n";
         let e = parse(t).unwrap_err().to_string();
         assert!(e.contains(":1: tokenizer[0].sha256: missing: pin"), "{e}");
         let c = parse(&format!("{t}sha256 = \"unpinned\"\n")).unwrap();
@@ -423,10 +424,19 @@ mod tests {
     #[test]
     fn numbers_out_of_range_are_errors_naming_the_field() {
         for (text, needle) in [
-            ("block_size = 9223372036854775807\n", ":1: block_size: 9223372036854775807 is out of range"),
+            (
+                "block_size = 9223372036854775807\n",
+                ":1: block_size: 9223372036854775807 is out of range",
+            ),
             ("block_size = 0\n", ":1: block_size: 0 is out of range"),
-            ("[daemon]\nwatch_interval_secs = 0\n", ":2: daemon.watch_interval_secs: 0 is out of range"),
-            ("[daemon]\nsource_poll_secs = 18446744073709551615\n", "daemon.source_poll_secs"),
+            (
+                "[daemon]\nwatch_interval_secs = 0\n",
+                ":2: daemon.watch_interval_secs: 0 is out of range",
+            ),
+            (
+                "[daemon]\nsource_poll_secs = 18446744073709551615\n",
+                "daemon.source_poll_secs",
+            ),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{text}: {e}");

@@ -198,13 +198,14 @@ impl Tokenizer {
 
 /// Reads a tiktoken spec file; returns it with its sha256.
 pub fn read_spec(id: &str, path: &Path) -> Result<(TiktokenSpec, String)> {
-    let bytes = crate::bounded::read_limited(path, crate::bounded::SMALL_FILE_BYTES).map_err(
-        |e| Error::Tokenizer {
-            id: id.to_string(),
-            file: path.to_path_buf(),
-            message: format!("cannot read spec: {e}"),
-        },
-    )?;
+    let bytes =
+        crate::bounded::read_limited(path, crate::bounded::SMALL_FILE_BYTES).map_err(|e| {
+            Error::Tokenizer {
+                id: id.to_string(),
+                file: path.to_path_buf(),
+                message: format!("cannot read spec: {e}"),
+            }
+        })?;
     let spec: TiktokenSpec = serde_json::from_slice(&bytes).map_err(|e| Error::Tokenizer {
         id: id.to_string(),
         file: path.to_path_buf(),

@@ -58,10 +58,14 @@ impl RankBpe {
             ));
         }
         if let Some(bad) = special_tokens.values().find(|&&id| id > limit) {
-            return Err(format!("special token id {bad} is out of range (at most {limit})"));
+            return Err(format!(
+                "special token id {bad} is out of range (at most {limit})"
+            ));
         }
         if id_offset > limit {
-            return Err(format!("id offset {id_offset} is out of range (at most {limit})"));
+            return Err(format!(
+                "id offset {id_offset} is out of range (at most {limit})"
+            ));
         }
         let max = max_rank as usize;
         let mut decoder = vec![Vec::new(); if ranks.is_empty() { 0 } else { max + 1 }];
@@ -252,7 +256,9 @@ mod tests {
         // Rank 4000000000 once sized a 96 GB table and aborted the process.
         let mut ranks: FxHashMap<Vec<u8>, u32> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
         ranks.insert(b"ab".to_vec(), 4_000_000_000);
-        let e = RankBpe::new(ranks, r"\w+", 0, Default::default()).err().unwrap();
+        let e = RankBpe::new(ranks, r"\w+", 0, Default::default())
+            .err()
+            .unwrap();
         assert!(e.contains("rank 4000000000 is out of range"), "{e}");
         let file = "YQ== 0\nYg== 4000000000\n";
         let r = parse_rank_file(file.as_bytes()).unwrap();
