@@ -9,6 +9,7 @@
 //! together under `prompt="unregistered"`, never one label each. A bearer token, when
 //! configured, is required; it must be configured when the daemon listens beyond loopback.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -43,65 +44,16 @@ pub async fn post_usage(
             );
         }
     }
-    let v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return reply(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")),
+    let parsed = match parse_batch(&body, &gen.ingest.prompt_ids) {
+        Ok(p) => p,
+        Err(why) => return reply(StatusCode::BAD_REQUEST, why),
     };
-    let records = match &v {
-        Value::Array(a) => a,
-        Value::Object(o) => match o.get("records").and_then(Value::as_array) {
-            Some(a) => a,
-            None => {
-                return reply(
-                    StatusCode::BAD_REQUEST,
-                    "expected an array of records or {\"records\": [...]}".into(),
-                )
-            }
-        },
-        _ => {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                "expected an array of records or {\"records\": [...]}".into(),
-            )
-        }
-    };
-    let known = &gen.ingest.prompt_ids;
-    let mut parsed = Vec::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        let Some(prompt) = r.get("prompt").and_then(Value::as_str) else {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                format!("records[{i}]: missing `prompt` (a registered prompt id)"),
-            );
-        };
-        let provider = r.get("provider").and_then(Value::as_str).unwrap_or("");
-        let Some(api) = Api::from_name(provider) else {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "records[{i}]: unknown provider `{provider}` (expected {})",
-                    Api::names(false).join(", ")
-                ),
-            );
-        };
-        let Some(u) = r.get("usage").or_else(|| r.get("usage_metadata")) else {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                format!("records[{i}]: missing `usage`"),
-            );
-        };
-        let usage = match normalize(api.usage_format(), u) {
-            Ok(u) => u,
-            Err(e) => return reply(StatusCode::BAD_REQUEST, format!("records[{i}].usage: {e}")),
-        };
-        let prompt = if known.contains(prompt) {
-            prompt.to_string()
-        } else {
-            "unregistered".to_string()
-        };
-        parsed.push((prompt, api.provider().label(), usage));
-    }
-    for (prompt, provider, u) in &parsed {
+    for Counted {
+        prompt,
+        provider,
+        usage: u,
+    } in &parsed
+    {
         let labels = [
             ("prompt", prompt.clone()),
             ("provider", provider.to_string()),
@@ -117,6 +69,65 @@ pub async fn post_usage(
         axum::Json(serde_json::json!({"accepted": parsed.len()})),
     )
         .into_response()
+}
+
+/// One record of a batch, ready to count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counted {
+    /// A registered prompt id, or `unregistered`.
+    pub prompt: String,
+    pub provider: &'static str,
+    pub usage: crate::usage::Usage,
+}
+
+/// Parses and validates a whole batch; the first bad record rejects it, named in the error.
+/// No IO and no counting: the handler counts only a batch that parsed whole.
+pub fn parse_batch(body: &[u8], known: &HashSet<String>) -> Result<Vec<Counted>, String> {
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return Err(format!("body is not JSON: {e}")),
+    };
+    let records = match &v {
+        Value::Array(a) => a,
+        Value::Object(o) => match o.get("records").and_then(Value::as_array) {
+            Some(a) => a,
+            None => return Err("expected an array of records or {\"records\": [...]}".into()),
+        },
+        _ => return Err("expected an array of records or {\"records\": [...]}".into()),
+    };
+    let mut parsed = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        let Some(prompt) = r.get("prompt").and_then(Value::as_str) else {
+            return Err(format!(
+                "records[{i}]: missing `prompt` (a registered prompt id)"
+            ));
+        };
+        let provider = r.get("provider").and_then(Value::as_str).unwrap_or("");
+        let Some(api) = Api::from_name(provider) else {
+            return Err(format!(
+                "records[{i}]: unknown provider `{provider}` (expected {})",
+                Api::names(false).join(", ")
+            ));
+        };
+        let Some(u) = r.get("usage").or_else(|| r.get("usage_metadata")) else {
+            return Err(format!("records[{i}]: missing `usage`"));
+        };
+        let usage = match normalize(api.usage_format(), u) {
+            Ok(u) => u,
+            Err(e) => return Err(format!("records[{i}].usage: {e}")),
+        };
+        let prompt = if known.contains(prompt) {
+            prompt.to_string()
+        } else {
+            "unregistered".to_string()
+        };
+        parsed.push(Counted {
+            prompt,
+            provider: api.provider().label(),
+            usage,
+        });
+    }
+    Ok(parsed)
 }
 
 fn reply(status: StatusCode, message: String) -> axum::response::Response {

@@ -23,7 +23,7 @@ mod alerts;
 mod evaluation;
 pub mod generation;
 mod http;
-mod ingest;
+pub mod ingest;
 pub mod lifecycle;
 mod source;
 mod systemd;

@@ -83,43 +83,24 @@ pub(super) async fn resolve_dns(
     resolver.clear_cache();
     let src = format!("dns {server} txt {color_txt}");
     let name = fqdn(color_txt).map_err(|m| LookupError::Malformed(format!("{src}: {m}")))?;
-    let mut values: Vec<String> = Vec::new();
+    let mut records: Vec<Vec<u8>> = Vec::new();
     match resolver.txt_lookup(name).await {
         Ok(txt) => {
             for record in txt.iter() {
                 // One record may be split into several strings; they form one value.
-                let bytes: Vec<u8> = record
-                    .txt_data()
-                    .iter()
-                    .flat_map(|s| s.iter())
-                    .copied()
-                    .collect();
-                let v = String::from_utf8(bytes)
-                    .map_err(|_| LookupError::Malformed(format!("{src}: record is not utf-8")))?;
-                let v = v.trim().trim_matches('"').trim().to_string();
-                if !values.contains(&v) {
-                    values.push(v);
-                }
+                records.push(
+                    record
+                        .txt_data()
+                        .iter()
+                        .flat_map(|s| s.iter())
+                        .copied()
+                        .collect(),
+                );
             }
         }
         Err(e) => absent_or_unavailable(&src, &e)?,
     }
-    let raw = match values.as_slice() {
-        [] => return Err(LookupError::Malformed(format!("{src}: no txt record"))),
-        [one] => one,
-        many => {
-            let shown: Vec<String> = many
-                .iter()
-                .take(4)
-                .map(|v| v.escape_default().to_string())
-                .collect();
-            return Err(LookupError::Malformed(format!(
-                "{src}: txt records disagree: {}",
-                shown.join(", ")
-            )));
-        }
-    };
-    let color = check_color(&src, "value", raw)?;
+    let color = txt_color(&src, &records)?;
     let srv_name = targets_srv.replace("{color}", &color);
     let srv_src = format!("dns {server} srv {srv_name}");
     let name = fqdn(&srv_name).map_err(|m| LookupError::Malformed(format!("{srv_src}: {m}")))?;
@@ -154,4 +135,33 @@ pub(super) async fn resolve_dns(
     }
     let reason = format!("dns {server}: txt {color_txt}={color}, srv {srv_name}");
     live(color, targets, None, reason)
+}
+
+/// The color named by TXT records (each one's strings joined): exactly one distinct value.
+pub fn txt_color(src: &str, records: &[Vec<u8>]) -> Result<String, LookupError> {
+    let mut values: Vec<String> = Vec::new();
+    for bytes in records {
+        let v = std::str::from_utf8(bytes)
+            .map_err(|_| LookupError::Malformed(format!("{src}: record is not utf-8")))?;
+        let v = v.trim().trim_matches('"').trim().to_string();
+        if !values.contains(&v) {
+            values.push(v);
+        }
+    }
+    let raw = match values.as_slice() {
+        [] => return Err(LookupError::Malformed(format!("{src}: no txt record"))),
+        [one] => one,
+        many => {
+            let shown: Vec<String> = many
+                .iter()
+                .take(4)
+                .map(|v| v.escape_default().to_string())
+                .collect();
+            return Err(LookupError::Malformed(format!(
+                "{src}: txt records disagree: {}",
+                shown.join(", ")
+            )));
+        }
+    };
+    check_color(src, "value", raw)
 }

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Picks the live color out of a whole document (`file` and `http`).
-pub(super) fn pick_from_document(
+pub fn pick_from_document(
     src: &str,
     bytes: &[u8],
     color_path: &str,

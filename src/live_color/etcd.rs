@@ -14,14 +14,19 @@ pub(super) async fn etcd_get(
     let body = serde_json::json!({ "key": b64.encode(key) });
     let req = client.post(format!("{endpoint}/v3/kv/range")).json(&body);
     let bytes = http_body(&src, req).await?;
-    let answer: Value = serde_json::from_slice(&bytes)
+    range_answer(&src, &bytes)
+}
+
+/// The value in a `/v3/kv/range` answer, `None` when the key does not exist.
+pub fn range_answer(src: &str, bytes: &[u8]) -> Result<Option<Vec<u8>>, LookupError> {
+    let answer: Value = serde_json::from_slice(bytes)
         .map_err(|e| LookupError::Malformed(format!("{src}: gateway answer is not json: {e}")))?;
     let Some(kv) = answer.get("kvs").and_then(|k| k.get(0)) else {
         return Ok(None);
     };
     // proto3 JSON leaves out an empty value.
     let value = kv.get("value").and_then(Value::as_str).unwrap_or("");
-    let value = b64
+    let value = base64::engine::general_purpose::STANDARD
         .decode(value)
         .map_err(|_| LookupError::Malformed(format!("{src}: value is not base64")))?;
     if value.len() > MAX_DOC_BYTES {

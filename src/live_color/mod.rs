@@ -70,6 +70,13 @@ use dns::*;
 use document::*;
 use etcd::*;
 use http::*;
+
+/// The parsers of what lookups read, without any IO: for tests and fuzzing.
+pub mod parse {
+    pub use super::dns::txt_color;
+    pub use super::document::pick_from_document as document;
+    pub use super::etcd::range_answer as etcd_range_answer;
+}
 pub use prefix_warden_core::config::LookupConfig;
 
 /// Largest document accepted from a file, an HTTP answer or an etcd value.

@@ -67,14 +67,11 @@ fn every_shipped_tokenizer_matches_the_reference_on_the_whole_corpus() {
                         want.len()
                     ));
                 }
-                // Offsets must tile the text exactly for rank-based engines and stay in bounds for all.
                 let (ids2, offs) = tok.encode_with_offsets(text).unwrap();
                 assert_eq!(&ids2, &got);
-                assert!(
-                    offs.iter().all(|(a, b)| a <= b && *b <= text.len()),
-                    "{}: offsets in bounds",
-                    entry.id
-                );
+                if let Err(why) = check_offsets(entry.format, text, &offs) {
+                    bad.push(format!("{} on {name}: offsets: {why}", entry.id));
+                }
             }
             bad
         })
@@ -84,6 +81,91 @@ fn every_shipped_tokenizer_matches_the_reference_on_the_whole_corpus() {
         "{} mismatches:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// Rank engines (tiktoken, tekken) split bytes: their offsets tile the text exactly, each token
+/// starting where the last ended, the last ending at the end (a token may end inside a
+/// multi-byte character). HF engines report the characters a token came from: in bounds, on
+/// character boundaries, never going backwards.
+fn check_offsets(
+    format: prefix_warden::config::TokenizerFormat,
+    text: &str,
+    offs: &[(usize, usize)],
+) -> Result<(), String> {
+    use prefix_warden::config::TokenizerFormat;
+    if let Some((i, (a, b))) = offs
+        .iter()
+        .enumerate()
+        .find(|(_, (a, b))| a > b || *b > text.len())
+    {
+        return Err(format!(
+            "token {i}: [{a}, {b}) out of bounds ({} bytes)",
+            text.len()
+        ));
+    }
+    match format {
+        TokenizerFormat::Tiktoken | TokenizerFormat::Tekken => {
+            let mut at = 0;
+            for (i, (a, b)) in offs.iter().enumerate() {
+                if *a != at {
+                    return Err(format!(
+                        "token {i} starts at {a}, the previous ended at {at}"
+                    ));
+                }
+                at = *b;
+            }
+            if at != text.len() {
+                return Err(format!(
+                    "the last token ends at {at}, the text at {}",
+                    text.len()
+                ));
+            }
+        }
+        TokenizerFormat::HfJson => {
+            for (i, w) in offs.windows(2).enumerate() {
+                if w[1].0 < w[0].0 {
+                    return Err(format!("token {} starts before token {i}", i + 1));
+                }
+            }
+            if let Some((i, (a, b))) = offs
+                .iter()
+                .enumerate()
+                .find(|(_, (a, b))| !text.is_char_boundary(*a) || !text.is_char_boundary(*b))
+            {
+                return Err(format!(
+                    "token {i}: [{a}, {b}) is not on character boundaries"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn offsets_checks_catch_gaps_overlaps_and_split_characters() {
+    use prefix_warden::config::TokenizerFormat::{HfJson, Tiktoken};
+    assert!(check_offsets(Tiktoken, "abc", &[(0, 1), (1, 3)]).is_ok());
+    assert!(
+        check_offsets(Tiktoken, "abc", &[(0, 1), (2, 3)]).is_err(),
+        "gap"
+    );
+    assert!(
+        check_offsets(Tiktoken, "abc", &[(0, 2), (1, 3)]).is_err(),
+        "overlap"
+    );
+    assert!(check_offsets(Tiktoken, "abc", &[(0, 2)]).is_err(), "short");
+    assert!(
+        check_offsets(HfJson, "é", &[(0, 1)]).is_err(),
+        "inside a character"
+    );
+    assert!(
+        check_offsets(HfJson, "ab", &[(1, 2), (0, 1)]).is_err(),
+        "backwards"
+    );
+    assert!(
+        check_offsets(HfJson, "é", &[(0, 2), (0, 2)]).is_ok(),
+        "two tokens, one char"
     );
 }
 

@@ -166,10 +166,15 @@ fn invalid(file: &Path, line: usize, field: &str, message: String) -> Error {
 /// Loads one prompt definition.
 pub fn load_file(path: &Path) -> Result<Prompt> {
     let bytes = crate::bounded::read_limited(path, crate::bounded::PROMPT_YAML_BYTES)?;
-    let yaml = std::str::from_utf8(&bytes).map_err(|e| {
+    parse(path, &bytes)
+}
+
+/// Parses a prompt definition read from `path` (a `text_file` is read relative to it).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Prompt> {
+    let yaml = std::str::from_utf8(bytes).map_err(|e| {
         invalid(
             path,
-            line_of_offset_bytes(&bytes, e.valid_up_to()),
+            line_of_offset_bytes(bytes, e.valid_up_to()),
             "",
             "file is not valid UTF-8".into(),
         )

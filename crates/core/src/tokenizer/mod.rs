@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 pub use file::{gunzip_if_needed, read_maybe_gzip, sha256_hex};
-pub use rank_bpe::TiktokenSpec;
+pub use hf_json::HfJson;
+pub use rank_bpe::{load_tekken, parse_rank_file, RankBpe, TiktokenSpec};
 
 use crate::config::{Config, TokenizerEntry, TokenizerFormat};
 use crate::error::{Error, Result};
