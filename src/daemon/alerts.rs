@@ -8,11 +8,19 @@
 //! The [`Outbox`] lives as long as the daemon, not as long as a config generation: where an
 //! event goes is decided from the generation current when it is raised ([`AlertTargets`]), and
 //! a delivery still being retried when a reload swaps the generation carries on to its end.
+//!
+//! Alertmanager alerts stay *firing* for an hour (`endsAt`) and are re-sent every
+//! `daemon.alert_resend_secs` until then, as Prometheus re-sends its firing alerts: an
+//! Alertmanager that was down when the change happened gets the alert when it comes back.
+//! Only an alert that expires without ever being delivered counts as `dropped`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::generation::AlertTargets;
 use crate::metrics::ALERT_DELIVERIES;
@@ -29,10 +37,13 @@ pub struct AlertEvent {
     pub details: serde_json::Value,
 }
 
-/// Alert deliveries in flight; one per daemon.
+/// Alert deliveries in flight and alerts still firing; one per daemon.
 #[derive(Clone)]
 pub struct Outbox {
     client: reqwest::Client,
+    /// Alertmanager alerts until their `endsAt`, keyed by URL and labels (Alertmanager's own
+    /// identity of an alert, so a re-send updates it instead of adding one).
+    firing: Arc<Mutex<BTreeMap<String, Firing>>>,
     /// Delivery attempts per event before it is dropped (and counted as such).
     max_attempts: u32,
     base_delay: Duration,
@@ -62,6 +73,15 @@ mod tokio_util_tasks {
     }
 }
 
+/// One firing Alertmanager alert.
+struct Firing {
+    url: String,
+    body: serde_json::Value,
+    ends_at: chrono::DateTime<chrono::Utc>,
+    /// Delivered at least once; an alert that expires undelivered is counted as dropped.
+    delivered: Arc<AtomicBool>,
+}
+
 impl Default for Outbox {
     fn default() -> Self {
         Self::new()
@@ -77,6 +97,7 @@ impl Outbox {
             .expect("a client with a timeout builds");
         Self {
             client,
+            firing: Default::default(),
             max_attempts: 6,
             base_delay: Duration::from_millis(500),
             tasks: Default::default(),
@@ -91,50 +112,138 @@ impl Outbox {
             labels.insert("alertname".into(), event.alertname.clone());
             labels.insert("severity".into(), event.severity.clone());
             labels.insert("service".into(), "prefix-warden".into());
+            let ends_at = now + chrono::Duration::hours(1);
             let body = serde_json::json!([{
                 "labels": labels,
                 "annotations": {"summary": event.summary, "description": event.description},
                 "startsAt": now.to_rfc3339(),
-                "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+                "endsAt": ends_at.to_rfc3339(),
             }]);
             let url = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
-            self.spawn("alertmanager", url, body);
+            let delivered = Arc::new(AtomicBool::new(false));
+            let key = format!(
+                "{url} {}",
+                serde_json::to_string(&labels).unwrap_or_default()
+            );
+            lock(&self.firing).insert(
+                key,
+                Firing {
+                    url: url.clone(),
+                    body: body.clone(),
+                    ends_at,
+                    delivered: delivered.clone(),
+                },
+            );
+            self.spawn("alertmanager", url, body, Some(delivered));
         }
         if let Some(url) = &to.webhook {
             let body = serde_json::to_value(&event).expect("serializable");
-            self.spawn("webhook", url.clone(), body);
+            self.spawn("webhook", url.clone(), body, None);
         }
     }
 
-    fn spawn(&self, sink: &'static str, url: String, body: serde_json::Value) {
+    /// Delivers `body` with bounded retries. `delivered` is set for a firing Alertmanager
+    /// alert, which the re-send loop keeps sending after the retries run out; other events
+    /// are dropped (and counted) then.
+    fn spawn(
+        &self,
+        sink: &'static str,
+        url: String,
+        body: serde_json::Value,
+        delivered: Option<Arc<AtomicBool>>,
+    ) {
         let client = self.client.clone();
         let (max, base) = (self.max_attempts, self.base_delay);
         self.tasks.spawn(async move {
             for attempt in 1..=max {
-                let res = client.post(&url).json(&body).send().await;
-                let err = match res {
-                    Ok(r) if r.status().is_success() => {
-                        metrics::counter!(ALERT_DELIVERIES, "sink" => sink, "result" => "success")
-                            .increment(1);
-                        return;
+                if post(&client, sink, &url, &body).await {
+                    if let Some(d) = &delivered {
+                        d.store(true, Ordering::Release);
                     }
-                    Ok(r) => format!("HTTP {}", r.status()),
-                    Err(e) => e.to_string(),
-                };
-                metrics::counter!(ALERT_DELIVERIES, "sink" => sink, "result" => "failure")
-                    .increment(1);
-                tracing::warn!(sink, attempt, error = %err, "alert delivery failed");
+                    return;
+                }
+                tracing::warn!(sink, attempt, "alert delivery failed");
                 if attempt < max {
                     tokio::time::sleep(crate::backoff::backoff(base, attempt)).await;
                 }
             }
-            metrics::counter!(ALERT_DELIVERIES, "sink" => sink, "result" => "dropped").increment(1);
-            tracing::error!(sink, attempts = max, "alert dropped after retries");
+            if delivered.is_some() {
+                tracing::warn!(
+                    sink,
+                    attempts = max,
+                    "alert not delivered yet; it is re-sent until it expires"
+                );
+            } else {
+                metrics::counter!(ALERT_DELIVERIES, "sink" => sink, "result" => "dropped")
+                    .increment(1);
+                tracing::error!(sink, attempts = max, "alert dropped after retries");
+            }
         });
+    }
+
+    /// Re-sends every firing Alertmanager alert until it expires, every
+    /// `daemon.alert_resend_secs` of the current generation, until `stop`.
+    pub async fn resend_loop(
+        self,
+        gen: tokio::sync::watch::Receiver<Arc<super::Generation>>,
+        stop: super::Shutdown,
+    ) {
+        loop {
+            let every = Duration::from_secs(gen.borrow().analyzer.config.daemon.alert_resend_secs);
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.wait() => return,
+            }
+            let now = chrono::Utc::now();
+            let due: Vec<(String, serde_json::Value, Arc<AtomicBool>)> = {
+                let mut firing = lock(&self.firing);
+                firing.retain(|_, f| {
+                    let live = f.ends_at > now;
+                    if !live && !f.delivered.load(Ordering::Acquire) {
+                        metrics::counter!(ALERT_DELIVERIES, "sink" => "alertmanager", "result" => "dropped").increment(1);
+                        tracing::error!(sink = "alertmanager", "alert expired without ever being delivered");
+                    }
+                    live
+                });
+                firing
+                    .values()
+                    .map(|f| (f.url.clone(), f.body.clone(), f.delivered.clone()))
+                    .collect()
+            };
+            for (url, body, delivered) in due {
+                if post(&self.client, "alertmanager", &url, &body).await {
+                    delivered.store(true, Ordering::Release);
+                }
+            }
+        }
     }
 
     /// Waits up to `timeout` for deliveries in flight (on shutdown).
     pub async fn drain(&self, timeout: Duration) {
         self.tasks.wait(timeout).await;
     }
+}
+
+/// One attempt, counted as `success` or `failure`.
+async fn post(
+    client: &reqwest::Client,
+    sink: &'static str,
+    url: &str,
+    body: &serde_json::Value,
+) -> bool {
+    let err = match client.post(url).json(body).send().await {
+        Ok(r) if r.status().is_success() => {
+            metrics::counter!(ALERT_DELIVERIES, "sink" => sink, "result" => "success").increment(1);
+            return true;
+        }
+        Ok(r) => format!("HTTP {}", r.status()),
+        Err(e) => e.to_string(),
+    };
+    metrics::counter!(ALERT_DELIVERIES, "sink" => sink, "result" => "failure").increment(1);
+    tracing::debug!(sink, error = %err, "alert delivery attempt failed");
+    false
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -209,6 +209,11 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
             }
         })
     };
+    tokio::spawn(
+        d.outbox
+            .clone()
+            .resend_loop(d.shared.generation.clone(), shutdown.clone()),
+    );
     if let Some(every) = systemd::watchdog_interval() {
         let stop = shutdown.clone();
         tokio::spawn(async move {

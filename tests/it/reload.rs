@@ -100,3 +100,56 @@ fn a_reload_reaches_ingest_and_keeps_alerts_in_retry() {
         0.0
     );
 }
+
+/// Issue: an Alertmanager down for longer than the delivery retries lost the alert. Firing
+/// alerts are now re-sent until they expire, as Prometheus does.
+#[test]
+fn an_alertmanager_down_for_a_while_gets_the_alert_when_it_is_back() {
+    let d = scratch();
+    let am_port = free_port();
+    write_config(
+        d.path(),
+        &["openai/o200k_base"],
+        &format!(
+            "watch_interval_secs = 3600\nschedule = \"0 0 * * * *\"\nalert_resend_secs = 1\nalertmanager_url = \"http://127.0.0.1:{am_port}\""
+        ),
+        |c| c,
+    );
+    let mut r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let t = d
+        .path()
+        .join("prompts/texts/cline__cline__system_hermes_4.txt");
+    let mut text = std::fs::read_to_string(&t).unwrap();
+    text.push_str("\nAlways answer in English.\n");
+    std::fs::write(&t, text).unwrap();
+    r.hup();
+    // Every retry of the first delivery fails.
+    r.wait_log(
+        |l| l.contains("alert not delivered yet"),
+        Duration::from_secs(60),
+    );
+    let am = Alertmanager::start_on(am_port);
+    r.wait_until("the alert in Alertmanager", |_| {
+        am.alerts().iter().any(|a| {
+            a["labels"]["alertname"] == "PromptFingerprintChanged"
+                && a["labels"]["prompt"] == "cline-hermes-4"
+        })
+    });
+    let m = r.get("/metrics").1;
+    assert_eq!(
+        metric(
+            &m,
+            "prefix_warden_alert_deliveries_total{sink=\"alertmanager\",result=\"dropped\"}"
+        ),
+        Some(0.0)
+    );
+    assert!(
+        metric(
+            &m,
+            "prefix_warden_alert_deliveries_total{sink=\"alertmanager\",result=\"failure\"}"
+        )
+        .unwrap()
+            >= 6.0
+    );
+}

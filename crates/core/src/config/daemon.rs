@@ -26,6 +26,8 @@ pub struct DaemonConfig {
     pub header_timeout_ms: u64,
     /// A request (body included) must be read and answered within, or it gets 408.
     pub request_timeout_ms: u64,
+    /// Firing Alertmanager alerts are re-sent this often until they expire.
+    pub alert_resend_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +56,12 @@ pub struct RawDaemon {
     pub header_timeout_ms: u64,
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    #[serde(default = "default_alert_resend_secs")]
+    pub alert_resend_secs: u64,
+}
+
+fn default_alert_resend_secs() -> u64 {
+    60
 }
 
 fn default_max_connections() -> u64 {
@@ -84,6 +92,7 @@ impl Default for RawDaemon {
             max_connections: default_max_connections(),
             header_timeout_ms: default_header_timeout_ms(),
             request_timeout_ms: default_request_timeout_ms(),
+            alert_resend_secs: default_alert_resend_secs(),
         }
     }
 }

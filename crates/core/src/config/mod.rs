@@ -155,6 +155,7 @@ impl Config {
             ("max_connections", d.max_connections, 1, 65_536),
             ("header_timeout_ms", d.header_timeout_ms, 100, 600_000),
             ("request_timeout_ms", d.request_timeout_ms, 100, 600_000),
+            ("alert_resend_secs", d.alert_resend_secs, 1, 3600),
         ] {
             if !(lo..=hi).contains(&v) {
                 return Err(err(
@@ -276,6 +277,7 @@ impl Config {
             max_connections: d.max_connections as usize,
             header_timeout_ms: d.header_timeout_ms,
             request_timeout_ms: d.request_timeout_ms,
+            alert_resend_secs: d.alert_resend_secs,
         };
         if !listen.ip().is_loopback() && daemon.ingest_token_file.is_none() {
             return Err(err(
