@@ -24,6 +24,9 @@ use crate::metrics::*;
 use crate::prompt::Prompt;
 use crate::status::RunResult;
 
+/// The longest a run waits before retrying a request; longer `retry-after`s defer the group.
+const MAX_IN_RUN_WAIT: Duration = Duration::from_secs(10);
+
 /// A warm-up group ready to run.
 pub struct Group {
     cfg: WarmupConfig,
@@ -314,6 +317,18 @@ impl Group {
                         None => RequestResult::Done(u),
                     };
                 }
+                // A provider asking for a long pause ends the run (counted as deferred); the
+                // next runs are deferred until then. Sleeping it off inside the run would hold
+                // the group, every tick skipped, for as long as the provider says.
+                Outcome::RateLimited {
+                    retry_after: Some(hint),
+                } if hint > MAX_IN_RUN_WAIT => {
+                    self.hold_off(Some(hint));
+                    return RequestResult::Deferred(format!(
+                        "{target}: rate limited for {} s",
+                        hint.as_secs()
+                    ));
+                }
                 o if o.retryable() && attempt < self.cfg.max_attempts => {
                     let hint = match &o {
                         Outcome::RateLimited { retry_after } => *retry_after,
@@ -323,7 +338,7 @@ impl Group {
                     let wait = hint
                         .unwrap_or_default()
                         .max(crate::backoff::backoff(Duration::from_secs(1), attempt))
-                        .min(Duration::from_secs(120));
+                        .min(MAX_IN_RUN_WAIT);
                     tracing::warn!(group = %self.cfg.group, prompt = %p.id, target, attempt, result = o.label(), wait_ms = wait.as_millis() as u64, "warm-up request failed; retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
