@@ -243,7 +243,11 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         serde_json::from_slice(body).map_err(|e| ApiError::bad_json(FLAVOR, &e))?;
     let applied = shared
         .rules
-        .for_model(&format!("anthropic/{}", req.model))
+        .for_model(&format!(
+            "{}/{}",
+            crate::provider::Api::Anthropic.provider().label(),
+            req.model
+        ))
         .ok_or_else(|| ApiError::unknown_model(FLAVOR, &req.model))?;
     let text_blocks = blocks_of(&req, applied.rule.max_breakpoints)?;
 

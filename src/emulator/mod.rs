@@ -63,9 +63,15 @@ const BODY_LIMIT: usize = 32 << 20;
 
 pub use crate::config::Engine;
 
-/// The provider part of `provider/model` names that the cache rules use for this engine.
+/// The provider part of `provider/model` names that the cache rules use for this engine, from
+/// the one provider table.
 fn engine_provider(e: Engine) -> &'static str {
-    e.name()
+    use crate::provider::Api;
+    match e {
+        Engine::Vllm => Api::Vllm.provider().label(),
+        Engine::Sglang => Api::Sglang.provider().label(),
+        Engine::Hosted => "hosted",
+    }
 }
 
 /// How an emulator is set up.

@@ -369,7 +369,11 @@ fn rule_ttl(secs: u64) -> Duration {
 fn complete(shared: &Shared, p: &Prompt) -> Result<Outcome, ApiError> {
     let applied = shared
         .rules
-        .for_model(&format!("openai/{}", p.model))
+        .for_model(&format!(
+            "{}/{}",
+            crate::provider::Api::OpenaiChat.provider().label(),
+            p.model
+        ))
         .ok_or_else(|| ApiError::unknown_model(FLAVOR, &p.model))?;
     let rule = applied.rule;
     let at_breakpoints = rule.kind == RuleKind::Breakpoints;
