@@ -137,6 +137,26 @@ pub enum Outcome {
 }
 
 pub fn run(cli: Cli) -> Result<Outcome> {
+    let config = cli.config.clone();
+    run_command(cli).map_err(|e| match e {
+        // The one error a newcomer meets first: say which file was looked for and how to
+        // point at another.
+        Error::Io { path, source }
+            if source.kind() == std::io::ErrorKind::NotFound && path == config =>
+        {
+            Error::Other(format!(
+                "{}: no such config file (looked for it relative to {}); pass --config FILE or set PREFIX_WARDEN_CONFIG",
+                path.display(),
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|_| "the working directory".into())
+            ))
+        }
+        e => e,
+    })
+}
+
+fn run_command(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Check => check(&cli.config),
         Command::Tokenize(a) => tokenize(&cli.config, a),

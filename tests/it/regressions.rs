@@ -194,3 +194,18 @@ fn show_text_panicked_on_multibyte_text() {
         }
     }
 }
+
+#[test]
+fn a_missing_config_gave_no_hint() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run_in(d.path(), &["check"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("daemon.toml: no such config file")
+            && err.contains("--config")
+            && err.contains("PREFIX_WARDEN_CONFIG"),
+        "{err}"
+    );
+}

@@ -128,7 +128,12 @@ impl Config {
             err(line, String::new(), e.message().to_string())
         })?;
         let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
+            // `toml::Spanned` shows up in the path as a private field: not for people.
+            let field = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "")
+                .replace("$__serde_spanned_private_value.", "");
             let inner = e.into_inner();
             let line = inner
                 .span()
@@ -388,6 +393,19 @@ mod tests {
             .to_string();
         assert!(e.starts_with("/etc/pw/daemon.toml:7: tokenizer[0]"), "{e}");
         assert!(e.contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_fields_in_tables_of_arrays_name_no_serde_internals() {
+        let w = "[[warmup]]\ngroup = \"g\"\nschedule = \"* * * * *\"\nprovider = \"anthropic\"\nmodel = \"m\"\nprompts = [\"p\"]\nlookup = { backend = \"file\", path = \"x\" }\n";
+        let e = parse(&format!("{w}{w}bogus_field = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("serde"), "{e}");
+        assert!(
+            e.contains("warmup[1]") && e.contains("unknown field `bogus_field`"),
+            "{e}"
+        );
     }
 
     #[test]
