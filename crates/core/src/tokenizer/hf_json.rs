@@ -13,8 +13,26 @@ pub struct HfJson {
     special_tokens: BTreeMap<String, u32>,
 }
 
+/// Runs `f`, turning a panic inside the `tokenizers` crate into an error: that crate panics on
+/// some malformed files (0.23: `.expect("Helper")` in `decoders/mod.rs` on an unreadable
+/// `decoder`, even on the 11 bytes `{"decoder":` of a truncated download; found by fuzzing,
+/// `fuzz/regressions/hf_json-*`). A bad file must be an error, never a crash.
+fn contained<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(format!(
+            "{what}: the tokenizers crate failed on this file (malformed tokenizer.json?)"
+        ))
+    })
+}
+
 impl HfJson {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        contained("not a usable tokenizer.json", || {
+            Self::from_bytes_inner(bytes)
+        })
+    }
+
+    fn from_bytes_inner(bytes: &[u8]) -> Result<Self, String> {
         let tok = tokenizers::Tokenizer::from_bytes(bytes)
             .map_err(|e| format!("not a usable tokenizer.json: {e}"))?;
         let added = tok.get_added_tokens_decoder();
@@ -38,19 +56,23 @@ impl HfJson {
     }
 
     pub fn encode_with_offsets(&self, text: &str) -> Result<super::IdsWithOffsets, String> {
-        let enc = self
-            .tok
-            .encode(text, false)
-            .map_err(|e| format!("encoding failed: {e}"))?;
-        Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
+        contained("encoding failed", || {
+            let enc = self
+                .tok
+                .encode(text, false)
+                .map_err(|e| format!("encoding failed: {e}"))?;
+            Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
+        })
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        let enc = self
-            .tok
-            .encode(text, false)
-            .map_err(|e| format!("encoding failed: {e}"))?;
-        Ok(enc.get_ids().to_vec())
+        contained("encoding failed", || {
+            let enc = self
+                .tok
+                .encode(text, false)
+                .map_err(|e| format!("encoding failed: {e}"))?;
+            Ok(enc.get_ids().to_vec())
+        })
     }
 
     pub fn vocab(&self) -> impl Iterator<Item = (u32, &[u8])> {
@@ -132,6 +154,19 @@ fn unicode_to_byte() -> &'static std::collections::HashMap<char, u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_truncated_file_is_an_error_not_a_panic() {
+        // Found by fuzzing: the tokenizers crate panics on this.
+        let e = HfJson::from_bytes(br#"{"decoder":"#).err().unwrap();
+        assert!(e.contains("not a usable tokenizer.json"), "{e}");
+        for regression in [
+            &include_bytes!("../../../../fuzz/regressions/hf_json-truncated-decoder")[..],
+            &include_bytes!("../../../../fuzz/regressions/hf_json-misspelled-decoder-type")[..],
+        ] {
+            assert!(HfJson::from_bytes(regression).is_err());
+        }
+    }
 
     #[test]
     fn byte_level_strings_decode_to_bytes() {

@@ -101,9 +101,22 @@ impl RankBpe {
     /// Token ids of `text`, special-token text treated as ordinary text.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
         let mut ids = Vec::with_capacity(text.len() / 3);
+        let mut covered = 0;
         for m in self.regex.find_iter(text) {
             let m = m.map_err(|e| format!("the split regex failed on this input: {e}"))?;
+            // Real split patterns cover every byte; one that skips text would give ids of
+            // some other text (found by fuzzing: fuzz/regressions/tekken-pattern-skips-text).
+            if m.start() != covered {
+                return Err(format!(
+                    "the split pattern skips bytes {covered}..{} of the text",
+                    m.start()
+                ));
+            }
+            covered = m.end();
             let piece = m.as_str().as_bytes();
+            if piece.is_empty() {
+                continue; // an empty match: nothing to encode (byte_pair_split would panic)
+            }
             match self.ranks.get(piece) {
                 Some(&r) => ids.push(r),
                 None => ids.extend(
@@ -112,6 +125,12 @@ impl RankBpe {
                         .map(|p| self.ranks[p]),
                 ),
             }
+        }
+        if covered != text.len() {
+            return Err(format!(
+                "the split pattern skips bytes {covered}..{} of the text",
+                text.len()
+            ));
         }
         if self.id_offset != 0 {
             ids.iter_mut().for_each(|r| *r += self.id_offset);
@@ -249,6 +268,21 @@ mod tests {
         ranks.insert(b"ab".to_vec(), 256);
         ranks.insert(b"abc".to_vec(), 257);
         RankBpe::new(ranks, r"\w+|\s+|[^\w\s]+", 0, Default::default()).unwrap()
+    }
+
+    #[test]
+    fn a_pattern_that_matches_empty_or_skips_text_is_an_error_not_a_panic() {
+        // Found by fuzzing: an empty match reached byte_pair_split's `piece.len() > 1` assert.
+        let ranks: FxHashMap<Vec<u8>, u32> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        let t = RankBpe::new(ranks.clone(), r"[a-z]*", 0, Default::default()).unwrap();
+        let e = t.encode("ab, cd").unwrap_err();
+        assert!(e.contains("skips bytes 2..3"), "{e}");
+        assert_eq!(t.encode("abcd").unwrap().len(), 4);
+        let regression = include_bytes!("../../../../fuzz/regressions/tekken-pattern-skips-text");
+        let t = load_tekken(regression).unwrap();
+        assert!(t
+            .encode_with_offsets("Hello, world! 42 tokens\n\tüñí 日本 🦀.")
+            .is_err());
     }
 
     #[test]
