@@ -55,3 +55,9 @@ venv="${PREFIX_WARDEN_CLIENTS_VENV:-${TMPDIR:-/tmp}/prefix-warden-clients-venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/clients/requirements.txt
 "$venv/bin/python" -W ignore::DeprecationWarning scripts/clients/sdk_clients.py target/release/prefix .
+
+echo "== fuzzing: every target briefly (scripts/fuzz.sh; longer runs in docs/reliability.md)"
+# libFuzzer through cargo-fuzz on the nightly toolchain the machine image carries.
+rustup toolchain list | grep -q '^nightly' || { echo "needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+scripts/fuzz.sh "${PREFIX_WARDEN_FUZZ_SECS:-10}"
