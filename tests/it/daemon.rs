@@ -320,13 +320,20 @@ mod cdn {
         pub status: u16,
         pub requests: u32,
         pub not_modified: u32,
+        /// Hold every answer this long (a slow CDN).
+        pub delay_ms: u64,
     }
 
     pub type Shared = Arc<Mutex<Files>>;
 
     async fn serve(State(s): State<Shared>, h: HeaderMap) -> impl IntoResponse {
+        let delay = {
+            let mut f = s.lock().unwrap();
+            f.requests += 1;
+            f.delay_ms
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         let mut f = s.lock().unwrap();
-        f.requests += 1;
         if f.status != 200 {
             return (
                 StatusCode::from_u16(f.status).unwrap(),
@@ -446,6 +453,51 @@ fn url_source_updates_verifies_and_keeps_the_last_good_copy() {
         Some(1.0),
         "no change counted for bad downloads"
     );
+}
+
+/// Issue: a slow tokenizer-source download held SIGTERM for up to 120 s, past the unit's
+/// TimeoutStopSec=10s.
+#[test]
+fn sigterm_does_not_wait_for_a_slow_source_download() {
+    let d = scratch();
+    let files: cdn::Shared = Default::default();
+    *files.lock().unwrap() = cdn::Files {
+        body: Vec::new(),
+        status: 200,
+        delay_ms: 60_000,
+        ..Default::default()
+    };
+    let base = cdn::start(files.clone());
+    write_config(d.path(), &["deepseek/v3"], "source_poll_secs = 1", |c| {
+        c.replace(
+            "sha256 = \"ecb6f9fc369894346f0511f4074ca75cee5cd5f3b06d02f1ba35fcd39f8e121d\"\n",
+            &format!("sha256 = \"unpinned\"\nsource = \"{base}/tokenizer.json.gz\"\n"),
+        )
+    });
+    let mut r = Running::start(d.path());
+    // The start-up check is already hanging on the CDN.
+    let end = Instant::now() + Duration::from_secs(30);
+    while files.lock().unwrap().requests == 0 {
+        assert!(Instant::now() < end, "no download started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = Instant::now();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &r.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = loop {
+        if let Some(s) = r.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
