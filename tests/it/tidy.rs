@@ -17,7 +17,14 @@ fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn every_source_file_starts_with_a_module_doc() {
     let mut files = Vec::new();
-    for d in ["src", "tests", "benches", "examples", "crates/core/src", "fuzz/fuzz_targets"] {
+    for d in [
+        "src",
+        "tests",
+        "benches",
+        "examples",
+        "crates/core/src",
+        "fuzz/fuzz_targets",
+    ] {
         rust_files(&root().join(d), &mut files);
     }
     assert!(files.len() > 10);
