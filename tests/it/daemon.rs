@@ -657,22 +657,10 @@ fn sighup_reloads_and_a_bad_config_keeps_the_running_one() {
     );
     let r = Running::start(d.path());
     r.wait_until("ready", |r| r.get("/readyz").0 == 200);
-    let hup = |r: &Running| {
-        assert!(std::process::Command::new("kill")
-            .args(["-HUP", &r.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success())
-    };
     let key = "prefix_warden_fingerprint_changes_total{prompt=\"cline-hermes-4\",tokenizer=\"openai/o200k_base\"}";
     // A prompt edit is not noticed by polling here (hourly), only by SIGHUP.
-    let t = d
-        .path()
-        .join("prompts/texts/cline__cline__system_hermes_4.txt");
-    let mut text = std::fs::read_to_string(&t).unwrap();
-    text.push_str("\nAlways answer in English.\n");
-    std::fs::write(&t, text).unwrap();
-    hup(&r);
+    crate::support::edit_hermes_prompt(d.path());
+    r.hup();
     r.wait_until("the change after SIGHUP", |r| {
         metric(&r.get("/metrics").1, key) == Some(1.0)
     });
@@ -682,7 +670,7 @@ fn sighup_reloads_and_a_bad_config_keeps_the_running_one() {
         cfg.replace("block_size = 16", "block_size = \"sixteen\""),
     )
     .unwrap();
-    hup(&r);
+    r.hup();
     r.wait_until("a reload failure", |r| {
         metric(
             &r.get("/metrics").1,
@@ -703,7 +691,7 @@ fn sighup_reloads_and_a_bad_config_keeps_the_running_one() {
     );
     // Fixed again: the error clears.
     std::fs::write(d.path().join("daemon.toml"), &cfg).unwrap();
-    hup(&r);
+    r.hup();
     r.wait_until("the error to clear", |r| {
         serde_json::from_str::<serde_json::Value>(&r.get("/status").1).unwrap()["last_reload_error"]
             .is_null()

@@ -33,12 +33,7 @@ fn a_reload_reaches_ingest_and_keeps_alerts_in_retry() {
 
     // Reload 1: a prompt edit changes a fingerprint; its alert goes to an Alertmanager that is
     // not up yet, so the delivery is retrying.
-    let t = d
-        .path()
-        .join("prompts/texts/cline__cline__system_hermes_4.txt");
-    let mut text = std::fs::read_to_string(&t).unwrap();
-    text.push_str("\nAlways answer in English.\n");
-    std::fs::write(&t, text).unwrap();
+    crate::support::edit_hermes_prompt(d.path());
     r.hup();
     r.wait_until("a failed delivery", |r| {
         m(
@@ -117,12 +112,7 @@ fn an_alertmanager_down_for_a_while_gets_the_alert_when_it_is_back() {
     );
     let mut r = Running::start(d.path());
     r.wait_until("ready", |r| r.get("/readyz").0 == 200);
-    let t = d
-        .path()
-        .join("prompts/texts/cline__cline__system_hermes_4.txt");
-    let mut text = std::fs::read_to_string(&t).unwrap();
-    text.push_str("\nAlways answer in English.\n");
-    std::fs::write(&t, text).unwrap();
+    crate::support::edit_hermes_prompt(d.path());
     r.hup();
     // Every retry of the first delivery fails.
     r.wait_log(

@@ -54,6 +54,15 @@ pub fn copy_recursive(from: &Path, to: &Path) {
     }
 }
 
+/// Appends a sentence to the `cline-hermes-4` prompt's text in a scratch copy: a prompt edit
+/// that changes its fingerprint under every tokenizer.
+pub fn edit_hermes_prompt(dir: &Path) {
+    let t = dir.join("prompts/texts/cline__cline__system_hermes_4.txt");
+    let mut text = std::fs::read_to_string(&t).unwrap();
+    text.push_str("\nAlways answer in English.\n");
+    std::fs::write(&t, text).unwrap();
+}
+
 /// Every corpus text: (file name, text).
 pub fn corpus() -> Vec<(String, String)> {
     let dir = root().join("tests/data/corpus");

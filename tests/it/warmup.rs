@@ -371,14 +371,6 @@ fn a_short_brown_out_is_retried_within_the_tick() {
     );
 }
 
-fn hup(r: &Running) {
-    assert!(std::process::Command::new("kill")
-        .args(["-HUP", &r.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
 /// Issue: after a prompt edit and SIGHUP the warm-ups kept sending the old text (reads went on
 /// rising, writes never moved), and a schedule edit took effect only after a restart.
 #[test]
@@ -410,7 +402,7 @@ fn a_prompt_and_schedule_edit_reach_the_warmups_on_reload() {
     )
     .unwrap();
     let edited = Instant::now();
-    hup(&r);
+    r.hup();
     r.wait_until("a cache write of the new prefix", |r| {
         write_tokens(r) > writes
     });

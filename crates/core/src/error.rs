@@ -72,8 +72,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The 1-based line number of byte `offset` in `text`.
 pub fn line_of_offset(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
+    line_of_offset_bytes(text.as_bytes(), offset)
+}
+
+/// The 1-based line of byte `offset` in raw bytes (input that may not be UTF-8).
+pub fn line_of_offset_bytes(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset.min(bytes.len())]
         .iter()
         .filter(|&&b| b == b'\n')
         .count()

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{line_of_offset_bytes, Error, Result};
 
 /// Prompt text. `Debug` shows only its length, so a stray `{:?}` cannot leak it.
 #[derive(Clone, PartialEq, Eq)]
@@ -382,14 +382,6 @@ fn resolve_segments(
         start = end;
     }
     Ok(out)
-}
-
-fn line_of_offset_bytes(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset.min(bytes.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 /// serde_yaml prefixes the field path (reported separately) and appends " at line L column C"

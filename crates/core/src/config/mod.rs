@@ -25,7 +25,7 @@ pub use lookup::LookupConfig;
 pub use tokenizer::{RawTokenizer, Source, TokenizerEntry, TokenizerFormat};
 pub use warmup::{CacheTtl, WarmupConfig};
 
-use crate::error::{line_of_offset, Error as ConfigError};
+use crate::error::{line_of_offset, line_of_offset_bytes, Error as ConfigError};
 use tokenizer::{parse_source, valid_label};
 
 /// The whole configuration, resolved.
@@ -356,15 +356,6 @@ fn find_key_line_after(text: &str, key: &str, from: usize) -> Option<usize> {
         let l = l.trim_start();
         (l.starts_with(key) && l[key.len()..].trim_start().starts_with('=')).then_some(i + 1)
     })
-}
-
-/// The 1-based line of byte `offset` in raw bytes.
-fn line_of_offset_bytes(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset.min(bytes.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 /// The 1-based line of the first `key =` in `text`, or 1.
