@@ -12,7 +12,6 @@ mod observability;
 mod prometheus_e2e;
 mod regressions;
 mod reload;
-mod store_crash;
 mod support;
 mod tidy;
 mod warmup;

@@ -1,30 +1,72 @@
 //! kill -9 of a process writing the history, at random moments, over and over: every record it
-//! reported as committed must be in the reopened database, which must pass `integrity_check`.
+//! reported as committed must be in the reopened database, which must pass `quick_check`.
+//!
+//! A test target with its own `main` (`harness = false` in Cargo.toml): the same binary is the
+//! writer when `PW_STORE_CRASH_CHILD` is set, so no helper ever counts as a passing test. The
+//! writer records fingerprints in a tight loop and prints `committed <i> <fingerprint>` after
+//! each commit returns; the kill lands at a random sub-millisecond moment, mostly inside a
+//! transaction, where the loop spends its time.
 
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use prefix_warden::store::Store;
+use prefix_warden::fingerprint::compute;
+use prefix_warden::store::{RecordInput, Store};
 
-/// The example binary `store_crash_child`, built by `cargo test`.
-fn child_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples/store_crash_child");
-    assert!(
-        p.exists(),
-        "{} is missing: run the tests with `cargo test` (which builds examples)",
-        p.display()
-    );
-    p
+/// Set in the writer: "<database path>\n<first record>".
+const CHILD_ENV: &str = "PW_STORE_CRASH_CHILD";
+
+fn main() {
+    if let Ok(v) = std::env::var(CHILD_ENV) {
+        let (path, first) = v.split_once('\n').expect("path and first record");
+        child(path, first.parse().expect("first record"));
+        return;
+    }
+    committed_records_survive_kill_9_at_random_moments();
+    println!("store_crash: 1 passed, 0 failed");
 }
 
-#[test]
+/// The writer: records in a tight loop and prints each commit.
+fn child(path: &str, first: u64) {
+    let mut store = Store::open(Path::new(&path)).expect("open the store");
+    let started = std::time::Instant::now();
+    let mut out = std::io::stdout().lock();
+    // Stops on its own after 60 s, so nothing can hang.
+    for i in first..first + 1_000_000 {
+        if started.elapsed().as_secs() >= 60 {
+            break;
+        }
+        let ids: Vec<u32> = (0..(i % 50) as u32 + 1).chain([i as u32]).collect();
+        let mut fp = compute(&ids, &[("system".into(), ids.len() / 2)], 8);
+        fp.token_count = i as usize;
+        let prompt = format!("p{}", i % 3);
+        store
+            .record(
+                &RecordInput {
+                    prompt: &prompt,
+                    tokenizer: "t",
+                    tokenizer_sha256: "aaaa",
+                    spec_sha256: None,
+                    content_sha256: "cccc",
+                    fingerprints: &fp,
+                },
+                i as i64,
+            )
+            .expect("record");
+        if i % 7 == 0 {
+            store
+                .record_tokenizer("t", "tiktoken", &format!("sha{i}"), None, i as i64)
+                .expect("record tokenizer");
+        }
+        writeln!(out, "committed {i} {}", fp.fingerprint).expect("stdout");
+        out.flush().expect("stdout");
+    }
+}
+
+/// The test: the writer killed at random moments, over and over.
 fn committed_records_survive_kill_9_at_random_moments() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
@@ -38,8 +80,8 @@ fn committed_records_survive_kill_9_at_random_moments() {
         seed % n
     };
     for round in 0..12 {
-        let mut child = Command::new(child_binary())
-            .args([db.to_str().unwrap(), &next.to_string()])
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(CHILD_ENV, format!("{}\n{next}", db.display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
