@@ -21,7 +21,6 @@ fn every_source_file_starts_with_a_module_doc() {
         "src",
         "tests",
         "benches",
-        "examples",
         "crates/core/src",
         "fuzz/fuzz_targets",
     ] {
