@@ -34,7 +34,7 @@
 # seed corpus so later runs start from it.
 set -euo pipefail
 
-ALL_TARGETS=(config prompt_yaml tiktoken tekken hf_json usage_batch ratelimit_headers live_color)
+ALL_TARGETS=(config prompt_yaml tiktoken tekken sentencepiece hf_json usage_batch ratelimit_headers live_color)
 
 usage() {
     echo "usage: $0 SECONDS [TARGET...]   (targets: ${ALL_TARGETS[*]})" >&2
@@ -57,7 +57,7 @@ triple=x86_64-unknown-linux-gnu
 # Largest input: file formats up to 1 MiB (libFuzzer grows lengths gradually), others 64 KiB.
 max_len() {
     case $1 in
-        config | prompt_yaml | tiktoken | tekken | hf_json) echo $((1 << 20)) ;;
+        config | prompt_yaml | tiktoken | tekken | sentencepiece | hf_json) echo $((1 << 20)) ;;
         *) echo $((64 << 10)) ;;
     esac
 }

@@ -117,7 +117,7 @@ pub struct DiffArgs {
     /// a sibling NAME.spec.json, else from --from)
     #[arg(long)]
     pub to_file: Option<PathBuf>,
-    /// Format of --to-file: hf-json, tiktoken or tekken (default: guessed from the name and content)
+    /// Format of --to-file: hf-json, tiktoken, tekken or sentencepiece (default: guessed from the name and content)
     #[arg(long, requires = "to_file")]
     pub to_format: Option<String>,
     /// Only these prompts (repeatable); default all
@@ -409,6 +409,9 @@ fn guess_format(path: &Path) -> Result<TokenizerFormat> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if name.contains(".tiktoken") {
         return Ok(TokenizerFormat::Tiktoken);
+    }
+    if name.ends_with(".model") || name.contains(".model.") {
+        return Ok(TokenizerFormat::Sentencepiece);
     }
     let bytes = crate::tokenizer::read_maybe_gzip(path)?;
     let has = |key: &[u8]| bytes.windows(key.len()).any(|w| w == key);

@@ -16,6 +16,11 @@ Reference semantics (see tests/data/expected_ids/README.md):
   * tekken: mistral_common Tekkenizer.from_file(path).encode(text, bos=False, eos=False), cross-checked
     on the whole corpus against a plain tiktoken.Encoding built by the rule documented in
     tokenizers/README.md (the rule the Rust engine implements).
+  * SentencePiece .model: sentencepiece.SentencePieceProcessor(model_file=path).encode(text,
+    out_type=int) (no BOS/EOS); for Mistral's files cross-checked on the whole corpus with
+    mistral_common SentencePieceTokenizer(path).encode(text, bos=False, eos=False). The unigram and
+    nmt_nfkc models under tests/data/spm/ (made by scripts/reference/gen_spm_models.py) are
+    references of the same call.
 
 Text is read from the corpus file as UTF-8, exactly (no stripping, no newline changes).
 
@@ -56,6 +61,16 @@ LABELS: dict[str, tuple[str, str, str | None]] = {
     "mistral/tekken-240718": ("tekken", "mistral/tekken_240718.json.gz", None),
     "mistral/tekken-240911": ("tekken", "mistral/tekken_240911.json.gz", None),
     "anthropic/claude-legacy": ("hf", "anthropic/claude-legacy.tokenizer.json.gz", None),
+    "mistral/spm-v1": ("spm", "mistral/spm-v1.model", None),
+    "mistral/spm-v3": ("spm", "mistral/spm-v3.model", None),
+    "mistral/spm-v7": ("spm", "mistral/spm-v7.model", None),
+}
+
+# SentencePiece models trained here for the model types and normalizers no shipped file uses
+# (label -> file relative to the repo root); not registered in daemon.toml.
+TEST_MODELS: dict[str, str] = {
+    "test/spm-unigram-nfkc": "tests/data/spm/unigram-nfkc.model",
+    "test/spm-bpe-nfkc": "tests/data/spm/bpe-nfkc.model",
 }
 
 
@@ -184,6 +199,20 @@ def tekken_encoder(stem: str, raw: bytes, tmpdir: Path):
     return lambda text: tk.encode(text, bos=False, eos=False)
 
 
+def spm_encoder(path: Path):
+    import sentencepiece
+
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(path))
+    return lambda text: sp.encode(text, out_type=int)
+
+
+def mistral_spm_encoder(path: Path):
+    from mistral_common.tokens.tokenizers.sentencepiece import SentencePieceTokenizer
+
+    tk = SentencePieceTokenizer(path)
+    return lambda text: tk.encode(text, bos=False, eos=False)
+
+
 def generate(texts: dict[str, str], versions: dict[str, str | None]) -> tuple[dict[str, bytes], list[str]]:
     sums = read_sums()
     outputs: dict[str, bytes] = {}
@@ -192,7 +221,9 @@ def generate(texts: dict[str, str], versions: dict[str, str | None]) -> tuple[di
         tmpdir = Path(td)
         for label, (fmt, rel, spec_rel) in LABELS.items():
             path = TOKENIZERS / rel
-            raw = gzip.decompress(path.read_bytes())
+            raw = path.read_bytes()
+            if rel.endswith(".gz"):
+                raw = gzip.decompress(raw)
             digest = hashlib.sha256(raw).hexdigest()
             relpath = f"tokenizers/{rel}"
             if sums.get(rel) != digest:
@@ -232,6 +263,15 @@ def generate(texts: dict[str, str], versions: dict[str, str | None]) -> tuple[di
                 else:
                     encode = tt_encode
                     reference = f"tiktoken {versions.get('tiktoken')} (mistral-common not installed): {rule}"
+            elif fmt == "spm":
+                encode = spm_encoder(path)
+                cross = mistral_spm_encoder(path)
+                reference = (
+                    f"sentencepiece {versions.get('sentencepiece')}: sentencepiece.SentencePieceProcessor("
+                    f"model_file={relpath}).encode(text, out_type=int); cross-checked equal on the whole "
+                    f"corpus with mistral-common {versions.get('mistral-common')} SentencePieceTokenizer"
+                    f"(path).encode(text, bos=False, eos=False)"
+                )
             else:
                 die(f"unknown format {fmt}")
 
@@ -246,6 +286,10 @@ def generate(texts: dict[str, str], versions: dict[str, str | None]) -> tuple[di
                     if other != seq:
                         first = next((i for i, (a, b) in enumerate(zip(seq, other)) if a != b), min(len(seq), len(other)))
                         die(f"{label} {name}: mistral_common and tiktoken construction differ at token {first}")
+                if fmt == "spm" and cross(text) != seq:
+                    die(f"{label} {name}: sentencepiece and mistral_common differ")
+            if fmt == "spm":
+                notes.append(f"{label}: sentencepiece == mistral_common on all {len(texts)} texts")
             if fmt == "tekken" and encode is not tt_encode:
                 notes.append(f"{label}: mistral_common == tiktoken construction on all {len(texts)} texts")
 
@@ -254,6 +298,20 @@ def generate(texts: dict[str, str], versions: dict[str, str | None]) -> tuple[di
             outputs[label.replace("/", "__") + ".json.gz"] = gzip.compress(data, compresslevel=9, mtime=0)
             total = sum(len(v) for v in ids.values())
             print(f"{label}: {len(ids)} texts, {total} tokens", file=sys.stderr)
+        for label, relpath in TEST_MODELS.items():
+            path = ROOT / relpath
+            raw = path.read_bytes()
+            encode = spm_encoder(path)
+            ids = {name: list(encode(text)) for name, text in texts.items()}
+            reference = (
+                f"sentencepiece {versions.get('sentencepiece')}: sentencepiece.SentencePieceProcessor("
+                f"model_file={relpath}).encode(text, out_type=int)"
+            )
+            doc = {"tokenizer": label, "file": relpath, "file_sha256": hashlib.sha256(raw).hexdigest(),
+                   "reference": reference, "ids": ids}
+            data = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+            outputs[label.replace("/", "__") + ".json.gz"] = gzip.compress(data, compresslevel=9, mtime=0)
+            print(f"{label}: {len(ids)} texts, {sum(len(v) for v in ids.values())} tokens", file=sys.stderr)
     return outputs, notes
 
 

@@ -177,6 +177,7 @@ fn negative_controls_exit_zero() {
         ("openai/o200k_base", "openai/o200k_base"),
         ("openai/o200k_base", "openai/o200k_harmony"),
         ("mistral/tekken-240718", "mistral/tekken-240911"),
+        ("mistral/spm-v3", "mistral/spm-v7"),
     ] {
         let o = run_in(
             &root(),
@@ -186,6 +187,37 @@ fn negative_controls_exit_zero() {
         let r = json(&o);
         assert_eq!(r["summary"]["changed"], 0);
         assert_eq!(r["same_vocabulary"], true);
+    }
+}
+
+#[test]
+fn mistral_spm_v1_to_v3_moves_every_id_and_keeps_every_count() {
+    // The SentencePiece upgrade pair: v3 puts 768 control tokens in front, so every text id
+    // moves while the segmentation stays the same. Also through --to-file, the format guessed
+    // from the `.model` name.
+    for to in [
+        &["--to", "mistral/spm-v3"][..],
+        &["--to-file", "tokenizers/mistral/spm-v3.model"][..],
+    ] {
+        let mut args = vec!["diff", "--from", "mistral/spm-v1", "--format", "json"];
+        args.extend_from_slice(to);
+        let o = run_in(&root(), &args);
+        assert_eq!(o.status.code(), Some(1), "{to:?}: {}", stderr(&o));
+        let r = json(&o);
+        assert_eq!(r["same_vocabulary"], false, "{to:?}");
+        let prompts = r["prompts"].as_array().unwrap();
+        assert!(!prompts.is_empty());
+        for p in prompts {
+            assert_eq!(p["fingerprint_changed"], true, "{to:?}: {p}");
+            assert_eq!(
+                p["from_tokens"], p["to_tokens"],
+                "{to:?}: ids moved, counts did not"
+            );
+            assert_eq!(
+                p["first_divergent_token"], 0,
+                "{to:?}: the first id already moved"
+            );
+        }
     }
 }
 

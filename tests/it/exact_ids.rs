@@ -1,6 +1,7 @@
 //! Token ids of every shipped tokenizer on every corpus text equal the reference
-//! implementation's (Python tiktoken / tokenizers / mistral-common), as committed in
-//! tests/data/expected_ids by scripts/reference/gen_expected_ids.py.
+//! implementation's (Python tiktoken / tokenizers / sentencepiece / mistral-common), as committed
+//! in tests/data/expected_ids by scripts/reference/gen_expected_ids.py; so do the ids of the two
+//! SentencePiece test models (unigram, NFKC charsmap) in tests/data/spm.
 
 use std::collections::BTreeMap;
 
@@ -47,33 +48,7 @@ fn every_shipped_tokenizer_matches_the_reference_on_the_whole_corpus() {
                 "{}: expected ids are for another file",
                 entry.id
             );
-            let mut bad = Vec::new();
-            for (name, text) in &texts {
-                let want = exp
-                    .ids
-                    .get(name)
-                    .unwrap_or_else(|| panic!("{}: no expected ids for {name}", entry.id));
-                let got = tok.encode(text).unwrap();
-                if &got != want {
-                    let at = got
-                        .iter()
-                        .zip(want)
-                        .position(|(a, b)| a != b)
-                        .unwrap_or(got.len().min(want.len()));
-                    bad.push(format!(
-                        "{} on {name}: first difference at token {at} (got {} ids, want {})",
-                        entry.id,
-                        got.len(),
-                        want.len()
-                    ));
-                }
-                let (ids2, offs) = tok.encode_with_offsets(text).unwrap();
-                assert_eq!(&ids2, &got);
-                if let Err(why) = check_offsets(entry.format, text, &offs) {
-                    bad.push(format!("{} on {name}: offsets: {why}", entry.id));
-                }
-            }
-            bad
+            compare(&entry.id, entry.format, &tok, &exp, &texts)
         })
         .collect();
     assert!(
@@ -84,9 +59,75 @@ fn every_shipped_tokenizer_matches_the_reference_on_the_whole_corpus() {
     );
 }
 
+#[test]
+fn sentencepiece_unigram_and_nfkc_models_match_the_reference_on_the_whole_corpus() {
+    use prefix_warden::config::TokenizerFormat;
+    let texts = corpus();
+    let mut failures = Vec::new();
+    for (label, file) in [
+        ("test/spm-unigram-nfkc", "tests/data/spm/unigram-nfkc.model"),
+        ("test/spm-bpe-nfkc", "tests/data/spm/bpe-nfkc.model"),
+    ] {
+        let exp = expected(label);
+        let tok = Tokenizer::load_file(
+            label,
+            &root().join(file),
+            TokenizerFormat::Sentencepiece,
+            None,
+        )
+        .unwrap();
+        assert_eq!(tok.identity.file_sha256, exp.file_sha256, "{label}");
+        failures.extend(compare(
+            label,
+            TokenizerFormat::Sentencepiece,
+            &tok,
+            &exp,
+            &texts,
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every text's ids and offsets against the expected ids: one line per mismatch.
+fn compare(
+    label: &str,
+    format: prefix_warden::config::TokenizerFormat,
+    tok: &Tokenizer,
+    exp: &Expected,
+    texts: &[(String, String)],
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (name, text) in texts {
+        let want = exp
+            .ids
+            .get(name)
+            .unwrap_or_else(|| panic!("{label}: no expected ids for {name}"));
+        let got = tok.encode(text).unwrap();
+        if &got != want {
+            let at = got
+                .iter()
+                .zip(want)
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(want.len()));
+            bad.push(format!(
+                "{label} on {name}: first difference at token {at} (got {} ids, want {})",
+                got.len(),
+                want.len()
+            ));
+        }
+        let (ids2, offs) = tok.encode_with_offsets(text).unwrap();
+        assert_eq!(&ids2, &got);
+        if let Err(why) = check_offsets(format, text, &offs) {
+            bad.push(format!("{label} on {name}: offsets: {why}"));
+        }
+    }
+    bad
+}
+
 /// Rank engines (tiktoken, tekken) split bytes: their offsets tile the text exactly, each token
 /// starting where the last ended, the last ending at the end (a token may end inside a
-/// multi-byte character). HF engines report the characters a token came from: in bounds, on
+/// multi-byte character). SentencePiece offsets tile the text too, on character boundaries (a
+/// character spelled in byte pieces belongs to its last one). HF engines report the characters a token came from: in bounds, on
 /// character boundaries, never going backwards.
 fn check_offsets(
     format: prefix_warden::config::TokenizerFormat,
@@ -104,8 +145,19 @@ fn check_offsets(
             text.len()
         ));
     }
+    if format == TokenizerFormat::Sentencepiece {
+        if let Some((i, (a, b))) = offs
+            .iter()
+            .enumerate()
+            .find(|(_, (a, b))| !text.is_char_boundary(*a) || !text.is_char_boundary(*b))
+        {
+            return Err(format!(
+                "token {i}: [{a}, {b}) is not on character boundaries"
+            ));
+        }
+    }
     match format {
-        TokenizerFormat::Tiktoken | TokenizerFormat::Tekken => {
+        TokenizerFormat::Tiktoken | TokenizerFormat::Tekken | TokenizerFormat::Sentencepiece => {
             let mut at = 0;
             for (i, (a, b)) in offs.iter().enumerate() {
                 if *a != at {

@@ -64,6 +64,8 @@ pub enum TokenizerFormat {
     Tiktoken,
     /// Mistral tekken JSON (ranks, pattern and special tokens in one file).
     Tekken,
+    /// SentencePiece `.model` protobuf (BPE or unigram, with its normalizer).
+    Sentencepiece,
 }
 
 impl std::str::FromStr for TokenizerFormat {
@@ -73,8 +75,9 @@ impl std::str::FromStr for TokenizerFormat {
             "hf-json" | "tokenizer.json" | "hf" => Ok(Self::HfJson),
             "tiktoken" => Ok(Self::Tiktoken),
             "tekken" => Ok(Self::Tekken),
+            "sentencepiece" | "spm" => Ok(Self::Sentencepiece),
             other => Err(format!(
-                "unknown tokenizer format `{other}` (expected hf-json, tiktoken or tekken)"
+                "unknown tokenizer format `{other}` (expected hf-json, tiktoken, tekken or sentencepiece)"
             )),
         }
     }
@@ -86,6 +89,7 @@ impl std::fmt::Display for TokenizerFormat {
             Self::HfJson => "hf-json",
             Self::Tiktoken => "tiktoken",
             Self::Tekken => "tekken",
+            Self::Sentencepiece => "sentencepiece",
         })
     }
 }

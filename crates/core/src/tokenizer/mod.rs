@@ -9,6 +9,7 @@
 mod file;
 mod hf_json;
 mod rank_bpe;
+mod sentencepiece;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 pub use file::{gunzip_if_needed, read_maybe_gzip, sha256_hex};
 pub use hf_json::HfJson;
 pub use rank_bpe::{load_tekken, parse_rank_file, RankBpe, TiktokenSpec};
+pub use sentencepiece::SentencePiece;
 
 use crate::config::{Config, TokenizerEntry, TokenizerFormat};
 use crate::error::{Error, Result};
@@ -58,6 +60,7 @@ impl Identity {
 enum Engine {
     Rank(rank_bpe::RankBpe),
     Hf(Box<hf_json::HfJson>),
+    Spm(Box<SentencePiece>),
 }
 
 /// A loaded tokenizer.
@@ -145,6 +148,9 @@ impl Tokenizer {
             TokenizerFormat::HfJson => Engine::Hf(Box::new(
                 hf_json::HfJson::from_bytes(&content.bytes).map_err(bad)?,
             )),
+            TokenizerFormat::Sentencepiece => Engine::Spm(Box::new(
+                SentencePiece::from_bytes(&content.bytes).map_err(bad)?,
+            )),
         };
         let mut h = Sha256::new();
         let mut vocab_size = 0;
@@ -157,6 +163,7 @@ impl Tokenizer {
         match &engine {
             Engine::Rank(r) => r.vocab().for_each(|(i, b)| feed(i, b)),
             Engine::Hf(t) => t.vocab().for_each(|(i, b)| feed(i, b)),
+            Engine::Spm(t) => t.vocab().for_each(|(i, b)| feed(i, &b)),
         }
         let vocab_hash = hex::encode(h.finalize());
         Ok(Tokenizer {
@@ -176,6 +183,7 @@ impl Tokenizer {
         match &self.engine {
             Engine::Rank(r) => r.encode(text),
             Engine::Hf(t) => t.encode(text),
+            Engine::Spm(t) => t.encode(text),
         }
         .map_err(|m| Error::Other(format!("tokenizer `{}`: {m}", self.id)))
     }
@@ -185,6 +193,7 @@ impl Tokenizer {
         match &self.engine {
             Engine::Rank(r) => r.encode_with_offsets(text),
             Engine::Hf(t) => t.encode_with_offsets(text),
+            Engine::Spm(t) => t.encode_with_offsets(text),
         }
         .map_err(|m| Error::Other(format!("tokenizer `{}`: {m}", self.id)))
     }
@@ -193,6 +202,7 @@ impl Tokenizer {
         match &self.engine {
             Engine::Rank(r) => r.special_tokens(),
             Engine::Hf(t) => t.special_tokens(),
+            Engine::Spm(t) => t.special_tokens(),
         }
     }
 }

@@ -1,0 +1,309 @@
+//! SentencePiece normalization, as `normalizer.cc` does it: the model's precompiled character
+//! map (longest rule wins), user-defined symbols left untouched, an optional dummy `▁` prefix,
+//! spaces escaped to `▁`, and (when the spec says so) extra whitespace removed. Also returns,
+//! for every normalized byte, the original byte it came from, for offsets.
+
+use super::proto::NormalizerSpec;
+
+/// `▁` (U+2581), SentencePiece's visible space.
+pub const SPACE: &str = "\u{2581}";
+
+/// A precompiled character map: a darts-clone double-array trie over the input bytes whose
+/// values point into a blob of NUL-terminated replacement strings.
+struct CharsMap {
+    units: Vec<u32>,
+    normalized: Vec<u8>,
+}
+
+impl CharsMap {
+    /// `<u32 trie size in bytes><trie units><replacement strings>`, little-endian.
+    fn parse(blob: &[u8]) -> Result<Self, String> {
+        let bad = |why: &str| format!("normalizer_spec.precompiled_charsmap: {why}");
+        if blob.len() <= 4 {
+            return Err(bad("too short"));
+        }
+        let trie_bytes = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize;
+        if trie_bytes >= blob.len() - 4 || trie_bytes % 4 != 0 || trie_bytes == 0 {
+            return Err(bad("trie size does not fit the blob"));
+        }
+        let units = blob[4..4 + trie_bytes]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok(Self {
+            units,
+            normalized: blob[4 + trie_bytes..].to_vec(),
+        })
+    }
+
+    /// The longest rule matching a prefix of `input`: (bytes consumed, replacement).
+    fn longest(&self, input: &[u8]) -> Option<(usize, &str)> {
+        // Darts-clone unit layout: bit 8 = has leaf, low 31 bits = value (for leaves),
+        // label = bit 31 | low byte, offset = (unit >> 10) << ((unit & 0x200) >> 6).
+        let offset = |u: u32| ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize;
+        let mut best = None;
+        let mut node = 0usize;
+        let mut unit = *self.units.first()?;
+        node ^= offset(unit);
+        for (i, &c) in input.iter().enumerate() {
+            if c == 0 {
+                break;
+            }
+            node ^= c as usize;
+            unit = *self.units.get(node)?;
+            if (unit & ((1 << 31) | 0xff)) != c as u32 {
+                break;
+            }
+            node ^= offset(unit);
+            if (unit >> 8) & 1 == 1 {
+                let value = (*self.units.get(node)? & ((1 << 31) - 1)) as usize;
+                best = Some((i + 1, value));
+            }
+        }
+        let (len, value) = best?;
+        let tail = self.normalized.get(value..)?;
+        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        // A rule pointing into the middle of a character is a broken file: ignore the rule.
+        std::str::from_utf8(&tail[..end]).ok().map(|s| (len, s))
+    }
+}
+
+/// Matches the longest user-defined symbol at a position (SentencePiece's `PrefixMatcher`).
+#[derive(Default)]
+pub struct PrefixMatcher {
+    /// First byte -> symbols starting with it, longest first.
+    by_first: Vec<Vec<Box<[u8]>>>,
+}
+
+impl PrefixMatcher {
+    pub fn new<'a>(symbols: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut by_first: Vec<Vec<Box<[u8]>>> = vec![Vec::new(); 256];
+        for s in symbols {
+            if let Some(&b) = s.as_bytes().first() {
+                by_first[b as usize].push(s.as_bytes().into());
+            }
+        }
+        for v in &mut by_first {
+            v.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+        Self { by_first }
+    }
+
+    /// The length of the longest symbol `input` starts with.
+    pub fn longest(&self, input: &[u8]) -> Option<usize> {
+        let first = *input.first()?;
+        self.by_first
+            .get(first as usize)?
+            .iter()
+            .find(|s| input.starts_with(s))
+            .map(|s| s.len())
+    }
+}
+
+/// The byte length of the UTF-8 character at the start of `input`, or `None` when it is not a
+/// valid one (SentencePiece then emits U+FFFD and consumes one byte).
+pub fn char_len(input: &[u8]) -> Option<usize> {
+    let n = match *input.first()? {
+        0x00..=0x7f => 1,
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return None,
+    };
+    std::str::from_utf8(input.get(..n)?).ok().map(|_| n)
+}
+
+pub struct Normalizer {
+    charsmap: Option<CharsMap>,
+    add_dummy_prefix: bool,
+    remove_extra_whitespaces: bool,
+    escape_whitespaces: bool,
+    treat_whitespace_as_suffix: bool,
+}
+
+/// Normalized text and, for each of its bytes plus one past the end, the original byte offset.
+pub struct Normalized {
+    pub text: String,
+    pub to_orig: Vec<usize>,
+}
+
+impl Normalizer {
+    pub fn new(spec: &NormalizerSpec, treat_whitespace_as_suffix: bool) -> Result<Self, String> {
+        let charsmap = if spec.precompiled_charsmap.is_empty() {
+            None
+        } else {
+            Some(CharsMap::parse(&spec.precompiled_charsmap)?)
+        };
+        Ok(Self {
+            charsmap,
+            add_dummy_prefix: spec.add_dummy_prefix,
+            remove_extra_whitespaces: spec.remove_extra_whitespaces,
+            escape_whitespaces: spec.escape_whitespaces,
+            treat_whitespace_as_suffix,
+        })
+    }
+
+    /// One normalization step at the start of `input`: (replacement, bytes consumed).
+    fn prefix<'a>(&'a self, input: &'a [u8], users: &PrefixMatcher) -> (&'a str, usize) {
+        if let Some(n) = users.longest(input) {
+            // User-defined symbols are valid UTF-8 (they come from a UTF-8 string field) and
+            // match whole; `input` starts with them.
+            return (std::str::from_utf8(&input[..n]).unwrap_or("\u{fffd}"), n);
+        }
+        if let Some((n, s)) = self.charsmap.as_ref().and_then(|m| m.longest(input)) {
+            return (s, n);
+        }
+        match char_len(input) {
+            Some(n) => (std::str::from_utf8(&input[..n]).unwrap_or("\u{fffd}"), n),
+            None => ("\u{fffd}", 1),
+        }
+    }
+
+    pub fn normalize(&self, input: &str, users: &PrefixMatcher) -> Normalized {
+        let mut input = input.as_bytes();
+        let mut text = String::with_capacity(input.len() + input.len() / 4 + 3);
+        let mut to_orig = Vec::with_capacity(text.capacity() + 1);
+        let mut consumed = 0usize;
+        if input.is_empty() {
+            return Normalized {
+                text,
+                to_orig: vec![0],
+            };
+        }
+        if self.remove_extra_whitespaces {
+            while !input.is_empty() {
+                let (s, n) = self.prefix(input, users);
+                if s != " " {
+                    break;
+                }
+                input = &input[n..];
+                consumed += n;
+            }
+            if input.is_empty() {
+                return Normalized {
+                    text,
+                    to_orig: vec![consumed],
+                };
+            }
+        }
+        let space = if self.escape_whitespaces { SPACE } else { " " };
+        let push_ws = |text: &mut String, to_orig: &mut Vec<usize>, at: usize| {
+            text.push_str(space);
+            to_orig.extend(std::iter::repeat_n(at, space.len()));
+        };
+        if !self.treat_whitespace_as_suffix && self.add_dummy_prefix {
+            push_ws(&mut text, &mut to_orig, consumed);
+        }
+        let mut prev_space = self.remove_extra_whitespaces;
+        while !input.is_empty() {
+            let (s, n) = self.prefix(input, users);
+            let mut sp = s;
+            while prev_space && sp.starts_with(' ') {
+                sp = &sp[1..];
+            }
+            if !sp.is_empty() {
+                for ch in sp.split_inclusive(' ') {
+                    match ch.strip_suffix(' ') {
+                        Some(body) => {
+                            text.push_str(body);
+                            to_orig.extend(std::iter::repeat_n(consumed, body.len()));
+                            if self.escape_whitespaces {
+                                push_ws(&mut text, &mut to_orig, consumed);
+                            } else {
+                                text.push(' ');
+                                to_orig.push(consumed);
+                            }
+                        }
+                        None => {
+                            text.push_str(ch);
+                            to_orig.extend(std::iter::repeat_n(consumed, ch.len()));
+                        }
+                    }
+                }
+                prev_space = sp.ends_with(' ');
+            }
+            consumed += n;
+            input = &input[n..];
+            if !self.remove_extra_whitespaces {
+                prev_space = false;
+            }
+        }
+        if self.remove_extra_whitespaces {
+            while text.ends_with(space) {
+                let len = text.len() - space.len();
+                consumed = to_orig[len];
+                text.truncate(len);
+                to_orig.truncate(len);
+            }
+        }
+        if self.treat_whitespace_as_suffix && self.add_dummy_prefix {
+            push_ws(&mut text, &mut to_orig, consumed);
+        }
+        to_orig.push(consumed);
+        Normalized { text, to_orig }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(add_dummy_prefix: bool, remove_extra: bool) -> NormalizerSpec {
+        NormalizerSpec {
+            name: "identity".into(),
+            precompiled_charsmap: vec![],
+            add_dummy_prefix,
+            remove_extra_whitespaces: remove_extra,
+            escape_whitespaces: true,
+        }
+    }
+
+    #[test]
+    fn escapes_spaces_adds_the_dummy_prefix_and_maps_offsets() {
+        let n = Normalizer::new(&spec(true, false), false).unwrap();
+        let out = n.normalize("a  b", &PrefixMatcher::default());
+        assert_eq!(out.text, "▁a▁▁b");
+        assert_eq!(out.to_orig.len(), out.text.len() + 1);
+        assert_eq!(out.to_orig[0], 0);
+        assert_eq!(out.to_orig[3], 0, "`a` is byte 0");
+        assert_eq!(*out.to_orig.last().unwrap(), 4);
+        let out = n.normalize("", &PrefixMatcher::default());
+        assert_eq!(out.text, "", "no dummy prefix on empty text");
+    }
+
+    #[test]
+    fn removes_extra_whitespace_when_the_spec_says_so() {
+        let n = Normalizer::new(&spec(true, true), false).unwrap();
+        assert_eq!(
+            n.normalize("  a   b  ", &PrefixMatcher::default()).text,
+            "▁a▁b"
+        );
+        assert_eq!(n.normalize("   ", &PrefixMatcher::default()).text, "");
+    }
+
+    #[test]
+    fn a_broken_charsmap_is_an_error_or_ignored_never_a_panic() {
+        let mut s = spec(true, false);
+        for blob in [
+            vec![1, 0, 0],
+            vec![8, 0, 0, 0, 1],
+            vec![255, 255, 255, 255, 0, 0],
+        ] {
+            s.precompiled_charsmap = blob;
+            assert!(Normalizer::new(&s, false).is_err());
+        }
+        // A trie whose units point anywhere: lookups stop at the end of the table.
+        s.precompiled_charsmap = [&8u32.to_le_bytes()[..], &[0xff; 8], b"x\0"].concat();
+        let n = Normalizer::new(&s, false).unwrap();
+        assert_eq!(n.normalize("abc", &PrefixMatcher::default()).text, "▁abc");
+    }
+
+    #[test]
+    fn user_defined_symbols_match_longest_first() {
+        let m = PrefixMatcher::new(["[A]", "[AB]", "x"]);
+        assert_eq!(m.longest(b"[AB]c"), Some(4));
+        assert_eq!(m.longest(b"[A]"), Some(3));
+        assert_eq!(m.longest(b"[C]"), None);
+        assert_eq!(m.longest(b""), None);
+    }
+}

@@ -1,0 +1,140 @@
+//! SentencePiece's unigram model (`unigram_model.cc`, `EncodeOptimized`): the Viterbi path
+//! through every piece that matches at each character, scored by the pieces' log
+//! probabilities; user-defined symbols get a bonus that always selects them, and a character
+//! no piece starts with becomes `<unk>` at the lowest score minus 10.
+
+use rustc_hash::FxHashMap;
+
+use super::Pieces;
+
+/// A byte trie over the mergeable pieces (normal, user-defined, unused).
+pub struct Trie {
+    /// (node, byte) -> child node.
+    edges: FxHashMap<(u32, u8), u32>,
+    /// node -> the id of the piece ending there.
+    ids: Vec<Option<u32>>,
+    min_score: f32,
+    max_score: f32,
+}
+
+impl Trie {
+    pub fn new(pieces: &Pieces) -> Self {
+        let mut edges = FxHashMap::default();
+        let mut ids = vec![None];
+        for (piece, id) in pieces.mergeable_with_ids() {
+            let mut node = 0u32;
+            for &b in piece.as_bytes() {
+                let next = ids.len() as u32;
+                node = *edges.entry((node, b)).or_insert_with(|| {
+                    ids.push(None);
+                    next
+                });
+            }
+            ids[node as usize] = Some(id);
+        }
+        let (mut min_score, mut max_score) = (f32::MAX, f32::MIN_POSITIVE);
+        for s in pieces.normal_scores() {
+            min_score = min_score.min(s);
+            max_score = max_score.max(s);
+        }
+        Self {
+            edges,
+            ids,
+            min_score,
+            max_score,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Best {
+    id: u32,
+    score: f32,
+    starts_at: usize,
+    set: bool,
+}
+
+/// Encodes normalized text: pushes (start, end, id) in normalized byte offsets.
+pub fn encode(text: &str, trie: &Trie, pieces: &Pieces, out: &mut Vec<(usize, usize, u32)>) {
+    let bytes = text.as_bytes();
+    let size = bytes.len();
+    if size == 0 {
+        return;
+    }
+    let unk_score = trie.min_score - 10.0;
+    let mut best = vec![
+        Best {
+            id: 0,
+            score: 0.0,
+            starts_at: 0,
+            set: false
+        };
+        size + 1
+    ];
+    let mut starts_at = 0;
+    while starts_at < size {
+        let till_here = best[starts_at].score;
+        let mblen = super::normalizer::char_len(&bytes[starts_at..])
+            .unwrap_or(1)
+            .min(size - starts_at);
+        let mut has_single = false;
+        let mut node = 0u32;
+        let mut key_pos = starts_at;
+        while key_pos < size {
+            let Some(&next) = trie.edges.get(&(node, bytes[key_pos])) else {
+                break;
+            };
+            node = next;
+            key_pos += 1;
+            let Some(id) = trie.ids[node as usize] else {
+                continue;
+            };
+            if pieces.is_unused(id) {
+                continue;
+            }
+            let length = key_pos - starts_at;
+            let target = &mut best[key_pos];
+            // As in the reference: a user-defined symbol's score is computed in double
+            // precision and compared against the stored float.
+            let (better, candidate) = if pieces.is_user_defined(id) {
+                let c = (length as f32 * trie.max_score) as f64 - 0.1 + till_here as f64;
+                (!target.set || c > target.score as f64, c as f32)
+            } else {
+                let c = pieces.score(id) + till_here;
+                (!target.set || c > target.score, c)
+            };
+            if better {
+                *target = Best {
+                    id,
+                    score: candidate,
+                    starts_at,
+                    set: true,
+                };
+            }
+            if length == mblen {
+                has_single = true;
+            }
+        }
+        if !has_single {
+            let target = &mut best[starts_at + mblen];
+            let candidate = unk_score + till_here;
+            if !target.set || candidate > target.score {
+                *target = Best {
+                    id: pieces.unk_id(),
+                    score: candidate,
+                    starts_at,
+                    set: true,
+                };
+            }
+        }
+        starts_at += mblen;
+    }
+    let first = out.len();
+    let mut ends_at = size;
+    while ends_at > 0 {
+        let b = best[ends_at];
+        out.push((b.starts_at, ends_at, b.id));
+        ends_at = b.starts_at;
+    }
+    out[first..].reverse();
+}
