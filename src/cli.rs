@@ -189,6 +189,7 @@ fn check(config: &Path) -> Result<Outcome> {
         "TOKENIZER".to_string(),
         "FORMAT".into(),
         "IDS".into(),
+        "ENGINE".into(),
         "SHA256".into(),
     ]];
     for t in &loaded {
@@ -197,6 +198,7 @@ fn check(config: &Path) -> Result<Outcome> {
             t.id.clone(),
             t.identity.format.to_string(),
             t.vocab_size.to_string(),
+            t.engine(),
             format!(
                 "{} ({})",
                 &t.identity.file_sha256[..12],
@@ -273,9 +275,37 @@ fn tokenize(config: &Path, a: TokenizeArgs) -> Result<Outcome> {
     };
     let tok = Tokenizer::load(entry)?;
     let ids = tok.encode(&text)?;
-    let out = serde_json::json!({"tokenizer": tok.id, "count": ids.len(), "ids": ids});
-    print(&(out.to_string() + "\n"))?;
+    drop(text);
+    write_ids(&tok.id, &ids).map_err(|e| Error::io("<stdout>", e))?;
     Ok(Outcome::Ok)
+}
+
+/// `{"tokenizer": .., "count": .., "ids": [..]}` on one line, streamed: a JSON value per id
+/// would cost tens of bytes each for a 16 MB input.
+fn write_ids(tokenizer: &str, ids: &[u32]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let r = (|| {
+        write!(
+            out,
+            "{{\"tokenizer\":{},\"count\":{},\"ids\":[",
+            serde_json::Value::from(tokenizer),
+            ids.len()
+        )?;
+        let mut buf = itoa::Buffer::new();
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(buf.format(*id).as_bytes())?;
+        }
+        out.write_all(b"]}\n")?;
+        out.flush()
+    })();
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
 }
 
 fn read_stdin() -> Result<String> {

@@ -245,3 +245,69 @@ fn nfc_normalizer_is_the_only_difference_between_the_qwen_rank_file_and_qwen3_js
         "NFC(decomposed) == composed"
     );
 }
+
+#[test]
+fn native_byte_level_bpe_takes_every_shipped_tokenizer_json_and_agrees_with_the_tokenizers_crate() {
+    // The exact-ids test covers the corpus; these strings cover what the corpus lacks: text
+    // that normalization changes, added tokens next to each other and inside words, whitespace
+    // runs of every kind, and a piece long enough for the heap-based merge.
+    use prefix_warden::config::TokenizerFormat;
+    use prefix_warden::tokenizer::HfJson;
+    let cfg = Config::load(&root().join("daemon.toml")).unwrap();
+    let long_run = "=".repeat(5000);
+    let long_word = "ab".repeat(3000);
+    let texts = [
+        "",
+        " ",
+        "Please re\u{301}sume\u{301} the cafe\u{301} menu, \u{fb01}ne \u{2460} \u{ff21}.",
+        "<think></think><think>x</think>y<｜end▁of▁sentence｜><|im_start|>system\n",
+        "a  b   \n\n  \t c \u{3000}\u{3000}d\r\n\r\n   ",
+        "数字123456 和 日本語のテキスト, カタカナ, 한국어; Ёлка! 🦀🦀 e\u{301}\u{302}",
+        "don't I'LL we've 'S x'd",
+        &long_run,
+        &long_word,
+    ];
+    let mut checked = 0;
+    for entry in cfg
+        .tokenizers
+        .iter()
+        .filter(|t| t.format == TokenizerFormat::HfJson)
+    {
+        let tok = Tokenizer::load(entry).unwrap();
+        assert!(
+            tok.engine().starts_with("native"),
+            "{}: {}",
+            entry.id,
+            tok.engine()
+        );
+        let bytes = prefix_warden::tokenizer::read_maybe_gzip(&entry.file).unwrap();
+        let reference = HfJson::with_tokenizers_crate(&bytes).unwrap();
+        for t in &texts {
+            assert_eq!(
+                tok.encode(t).unwrap(),
+                reference.encode(t).unwrap(),
+                "{} on {:?}",
+                entry.id,
+                &t[..t.len().min(60)]
+            );
+            let (_, offs) = tok.encode_with_offsets(t).unwrap();
+            check_offsets(TokenizerFormat::HfJson, t, &offs).unwrap();
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}
+
+#[test]
+fn a_tokenizer_json_the_native_engine_cannot_take_falls_back_and_says_why() {
+    let file = root().join("tokenizers/qwen/qwen3.tokenizer.json.gz");
+    let bytes = prefix_warden::tokenizer::read_maybe_gzip(&file).unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    json["added_tokens"][0]["lstrip"] = true.into();
+    let t = prefix_warden::tokenizer::HfJson::from_bytes(json.to_string().as_bytes()).unwrap();
+    assert_eq!(
+        t.engine(),
+        "tokenizers crate (an added token has single_word, lstrip or rstrip)"
+    );
+    assert_eq!(t.encode("hello world").unwrap().len(), 2);
+}

@@ -1,4 +1,5 @@
-//! HF `tokenizer.json` files through the `tokenizers` crate.
+//! HF `tokenizer.json` files: natively ([`super::hf_bpe`]) when the file is a byte-level BPE
+//! whose every stage that engine implements exactly, otherwise through the `tokenizers` crate.
 //!
 //! Encoding is `encode(text, add_special_tokens = false)`: no BOS/EOS, but added tokens written
 //! in the text (`<think>`) are matched, as self-hosted engines do after rendering a chat
@@ -6,8 +7,16 @@
 
 use std::collections::BTreeMap;
 
+use super::hf_bpe::HfBpe;
+
+enum Engine {
+    Native(Box<HfBpe>),
+    /// The `tokenizers` crate, and why the native engine could not take the file.
+    Crate(Box<tokenizers::Tokenizer>, String),
+}
+
 pub struct HfJson {
-    tok: tokenizers::Tokenizer,
+    engine: Engine,
     /// Id -> bytes of every ordinary (non-added) token, for the vocabulary hash.
     vocab: Vec<(u32, Vec<u8>)>,
     special_tokens: BTreeMap<String, u32>,
@@ -27,12 +36,35 @@ fn contained<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, 
 
 impl HfJson {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        match HfBpe::from_bytes(bytes) {
+            Ok(l) => Ok(Self {
+                engine: Engine::Native(Box::new(l.engine)),
+                vocab: l.vocab,
+                special_tokens: l.special_tokens,
+            }),
+            Err(why) => contained("not a usable tokenizer.json", || {
+                Self::from_bytes_inner(bytes, why)
+            }),
+        }
+    }
+
+    /// Loads the file with the `tokenizers` crate even when the native engine could take it:
+    /// the reference the native engine is tested against.
+    pub fn with_tokenizers_crate(bytes: &[u8]) -> Result<Self, String> {
         contained("not a usable tokenizer.json", || {
-            Self::from_bytes_inner(bytes)
+            Self::from_bytes_inner(bytes, "asked for".into())
         })
     }
 
-    fn from_bytes_inner(bytes: &[u8]) -> Result<Self, String> {
+    /// Which engine encodes: `native`, or `tokenizers crate (<why not native>)`.
+    pub fn engine(&self) -> String {
+        match &self.engine {
+            Engine::Native(_) => "native byte-level BPE".into(),
+            Engine::Crate(_, why) => format!("tokenizers crate ({why})"),
+        }
+    }
+
+    fn from_bytes_inner(bytes: &[u8], why: String) -> Result<Self, String> {
         let tok = tokenizers::Tokenizer::from_bytes(bytes)
             .map_err(|e| format!("not a usable tokenizer.json: {e}"))?;
         let added = tok.get_added_tokens_decoder();
@@ -49,30 +81,42 @@ impl HfJson {
             .map(|(id, t)| (t.content.clone(), *id))
             .collect();
         Ok(Self {
-            tok,
+            engine: Engine::Crate(Box::new(tok), why),
             vocab,
             special_tokens,
         })
     }
 
     pub fn encode_with_offsets(&self, text: &str) -> Result<super::IdsWithOffsets, String> {
-        contained("encoding failed", || {
-            let enc = self
-                .tok
-                .encode(text, false)
-                .map_err(|e| format!("encoding failed: {e}"))?;
-            Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
-        })
+        match &self.engine {
+            Engine::Native(n) => {
+                let (mut ids, mut offsets) = (Vec::new(), Vec::new());
+                n.encode_into(text, &mut ids, Some(&mut offsets));
+                Ok((ids, offsets))
+            }
+            Engine::Crate(tok, _) => contained("encoding failed", || {
+                let enc = tok
+                    .encode(text, false)
+                    .map_err(|e| format!("encoding failed: {e}"))?;
+                Ok((enc.get_ids().to_vec(), enc.get_offsets().to_vec()))
+            }),
+        }
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        contained("encoding failed", || {
-            let enc = self
-                .tok
-                .encode(text, false)
-                .map_err(|e| format!("encoding failed: {e}"))?;
-            Ok(enc.get_ids().to_vec())
-        })
+        match &self.engine {
+            Engine::Native(n) => {
+                let mut ids = Vec::with_capacity(text.len() / 4);
+                n.encode_into(text, &mut ids, None);
+                Ok(ids)
+            }
+            Engine::Crate(tok, _) => contained("encoding failed", || {
+                let enc = tok
+                    .encode(text, false)
+                    .map_err(|e| format!("encoding failed: {e}"))?;
+                Ok(enc.get_ids().to_vec())
+            }),
+        }
     }
 
     pub fn vocab(&self) -> impl Iterator<Item = (u32, &[u8])> {
@@ -108,7 +152,7 @@ fn decoder_is_byte_level(json: &[u8]) -> bool {
 }
 
 /// The bytes a vocabulary string stands for.
-fn token_bytes(s: &str, byte_level: bool) -> Vec<u8> {
+pub(super) fn token_bytes(s: &str, byte_level: bool) -> Vec<u8> {
     if byte_level {
         let table = unicode_to_byte();
         if let Some(bytes) = s
@@ -129,7 +173,7 @@ fn token_bytes(s: &str, byte_level: bool) -> Vec<u8> {
 }
 
 /// GPT-2's `bytes_to_unicode`, inverted: printable character -> byte.
-fn unicode_to_byte() -> &'static std::collections::HashMap<char, u8> {
+pub(super) fn unicode_to_byte() -> &'static std::collections::HashMap<char, u8> {
     static TABLE: std::sync::OnceLock<std::collections::HashMap<char, u8>> =
         std::sync::OnceLock::new();
     TABLE.get_or_init(|| {

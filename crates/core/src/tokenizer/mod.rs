@@ -7,7 +7,9 @@
 //! file and the Qwen3 tokenizer.json); different vocabulary hashes mean nothing is comparable.
 
 mod file;
+mod hf_bpe;
 mod hf_json;
+mod pretok;
 mod rank_bpe;
 mod sentencepiece;
 
@@ -19,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 pub use file::{gunzip_if_needed, read_maybe_gzip, sha256_hex};
 pub use hf_json::HfJson;
+pub use pretok::Splitter;
 pub use rank_bpe::{load_tekken, parse_rank_file, RankBpe, TiktokenSpec};
 pub use sentencepiece::SentencePiece;
 
@@ -196,6 +199,16 @@ impl Tokenizer {
             Engine::Spm(t) => t.encode_with_offsets(text),
         }
         .map_err(|m| Error::Other(format!("tokenizer `{}`: {m}", self.id)))
+    }
+
+    /// Which engine encodes this tokenizer, for `prefix check`: the native engines, or the
+    /// `tokenizers` crate with the reason the native one could not take the file.
+    pub fn engine(&self) -> String {
+        match &self.engine {
+            Engine::Rank(r) => format!("rank BPE, {}", r.splitter_name()),
+            Engine::Hf(t) => t.engine(),
+            Engine::Spm(t) => format!("SentencePiece {}", t.model_name()),
+        }
     }
 
     pub fn special_tokens(&self) -> &BTreeMap<String, u32> {

@@ -2,7 +2,8 @@
 //!
 //! Both formats are a table of byte strings ordered by merge rank plus a split regex; they
 //! differ only in packaging. Encoding is `tiktoken`'s `encode_ordinary`: split with the regex
-//! (`fancy-regex`, as tiktoken uses), then merge each piece's bytes by rank with the
+//! ([`super::Splitter`]: the `regex` crate for known patterns, `fancy-regex` as tiktoken uses
+//! for others), then merge each piece's bytes by rank with the
 //! `tiktoken-rs` crate's `byte_pair_encode`. Special-token text is ordinary text here, as hosted
 //! APIs treat it. We do not build `tiktoken_rs::CoreBPE`: its constructor copies the table three
 //! times and compiles 256 regex clones, which tripled load time for what we need.
@@ -33,7 +34,7 @@ pub struct TiktokenSpec {
 pub struct RankBpe {
     /// token bytes -> rank, the table BPE merges by.
     ranks: FxHashMap<Vec<u8>, u32>,
-    regex: fancy_regex::Regex,
+    splitter: super::Splitter,
     /// rank -> bytes; an empty entry is a gap in the ranks. Used for byte offsets and the
     /// vocabulary hash.
     decoder: Vec<Vec<u8>>,
@@ -87,35 +88,40 @@ impl RankBpe {
         }
         // Special tokens are never matched by `encode_ordinary`; they are kept for the
         // vocabulary description only.
-        let regex =
-            fancy_regex::Regex::new(pattern).map_err(|e| format!("invalid split pattern: {e}"))?;
+        let splitter = super::Splitter::new(pattern)?;
         Ok(Self {
             ranks,
-            regex,
+            splitter,
             decoder,
             id_offset,
             special_tokens,
         })
     }
 
+    /// How the text is split: `regex split` or `fancy-regex split` (an unknown pattern).
+    pub fn splitter_name(&self) -> &'static str {
+        if self.splitter.is_fast() {
+            "regex split"
+        } else {
+            "fancy-regex split"
+        }
+    }
+
     /// Token ids of `text`, special-token text treated as ordinary text.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
         let mut ids = Vec::with_capacity(text.len() / 3);
         let mut covered = 0;
-        for m in self.regex.find_iter(text) {
-            let m = m.map_err(|e| format!("the split regex failed on this input: {e}"))?;
+        let mut skipped = None;
+        self.splitter.pieces(text, |start, end| {
             // Real split patterns cover every byte; one that skips text would give ids of
             // some other text (found by fuzzing: fuzz/regressions/tekken-pattern-skips-text).
-            if m.start() != covered {
-                return Err(format!(
-                    "the split pattern skips bytes {covered}..{} of the text",
-                    m.start()
-                ));
+            if start != covered && skipped.is_none() {
+                skipped = Some((covered, start));
             }
-            covered = m.end();
-            let piece = m.as_str().as_bytes();
+            covered = end;
+            let piece = &text.as_bytes()[start..end];
             if piece.is_empty() {
-                continue; // an empty match: nothing to encode (byte_pair_split would panic)
+                return; // an empty match: nothing to encode (byte_pair_split would panic)
             }
             match self.ranks.get(piece) {
                 Some(&r) => ids.push(r),
@@ -125,6 +131,11 @@ impl RankBpe {
                         .map(|p| self.ranks[p]),
                 ),
             }
+        })?;
+        if let Some((a, b)) = skipped {
+            return Err(format!(
+                "the split pattern skips bytes {a}..{b} of the text"
+            ));
         }
         if covered != text.len() {
             return Err(format!(

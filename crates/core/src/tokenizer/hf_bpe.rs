@@ -1,0 +1,604 @@
+//! Byte-level BPE `tokenizer.json` files (GPT-2, Qwen, DeepSeek, Llama 3 style) encoded
+//! natively, without the `tokenizers` crate, with the same ids as its
+//! `encode(text, add_special_tokens = false)`.
+//!
+//! [`HfBpe::from_json`] accepts a file only when every stage is one implemented here exactly,
+//! and otherwise says which rule failed, so the caller falls back to the `tokenizers` crate:
+//! - added tokens without `single_word`, `lstrip` or `rstrip`: matched leftmost-longest, those
+//!   with `normalized: false` in the original text first, the others in the normalized text;
+//! - normalizer: none, `NFC`, `NFKC` or an empty `Sequence` (the same Unicode tables as the
+//!   `tokenizers` crate: `unicode-normalization-alignments`);
+//! - pre-tokenizer: `ByteLevel` with its GPT-2 pattern, or a `Sequence` of `Split` (a known
+//!   pattern, `Isolated`, not inverted: the text between matches is kept as pieces too) ending
+//!   in `ByteLevel` without regex; never a prefix space;
+//! - model: `BPE` with no dropout, byte fallback or subword affixes, every byte a token, every
+//!   merge's parts and result in the vocabulary. Merging is `tokenizers`' `Word::merge_all`:
+//!   the adjacent pair with the lowest merge rank first, leftmost on ties.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+use unicode_normalization_alignments::UnicodeNormalization;
+
+use super::hf_json::unicode_to_byte;
+use super::pretok::{Splitter, GPT2_PATTERN};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Normalizer {
+    None,
+    Nfc,
+    Nfkc,
+}
+
+impl Normalizer {
+    fn apply(self, s: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::None => s.into(),
+            _ if s.is_ascii() => s.into(),
+            Self::Nfc => s.nfc().map(|(c, _)| c).collect::<String>().into(),
+            Self::Nfkc => s.nfkc().map(|(c, _)| c).collect::<String>().into(),
+        }
+    }
+}
+
+/// Added tokens matched in the text (leftmost-longest, as `tokenizers`' `AddedVocabulary`).
+struct AddedMatcher {
+    ac: Option<aho_corasick::AhoCorasick>,
+    ids: Vec<u32>,
+}
+
+impl AddedMatcher {
+    fn new(tokens: Vec<(String, u32)>) -> Result<Self, String> {
+        if tokens.is_empty() {
+            return Ok(Self {
+                ac: None,
+                ids: vec![],
+            });
+        }
+        let ac = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(tokens.iter().map(|(s, _)| s.as_bytes()))
+            .map_err(|e| format!("added tokens: {e}"))?;
+        Ok(Self {
+            ac: Some(ac),
+            ids: tokens.into_iter().map(|(_, id)| id).collect(),
+        })
+    }
+
+    /// Splits `text` into (start, end, Some(id)) for added tokens and (start, end, None) for
+    /// the text between them.
+    fn split(&self, text: &str, out: &mut Vec<(usize, usize, Option<u32>)>) {
+        let mut at = 0;
+        if let Some(ac) = &self.ac {
+            for m in ac.find_iter(text) {
+                if m.start() > at {
+                    out.push((at, m.start(), None));
+                }
+                out.push((m.start(), m.end(), Some(self.ids[m.pattern().as_usize()])));
+                at = m.end();
+            }
+        }
+        if at < text.len() || text.is_empty() {
+            out.push((at, text.len(), None));
+        }
+    }
+}
+
+pub struct HfBpe {
+    normalizer: Normalizer,
+    raw_added: AddedMatcher,
+    normalized_added: AddedMatcher,
+    splits: Vec<Splitter>,
+    byte_ids: [u32; 256],
+    /// (left id, right id) -> (merge rank, merged id).
+    merges: FxHashMap<(u32, u32), (u32, u32)>,
+    /// id -> bytes, for offsets (empty for ids that are not vocabulary tokens).
+    id_bytes: Vec<Box<[u8]>>,
+}
+
+fn is_false(v: &Value, key: &str) -> bool {
+    v.get(key)
+        .is_none_or(|x| x.is_null() || x == &Value::Bool(false))
+}
+
+/// The parts of a tokenizer.json the native engine reads; strings borrowed from the file where
+/// they need no unescaping.
+#[derive(serde::Deserialize)]
+struct File<'a> {
+    #[serde(default)]
+    normalizer: Option<Value>,
+    #[serde(default)]
+    pre_tokenizer: Option<Value>,
+    #[serde(borrow)]
+    model: Model<'a>,
+    #[serde(default, borrow)]
+    added_tokens: Vec<AddedToken<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Model<'a> {
+    #[serde(rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    dropout: Option<f64>,
+    #[serde(default)]
+    byte_fallback: Option<bool>,
+    #[serde(default)]
+    ignore_merges: Option<bool>,
+    #[serde(default, borrow)]
+    continuing_subword_prefix: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    end_of_word_suffix: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    vocab: FxHashMap<Cow<'a, str>, u64>,
+    #[serde(borrow)]
+    merges: Vec<Merge<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Merge<'a> {
+    Joined(#[serde(borrow)] Cow<'a, str>),
+    Pair(#[serde(borrow)] Cow<'a, str>, #[serde(borrow)] Cow<'a, str>),
+}
+
+#[derive(serde::Deserialize)]
+struct AddedToken<'a> {
+    id: u64,
+    #[serde(borrow)]
+    content: Cow<'a, str>,
+    #[serde(default)]
+    single_word: bool,
+    #[serde(default)]
+    lstrip: bool,
+    #[serde(default)]
+    rstrip: bool,
+    #[serde(default = "yes")]
+    normalized: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What loading a tokenizer.json natively gives: the engine, the id -> bytes table of ordinary
+/// tokens, and the added tokens.
+pub struct Loaded {
+    pub engine: HfBpe,
+    pub vocab: Vec<(u32, Vec<u8>)>,
+    pub special_tokens: BTreeMap<String, u32>,
+}
+
+impl HfBpe {
+    /// The native engine for a tokenizer.json, or the reason it cannot give the `tokenizers`
+    /// crate's ids (the caller then uses that crate).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
+        let file: File<'_> =
+            serde_json::from_slice(bytes).map_err(|e| format!("cannot read it natively: {e}"))?;
+        let normalizer = match file.normalizer.as_ref().filter(|v| !v.is_null()) {
+            None => Normalizer::None,
+            Some(n) => match n.get("type").and_then(Value::as_str) {
+                Some("NFC") => Normalizer::Nfc,
+                Some("NFKC") => Normalizer::Nfkc,
+                Some("Sequence")
+                    if n.get("normalizers")
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| a.is_empty()) =>
+                {
+                    Normalizer::None
+                }
+                other => return Err(format!("normalizer {other:?} is not implemented natively")),
+            },
+        };
+        let splits = pre_tokenizer(file.pre_tokenizer.as_ref().filter(|v| !v.is_null()))?;
+
+        let model = &file.model;
+        if model.kind.as_deref() != Some("BPE") {
+            return Err("the model is not BPE".into());
+        }
+        if model.byte_fallback == Some(true) {
+            return Err("model.byte_fallback is set".into());
+        }
+        if model.ignore_merges == Some(true) {
+            return Err("model.ignore_merges is set".into());
+        }
+        if model.dropout.is_some() {
+            return Err("model.dropout is set".into());
+        }
+        if model
+            .continuing_subword_prefix
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+            || model
+                .end_of_word_suffix
+                .as_deref()
+                .is_some_and(|s| !s.is_empty())
+        {
+            return Err("model.continuing_subword_prefix or end_of_word_suffix is set".into());
+        }
+        let table = unicode_to_byte();
+        let limit = u64::from(crate::bounded::MAX_RANK);
+        let added_ids: rustc_hash::FxHashSet<u64> =
+            file.added_tokens.iter().map(|t| t.id).collect();
+        let mut id_bytes: Vec<Box<[u8]>> = Vec::new();
+        for (s, &id) in &model.vocab {
+            if id > limit {
+                return Err(format!("vocab id {id} is out of range (at most {limit})"));
+            }
+            if added_ids.contains(&id) {
+                continue; // matched as an added token, never produced by merges
+            }
+            let bytes: Vec<u8> = s
+                .chars()
+                .map(|c| table.get(&c).copied())
+                .collect::<Option<_>>()
+                .ok_or_else(|| format!("vocab token {id} is not byte-level"))?;
+            if id_bytes.len() <= id as usize {
+                id_bytes.resize(id as usize + 1, Box::default());
+            }
+            id_bytes[id as usize] = bytes.into();
+        }
+        let mut byte_ids = [0u32; 256];
+        let mut seen = [false; 256];
+        for (id, b) in id_bytes.iter().enumerate() {
+            if b.len() == 1 && !seen[b[0] as usize] {
+                byte_ids[b[0] as usize] = id as u32;
+                seen[b[0] as usize] = true;
+            }
+        }
+        if let Some(b) = seen.iter().position(|s| !s) {
+            return Err(format!("no token for the byte 0x{b:02x}"));
+        }
+        let mut merges = FxHashMap::default();
+        merges.reserve(model.merges.len());
+        let mut joined = String::new();
+        for (rank, m) in model.merges.iter().enumerate() {
+            let (a, b) = match m {
+                Merge::Joined(s) => s.split_once(' ').ok_or("a merge is not `a b`")?,
+                Merge::Pair(a, b) => (a.as_ref(), b.as_ref()),
+            };
+            let id = |s: &str| {
+                model
+                    .vocab
+                    .get(s)
+                    .map(|&i| i as u32)
+                    .ok_or_else(|| format!("merge {rank}: a part is not in the vocabulary"))
+            };
+            joined.clear();
+            joined.push_str(a);
+            joined.push_str(b);
+            let merged = id(&joined)?;
+            merges
+                .entry((id(a)?, id(b)?))
+                .or_insert((rank as u32, merged));
+        }
+
+        let mut raw = vec![];
+        let mut normalized = vec![];
+        let mut special_tokens = BTreeMap::new();
+        for t in &file.added_tokens {
+            if t.single_word || t.lstrip || t.rstrip {
+                return Err("an added token has single_word, lstrip or rstrip".into());
+            }
+            if t.id > limit {
+                return Err(format!("added token id {} is out of range", t.id));
+            }
+            special_tokens.insert(t.content.to_string(), t.id as u32);
+            if t.content.is_empty() {
+                continue;
+            }
+            if t.normalized {
+                normalized.push((normalizer.apply(&t.content).into_owned(), t.id as u32));
+            } else {
+                raw.push((t.content.to_string(), t.id as u32));
+            }
+        }
+        let vocab = id_bytes
+            .iter()
+            .enumerate()
+            .filter(|(id, b)| !b.is_empty() && !added_ids.contains(&(*id as u64)))
+            .map(|(id, b)| (id as u32, b.to_vec()))
+            .collect();
+        Ok(Loaded {
+            engine: Self {
+                normalizer,
+                raw_added: AddedMatcher::new(raw)?,
+                normalized_added: AddedMatcher::new(normalized)?,
+                splits,
+                byte_ids,
+                merges,
+                id_bytes,
+            },
+            vocab,
+            special_tokens,
+        })
+    }
+
+    /// Ids of `text`, and when `offsets` is given, the byte range of `text` each covers.
+    pub fn encode_into(
+        &self,
+        text: &str,
+        ids: &mut Vec<u32>,
+        mut offsets: Option<&mut Vec<(usize, usize)>>,
+    ) {
+        let mut raw_parts = Vec::new();
+        self.raw_added.split(text, &mut raw_parts);
+        let mut parts = Vec::new();
+        let mut pieces = Vec::new();
+        for (rs, re, added) in raw_parts {
+            if let Some(id) = added {
+                ids.push(id);
+                if let Some(o) = offsets.as_deref_mut() {
+                    o.push((rs, re));
+                }
+                continue;
+            }
+            let segment = &text[rs..re];
+            let normalized = self.normalizer.apply(segment);
+            // Normalized byte -> original byte; identity when normalization changed nothing.
+            let map = match &normalized {
+                std::borrow::Cow::Owned(n) if offsets.is_some() && n != segment => {
+                    Some(align(segment, n, self.normalizer))
+                }
+                _ => None,
+            };
+            let orig = |i: usize| rs + map.as_ref().map_or(i, |m: &Vec<usize>| m[i]);
+            parts.clear();
+            self.normalized_added.split(&normalized, &mut parts);
+            for &(ns, ne, added) in &parts {
+                if let Some(id) = added {
+                    ids.push(id);
+                    if let Some(o) = offsets.as_deref_mut() {
+                        o.push((orig(ns), orig(ne)));
+                    }
+                    continue;
+                }
+                pieces.clear();
+                self.pre_tokenize(&normalized, ns, ne, 0, &mut pieces);
+                for &(ps, pe) in &pieces {
+                    let first = ids.len();
+                    self.bpe(&normalized.as_bytes()[ps..pe], ids);
+                    if let Some(o) = offsets.as_deref_mut() {
+                        // A byte-level token may end inside a character; like the `tokenizers`
+                        // crate, report the whole characters it touches.
+                        let mut at = ps;
+                        for &id in &ids[first..] {
+                            let len = self.id_bytes.get(id as usize).map_or(0, |b| b.len());
+                            let (a, b) = (orig(at), orig((at + len).min(pe)));
+                            o.push((floor_char(text, a), ceil_char(text, b)));
+                            at += len;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies the split patterns in order, each to the pieces of the one before (`Isolated`:
+    /// matches and the text between them are pieces).
+    fn pre_tokenize(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        level: usize,
+        out: &mut Vec<(usize, usize)>,
+    ) {
+        if start == end {
+            return;
+        }
+        let Some(splitter) = self.splits.get(level) else {
+            out.push((start, end));
+            return;
+        };
+        let piece = &text[start..end];
+        let mut at = 0;
+        let mut spans = Vec::new();
+        // The splitters in use never fail on valid text (the fast forms cannot).
+        let _ = splitter.pieces(piece, |a, b| {
+            if a > at {
+                spans.push((at, a));
+            }
+            if b > a {
+                spans.push((a, b));
+            }
+            at = b;
+        });
+        if at < piece.len() {
+            spans.push((at, piece.len()));
+        }
+        for (a, b) in spans {
+            self.pre_tokenize(text, start + a, start + b, level + 1, out);
+        }
+    }
+
+    /// Byte-pair merges of one piece (`Word::merge_all`).
+    fn bpe(&self, piece: &[u8], out: &mut Vec<u32>) {
+        let mut syms: Vec<u32> = piece.iter().map(|&b| self.byte_ids[b as usize]).collect();
+        if syms.len() > LONG_PIECE {
+            return self.bpe_long(syms, out);
+        }
+        let rank = |a: u32, b: u32| self.merges.get(&(a, b)).copied();
+        while syms.len() > 1 {
+            let mut best: Option<(u32, usize, u32)> = None;
+            for i in 0..syms.len() - 1 {
+                if let Some((r, id)) = rank(syms[i], syms[i + 1]) {
+                    if best.is_none_or(|(br, _, _)| r < br) {
+                        best = Some((r, i, id));
+                    }
+                }
+            }
+            let Some((_, i, id)) = best else { break };
+            syms[i] = id;
+            syms.remove(i + 1);
+        }
+        out.extend_from_slice(&syms);
+    }
+
+    /// The same merges with a heap and a linked list, for long pieces (a run of 100,000 `=`
+    /// would take quadratic time otherwise).
+    fn bpe_long(&self, syms: Vec<u32>, out: &mut Vec<u32>) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let n = syms.len();
+        let mut id = syms;
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut alive = vec![true; n];
+        let mut heap = BinaryHeap::new();
+        let push = |heap: &mut BinaryHeap<_>, id: &[u32], i: usize, j: usize| {
+            if let Some(&(r, m)) = self.merges.get(&(id[i], id[j])) {
+                heap.push(Reverse((r, i, j, m)));
+            }
+        };
+        for i in 0..n - 1 {
+            push(&mut heap, &id, i, i + 1);
+        }
+        while let Some(Reverse((_, i, j, m))) = heap.pop() {
+            // Stale: a side is gone, no longer adjacent, or no longer the same pair.
+            if !alive[i] || !alive[j] || next[i] != j {
+                continue;
+            }
+            if self.merges.get(&(id[i], id[j])).map(|&(_, x)| x) != Some(m) {
+                continue;
+            }
+            id[i] = m;
+            alive[j] = false;
+            next[i] = next[j];
+            if next[j] < n {
+                prev[next[j]] = i;
+            }
+            if prev[i] < n {
+                push(&mut heap, &id, prev[i], i);
+            }
+            if next[i] < n {
+                push(&mut heap, &id, i, next[i]);
+            }
+        }
+        out.extend((0..n).filter(|&i| alive[i]).map(|i| id[i]));
+    }
+}
+
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Pieces longer than this many bytes are merged with a heap.
+const LONG_PIECE: usize = 256;
+
+fn pre_tokenizer(p: Option<&Value>) -> Result<Vec<Splitter>, String> {
+    let byte_level = |v: &Value, with_regex: bool| -> Result<(), String> {
+        if !is_false(v, "add_prefix_space") {
+            return Err("pre_tokenizer ByteLevel adds a prefix space".into());
+        }
+        let uses_regex = v.get("use_regex").and_then(Value::as_bool).unwrap_or(true);
+        if uses_regex != with_regex {
+            return Err(format!(
+                "pre_tokenizer ByteLevel use_regex={uses_regex} here is not implemented natively"
+            ));
+        }
+        Ok(())
+    };
+    let p = p.ok_or("no pre_tokenizer")?;
+    match p.get("type").and_then(Value::as_str) {
+        Some("ByteLevel") => {
+            byte_level(p, true)?;
+            Ok(vec![known(GPT2_PATTERN)?])
+        }
+        Some("Sequence") => {
+            let list = p
+                .get("pretokenizers")
+                .and_then(Value::as_array)
+                .ok_or("pre_tokenizer Sequence without a list")?;
+            let (last, splits) = list.split_last().ok_or("an empty pre_tokenizer Sequence")?;
+            if last.get("type").and_then(Value::as_str) != Some("ByteLevel") {
+                return Err("the pre_tokenizer Sequence does not end in ByteLevel".into());
+            }
+            byte_level(last, false)?;
+            splits
+                .iter()
+                .map(|s| {
+                    if s.get("type").and_then(Value::as_str) != Some("Split")
+                        || s.get("behavior").and_then(Value::as_str) != Some("Isolated")
+                        || !is_false(s, "invert")
+                    {
+                        return Err(format!(
+                            "pre_tokenizer step {} is not an isolated Split",
+                            s.get("type").unwrap_or(&Value::Null)
+                        ));
+                    }
+                    let pattern = s
+                        .get("pattern")
+                        .and_then(|p| p.get("Regex"))
+                        .and_then(Value::as_str)
+                        .ok_or("a Split pattern is not a Regex")?;
+                    known(pattern)
+                })
+                .collect()
+        }
+        other => Err(format!(
+            "pre_tokenizer {other:?} is not implemented natively"
+        )),
+    }
+}
+
+/// A splitter for a pattern whose fast form is checked against the regex engine; the
+/// `tokenizers` crate runs other patterns on Oniguruma, whose semantics we do not reproduce.
+fn known(pattern: &str) -> Result<Splitter, String> {
+    let s = Splitter::new(pattern)?;
+    if s.is_fast() {
+        Ok(s)
+    } else {
+        Err("a split pattern is not one of the known ones".into())
+    }
+}
+
+/// Normalized byte -> original byte, for a segment whose normalization changed it. Text is
+/// normalized in chunks that start at ASCII characters (no normalization form composes a
+/// character with an ASCII one that follows it, or reorders across one), so every byte of a
+/// chunk maps to the chunk's start and its end to the chunk's end.
+fn align(segment: &str, normalized: &str, form: Normalizer) -> Vec<usize> {
+    let mut map = Vec::with_capacity(normalized.len() + 1);
+    let mut chunk_start = 0;
+    let mut built = String::with_capacity(normalized.len());
+    let bytes = segment.as_bytes();
+    for i in 1..=segment.len() {
+        if i == segment.len() || (bytes[i].is_ascii() && segment.is_char_boundary(i)) {
+            let chunk = &segment[chunk_start..i];
+            let n = form.apply(chunk);
+            if n == chunk {
+                map.extend(chunk_start..i);
+            } else {
+                map.extend(std::iter::repeat_n(chunk_start, n.len()));
+            }
+            built.push_str(&n);
+            chunk_start = i;
+        }
+    }
+    map.push(segment.len());
+    if built != normalized {
+        // Not expected; stay monotone and in bounds: everything maps to the segment's start.
+        return (0..=normalized.len())
+            .map(|i| {
+                if i == normalized.len() {
+                    segment.len()
+                } else {
+                    0
+                }
+            })
+            .collect();
+    }
+    map
+}

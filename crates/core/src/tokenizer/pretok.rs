@@ -1,0 +1,285 @@
+//! Pre-tokenization: splitting text into the pieces BPE merges within, by a tokenizer's split
+//! pattern.
+//!
+//! The split patterns in use (cl100k, o200k, Qwen, DeepSeek, tekken, GPT-2's byte-level) need a
+//! backtracking engine for one construct only: `\s+(?!\S)`, "a whitespace run, but leave its
+//! last character to the next piece when a non-space follows". For the patterns listed in
+//! [`KNOWN`], that alternative is removed, possessive quantifiers whose backtracking could never
+//! change the match are made greedy, and the result runs on the `regex` crate's automata (no
+//! backtracking); the lookahead is then applied by hand to whitespace-only matches (see
+//! [`Splitter::pieces`]). Every known pattern is checked against `fancy-regex` on random text and
+//! on the corpus (tests below). Any other pattern runs on `fancy-regex`, as tiktoken does.
+
+/// The split patterns with a fast form: the pattern as written in the tokenizer files, and the
+/// same pattern without the lookahead, in `regex` syntax.
+const KNOWN: &[(&str, &str)] = &[
+    // cl100k_base (tiktoken 0.14 `openai_public.py`): possessive quantifiers, `\s++$`, single `\s`.
+    (
+        r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s",
+        r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s+$|\s*[\r\n]|\s",
+    ),
+    // o200k_base and o200k_harmony.
+    (
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+",
+    ),
+    // Qwen2 / 2.5 / 3 (rank file and tokenizer.json).
+    (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+",
+    ),
+    // Qwen3.5 / 3.6.
+    (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+",
+    ),
+    // Mistral tekken (240718, 240911).
+    (
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+",
+    ),
+    // DeepSeek V3 / V4, the third of its three splits (the other two have no lookaround). The
+    // file's JSON escapes `\r` and `\n`, so the pattern holds the characters themselves.
+    (
+        "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+        "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+",
+    ),
+    // GPT-2's byte-level pattern (HF `ByteLevel` with `use_regex`: Claude legacy).
+    (
+        r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+        r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+",
+    ),
+];
+
+/// Patterns without lookaround, used as they are by the `regex` crate (DeepSeek's first two
+/// splits).
+const PLAIN: &[&str] = &[
+    r"\p{N}{1,3}",
+    "[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+",
+];
+
+/// The GPT-2 pattern `ByteLevel { use_regex: true }` splits with.
+pub const GPT2_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+/// The lazy DFA cache of a fast splitter: o200k's Unicode classes thrash the 2 MB default.
+const DFA_CACHE_BYTES: usize = 8 << 20;
+
+enum Engine {
+    /// `regex` automata; `lookahead`: apply `\s+(?!\S)` by hand; `newline_alt`: the pattern
+    /// has a `\s*[\r\n]` alternative before the whitespace ones.
+    Fast {
+        re: regex::Regex,
+        /// The same pattern for anchored searches: every match of a covering pattern starts
+        /// where the previous one ended, so only the forward automaton is needed.
+        anchored: regex_automata::meta::Regex,
+        lookahead: bool,
+        newline_alt: bool,
+    },
+    Fancy(Box<fancy_regex::Regex>),
+}
+
+/// A compiled split pattern.
+pub struct Splitter {
+    engine: Engine,
+}
+
+impl Splitter {
+    /// The fast form for a known pattern, `fancy-regex` for any other.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        if let Some(s) = Self::fast(pattern) {
+            return Ok(s);
+        }
+        Self::fancy(pattern)
+    }
+
+    /// Always `fancy-regex`: the reference the fast form is checked against.
+    pub fn fancy(pattern: &str) -> Result<Self, String> {
+        let re =
+            fancy_regex::Regex::new(pattern).map_err(|e| format!("invalid split pattern: {e}"))?;
+        Ok(Self {
+            engine: Engine::Fancy(Box::new(re)),
+        })
+    }
+
+    fn fast(pattern: &str) -> Option<Self> {
+        let (rewritten, lookahead) = match KNOWN.iter().find(|(p, _)| *p == pattern) {
+            Some((_, fast)) => (*fast, true),
+            None if PLAIN.contains(&pattern) => (pattern, false),
+            None => return None,
+        };
+        let re = regex::Regex::new(rewritten).ok()?;
+        let anchored = regex_automata::meta::Regex::builder()
+            .configure(regex_automata::meta::Config::new().hybrid_cache_capacity(DFA_CACHE_BYTES))
+            .build(rewritten)
+            .ok()?;
+        Some(Self {
+            engine: Engine::Fast {
+                re,
+                anchored,
+                lookahead,
+                newline_alt: rewritten.contains(r"\s*[\r\n]") || rewritten.contains("\\s*[\r\n]"),
+            },
+        })
+    }
+
+    /// Whether this splitter runs on the `regex` crate's automata.
+    pub fn is_fast(&self) -> bool {
+        matches!(self.engine, Engine::Fast { .. })
+    }
+
+    /// Calls `f(start, end)` for each match, in order, as the original pattern matches.
+    pub fn pieces(&self, text: &str, mut f: impl FnMut(usize, usize)) -> Result<(), String> {
+        match &self.engine {
+            Engine::Fancy(re) => {
+                for m in re.find_iter(text) {
+                    let m = m.map_err(|e| format!("the split regex failed on this input: {e}"))?;
+                    f(m.start(), m.end());
+                }
+            }
+            Engine::Fast {
+                re,
+                anchored,
+                lookahead,
+                newline_alt,
+            } => {
+                use regex_automata::{Anchored, Input};
+                let mut at = 0;
+                while at < text.len() || at == 0 {
+                    let input = Input::new(text).range(at..).anchored(Anchored::Yes);
+                    let (start, mut end) = match anchored.search(&input) {
+                        Some(m) => (m.start(), m.end()),
+                        // Text the pattern does not match here: find the next match.
+                        None => match re.find_at(text, at) {
+                            Some(m) => (m.start(), m.end()),
+                            None => break,
+                        },
+                    };
+                    if *lookahead {
+                        if let Some(e) = whitespace_end(text, start, end, *newline_alt) {
+                            end = e;
+                        }
+                    }
+                    f(start, end);
+                    // An empty match: step over one character, as find_iter does.
+                    at = if end > start {
+                        end
+                    } else {
+                        match text[end..].chars().next() {
+                            Some(c) => end + c.len_utf8(),
+                            None => break,
+                        }
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `\s+(?!\S)` by hand. For a match `text[start..end]` made only of whitespace and not by a
+/// newline alternative, the original pattern takes, from `start`, the whole whitespace run
+/// when it reaches the end of the text, all of it but its last character when it is longer
+/// than one character, and one character otherwise. Returns the corrected end, or `None` when
+/// the match is not such a whitespace match.
+fn whitespace_end(text: &str, start: usize, end: usize, newline_alt: bool) -> Option<usize> {
+    let m = &text[start..end];
+    if m.is_empty() || !m.chars().all(char::is_whitespace) {
+        return None;
+    }
+    if newline_alt && m.ends_with(['\r', '\n']) {
+        return None;
+    }
+    let run_len = text[start..]
+        .char_indices()
+        .find(|(_, c)| !c.is_whitespace())
+        .map_or(text.len() - start, |(i, _)| i);
+    let run = &text[start..start + run_len];
+    if start + run_len == text.len() {
+        return Some(end); // `\s+$`, or `\s+(?!\S)` taking the whole run
+    }
+    let mut chars = run.char_indices();
+    let last = chars.next_back().map(|(i, _)| i).unwrap_or(0);
+    Some(if last > 0 {
+        start + last
+    } else {
+        start + run_len
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn split(s: &Splitter, text: &str) -> Vec<(usize, usize)> {
+        let mut v = vec![];
+        s.pieces(text, |a, b| v.push((a, b))).unwrap();
+        v
+    }
+
+    fn all_patterns() -> Vec<&'static str> {
+        KNOWN
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(PLAIN.iter().copied())
+            .collect()
+    }
+
+    /// Characters that exercise every class the patterns distinguish.
+    const ALPHABET: &[char] = &[
+        'a', 'Z', 's', 't', 'd', 'l', 'v', 'e', 'S', 'T', '\'', '0', '7', '٣', ' ', ' ', '\t',
+        '\n', '\r', '\u{a0}', '\u{3000}', '\u{2028}', '.', '/', '-', '!', '"', '#', '[', '\\', '$',
+        '+', 'é', 'É', '\u{301}', 'ß', 'ǅ', 'ʰ', '中', 'あ', 'カ', '한', 'я', 'Ж', '🦀', '€', '½',
+        '\u{200d}', '\u{0}',
+    ];
+
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(ALPHABET), 0..40)
+            .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+        #[test]
+        fn the_fast_form_splits_exactly_as_fancy_regex(t in text()) {
+            for p in all_patterns() {
+                let fast = Splitter::new(p).unwrap();
+                prop_assert!(fast.is_fast(), "{p}");
+                let reference = Splitter::fancy(p).unwrap();
+                prop_assert_eq!(split(&fast, &t), split(&reference, &t), "pattern {} on {:?}", p, t);
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_form_splits_the_corpus_exactly_as_fancy_regex() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/corpus");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_none_or(|x| x != "txt") {
+                continue;
+            }
+            let text = std::fs::read_to_string(path).unwrap();
+            for p in all_patterns() {
+                let (fast, reference) = (Splitter::new(p).unwrap(), Splitter::fancy(p).unwrap());
+                assert_eq!(split(&fast, &text), split(&reference, &text), "{p}");
+            }
+            n += 1;
+        }
+        assert_eq!(n, 41);
+    }
+
+    #[test]
+    fn whitespace_runs_leave_their_last_character_to_the_next_piece() {
+        let o200k = Splitter::new(KNOWN[1].0).unwrap();
+        assert_eq!(
+            split(&o200k, "a   b  "),
+            vec![(0, 1), (1, 3), (3, 5), (5, 7)],
+            "`  ` before b, ` b`, then the trailing run whole"
+        );
+        let unknown = Splitter::new(r"\w+|\s+(?!\S)|\s+").unwrap();
+        assert!(!unknown.is_fast(), "unknown patterns stay on fancy-regex");
+    }
+}
