@@ -273,7 +273,7 @@ fn tokenize(config: &Path, a: TokenizeArgs) -> Result<Outcome> {
             })?
         }
     };
-    let tok = Tokenizer::load(entry)?;
+    let tok = Tokenizer::load_cached(entry, Some(&cfg.state_dir))?;
     let ids = tok.encode(&text)?;
     drop(text);
     write_ids(&tok.id, &ids).map_err(|e| Error::io("<stdout>", e))?;

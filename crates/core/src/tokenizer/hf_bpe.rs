@@ -20,10 +20,13 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 use serde_json::Value;
-use unicode_normalization_alignments::UnicodeNormalization;
+use unicode_normalization_alignments::{
+    is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization,
+};
 
 use super::hf_json::unicode_to_byte;
 use super::pretok::{Splitter, GPT2_PATTERN};
+use super::table_cache::{Cached, Reader, Writer};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Normalizer {
@@ -37,6 +40,8 @@ impl Normalizer {
         match self {
             Self::None => s.into(),
             _ if s.is_ascii() => s.into(),
+            Self::Nfc if is_nfc_quick(s.chars()) == IsNormalized::Yes => s.into(),
+            Self::Nfkc if is_nfkc_quick(s.chars()) == IsNormalized::Yes => s.into(),
             Self::Nfc => s.nfc().map(|(c, _)| c).collect::<String>().into(),
             Self::Nfkc => s.nfkc().map(|(c, _)| c).collect::<String>().into(),
         }
@@ -171,10 +176,153 @@ pub struct Loaded {
     pub special_tokens: BTreeMap<String, u32>,
 }
 
+/// A checked tokenizer.json's tables: what [`HfBpe`] is built from and the table cache keeps.
+pub struct Parts {
+    normalizer: Normalizer,
+    patterns: Vec<String>,
+    /// Added tokens matched in the original text, and those matched after normalization.
+    raw: Vec<(String, u32)>,
+    normalized: Vec<(String, u32)>,
+    special_tokens: BTreeMap<String, u32>,
+    id_bytes: Vec<Box<[u8]>>,
+    /// (left, right, merged) in merge-rank order.
+    merges: Vec<(u32, u32, u32)>,
+    added_ids: Vec<u32>,
+}
+
+impl Parts {
+    pub fn build(self) -> Result<Loaded, String> {
+        let mut byte_ids = [0u32; 256];
+        let mut seen = [false; 256];
+        for (id, b) in self.id_bytes.iter().enumerate() {
+            if b.len() == 1 && !seen[b[0] as usize] {
+                byte_ids[b[0] as usize] = id as u32;
+                seen[b[0] as usize] = true;
+            }
+        }
+        if let Some(b) = seen.iter().position(|s| !s) {
+            return Err(format!("no token for the byte 0x{b:02x}"));
+        }
+        let mut merges = FxHashMap::default();
+        merges.reserve(self.merges.len());
+        for (rank, &(a, b, m)) in self.merges.iter().enumerate() {
+            merges.entry((a, b)).or_insert((rank as u32, m));
+        }
+        let splits = self
+            .patterns
+            .iter()
+            .map(|p| known(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let added: rustc_hash::FxHashSet<u32> = self.added_ids.iter().copied().collect();
+        let vocab = self
+            .id_bytes
+            .iter()
+            .enumerate()
+            .filter(|(id, b)| !b.is_empty() && !added.contains(&(*id as u32)))
+            .map(|(id, b)| (id as u32, b.to_vec()))
+            .collect();
+        Ok(Loaded {
+            engine: HfBpe {
+                normalizer: self.normalizer,
+                raw_added: AddedMatcher::new(self.raw)?,
+                normalized_added: AddedMatcher::new(self.normalized)?,
+                splits,
+                byte_ids,
+                merges,
+                id_bytes: self.id_bytes,
+            },
+            vocab,
+            special_tokens: self.special_tokens,
+        })
+    }
+}
+
+impl Cached for Parts {
+    fn write(&self, w: &mut Writer) {
+        w.u32(match self.normalizer {
+            Normalizer::None => 0,
+            Normalizer::Nfc => 1,
+            Normalizer::Nfkc => 2,
+        });
+        w.u32(self.patterns.len() as u32);
+        self.patterns.iter().for_each(|p| w.str(p));
+        for list in [&self.raw, &self.normalized] {
+            w.u32(list.len() as u32);
+            for (s, id) in list {
+                w.str(s);
+                w.u32(*id);
+            }
+        }
+        w.u32(self.special_tokens.len() as u32);
+        for (s, id) in &self.special_tokens {
+            w.str(s);
+            w.u32(*id);
+        }
+        w.u32(self.id_bytes.len() as u32);
+        self.id_bytes.iter().for_each(|b| w.bytes(b));
+        w.u32(self.merges.len() as u32);
+        for &(a, b, m) in &self.merges {
+            w.u32(a);
+            w.u32(b);
+            w.u32(m);
+        }
+        w.u32(self.added_ids.len() as u32);
+        self.added_ids.iter().for_each(|&id| w.u32(id));
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, String> {
+        let normalizer = match r.u32()? {
+            0 => Normalizer::None,
+            1 => Normalizer::Nfc,
+            2 => Normalizer::Nfkc,
+            _ => return Err("table cache: unknown normalizer".into()),
+        };
+        let n = r.count(4)?;
+        let patterns = (0..n)
+            .map(|_| Ok(r.str()?.to_string()))
+            .collect::<Result<_, String>>()?;
+        let pairs = |r: &mut Reader<'_>| -> Result<Vec<(String, u32)>, String> {
+            let n = r.count(8)?;
+            (0..n)
+                .map(|_| Ok((r.str()?.to_string(), r.u32()?)))
+                .collect()
+        };
+        let raw = pairs(r)?;
+        let normalized = pairs(r)?;
+        let special_tokens = pairs(r)?.into_iter().collect();
+        let n = r.count(4)?;
+        let id_bytes = (0..n)
+            .map(|_| Ok(r.bytes()?.into()))
+            .collect::<Result<_, String>>()?;
+        let n = r.count(12)?;
+        let merges = (0..n)
+            .map(|_| Ok((r.u32()?, r.u32()?, r.u32()?)))
+            .collect::<Result<_, String>>()?;
+        let n = r.count(4)?;
+        let added_ids = (0..n).map(|_| r.u32()).collect::<Result<_, String>>()?;
+        Ok(Self {
+            normalizer,
+            patterns,
+            raw,
+            normalized,
+            special_tokens,
+            id_bytes,
+            merges,
+            added_ids,
+        })
+    }
+}
+
 impl HfBpe {
     /// The native engine for a tokenizer.json, or the reason it cannot give the `tokenizers`
     /// crate's ids (the caller then uses that crate).
     pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, String> {
+        Self::parse(bytes)?.build()
+    }
+
+    /// Reads and checks a tokenizer.json into the tables the engine is built from (what the
+    /// table cache keeps).
+    pub fn parse(bytes: &[u8]) -> Result<Parts, String> {
         let file: File<'_> =
             serde_json::from_slice(bytes).map_err(|e| format!("cannot read it natively: {e}"))?;
         let normalizer = match file.normalizer.as_ref().filter(|v| !v.is_null()) {
@@ -192,7 +340,7 @@ impl HfBpe {
                 other => return Err(format!("normalizer {other:?} is not implemented natively")),
             },
         };
-        let splits = pre_tokenizer(file.pre_tokenizer.as_ref().filter(|v| !v.is_null()))?;
+        let patterns = pre_tokenizer(file.pre_tokenizer.as_ref().filter(|v| !v.is_null()))?;
 
         let model = &file.model;
         if model.kind.as_deref() != Some("BPE") {
@@ -240,19 +388,7 @@ impl HfBpe {
             }
             id_bytes[id as usize] = bytes.into();
         }
-        let mut byte_ids = [0u32; 256];
-        let mut seen = [false; 256];
-        for (id, b) in id_bytes.iter().enumerate() {
-            if b.len() == 1 && !seen[b[0] as usize] {
-                byte_ids[b[0] as usize] = id as u32;
-                seen[b[0] as usize] = true;
-            }
-        }
-        if let Some(b) = seen.iter().position(|s| !s) {
-            return Err(format!("no token for the byte 0x{b:02x}"));
-        }
-        let mut merges = FxHashMap::default();
-        merges.reserve(model.merges.len());
+        let mut merges = Vec::with_capacity(model.merges.len());
         let mut joined = String::new();
         for (rank, m) in model.merges.iter().enumerate() {
             let (a, b) = match m {
@@ -270,9 +406,7 @@ impl HfBpe {
             joined.push_str(a);
             joined.push_str(b);
             let merged = id(&joined)?;
-            merges
-                .entry((id(a)?, id(b)?))
-                .or_insert((rank as u32, merged));
+            merges.push((id(a)?, id(b)?, merged));
         }
 
         let mut raw = vec![];
@@ -295,24 +429,16 @@ impl HfBpe {
                 raw.push((t.content.to_string(), t.id as u32));
             }
         }
-        let vocab = id_bytes
-            .iter()
-            .enumerate()
-            .filter(|(id, b)| !b.is_empty() && !added_ids.contains(&(*id as u64)))
-            .map(|(id, b)| (id as u32, b.to_vec()))
-            .collect();
-        Ok(Loaded {
-            engine: Self {
-                normalizer,
-                raw_added: AddedMatcher::new(raw)?,
-                normalized_added: AddedMatcher::new(normalized)?,
-                splits,
-                byte_ids,
-                merges,
-                id_bytes,
-            },
-            vocab,
+        let added_ids = added_ids.into_iter().map(|id| id as u32).collect();
+        Ok(Parts {
+            normalizer,
+            patterns,
+            raw,
+            normalized,
             special_tokens,
+            id_bytes,
+            merges,
+            added_ids,
         })
     }
 
@@ -325,6 +451,7 @@ impl HfBpe {
     ) {
         let mut raw_parts = Vec::new();
         self.raw_added.split(text, &mut raw_parts);
+        let mut memo = super::memo::Memo::default();
         let mut parts = Vec::new();
         let mut pieces = Vec::new();
         for (rs, re, added) in raw_parts {
@@ -359,7 +486,9 @@ impl HfBpe {
                 self.pre_tokenize(&normalized, ns, ne, 0, &mut pieces);
                 for &(ps, pe) in &pieces {
                     let first = ids.len();
-                    self.bpe(&normalized.as_bytes()[ps..pe], ids);
+                    memo.encode(&normalized.as_bytes()[ps..pe], ids, |p, out| {
+                        self.bpe(p, out)
+                    });
                     if let Some(o) = offsets.as_deref_mut() {
                         // A byte-level token may end inside a character; like the `tokenizers`
                         // crate, report the whole characters it touches.
@@ -498,7 +627,7 @@ fn ceil_char(text: &str, mut i: usize) -> usize {
 /// Pieces longer than this many bytes are merged with a heap.
 const LONG_PIECE: usize = 256;
 
-fn pre_tokenizer(p: Option<&Value>) -> Result<Vec<Splitter>, String> {
+fn pre_tokenizer(p: Option<&Value>) -> Result<Vec<String>, String> {
     let byte_level = |v: &Value, with_regex: bool| -> Result<(), String> {
         if !is_false(v, "add_prefix_space") {
             return Err("pre_tokenizer ByteLevel adds a prefix space".into());
@@ -515,7 +644,7 @@ fn pre_tokenizer(p: Option<&Value>) -> Result<Vec<Splitter>, String> {
     match p.get("type").and_then(Value::as_str) {
         Some("ByteLevel") => {
             byte_level(p, true)?;
-            Ok(vec![known(GPT2_PATTERN)?])
+            Ok(vec![GPT2_PATTERN.to_string()])
         }
         Some("Sequence") => {
             let list = p
@@ -544,7 +673,8 @@ fn pre_tokenizer(p: Option<&Value>) -> Result<Vec<Splitter>, String> {
                         .and_then(|p| p.get("Regex"))
                         .and_then(Value::as_str)
                         .ok_or("a Split pattern is not a Regex")?;
-                    known(pattern)
+                    known(pattern)?;
+                    Ok(pattern.to_string())
                 })
                 .collect()
         }

@@ -36,7 +36,15 @@ fn contained<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, 
 
 impl HfJson {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        match HfBpe::from_bytes(bytes) {
+        Self::from_native_or_bytes(HfBpe::from_bytes(bytes), bytes)
+    }
+
+    /// The native engine when it could be built, else the `tokenizers` crate on `bytes`.
+    pub fn from_native_or_bytes(
+        native: Result<super::hf_bpe::Loaded, String>,
+        bytes: &[u8],
+    ) -> Result<Self, String> {
+        match native {
             Ok(l) => Ok(Self {
                 engine: Engine::Native(Box::new(l.engine)),
                 vocab: l.vocab,

@@ -9,9 +9,11 @@
 mod file;
 mod hf_bpe;
 mod hf_json;
+mod memo;
 mod pretok;
 mod rank_bpe;
 mod sentencepiece;
+mod table_cache;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -89,12 +91,25 @@ impl std::fmt::Debug for Tokenizer {
 impl Tokenizer {
     /// Loads the tokenizer of a registry entry, verifying the pinned sha256.
     pub fn load(entry: &TokenizerEntry) -> Result<Tokenizer> {
+        Self::load_cached(entry, None)
+    }
+
+    /// [`Tokenizer::load`], with the parsed tables cached under `state_dir` (see
+    /// `table_cache`): the file is still read and its pin verified, but not parsed again.
+    pub fn load_cached(entry: &TokenizerEntry, state_dir: Option<&Path>) -> Result<Tokenizer> {
         let content = file::read_verified(entry)?;
         let spec = match &entry.spec {
             Some(p) => Some(read_spec(&entry.id, p)?),
             None => None,
         };
-        Self::from_content(&entry.id, entry.format, &entry.file, content, spec)
+        Self::from_content(
+            &entry.id,
+            entry.format,
+            &entry.file,
+            content,
+            spec,
+            state_dir,
+        )
     }
 
     /// Loads a tokenizer file that is not in the registry (`prefix diff --to-file`). A
@@ -114,6 +129,7 @@ impl Tokenizer {
             path,
             file::FileContent { bytes, sha256 },
             spec,
+            None,
         )
     }
 
@@ -123,34 +139,53 @@ impl Tokenizer {
         path: &Path,
         content: file::FileContent,
         spec: Option<(TiktokenSpec, String)>,
+        tables: Option<&Path>,
     ) -> Result<Tokenizer> {
         let bad = |message: String| Error::Tokenizer {
             id: id.to_string(),
             file: path.to_path_buf(),
             message,
         };
+        let identity = Identity {
+            format,
+            file_sha256: content.sha256.clone(),
+            spec_sha256: spec.as_ref().map(|(_, sha)| sha.clone()),
+        };
+        let key = identity.content_hash();
         let engine = match format {
             TokenizerFormat::Tiktoken => {
                 let (spec, _) = spec
                     .as_ref()
                     .ok_or_else(|| bad("a tiktoken file needs a spec".into()))?;
-                let ranks = rank_bpe::parse_rank_file(&content.bytes).map_err(bad)?;
-                Engine::Rank(
-                    rank_bpe::RankBpe::new(
-                        ranks,
-                        &spec.pattern,
-                        spec.id_offset,
-                        spec.special_tokens.clone(),
-                    )
-                    .map_err(bad)?,
-                )
+                let parts = table_cache::load_or_build(tables, &key, || {
+                    Ok(rank_bpe::RankParts {
+                        ranks: rank_bpe::parse_rank_file(&content.bytes)?
+                            .into_iter()
+                            .collect(),
+                        pattern: spec.pattern.clone(),
+                        id_offset: spec.id_offset,
+                        special_tokens: spec.special_tokens.clone(),
+                    })
+                })
+                .map_err(bad)?;
+                Engine::Rank(parts.build().map_err(bad)?)
             }
             TokenizerFormat::Tekken => {
-                Engine::Rank(rank_bpe::load_tekken(&content.bytes).map_err(bad)?)
+                let parts = table_cache::load_or_build(tables, &key, || {
+                    rank_bpe::tekken_parts(&content.bytes)
+                })
+                .map_err(bad)?;
+                Engine::Rank(parts.build().map_err(bad)?)
             }
-            TokenizerFormat::HfJson => Engine::Hf(Box::new(
-                hf_json::HfJson::from_bytes(&content.bytes).map_err(bad)?,
-            )),
+            TokenizerFormat::HfJson => {
+                let native = table_cache::load_or_build(tables, &key, || {
+                    hf_bpe::HfBpe::parse(&content.bytes)
+                })
+                .and_then(hf_bpe::Parts::build);
+                Engine::Hf(Box::new(
+                    hf_json::HfJson::from_native_or_bytes(native, &content.bytes).map_err(bad)?,
+                ))
+            }
             TokenizerFormat::Sentencepiece => Engine::Spm(Box::new(
                 SentencePiece::from_bytes(&content.bytes).map_err(bad)?,
             )),
@@ -171,11 +206,7 @@ impl Tokenizer {
         let vocab_hash = hex::encode(h.finalize());
         Ok(Tokenizer {
             id: id.to_string(),
-            identity: Identity {
-                format,
-                file_sha256: content.sha256,
-                spec_sha256: spec.map(|(_, sha)| sha),
-            },
+            identity,
             vocab_hash,
             vocab_size,
             engine,
@@ -256,6 +287,8 @@ pub fn identity_of(entry: &TokenizerEntry) -> Result<Identity> {
 /// Loads tokenizers on first use and keeps them; cheap to share between threads.
 pub struct Registry {
     entries: Vec<TokenizerEntry>,
+    /// Where parsed tables are cached (the config's state_dir).
+    state_dir: std::path::PathBuf,
     loaded: Mutex<HashMap<String, Arc<Tokenizer>>>,
     identities: Mutex<HashMap<String, Identity>>,
 }
@@ -264,6 +297,7 @@ impl Registry {
     pub fn new(config: &Config) -> Self {
         Self {
             entries: config.tokenizers.clone(),
+            state_dir: config.state_dir.clone(),
             loaded: Mutex::default(),
             identities: Mutex::default(),
         }
@@ -287,7 +321,10 @@ impl Registry {
         if let Some(t) = self.loaded.lock().expect("registry lock").get(id) {
             return Ok(t.clone());
         }
-        let t = Arc::new(Tokenizer::load(self.entry(id)?)?);
+        let t = Arc::new(Tokenizer::load_cached(
+            self.entry(id)?,
+            Some(&self.state_dir),
+        )?);
         self.identities
             .lock()
             .expect("registry lock")

@@ -112,6 +112,7 @@ impl RankBpe {
         let mut ids = Vec::with_capacity(text.len() / 3);
         let mut covered = 0;
         let mut skipped = None;
+        let mut memo = super::memo::Memo::default();
         self.splitter.pieces(text, |start, end| {
             // Real split patterns cover every byte; one that skips text would give ids of
             // some other text (found by fuzzing: fuzz/regressions/tekken-pattern-skips-text).
@@ -125,11 +126,13 @@ impl RankBpe {
             }
             match self.ranks.get(piece) {
                 Some(&r) => ids.push(r),
-                None => ids.extend(
-                    tiktoken_rs::byte_pair_split(piece, &self.ranks)
-                        .into_iter()
-                        .map(|p| self.ranks[p]),
-                ),
+                None => memo.encode(piece, &mut ids, |piece, ids| {
+                    ids.extend(
+                        tiktoken_rs::byte_pair_split(piece, &self.ranks)
+                            .into_iter()
+                            .map(|p| self.ranks[p]),
+                    )
+                }),
             }
         })?;
         if let Some((a, b)) = skipped {
@@ -233,10 +236,71 @@ struct TekkenSpecial {
     token_str: String,
 }
 
+/// A rank table with what it is encoded with: what [`RankBpe`] is built from and the table
+/// cache keeps.
+pub struct RankParts {
+    pub ranks: Vec<(Vec<u8>, u32)>,
+    pub pattern: String,
+    pub id_offset: u32,
+    pub special_tokens: BTreeMap<String, u32>,
+}
+
+impl RankParts {
+    pub fn build(self) -> Result<RankBpe, String> {
+        RankBpe::new(
+            self.ranks.into_iter().collect(),
+            &self.pattern,
+            self.id_offset,
+            self.special_tokens,
+        )
+    }
+}
+
+impl super::table_cache::Cached for RankParts {
+    fn write(&self, w: &mut super::table_cache::Writer) {
+        w.str(&self.pattern);
+        w.u32(self.id_offset);
+        w.u32(self.special_tokens.len() as u32);
+        for (s, id) in &self.special_tokens {
+            w.str(s);
+            w.u32(*id);
+        }
+        w.u32(self.ranks.len() as u32);
+        for (b, r) in &self.ranks {
+            w.bytes(b);
+            w.u32(*r);
+        }
+    }
+
+    fn read(r: &mut super::table_cache::Reader<'_>) -> Result<Self, String> {
+        let pattern = r.str()?.to_string();
+        let id_offset = r.u32()?;
+        let n = r.count(8)?;
+        let special_tokens = (0..n)
+            .map(|_| Ok((r.str()?.to_string(), r.u32()?)))
+            .collect::<Result<_, String>>()?;
+        let n = r.count(8)?;
+        let ranks = (0..n)
+            .map(|_| Ok((r.bytes()?.to_vec(), r.u32()?)))
+            .collect::<Result<_, String>>()?;
+        Ok(Self {
+            ranks,
+            pattern,
+            id_offset,
+            special_tokens,
+        })
+    }
+}
+
 /// Loads a Mistral tekken JSON file: `default_num_special_tokens` ids come first, so
 /// id = rank + that number, and only the first `default_vocab_size - num_special` ranks are
 /// used (as `mistral_common`'s `Tekkenizer` does).
 pub fn load_tekken(bytes: &[u8]) -> Result<RankBpe, String> {
+    tekken_parts(bytes)?.build()
+}
+
+/// The rank table, pattern and ids of a tekken file.
+pub fn tekken_parts(bytes: &[u8]) -> Result<RankParts, String> {
     let f: TekkenFile =
         serde_json::from_slice(bytes).map_err(|e| format!("not a tekken file: {e}"))?;
     let n_special = f.config.default_num_special_tokens;
@@ -267,7 +331,12 @@ pub fn load_tekken(bytes: &[u8]) -> Result<RankBpe, String> {
         .map(|s| (s.token_str, s.rank))
         .collect();
     let offset = u32::try_from(n_special).map_err(|_| "too many special tokens")?;
-    RankBpe::new(ranks, &f.config.pattern, offset, specials)
+    Ok(RankParts {
+        ranks: ranks.into_iter().collect(),
+        pattern: f.config.pattern,
+        id_offset: offset,
+        special_tokens: specials,
+    })
 }
 
 #[cfg(test)]
