@@ -10,7 +10,9 @@
 # The text is the corpus (tests/data/corpus: English, code, JSON, Chinese, Japanese, Russian),
 # whole files in name order, repeated until it holds MB megabytes. The reference packages are
 # installed at their pinned versions (scripts/reference/requirements.txt) into a virtualenv under
-# ${TMPDIR:-/tmp}.
+# ${TMPDIR:-/tmp}. Besides the registry, the two SentencePiece test models (tests/data/spm) are
+# measured, for the unigram model and the NFKC charsmap. Best of REPS (default 3) runs; the
+# table cache (state_dir/tokenizer-tables) is warm after the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MB=${1:-16}
@@ -33,7 +35,29 @@ while size < mb * 1e6:
             break
 out.write_bytes(b"".join(parts))
 PY
+# The registry's tokenizers plus the two SentencePiece test models (unigram, NFKC charsmap),
+# with absolute paths and a state_dir of its own (its table cache is warm after the first run).
+python3 - "$W" <<'PY'
+import sys, tomllib, hashlib, pathlib, json
+w = pathlib.Path(sys.argv[1]); root = pathlib.Path.cwd()
+cfg = tomllib.loads(pathlib.Path("daemon.toml").read_text())
+out = [f'state_dir = "{w}/state"']
+entries = cfg["tokenizer"] + [
+    {"id": f"test/spm-{n}", "provider": "test", "format": "sentencepiece", "file": f"tests/data/spm/{n}.model"}
+    for n in ("unigram-nfkc", "bpe-nfkc")
+]
+for t in entries:
+    t = dict(t)
+    for k in ("file", "spec"):
+        if k in t:
+            t[k] = str(root / t[k])
+    if "sha256" not in t:
+        t["sha256"] = hashlib.sha256(pathlib.Path(t["file"]).read_bytes()).hexdigest()
+    out.append("[[tokenizer]]")
+    out += [f"{k} = {json.dumps(v)}" for k, v in t.items() if k in ("id", "provider", "format", "file", "spec", "sha256")]
+(w / "bench.toml").write_text("\n".join(out) + "\n")
+PY
 only=()
 [ $# -gt 0 ] && only=(--only "$@")
 echo "measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(uname -m)), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-"$venv/bin/python" scripts/bench/tokenizers.py target/release/prefix daemon.toml "$W/mix.txt" --reps "${REPS:-3}" "${only[@]}"
+"$venv/bin/python" scripts/bench/tokenizers.py target/release/prefix "$W/bench.toml" "$W/mix.txt" --reps "${REPS:-3}" "${only[@]}"

@@ -9,7 +9,7 @@ its own process, REPS times; report the best wall time, the CPU time (user + sys
 the peak RSS, check that both produced the same ids, and print the ratios: versus the file's own
 reference, and versus Python tiktoken on o200k_base (the anchor the engine is held to).
 
-Usage (scripts/bench-tokenizers.sh sets this up):
+Usage (scripts/bench-tokenizers.sh sets this up; CONFIG's file and spec paths are absolute):
     python3 scripts/bench/tokenizers.py BIN CONFIG MIX_FILE [--reps N] [--only ID ...]
 Prints a markdown table on stdout; progress on stderr.
 """
@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,16 +70,18 @@ REFERENCE_NAME = {
 
 
 def run(cmd: list[str], stdout_path: Path) -> tuple[float, float, float]:
-    """Runs cmd with stdout to a file; returns (wall s, cpu s, peak RSS MB)."""
+    """Runs cmd under /usr/bin/time with stdout to a file; returns (wall s, cpu s, peak RSS MB).
+
+    /usr/bin/time forks the command from its own small process: measured from this (large)
+    Python process, a child's peak RSS would include the pages it inherited before exec."""
+    stats = stdout_path.with_suffix(".time")
     with open(stdout_path, "wb") as out:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t0
-        err = p.stderr.read().decode(errors="replace") if p.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(cmd)}\n{err}")
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+        p = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(stats), *cmd],
+                           stdout=out, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr.decode(errors='replace')}")
+    wall, user, sys_, rss = stats.read_text().split()[-4:]
+    return float(wall), float(user) + float(sys_), int(rss) / 1024
 
 
 def ours_digest(path: Path) -> dict:
@@ -96,8 +99,9 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=[])
     a = ap.parse_args()
 
+    if not shutil.which("/usr/bin/time"):
+        sys.exit("needs /usr/bin/time (apt-get install time)")
     cfg_path = Path(a.config).resolve()
-    base = cfg_path.parent
     cfg = tomllib.loads(cfg_path.read_text())
     entries = [t for t in cfg["tokenizer"] if not a.only or t["id"] in a.only]
     mix = Path(a.mix).resolve()
@@ -112,18 +116,18 @@ def main() -> None:
 
     # The anchor: Python tiktoken on o200k_base.
     o200k = next(t for t in cfg["tokenizer"] if t["id"] == "openai/o200k_base")
-    anchor_cmd = [sys.executable, str(ref_script), "tiktoken", str(base / o200k["file"]), str(base / o200k["spec"]), str(mix)]
+    anchor_cmd = [sys.executable, str(ref_script), "tiktoken", o200k["file"], o200k["spec"], str(mix)]
     anchor = best(anchor_cmd, work / "anchor.json")
     print(f"anchor: Python tiktoken o200k_base {anchor[0]:.2f} s wall, {anchor[1]:.2f} s cpu", file=sys.stderr)
 
     rows = []
     for t in entries:
         tid, fmt = t["id"], t["format"]
-        spec = str(base / t["spec"]) if t.get("spec") else "-"
+        spec = t.get("spec", "-")
         ours_out, ref_out = work / "ours.json", work / "ref.json"
         ours = best([a.bin, "--config", str(cfg_path), "tokenize", "--tokenizer", tid, str(mix)], ours_out)
         got = ours_digest(ours_out)
-        ref = best([sys.executable, str(ref_script), fmt, str(base / t["file"]), spec, str(mix)], ref_out)
+        ref = best([sys.executable, str(ref_script), fmt, t["file"], spec, str(mix)], ref_out)
         want = json.loads(ref_out.read_text())
         same = got == want
         rows.append((tid, fmt, ours, ref, got["count"], same))

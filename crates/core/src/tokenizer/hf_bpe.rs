@@ -37,16 +37,49 @@ enum Normalizer {
 
 impl Normalizer {
     fn apply(self, s: &str) -> std::borrow::Cow<'_, str> {
+        if self == Self::None || self.is_normalized(s) {
+            return s.into();
+        }
+        // Block by block, each ending before an ASCII character (see `align`: no form composes
+        // across one), so only blocks that need it pay for normalization.
+        let mut out = String::with_capacity(s.len() + s.len() / 8);
+        let mut start = 0;
+        while start < s.len() {
+            let mut end = (start + BLOCK).min(s.len());
+            while end < s.len() && !(s.as_bytes()[end].is_ascii()) {
+                end += 1;
+            }
+            let block = &s[start..end];
+            if self.is_normalized(block) {
+                out.push_str(block);
+            } else {
+                self.normalize_into(block, &mut out);
+            }
+            start = end;
+        }
+        out.into()
+    }
+
+    fn is_normalized(self, s: &str) -> bool {
+        s.is_ascii()
+            || match self {
+                Self::None => true,
+                Self::Nfc => is_nfc_quick(s.chars()) == IsNormalized::Yes,
+                Self::Nfkc => is_nfkc_quick(s.chars()) == IsNormalized::Yes,
+            }
+    }
+
+    fn normalize_into(self, s: &str, out: &mut String) {
         match self {
-            Self::None => s.into(),
-            _ if s.is_ascii() => s.into(),
-            Self::Nfc if is_nfc_quick(s.chars()) == IsNormalized::Yes => s.into(),
-            Self::Nfkc if is_nfkc_quick(s.chars()) == IsNormalized::Yes => s.into(),
-            Self::Nfc => s.nfc().map(|(c, _)| c).collect::<String>().into(),
-            Self::Nfkc => s.nfkc().map(|(c, _)| c).collect::<String>().into(),
+            Self::None => out.push_str(s),
+            Self::Nfc => out.extend(s.nfc().map(|(c, _)| c)),
+            Self::Nfkc => out.extend(s.nfkc().map(|(c, _)| c)),
         }
     }
 }
+
+/// Normalization works on blocks of about this many bytes.
+const BLOCK: usize = 4096;
 
 /// Added tokens matched in the text (leftmost-longest, as `tokenizers`' `AddedVocabulary`).
 struct AddedMatcher {
@@ -453,7 +486,6 @@ impl HfBpe {
         self.raw_added.split(text, &mut raw_parts);
         let mut memo = super::memo::Memo::default();
         let mut parts = Vec::new();
-        let mut pieces = Vec::new();
         for (rs, re, added) in raw_parts {
             if let Some(id) = added {
                 ids.push(id);
@@ -482,13 +514,10 @@ impl HfBpe {
                     }
                     continue;
                 }
-                pieces.clear();
-                self.pre_tokenize(&normalized, ns, ne, 0, &mut pieces);
-                for &(ps, pe) in &pieces {
+                let nbytes = normalized.as_bytes();
+                self.pre_tokenize(&normalized, ns, ne, 0, &mut |ps, pe| {
                     let first = ids.len();
-                    memo.encode(&normalized.as_bytes()[ps..pe], ids, |p, out| {
-                        self.bpe(p, out)
-                    });
+                    memo.encode(&nbytes[ps..pe], ids, |p, out| self.bpe(p, out));
                     if let Some(o) = offsets.as_deref_mut() {
                         // A byte-level token may end inside a character; like the `tokenizers`
                         // crate, report the whole characters it touches.
@@ -500,46 +529,41 @@ impl HfBpe {
                             at += len;
                         }
                     }
-                }
+                });
             }
         }
     }
 
     /// Applies the split patterns in order, each to the pieces of the one before (`Isolated`:
-    /// matches and the text between them are pieces).
+    /// matches and the text between them are pieces), calling `f` for each final piece.
     fn pre_tokenize(
         &self,
         text: &str,
         start: usize,
         end: usize,
         level: usize,
-        out: &mut Vec<(usize, usize)>,
+        f: &mut dyn FnMut(usize, usize),
     ) {
         if start == end {
             return;
         }
         let Some(splitter) = self.splits.get(level) else {
-            out.push((start, end));
-            return;
+            return f(start, end);
         };
         let piece = &text[start..end];
         let mut at = 0;
-        let mut spans = Vec::new();
         // The splitters in use never fail on valid text (the fast forms cannot).
         let _ = splitter.pieces(piece, |a, b| {
             if a > at {
-                spans.push((at, a));
+                self.pre_tokenize(text, start + at, start + a, level + 1, f);
             }
             if b > a {
-                spans.push((a, b));
+                self.pre_tokenize(text, start + a, start + b, level + 1, f);
             }
             at = b;
         });
         if at < piece.len() {
-            spans.push((at, piece.len()));
-        }
-        for (a, b) in spans {
-            self.pre_tokenize(text, start + a, start + b, level + 1, out);
+            self.pre_tokenize(text, start + at, end, level + 1, f);
         }
     }
 

@@ -65,7 +65,8 @@ struct Symbol {
 }
 
 /// Whether the text may be encoded in chunks split before each `▁`-run that follows other
-/// text: true when no mergeable piece has `▁` after a character that is not `▁`.
+/// text: true when no mergeable piece has `▁` after a character that is not `▁` (then no
+/// piece can span such a boundary, for BPE merges and unigram paths alike).
 pub fn chunkable(pieces: &Pieces) -> bool {
     pieces.mergeable().all(|p| {
         let rest = p.trim_start_matches(SPACE);
@@ -73,42 +74,23 @@ pub fn chunkable(pieces: &Pieces) -> bool {
     })
 }
 
-/// Encodes normalized text: pushes (start, end, id) in normalized byte offsets.
-pub fn encode(
-    text: &str,
-    users: &PrefixMatcher,
-    pieces: &Pieces,
-    chunked: bool,
-    out: &mut Vec<(usize, usize, u32)>,
-) {
-    if !chunked {
-        return encode_chunk(text, 0, users, pieces, out);
-    }
-    let bytes = text.as_bytes();
-    let sp = SPACE.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(sp) {
-            // A `▁` that follows something other than `▁` starts a new chunk.
-            if i > start && !bytes[..i].ends_with(sp) {
-                encode_chunk(&text[start..i], start, users, pieces, out);
-                start = i;
-            }
-            i += sp.len();
-        } else {
-            i += 1;
-        }
-    }
-    encode_chunk(&text[start..], start, users, pieces, out);
-}
-
-fn encode_chunk(
+/// Emits (start, end, id) for one chunk of normalized text (`base`: where the chunk starts).
+pub fn encode_chunk(
     text: &str,
     base: usize,
     users: &PrefixMatcher,
     pieces: &Pieces,
-    out: &mut Vec<(usize, usize, u32)>,
+    emit: &mut dyn FnMut(usize, usize, u32),
+) {
+    encode_inner(text, base, users, pieces, emit)
+}
+
+fn encode_inner(
+    text: &str,
+    base: usize,
+    users: &PrefixMatcher,
+    pieces: &Pieces,
+    emit: &mut dyn FnMut(usize, usize, u32),
 ) {
     if text.is_empty() {
         return;
@@ -191,7 +173,7 @@ fn encode_chunk(
             base,
             pieces,
             &rev_merge,
-            out,
+            emit,
         );
         i = s.next;
     }
@@ -205,16 +187,40 @@ fn resegment(
     base: usize,
     pieces: &Pieces,
     rev_merge: &FxHashMap<&str, usize>,
-    out: &mut Vec<(usize, usize, u32)>,
+    emit: &mut dyn FnMut(usize, usize, u32),
 ) {
     let w = &text[start..end];
     let id = pieces.piece_to_id(w);
     if pieces.is_unused(id) {
         if let Some(&left) = rev_merge.get(w) {
-            resegment(text, start, start + left, base, pieces, rev_merge, out);
-            resegment(text, start + left, end, base, pieces, rev_merge, out);
+            resegment(text, start, start + left, base, pieces, rev_merge, emit);
+            resegment(text, start + left, end, base, pieces, rev_merge, emit);
             return;
         }
     }
-    out.push((base + start, base + end, id));
+    emit(base + start, base + end, id);
+}
+
+/// Calls `f(start, end)` for each chunk of `text` that can be encoded alone: split before each
+/// `▁`-run that follows other text when `chunked`, else the whole text.
+pub fn for_each_chunk(text: &str, chunked: bool, mut f: impl FnMut(usize, usize)) {
+    if !chunked {
+        return f(0, text.len());
+    }
+    let bytes = text.as_bytes();
+    let sp = SPACE.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(sp) {
+            if i > start && !bytes[..i].ends_with(sp) {
+                f(start, i);
+                start = i;
+            }
+            i += sp.len();
+        } else {
+            i += 1;
+        }
+    }
+    f(start, text.len());
 }

@@ -123,7 +123,7 @@ impl Pieces {
 }
 
 enum Model {
-    Bpe { chunked: bool },
+    Bpe,
     Unigram(unigram::Trie),
 }
 
@@ -133,6 +133,8 @@ pub struct SentencePiece {
     normalizer: Normalizer,
     users: PrefixMatcher,
     model: Model,
+    /// Whether normalized text may be encoded in independent chunks ([`bpe::chunkable`]).
+    chunked: bool,
     byte_fallback: bool,
     /// byte -> id of its `<0xNN>` piece (`<unk>` when the model has none).
     byte_ids: [u32; 256],
@@ -153,10 +155,9 @@ impl SentencePiece {
                 .filter(|(_, k)| **k == PieceType::UserDefined)
                 .map(|(s, _)| &**s),
         );
+        let chunked = bpe::chunkable(&pieces);
         let model = match proto.trainer.model_type {
-            ModelType::Bpe => Model::Bpe {
-                chunked: bpe::chunkable(&pieces),
-            },
+            ModelType::Bpe => Model::Bpe,
             ModelType::Unigram => Model::Unigram(unigram::Trie::new(&pieces)),
         };
         let mut byte_ids = [pieces.unk_id; 256];
@@ -181,6 +182,7 @@ impl SentencePiece {
             normalizer,
             users,
             model,
+            chunked,
             byte_fallback: proto.trainer.byte_fallback,
             byte_ids,
             special_tokens,
@@ -190,61 +192,82 @@ impl SentencePiece {
     /// Which model the file holds, for `prefix check`.
     pub fn model_name(&self) -> &'static str {
         match self.model {
-            Model::Bpe { .. } => "bpe",
+            Model::Bpe => "bpe",
             Model::Unigram(_) => "unigram",
         }
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        Ok(self.encode_with_offsets(text)?.0)
+        Ok(self.run(text, false).0)
     }
 
     pub fn encode_with_offsets(&self, text: &str) -> Result<super::IdsWithOffsets, String> {
-        let norm = self.normalizer.normalize(text, &self.users);
-        let mut spans = Vec::with_capacity(norm.text.len() / 3);
-        match &self.model {
-            Model::Bpe { chunked } => {
-                bpe::encode(&norm.text, &self.users, &self.pieces, *chunked, &mut spans)
-            }
-            Model::Unigram(trie) => unigram::encode(&norm.text, trie, &self.pieces, &mut spans),
-        }
-        let mut ids = Vec::with_capacity(spans.len());
-        let mut offsets: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+        let (ids, offsets) = self.run(text, true);
+        Ok((ids, offsets.unwrap_or_default()))
+    }
+
+    /// Normalize, encode chunk by chunk, and turn model pieces into ids as they come (nothing
+    /// per token is kept but the ids, and the offsets when asked for).
+    fn run(&self, text: &str, want_offsets: bool) -> (Vec<u32>, Option<Vec<(usize, usize)>>) {
+        let norm = self.normalizer.normalize(text, &self.users, want_offsets);
+        let map = norm.to_orig.as_deref();
+        let orig = |i: usize| map.map_or(0, |m| m[i] as usize);
+        let mut ids = Vec::with_capacity(norm.text.len() / 4);
+        let mut offsets: Option<Vec<(usize, usize)>> = want_offsets.then(Vec::new);
         let mut prev_unk = false;
-        for (start, end, id) in spans {
-            let (a, b) = (norm.to_orig[start], norm.to_orig[end]);
+        let bytes = norm.text.as_bytes();
+        let mut emit = |start: usize, end: usize, id: u32| {
+            let (a, b) = (orig(start), orig(end));
             let kind = self.pieces.kind(id);
             if kind == PieceType::Control {
                 ids.push(id);
-                offsets.push((a, a));
-                continue;
+                if let Some(o) = offsets.as_mut() {
+                    o.push((a, a));
+                }
+                return;
             }
             let unk = id == self.pieces.unk_id;
             if unk && self.byte_fallback {
-                let piece = &norm.text.as_bytes()[start..end];
+                let piece = &bytes[start..end];
                 for (i, &byte) in piece.iter().enumerate() {
                     ids.push(self.byte_ids[byte as usize]);
-                    offsets.push(if i + 1 == piece.len() { (a, b) } else { (a, a) });
+                    if let Some(o) = offsets.as_mut() {
+                        o.push(if i + 1 == piece.len() { (a, b) } else { (a, a) });
+                    }
                 }
             } else if unk && prev_unk {
-                if let Some(last) = offsets.last_mut() {
+                if let Some(last) = offsets.as_mut().and_then(|o| o.last_mut()) {
                     last.1 = b;
                 }
             } else {
                 ids.push(id);
-                offsets.push((a, b));
+                if let Some(o) = offsets.as_mut() {
+                    o.push((a, b));
+                }
             }
             prev_unk = unk;
-        }
+        };
+        let mut score = 0.0f32;
+        bpe::for_each_chunk(&norm.text, self.chunked, |s, e| {
+            let chunk = &norm.text[s..e];
+            match &self.model {
+                Model::Bpe => bpe::encode_chunk(chunk, s, &self.users, &self.pieces, &mut emit),
+                Model::Unigram(trie) => {
+                    unigram::encode_chunk(chunk, s, trie, &self.pieces, &mut score, &mut emit)
+                }
+            }
+        });
         // Whitespace the normalizer removed at either end belongs to the nearest token, so the
         // offsets tile the whole text.
-        if let Some(first) = offsets.first_mut() {
-            first.0 = 0;
+        if let Some(o) = offsets.as_mut() {
+            if let Some(first) = o.first_mut() {
+                first.0 = 0;
+            }
+            if let Some(last) = o.last_mut() {
+                last.1 = text.len();
+            }
         }
-        if let Some(last) = offsets.last_mut() {
-            last.1 = text.len();
-        }
-        Ok((ids, offsets))
+        (ids, offsets)
     }
 
     /// (id, bytes) of every ordinary piece: normal and unused pieces with `▁` as a space, byte

@@ -121,10 +121,31 @@ pub struct Normalizer {
     treat_whitespace_as_suffix: bool,
 }
 
-/// Normalized text and, for each of its bytes plus one past the end, the original byte offset.
+/// Normalized text and, when asked for, for each of its bytes plus one past the end, the
+/// original byte offset.
 pub struct Normalized {
     pub text: String,
-    pub to_orig: Vec<usize>,
+    pub to_orig: Option<Vec<u32>>,
+}
+
+/// The normalized -> original byte map, or nothing when offsets are not wanted (it costs four
+/// bytes per byte of text).
+struct OrigMap(Option<Vec<u32>>);
+
+impl OrigMap {
+    fn repeat(&mut self, at: usize, n: usize) {
+        if let Some(v) = &mut self.0 {
+            v.extend(std::iter::repeat_n(at as u32, n));
+        }
+    }
+    fn truncate(&mut self, n: usize) {
+        if let Some(v) = &mut self.0 {
+            v.truncate(n);
+        }
+    }
+    fn at(&self, i: usize) -> Option<usize> {
+        self.0.as_ref().map(|v| v[i] as usize)
+    }
 }
 
 impl Normalizer {
@@ -159,15 +180,17 @@ impl Normalizer {
         }
     }
 
-    pub fn normalize(&self, input: &str, users: &PrefixMatcher) -> Normalized {
+    /// Normalizes `input` (at most 4 GiB); `offsets`: also build the byte map.
+    pub fn normalize(&self, input: &str, users: &PrefixMatcher, offsets: bool) -> Normalized {
         let mut input = input.as_bytes();
+        let total = input.len();
         let mut text = String::with_capacity(input.len() + input.len() / 4 + 3);
-        let mut to_orig = Vec::with_capacity(text.capacity() + 1);
+        let mut to_orig = OrigMap(offsets.then(|| Vec::with_capacity(text.capacity() + 1)));
         let mut consumed = 0usize;
         if input.is_empty() {
             return Normalized {
                 text,
-                to_orig: vec![0],
+                to_orig: offsets.then(|| vec![0]),
             };
         }
         if self.remove_extra_whitespaces {
@@ -182,14 +205,14 @@ impl Normalizer {
             if input.is_empty() {
                 return Normalized {
                     text,
-                    to_orig: vec![consumed],
+                    to_orig: offsets.then(|| vec![consumed as u32]),
                 };
             }
         }
         let space = if self.escape_whitespaces { SPACE } else { " " };
-        let push_ws = |text: &mut String, to_orig: &mut Vec<usize>, at: usize| {
+        let push_ws = |text: &mut String, to_orig: &mut OrigMap, at: usize| {
             text.push_str(space);
-            to_orig.extend(std::iter::repeat_n(at, space.len()));
+            to_orig.repeat(at, space.len());
         };
         if !self.treat_whitespace_as_suffix && self.add_dummy_prefix {
             push_ws(&mut text, &mut to_orig, consumed);
@@ -206,17 +229,17 @@ impl Normalizer {
                     match ch.strip_suffix(' ') {
                         Some(body) => {
                             text.push_str(body);
-                            to_orig.extend(std::iter::repeat_n(consumed, body.len()));
+                            to_orig.repeat(consumed, body.len());
                             if self.escape_whitespaces {
                                 push_ws(&mut text, &mut to_orig, consumed);
                             } else {
                                 text.push(' ');
-                                to_orig.push(consumed);
+                                to_orig.repeat(consumed, 1);
                             }
                         }
                         None => {
                             text.push_str(ch);
-                            to_orig.extend(std::iter::repeat_n(consumed, ch.len()));
+                            to_orig.repeat(consumed, ch.len());
                         }
                     }
                 }
@@ -231,7 +254,8 @@ impl Normalizer {
         if self.remove_extra_whitespaces {
             while text.ends_with(space) {
                 let len = text.len() - space.len();
-                consumed = to_orig[len];
+                // Without the map, `consumed` only matters for that map: keep the total.
+                consumed = to_orig.at(len).unwrap_or(total);
                 text.truncate(len);
                 to_orig.truncate(len);
             }
@@ -239,8 +263,11 @@ impl Normalizer {
         if self.treat_whitespace_as_suffix && self.add_dummy_prefix {
             push_ws(&mut text, &mut to_orig, consumed);
         }
-        to_orig.push(consumed);
-        Normalized { text, to_orig }
+        to_orig.repeat(consumed, 1);
+        Normalized {
+            text,
+            to_orig: to_orig.0,
+        }
     }
 }
 
@@ -261,13 +288,18 @@ mod tests {
     #[test]
     fn escapes_spaces_adds_the_dummy_prefix_and_maps_offsets() {
         let n = Normalizer::new(&spec(true, false), false).unwrap();
-        let out = n.normalize("a  b", &PrefixMatcher::default());
+        let out = n.normalize("a  b", &PrefixMatcher::default(), true);
         assert_eq!(out.text, "▁a▁▁b");
-        assert_eq!(out.to_orig.len(), out.text.len() + 1);
-        assert_eq!(out.to_orig[0], 0);
-        assert_eq!(out.to_orig[3], 0, "`a` is byte 0");
-        assert_eq!(*out.to_orig.last().unwrap(), 4);
-        let out = n.normalize("", &PrefixMatcher::default());
+        let map = out.to_orig.unwrap();
+        assert_eq!(map.len(), out.text.len() + 1);
+        assert_eq!(map[0], 0);
+        assert_eq!(map[3], 0, "`a` is byte 0");
+        assert_eq!(*map.last().unwrap(), 4);
+        assert!(n
+            .normalize("a", &PrefixMatcher::default(), false)
+            .to_orig
+            .is_none());
+        let out = n.normalize("", &PrefixMatcher::default(), true);
         assert_eq!(out.text, "", "no dummy prefix on empty text");
     }
 
@@ -275,10 +307,14 @@ mod tests {
     fn removes_extra_whitespace_when_the_spec_says_so() {
         let n = Normalizer::new(&spec(true, true), false).unwrap();
         assert_eq!(
-            n.normalize("  a   b  ", &PrefixMatcher::default()).text,
+            n.normalize("  a   b  ", &PrefixMatcher::default(), false)
+                .text,
             "▁a▁b"
         );
-        assert_eq!(n.normalize("   ", &PrefixMatcher::default()).text, "");
+        assert_eq!(
+            n.normalize("   ", &PrefixMatcher::default(), false).text,
+            ""
+        );
     }
 
     #[test]
@@ -295,7 +331,10 @@ mod tests {
         // A trie whose units point anywhere: lookups stop at the end of the table.
         s.precompiled_charsmap = [&8u32.to_le_bytes()[..], &[0xff; 8], b"x\0"].concat();
         let n = Normalizer::new(&s, false).unwrap();
-        assert_eq!(n.normalize("abc", &PrefixMatcher::default()).text, "▁abc");
+        assert_eq!(
+            n.normalize("abc", &PrefixMatcher::default(), false).text,
+            "▁abc"
+        );
     }
 
     #[test]

@@ -54,8 +54,18 @@ struct Best {
     set: bool,
 }
 
-/// Encodes normalized text: pushes (start, end, id) in normalized byte offsets.
-pub fn encode(text: &str, trie: &Trie, pieces: &Pieces, out: &mut Vec<(usize, usize, u32)>) {
+/// Emits (start, end, id) for one chunk of normalized text (`base`: where the chunk starts).
+/// `score` is the best path's score where the chunk starts and becomes its score at the end:
+/// scores are f32 sums, so a chunk must start from the very value the whole-text Viterbi
+/// would hold there for near-ties to round the same way.
+pub fn encode_chunk(
+    text: &str,
+    base: usize,
+    trie: &Trie,
+    pieces: &Pieces,
+    score: &mut f32,
+    emit: &mut dyn FnMut(usize, usize, u32),
+) {
     let bytes = text.as_bytes();
     let size = bytes.len();
     if size == 0 {
@@ -71,6 +81,7 @@ pub fn encode(text: &str, trie: &Trie, pieces: &Pieces, out: &mut Vec<(usize, us
         };
         size + 1
     ];
+    best[0].score = *score;
     let mut starts_at = 0;
     while starts_at < size {
         let till_here = best[starts_at].score;
@@ -129,12 +140,15 @@ pub fn encode(text: &str, trie: &Trie, pieces: &Pieces, out: &mut Vec<(usize, us
         }
         starts_at += mblen;
     }
-    let first = out.len();
+    *score = best[size].score;
+    let mut path = Vec::new();
     let mut ends_at = size;
     while ends_at > 0 {
         let b = best[ends_at];
-        out.push((b.starts_at, ends_at, b.id));
+        path.push((b.starts_at, ends_at, b.id));
         ends_at = b.starts_at;
     }
-    out[first..].reverse();
+    for &(s, e, id) in path.iter().rev() {
+        emit(base + s, base + e, id);
+    }
 }
