@@ -101,6 +101,10 @@ impl Pieces {
             .map(|(_, s)| *s)
     }
 
+    pub fn scores(&self) -> impl Iterator<Item = f32> + '_ {
+        self.scores.iter().copied()
+    }
+
     pub fn score(&self, id: u32) -> f32 {
         self.scores[id as usize]
     }
@@ -158,7 +162,7 @@ impl SentencePiece {
         let chunked = bpe::chunkable(&pieces);
         let model = match proto.trainer.model_type {
             ModelType::Bpe => Model::Bpe,
-            ModelType::Unigram => Model::Unigram(unigram::Trie::new(&pieces)),
+            ModelType::Unigram => Model::Unigram(unigram::Trie::new(&pieces)?),
         };
         let mut byte_ids = [pieces.unk_id; 256];
         for (b, slot) in byte_ids.iter_mut().enumerate() {

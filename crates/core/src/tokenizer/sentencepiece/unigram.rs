@@ -1,7 +1,9 @@
-//! SentencePiece's unigram model (`unigram_model.cc`, `EncodeOptimized`): the Viterbi path
-//! through every piece that matches at each character, scored by the pieces' log
-//! probabilities; user-defined symbols get a bonus that always selects them, and a character
-//! no piece starts with becomes `<unk>` at the lowest score minus 10.
+//! SentencePiece's unigram model (`unigram_model.cc` of sentencepiece 0.2.3, `EncodeOptimized`):
+//! the Viterbi path through every piece that matches at each character, scored by the pieces'
+//! log probabilities in single precision; a user-defined symbol of n bytes scores
+//! `0.1 * (n - 1)`, a character no piece starts with becomes `<unk>` at the lowest score minus
+//! 10, and once the running score passes ±100,000 it is rebased to 0 (as the reference does:
+//! the rounding of near-ties depends on it, so it is reproduced exactly).
 
 use rustc_hash::FxHashMap;
 
@@ -14,11 +16,13 @@ pub struct Trie {
     /// node -> the id of the piece ending there.
     ids: Vec<Option<u32>>,
     min_score: f32,
-    max_score: f32,
 }
 
 impl Trie {
-    pub fn new(pieces: &Pieces) -> Self {
+    pub fn new(pieces: &Pieces) -> Result<Self, String> {
+        if pieces.scores().any(|s| !s.is_finite()) {
+            return Err("a piece's score is NaN or infinite".into());
+        }
         let mut edges = FxHashMap::default();
         let mut ids = vec![None];
         for (piece, id) in pieces.mergeable_with_ids() {
@@ -32,17 +36,12 @@ impl Trie {
             }
             ids[node as usize] = Some(id);
         }
-        let (mut min_score, mut max_score) = (f32::MAX, f32::MIN_POSITIVE);
-        for s in pieces.normal_scores() {
-            min_score = min_score.min(s);
-            max_score = max_score.max(s);
-        }
-        Self {
+        let min_score = pieces.normal_scores().fold(f32::MAX, f32::min);
+        Ok(Self {
             edges,
             ids,
             min_score,
-            max_score,
-        }
+        })
     }
 }
 
@@ -82,9 +81,20 @@ pub fn encode_chunk(
         size + 1
     ];
     best[0].score = *score;
+    const RESET: f32 = 100_000.0;
+    let mut max_frontier = 0;
     let mut starts_at = 0;
     while starts_at < size {
-        let till_here = best[starts_at].score;
+        let mut till_here = best[starts_at].score;
+        if !(-RESET..=RESET).contains(&till_here) {
+            let offset = till_here;
+            for i in starts_at..=max_frontier.max(starts_at) {
+                if i == starts_at || best[i].set {
+                    best[i].score -= offset;
+                }
+            }
+            till_here = 0.0;
+        }
         let mblen = super::normalizer::char_len(&bytes[starts_at..])
             .unwrap_or(1)
             .min(size - starts_at);
@@ -103,18 +113,16 @@ pub fn encode_chunk(
             if pieces.is_unused(id) {
                 continue;
             }
+            max_frontier = max_frontier.max(key_pos);
             let length = key_pos - starts_at;
-            let target = &mut best[key_pos];
-            // As in the reference: a user-defined symbol's score is computed in double
-            // precision and compared against the stored float.
-            let (better, candidate) = if pieces.is_user_defined(id) {
-                let c = (length as f32 * trie.max_score) as f64 - 0.1 + till_here as f64;
-                (!target.set || c > target.score as f64, c as f32)
+            let score = if pieces.is_user_defined(id) {
+                (0.1 * (length as f64 - 1.0)) as f32
             } else {
-                let c = pieces.score(id) + till_here;
-                (!target.set || c > target.score, c)
+                pieces.score(id)
             };
-            if better {
+            let candidate = score + till_here;
+            let target = &mut best[key_pos];
+            if !target.set || candidate > target.score {
                 *target = Best {
                     id,
                     score: candidate,
@@ -127,6 +135,7 @@ pub fn encode_chunk(
             }
         }
         if !has_single {
+            max_frontier = max_frontier.max(starts_at + mblen);
             let target = &mut best[starts_at + mblen];
             let candidate = unk_score + till_here;
             if !target.set || candidate > target.score {
