@@ -252,13 +252,20 @@ impl SentencePiece {
             prev_unk = unk;
         };
         let mut score = 0.0f32;
+        let mut scratch = Vec::new();
         bpe::for_each_chunk(&norm.text, self.chunked, |s, e| {
             let chunk = &norm.text[s..e];
             match &self.model {
                 Model::Bpe => bpe::encode_chunk(chunk, s, &self.users, &self.pieces, &mut emit),
-                Model::Unigram(trie) => {
-                    unigram::encode_chunk(chunk, s, trie, &self.pieces, &mut score, &mut emit)
-                }
+                Model::Unigram(trie) => unigram::encode_chunk(
+                    chunk,
+                    s,
+                    trie,
+                    &self.pieces,
+                    &mut score,
+                    &mut scratch,
+                    &mut emit,
+                ),
             }
         });
         // Whitespace the normalizer removed at either end belongs to the nearest token, so the

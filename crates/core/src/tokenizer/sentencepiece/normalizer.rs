@@ -12,7 +12,8 @@ pub const SPACE: &str = "\u{2581}";
 /// values point into a blob of NUL-terminated replacement strings.
 struct CharsMap {
     units: Vec<u32>,
-    normalized: Vec<u8>,
+    /// NUL-terminated replacement strings, checked to be UTF-8 at load.
+    normalized: String,
 }
 
 impl CharsMap {
@@ -30,10 +31,9 @@ impl CharsMap {
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        Ok(Self {
-            units,
-            normalized: blob[4 + trie_bytes..].to_vec(),
-        })
+        let normalized = String::from_utf8(blob[4 + trie_bytes..].to_vec())
+            .map_err(|_| bad("replacement strings are not UTF-8"))?;
+        Ok(Self { units, normalized })
     }
 
     /// The longest rule matching a prefix of `input`: (bytes consumed, replacement).
@@ -61,10 +61,15 @@ impl CharsMap {
             }
         }
         let (len, value) = best?;
+        // A rule pointing into the middle of a character is a broken file: `get` refuses it
+        // and the rule is ignored.
         let tail = self.normalized.get(value..)?;
-        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
-        // A rule pointing into the middle of a character is a broken file: ignore the rule.
-        std::str::from_utf8(&tail[..end]).ok().map(|s| (len, s))
+        let end = tail
+            .as_bytes()
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(tail.len());
+        Some((len, &tail[..end]))
     }
 }
 
@@ -104,13 +109,25 @@ impl PrefixMatcher {
 /// valid one (SentencePiece then emits U+FFFD and consumes one byte).
 pub fn char_len(input: &[u8]) -> Option<usize> {
     let n = match *input.first()? {
-        0x00..=0x7f => 1,
+        0x00..=0x7f => return Some(1),
         0xc2..=0xdf => 2,
         0xe0..=0xef => 3,
         0xf0..=0xf4 => 4,
         _ => return None,
     };
-    std::str::from_utf8(input.get(..n)?).ok().map(|_| n)
+    let c = input.get(..n)?;
+    // Continuation bytes, then the overlong / surrogate / out-of-range second-byte rules.
+    if !c[1..].iter().all(|&b| b & 0xc0 == 0x80) {
+        return None;
+    }
+    let ok = match (c[0], c[1]) {
+        (0xe0, b) => b >= 0xa0,
+        (0xed, b) => b <= 0x9f,
+        (0xf0, b) => b >= 0x90,
+        (0xf4, b) => b <= 0x8f,
+        _ => true,
+    };
+    ok.then_some(n)
 }
 
 pub struct Normalizer {
@@ -175,6 +192,7 @@ impl Normalizer {
             return (s, n);
         }
         match char_len(input) {
+            // `char_len` checked these bytes are one whole character.
             Some(n) => (std::str::from_utf8(&input[..n]).unwrap_or("\u{fffd}"), n),
             None => ("\u{fffd}", 1),
         }
@@ -335,6 +353,25 @@ mod tests {
             n.normalize("abc", &PrefixMatcher::default(), false).text,
             "▁abc"
         );
+    }
+
+    #[test]
+    fn char_len_agrees_with_the_standard_library_on_every_short_sequence() {
+        for a in 0..=255u8 {
+            for b in [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff] {
+                for c in [0x80u8, 0xbf, 0x41] {
+                    let bytes = [a, b, c, 0x80];
+                    let want = (1..=4)
+                        .find(|&n| std::str::from_utf8(&bytes[..n]).is_ok())
+                        .filter(|&n| n == 1 || bytes[0] >= 0x80);
+                    let want = match want {
+                        Some(1) if a >= 0x80 => None,
+                        w => w,
+                    };
+                    assert_eq!(char_len(&bytes), want, "{bytes:x?}");
+                }
+            }
+        }
     }
 
     #[test]

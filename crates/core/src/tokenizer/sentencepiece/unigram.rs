@@ -11,8 +11,12 @@ use super::Pieces;
 
 /// A byte trie over the mergeable pieces (normal, user-defined, unused).
 pub struct Trie {
-    /// (node, byte) -> child node.
-    edges: FxHashMap<(u32, u8), u32>,
+    /// node -> the range of its children in `children`.
+    spans: Vec<(u32, u32)>,
+    /// (byte, child node), sorted by byte within each node's range.
+    children: Vec<(u8, u32)>,
+    /// The root's children by byte (0: none).
+    root: [u32; 256],
     /// node -> the id of the piece ending there.
     ids: Vec<Option<u32>>,
     min_score: f32,
@@ -37,16 +41,36 @@ impl Trie {
             ids[node as usize] = Some(id);
         }
         let min_score = pieces.normal_scores().fold(f32::MAX, f32::min);
+        let mut root = [0u32; 256];
+        for (b, slot) in root.iter_mut().enumerate() {
+            *slot = edges.get(&(0, b as u8)).copied().unwrap_or(0);
+        }
+        let mut flat: Vec<(u32, u8, u32)> =
+            edges.into_iter().map(|((n, b), c)| (n, b, c)).collect();
+        flat.sort_unstable();
+        let mut spans = vec![(0u32, 0u32); ids.len()];
+        let mut children = Vec::with_capacity(flat.len());
+        for (i, &(n, b, c)) in flat.iter().enumerate() {
+            let span = &mut spans[n as usize];
+            if span.1 == span.0 {
+                *span = (i as u32, i as u32);
+            }
+            span.1 += 1;
+            children.push((b, c));
+        }
         Ok(Self {
-            edges,
+            root,
+            spans,
+            children,
             ids,
             min_score,
         })
     }
 }
 
+/// The best path ending at a position (reused between chunks).
 #[derive(Clone, Copy)]
-struct Best {
+pub struct Best {
     id: u32,
     score: f32,
     starts_at: usize,
@@ -63,6 +87,7 @@ pub fn encode_chunk(
     trie: &Trie,
     pieces: &Pieces,
     score: &mut f32,
+    scratch: &mut Vec<Best>,
     emit: &mut dyn FnMut(usize, usize, u32),
 ) {
     let bytes = text.as_bytes();
@@ -71,15 +96,17 @@ pub fn encode_chunk(
         return;
     }
     let unk_score = trie.min_score - 10.0;
-    let mut best = vec![
+    let best = scratch;
+    best.clear();
+    best.resize(
+        size + 1,
         Best {
             id: 0,
             score: 0.0,
             starts_at: 0,
-            set: false
-        };
-        size + 1
-    ];
+            set: false,
+        },
+    );
     best[0].score = *score;
     const RESET: f32 = 100_000.0;
     let mut max_frontier = 0;
@@ -102,9 +129,17 @@ pub fn encode_chunk(
         let mut node = 0u32;
         let mut key_pos = starts_at;
         while key_pos < size {
-            let Some(&next) = trie.edges.get(&(node, bytes[key_pos])) else {
-                break;
+            let next = if node == 0 {
+                trie.root[bytes[key_pos] as usize]
+            } else {
+                let (a, b) = trie.spans[node as usize];
+                let kids = &trie.children[a as usize..b as usize];
+                kids.binary_search_by_key(&bytes[key_pos], |&(byte, _)| byte)
+                    .map_or(0, |i| kids[i].1)
             };
+            if next == 0 {
+                break;
+            }
             node = next;
             key_pos += 1;
             let Some(id) = trie.ids[node as usize] else {
@@ -150,14 +185,20 @@ pub fn encode_chunk(
         starts_at += mblen;
     }
     *score = best[size].score;
-    let mut path = Vec::new();
+    // Backtrack, marking each path node by pointing it forward, then emit in order.
     let mut ends_at = size;
+    let mut next_end = usize::MAX;
     while ends_at > 0 {
-        let b = best[ends_at];
-        path.push((b.starts_at, ends_at, b.id));
-        ends_at = b.starts_at;
+        let start = best[ends_at].starts_at;
+        best[ends_at].starts_at = next_end;
+        next_end = ends_at;
+        ends_at = start;
     }
-    for &(s, e, id) in path.iter().rev() {
-        emit(base + s, base + e, id);
+    let mut at = 0;
+    while next_end != usize::MAX {
+        let b = best[next_end];
+        emit(base + at, base + next_end, b.id);
+        at = next_end;
+        next_end = b.starts_at;
     }
 }
