@@ -128,7 +128,7 @@ impl Pieces {
 
 enum Model {
     Bpe,
-    Unigram(unigram::Trie),
+    Unigram(Box<unigram::Trie>),
 }
 
 /// A loaded SentencePiece model.
@@ -162,7 +162,7 @@ impl SentencePiece {
         let chunked = bpe::chunkable(&pieces);
         let model = match proto.trainer.model_type {
             ModelType::Bpe => Model::Bpe,
-            ModelType::Unigram => Model::Unigram(unigram::Trie::new(&pieces)?),
+            ModelType::Unigram => Model::Unigram(Box::new(unigram::Trie::new(&pieces)?)),
         };
         let mut byte_ids = [pieces.unk_id; 256];
         for (b, slot) in byte_ids.iter_mut().enumerate() {

@@ -115,9 +115,10 @@ pub fn encode_chunk(
         let mut till_here = best[starts_at].score;
         if !(-RESET..=RESET).contains(&till_here) {
             let offset = till_here;
-            for i in starts_at..=max_frontier.max(starts_at) {
-                if i == starts_at || best[i].set {
-                    best[i].score -= offset;
+            let last = max_frontier.max(starts_at);
+            for (i, b) in best[starts_at..=last].iter_mut().enumerate() {
+                if i == 0 || b.set {
+                    b.score -= offset;
                 }
             }
             till_here = 0.0;
