@@ -35,6 +35,7 @@ pub mod daemon;
 pub mod emulator;
 pub mod live_color;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod server;
 pub mod status;

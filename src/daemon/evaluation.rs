@@ -29,6 +29,8 @@ impl Daemon {
             if results.iter().any(|r| r.is_err()) {
                 problems.extend(ensure_store(&store, true, started));
             }
+            // The tokenizers loaded for the pass are gone: give their pages back now.
+            crate::memory::release_free_pages();
             (results, problems)
         })
         .await
