@@ -37,6 +37,8 @@ fn tokenize(c: &mut Criterion) {
         "mistral/tekken-240718",
         "qwen/qwen3",
         "deepseek/v3",
+        "anthropic/claude-legacy",
+        "mistral/spm-v3",
     ] {
         let tok = Tokenizer::load(cfg.tokenizer(id).unwrap()).unwrap();
         g.bench_with_input(BenchmarkId::new("single_thread", id), &tok, |b, tok| {
@@ -71,16 +73,58 @@ fn fingerprints(c: &mut Criterion) {
     g.finish();
 }
 
-fn load(c: &mut Criterion) {
-    let cfg = Config::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("daemon.toml")).unwrap();
-    let mut g = c.benchmark_group("load");
+/// The split step alone: the known patterns on `regex` automata against `fancy-regex`.
+fn split(c: &mut Criterion) {
+    use prefix_warden::tokenizer::Splitter;
+    let texts = corpus();
+    let bytes: usize = texts.iter().map(|t| t.len()).sum();
+    let mut g = c.benchmark_group("split_corpus");
+    g.throughput(Throughput::Bytes(bytes as u64));
     g.sample_size(10);
-    for id in ["openai/o200k_base", "qwen/qwen3"] {
-        let e = cfg.tokenizer(id).unwrap().clone();
-        g.bench_function(id, |b| b.iter(|| Tokenizer::load(&e).unwrap().vocab_size));
+    for (name, spec) in [
+        ("cl100k", "tokenizers/openai/cl100k_base.spec.json"),
+        ("o200k", "tokenizers/openai/o200k_base.spec.json"),
+    ] {
+        let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(spec);
+        let (spec, _) = prefix_warden::tokenizer::read_spec(name, &spec).unwrap();
+        for (engine, s) in [
+            ("regex", Splitter::new(&spec.pattern).unwrap()),
+            ("fancy-regex", Splitter::fancy(&spec.pattern).unwrap()),
+        ] {
+            g.bench_with_input(BenchmarkId::new(engine, name), &s, |b, s| {
+                b.iter(|| {
+                    let mut n = 0;
+                    for t in &texts {
+                        s.pieces(t, |_, _| n += 1).unwrap();
+                    }
+                    n
+                })
+            });
+        }
     }
     g.finish();
 }
 
-criterion_group!(benches, tokenize, fingerprints, load);
+fn load(c: &mut Criterion) {
+    let cfg = Config::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("daemon.toml")).unwrap();
+    let mut g = c.benchmark_group("load");
+    g.sample_size(10);
+    let state = tempfile::tempdir().unwrap();
+    for id in ["openai/o200k_base", "qwen/qwen3", "mistral/spm-v3"] {
+        let e = cfg.tokenizer(id).unwrap().clone();
+        g.bench_function(BenchmarkId::new("parse", id), |b| {
+            b.iter(|| Tokenizer::load(&e).unwrap().vocab_size)
+        });
+        g.bench_function(BenchmarkId::new("table_cache", id), |b| {
+            b.iter(|| {
+                Tokenizer::load_cached(&e, Some(state.path()))
+                    .unwrap()
+                    .vocab_size
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, tokenize, split, fingerprints, load);
 criterion_main!(benches);
