@@ -47,5 +47,5 @@ fn shipped_tokenizers_match_sha256sums() {
         assert_eq!(prefix_warden::tokenizer::sha256_hex(&bytes), sha, "{path}");
         n += 1;
     }
-    assert_eq!(n, 10);
+    assert_eq!(n, 13);
 }
