@@ -182,25 +182,31 @@ impl Normalizer {
     }
 
     /// One normalization step at the start of `input`: (replacement, bytes consumed).
-    fn prefix<'a>(&'a self, input: &'a [u8], users: &PrefixMatcher) -> (&'a str, usize) {
+    fn prefix<'a>(&'a self, src: &'a str, pos: usize, users: &PrefixMatcher) -> (&'a str, usize) {
+        let input = &src.as_bytes()[pos..];
         if let Some(n) = users.longest(input) {
-            // User-defined symbols are valid UTF-8 (they come from a UTF-8 string field) and
-            // match whole; `input` starts with them.
-            return (std::str::from_utf8(&input[..n]).unwrap_or("\u{fffd}"), n);
+            // User-defined symbols come from a UTF-8 field and match whole.
+            return (src.get(pos..pos + n).unwrap_or("\u{fffd}"), n);
         }
         if let Some((n, s)) = self.charsmap.as_ref().and_then(|m| m.longest(input)) {
             return (s, n);
         }
-        match char_len(input) {
-            // `char_len` checked these bytes are one whole character.
-            Some(n) => (std::str::from_utf8(&input[..n]).unwrap_or("\u{fffd}"), n),
-            None => ("\u{fffd}", 1),
+        if src.is_char_boundary(pos) {
+            let n = match input[0] {
+                0x00..=0x7f => 1,
+                0x80..=0xdf => 2,
+                0xe0..=0xef => 3,
+                _ => 4,
+            };
+            return (&src[pos..pos + n], n);
         }
+        // A charsmap rule ended inside a character: SentencePiece's malformed-UTF-8 path.
+        ("\u{fffd}", 1)
     }
 
     /// Normalizes `input` (at most 4 GiB); `offsets`: also build the byte map.
-    pub fn normalize(&self, input: &str, users: &PrefixMatcher, offsets: bool) -> Normalized {
-        let mut input = input.as_bytes();
+    pub fn normalize(&self, src: &str, users: &PrefixMatcher, offsets: bool) -> Normalized {
+        let mut input = src.as_bytes();
         let total = input.len();
         let mut text = String::with_capacity(input.len() + input.len() / 4 + 3);
         let mut to_orig = OrigMap(offsets.then(|| Vec::with_capacity(text.capacity() + 1)));
@@ -213,7 +219,7 @@ impl Normalizer {
         }
         if self.remove_extra_whitespaces {
             while !input.is_empty() {
-                let (s, n) = self.prefix(input, users);
+                let (s, n) = self.prefix(src, total - input.len(), users);
                 if s != " " {
                     break;
                 }
@@ -237,7 +243,7 @@ impl Normalizer {
         }
         let mut prev_space = self.remove_extra_whitespaces;
         while !input.is_empty() {
-            let (s, n) = self.prefix(input, users);
+            let (s, n) = self.prefix(src, total - input.len(), users);
             let mut sp = s;
             while prev_space && sp.starts_with(' ') {
                 sp = &sp[1..];

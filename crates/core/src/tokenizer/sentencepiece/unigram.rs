@@ -9,14 +9,18 @@ use rustc_hash::FxHashMap;
 
 use super::Pieces;
 
+/// Nodes with at least this many children look them up in a table by byte.
+const DENSE_CHILDREN: u32 = 12;
+
 /// A byte trie over the mergeable pieces (normal, user-defined, unused).
 pub struct Trie {
-    /// node -> the range of its children in `children`.
+    /// node -> the range of its children in `children`, or `u32::MAX` and the index of its
+    /// table in `dense` when it has many.
     spans: Vec<(u32, u32)>,
     /// (byte, child node), sorted by byte within each node's range.
     children: Vec<(u8, u32)>,
-    /// The root's children by byte (0: none).
-    root: [u32; 256],
+    /// Child tables by byte (0: none) of the root and of nodes with many children.
+    dense: Vec<[u32; 256]>,
     /// node -> the id of the piece ending there.
     ids: Vec<Option<u32>>,
     min_score: f32,
@@ -41,10 +45,6 @@ impl Trie {
             ids[node as usize] = Some(id);
         }
         let min_score = pieces.normal_scores().fold(f32::MAX, f32::min);
-        let mut root = [0u32; 256];
-        for (b, slot) in root.iter_mut().enumerate() {
-            *slot = edges.get(&(0, b as u8)).copied().unwrap_or(0);
-        }
         let mut flat: Vec<(u32, u8, u32)> =
             edges.into_iter().map(|((n, b), c)| (n, b, c)).collect();
         flat.sort_unstable();
@@ -58,10 +58,22 @@ impl Trie {
             span.1 += 1;
             children.push((b, c));
         }
+        // Nodes with many children (the root, first characters) get a table by byte.
+        let mut dense = Vec::new();
+        for (node, span) in spans.iter_mut().enumerate() {
+            if node == 0 || span.1 - span.0 >= DENSE_CHILDREN {
+                let mut table = [0u32; 256];
+                for &(b, c) in &children[span.0 as usize..span.1 as usize] {
+                    table[b as usize] = c;
+                }
+                *span = (u32::MAX, dense.len() as u32);
+                dense.push(table);
+            }
+        }
         Ok(Self {
-            root,
             spans,
             children,
+            dense,
             ids,
             min_score,
         })
@@ -130,13 +142,13 @@ pub fn encode_chunk(
         let mut node = 0u32;
         let mut key_pos = starts_at;
         while key_pos < size {
-            let next = if node == 0 {
-                trie.root[bytes[key_pos] as usize]
-            } else {
-                let (a, b) = trie.spans[node as usize];
-                let kids = &trie.children[a as usize..b as usize];
-                kids.binary_search_by_key(&bytes[key_pos], |&(byte, _)| byte)
-                    .map_or(0, |i| kids[i].1)
+            let byte = bytes[key_pos];
+            let next = match trie.spans[node as usize] {
+                (u32::MAX, table) => trie.dense[table as usize][byte as usize],
+                (a, b) => trie.children[a as usize..b as usize]
+                    .iter()
+                    .find(|&&(k, _)| k == byte)
+                    .map_or(0, |&(_, c)| c),
             };
             if next == 0 {
                 break;
