@@ -146,15 +146,7 @@ fn check_offsets(
         ));
     }
     if format == TokenizerFormat::Sentencepiece {
-        if let Some((i, (a, b))) = offs
-            .iter()
-            .enumerate()
-            .find(|(_, (a, b))| !text.is_char_boundary(*a) || !text.is_char_boundary(*b))
-        {
-            return Err(format!(
-                "token {i}: [{a}, {b}) is not on character boundaries"
-            ));
-        }
+        on_char_boundaries(text, offs)?;
     }
     match format {
         TokenizerFormat::Tiktoken | TokenizerFormat::Tekken | TokenizerFormat::Sentencepiece => {
@@ -180,18 +172,23 @@ fn check_offsets(
                     return Err(format!("token {} starts before token {i}", i + 1));
                 }
             }
-            if let Some((i, (a, b))) = offs
-                .iter()
-                .enumerate()
-                .find(|(_, (a, b))| !text.is_char_boundary(*a) || !text.is_char_boundary(*b))
-            {
-                return Err(format!(
-                    "token {i}: [{a}, {b}) is not on character boundaries"
-                ));
-            }
+            on_char_boundaries(text, offs)?;
         }
     }
     Ok(())
+}
+
+fn on_char_boundaries(text: &str, offs: &[(usize, usize)]) -> Result<(), String> {
+    match offs
+        .iter()
+        .enumerate()
+        .find(|(_, (a, b))| !text.is_char_boundary(*a) || !text.is_char_boundary(*b))
+    {
+        Some((i, (a, b))) => Err(format!(
+            "token {i}: [{a}, {b}) is not on character boundaries"
+        )),
+        None => Ok(()),
+    }
 }
 
 #[test]

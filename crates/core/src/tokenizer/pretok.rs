@@ -123,6 +123,11 @@ impl Splitter {
         })
     }
 
+    /// Whether `pattern` has a fast form (checked without compiling it).
+    pub fn has_fast_form(pattern: &str) -> bool {
+        KNOWN.iter().any(|(p, _)| *p == pattern) || PLAIN.contains(&pattern)
+    }
+
     /// Whether this splitter runs on the `regex` crate's automata.
     pub fn is_fast(&self) -> bool {
         matches!(self.engine, Engine::Fast { .. })
