@@ -12,6 +12,7 @@ use crate::analyzer::Analyzer;
 use crate::config::TokenizerFormat;
 use crate::error::{Error, Result};
 use crate::report::{self, Format};
+use crate::template::ChatTemplate;
 use crate::tokenizer::{read_spec, Tokenizer};
 
 const EXIT_CODES: &str = "\
@@ -110,8 +111,8 @@ pub struct DiffArgs {
     /// The tokenizer in use today (registry id)
     #[arg(long)]
     pub from: String,
-    /// The tokenizer you are moving to (registry id)
-    #[arg(long, required_unless_present = "to_file", conflicts_with = "to_file")]
+    /// The tokenizer you are moving to (registry id); with its chat template, if it has one
+    #[arg(long, required_unless_present_any = ["to_file", "to_template"], conflicts_with = "to_file")]
     pub to: Option<String>,
     /// A tokenizer file that is not in the registry (a tiktoken file takes its pattern from
     /// a sibling NAME.spec.json, else from --from)
@@ -120,6 +121,11 @@ pub struct DiffArgs {
     /// Format of --to-file: hf-json, tiktoken, tekken or sentencepiece (default: guessed from the name and content)
     #[arg(long, requires = "to_file")]
     pub to_format: Option<String>,
+    /// A chat template revision to render with instead (a Jinja file, or a
+    /// tokenizer_config.json): alone, diffs --from's tokenizer under its template against
+    /// the same tokenizer under this one
+    #[arg(long)]
+    pub to_template: Option<PathBuf>,
     /// Only these prompts (repeatable); default all
     #[arg(long = "prompt")]
     pub prompts: Vec<String>,
@@ -330,7 +336,7 @@ fn fingerprint(config: &Path, args: FingerprintArgs) -> Result<Outcome> {
         .iter()
         .flat_map(|p| toks.iter().map(move |t| (*p, t.clone())))
         .collect();
-    let evals = a.evaluate(&pairs)?;
+    let evals = a.evaluate(&pairs, chrono::Utc::now())?;
     let show = args.show_text.then_some(a.prompts.as_slice());
     print(&report::fingerprints(&evals, args.format, show))?;
     Ok(Outcome::Ok)
@@ -378,10 +384,53 @@ fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {
             )?;
             (from, std::sync::Arc::new(to))
         }
-        (None, None) => return Err(Error::Other("give --to ID or --to-file PATH".into())),
+        (None, None) if args.to_template.is_some() => {
+            let from = a.tokenizers.get(&args.from)?;
+            (from.clone(), from)
+        }
+        (None, None) => {
+            return Err(Error::Other(
+                "give --to ID, --to-file PATH or --to-template FILE".into(),
+            ))
+        }
     };
     let served = &a.tokenizers.entry(&args.from)?.models;
-    let r = crate::diff::diff(&from, &to, &prompts, &a.rules, a.config.block_size, served)?;
+    let from_template = a.tokenizers.template(&args.from)?;
+    let to_template = match (&args.to_template, &args.to) {
+        (Some(path), _) => {
+            let bytes = crate::bounded::read_limited(path, crate::bounded::SMALL_FILE_BYTES)?;
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let t = ChatTemplate::from_bytes(name, &bytes)
+                .map_err(|m| Error::Other(format!("{}: {m}", path.display())))?;
+            // A bare Jinja file has no special tokens of its own: it sees --from's.
+            let inherit = |f: fn(&ChatTemplate) -> &Option<String>| {
+                from_template.as_deref().and_then(|ft| f(ft).clone())
+            };
+            let (bos, eos) = (
+                t.bos_token.clone().or_else(|| inherit(|t| &t.bos_token)),
+                t.eos_token.clone().or_else(|| inherit(|t| &t.eos_token)),
+            );
+            Some(std::sync::Arc::new(t.with_tokens(bos, eos)))
+        }
+        (None, Some(to)) => a.tokenizers.template(to)?,
+        // --to-file: a new tokenizer file for the same model renders with the same template.
+        (None, None) => from_template.clone(),
+    };
+    let r = crate::diff::diff(
+        crate::diff::Side {
+            tokenizer: &from,
+            template: from_template.as_deref(),
+        },
+        crate::diff::Side {
+            tokenizer: &to,
+            template: to_template.as_deref(),
+        },
+        &prompts,
+        &a.rules,
+        a.config.block_size,
+        served,
+        chrono::Utc::now(),
+    )?;
     let show = args.show_text.then_some(a.prompts.as_slice());
     print(&report::diff(&r, args.format, show))?;
     Ok(if r.summary.changed > 0 {

@@ -183,6 +183,7 @@ impl Daemon {
             event = "fingerprint_changed",
             prompt = %ev.prompt,
             tokenizer = %ev.tokenizer,
+            kind = %ev.kind,
             old_fingerprint = %prev.fingerprint,
             new_fingerprint = %ev.fp.fingerprint,
             old_tokens = prev.token_count,
@@ -199,18 +200,19 @@ impl Daemon {
                 labels: [
                     ("prompt".to_string(), ev.prompt.clone()),
                     ("tokenizer".to_string(), ev.tokenizer.clone()),
+                    ("kind".to_string(), ev.kind.to_string()),
                 ]
                 .into(),
                 summary: format!(
-                    "fingerprint of prompt {} under {} changed",
-                    ev.prompt, ev.tokenizer
+                    "{} fingerprint of prompt {} under {} changed",
+                    ev.kind, ev.prompt, ev.tokenizer
                 ),
                 description: format!(
                     "{} -> {}; first divergent block {block} (token ~{lcp}); tokens {} -> {}",
                     prev.fingerprint, ev.fp.fingerprint, prev.token_count, ev.fp.token_count
                 ),
                 details: serde_json::json!({
-                    "prompt": ev.prompt, "tokenizer": ev.tokenizer,
+                    "prompt": ev.prompt, "tokenizer": ev.tokenizer, "kind": ev.kind,
                     "old_fingerprint": prev.fingerprint, "new_fingerprint": ev.fp.fingerprint,
                     "first_divergent_block": block, "surviving_tokens": surviving,
                 }),
@@ -263,7 +265,10 @@ fn evaluate_all(a: &Analyzer, store: &Mutex<Store>, now: i64) -> Vec<Result<Toke
         .map(|t| {
             let identity = a.tokenizers.identity(&t.id)?;
             let pairs: Vec<_> = a.prompts.iter().map(|p| (p, t.id.clone())).collect();
-            let evals = a.evaluate(&pairs);
+            let evals = a.evaluate(
+                &pairs,
+                chrono::DateTime::from_timestamp(now, 0).unwrap_or_default(),
+            );
             a.tokenizers.unload(&t.id);
             let evals = evals?;
             let mut store = store.lock().unwrap_or_else(|e| e.into_inner());

@@ -36,9 +36,12 @@ fn every_shipped_tokenizer_matches_the_reference_on_the_whole_corpus() {
         41,
         "the whole shared corpus is in tests/data/corpus"
     );
+    // An entry with a chat template reads the same file as a bare entry; what it adds, the
+    // rendering, is checked against transformers in templates.rs.
     let failures: Vec<String> = cfg
         .tokenizers
         .par_iter()
+        .filter(|t| t.template.is_none())
         .flat_map(|entry| {
             let exp = expected(&entry.id);
             assert_eq!(exp.tokenizer, entry.id);
@@ -268,7 +271,7 @@ fn native_byte_level_bpe_takes_every_shipped_tokenizer_json_and_agrees_with_the_
     for entry in cfg
         .tokenizers
         .iter()
-        .filter(|t| t.format == TokenizerFormat::HfJson)
+        .filter(|t| t.format == TokenizerFormat::HfJson && t.template.is_none())
     {
         let tok = Tokenizer::load(entry).unwrap();
         assert!(

@@ -61,7 +61,9 @@ fn corpus_fingerprints_under_every_tokenizer() {
     let g = golden();
     let cfg = Config::load(&root().join("daemon.toml")).unwrap();
     let texts = corpus();
-    cfg.tokenizers.par_iter().for_each(|entry| {
+    // Entries with a chat template read the same files as bare ones (templates.rs checks them).
+    let bare = cfg.tokenizers.par_iter().filter(|t| t.template.is_none());
+    bare.for_each(|entry| {
         let tok = Tokenizer::load(entry).unwrap();
         let want = &g.corpus[&entry.id];
         for (name, text) in &texts {

@@ -13,5 +13,6 @@ mod prometheus_e2e;
 mod regressions;
 mod reload;
 mod support;
+mod templates;
 mod tidy;
 mod warmup;

@@ -14,9 +14,9 @@ use rayon::prelude::*;
 use crate::cache_rules::CacheRules;
 use crate::config::Config;
 use crate::error::Result;
-use crate::fingerprint::PrefixFingerprints;
+use crate::fingerprint::{FingerprintKind, PrefixFingerprints};
 use crate::fp_cache::FpCache;
-use crate::prefix::TokenizedPrefix;
+use crate::prefix::{Rendering, TokenizedPrefix};
 use crate::prompt::{self, Prompt};
 use crate::tokenizer::{Identity, Registry, Tokenizer};
 
@@ -35,6 +35,8 @@ pub struct Evaluation {
     pub tokenizer: String,
     pub identity: Identity,
     pub fp: PrefixFingerprints,
+    /// What the fingerprint is of: the bare segments, or the rendered request.
+    pub kind: FingerprintKind,
     /// True when the result came from the on-disk cache (nothing was tokenized).
     pub from_cache: bool,
 }
@@ -108,8 +110,13 @@ impl Analyzer {
             .collect()
     }
 
-    /// Fingerprints every pair, using the cache and tokenizing only the misses.
-    pub fn evaluate(&self, pairs: &[(&Prompt, String)]) -> Result<Vec<Evaluation>> {
+    /// Fingerprints every pair, using the cache and tokenizing only the misses. `now` is the
+    /// time chat templates that read the clock render (`strftime_now`).
+    pub fn evaluate(
+        &self,
+        pairs: &[(&Prompt, String)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Evaluation>> {
         let started = std::time::Instant::now();
         let tok_ids: BTreeSet<&str> = pairs.iter().map(|(_, t)| t.as_str()).collect();
         let tok_ids: Vec<&str> = tok_ids.into_iter().collect();
@@ -124,10 +131,23 @@ impl Analyzer {
             "tokenizer files hashed"
         );
         let bs = self.config.block_size;
+        // Render each pair whose tokenizer version has a chat template (cheap next to
+        // tokenizing): the rendering is part of the cache key.
+        let renderings: Vec<Option<Rendering>> = pairs
+            .par_iter()
+            .map(|(p, t)| match self.tokenizers.template(t)? {
+                Some(tmpl) => Rendering::new(&tmpl, p, now).map(Some),
+                None => Ok(None),
+            })
+            .collect::<Result<_>>()?;
         let looked_up: Vec<(String, Option<PrefixFingerprints>)> = pairs
             .par_iter()
-            .map(|(p, t)| {
-                let key = FpCache::key(p, &identity_of(t), bs);
+            .zip(&renderings)
+            .map(|((p, t), r)| {
+                let key = match r {
+                    Some(r) => FpCache::key_rendered(p, &identity_of(t), bs, &r.digest()),
+                    None => FpCache::key(p, &identity_of(t), bs),
+                };
                 let hit = self.cache.get(&key);
                 (key, hit)
             })
@@ -151,7 +171,8 @@ impl Analyzer {
         pairs
             .par_iter()
             .zip(looked_up)
-            .map(|((p, t), (key, hit))| {
+            .zip(&renderings)
+            .map(|(((p, t), (key, hit)), rendering)| {
                 let (fp, from_cache) = match hit {
                     Some(fp) => (fp, true),
                     None => {
@@ -160,7 +181,11 @@ impl Analyzer {
                             .find(|(id, _)| id == t)
                             .expect("loaded above")
                             .1;
-                        let fp = TokenizedPrefix::new(tok, p, false)?.fingerprints(p, bs);
+                        let tp = match rendering {
+                            Some(r) => TokenizedPrefix::rendered(tok, r, p, false)?,
+                            None => TokenizedPrefix::new(tok, p, false)?,
+                        };
+                        let fp = tp.fingerprints(p, bs);
                         self.cache.put(&key, &fp);
                         (fp, false)
                     }
@@ -170,6 +195,11 @@ impl Analyzer {
                     tokenizer: t.clone(),
                     identity: identity_of(t),
                     fp,
+                    kind: if rendering.is_some() {
+                        FingerprintKind::Rendered
+                    } else {
+                        FingerprintKind::Tokens
+                    },
                     from_cache,
                 })
             })

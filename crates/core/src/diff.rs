@@ -1,5 +1,9 @@
 //! `prefix diff`: what a tokenizer change does to each registered prompt's cached prefix.
 //!
+//! A side is a tokenizer and, for self-hosted engines, the chat template it renders requests
+//! with: a template revision with the same tokenizer file changes the rendered ids as surely
+//! as a new vocabulary, and the report names which of the two changed ([`Cause`]).
+//!
 //! Per prompt: token counts under both tokenizers, whether the fingerprint changed, the first
 //! divergent token and block, the byte ranges of text that now tokenize differently, and per
 //! cache rule of the prompt's models the tokens that survive, the tokens to write again and
@@ -12,9 +16,54 @@ use serde::Serialize;
 use crate::cache_rules::{CacheRules, Layout};
 use crate::error::Result;
 use crate::fingerprint::{self, first_divergent_block};
+use crate::prefix::Rendering;
 use crate::prefix::TokenizedPrefix;
 use crate::prompt::Prompt;
+use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
+
+/// One side of a diff: a tokenizer, and the chat template it renders requests with (if any).
+#[derive(Clone, Copy)]
+pub struct Side<'a> {
+    pub tokenizer: &'a Tokenizer,
+    pub template: Option<&'a ChatTemplate>,
+}
+
+/// What differs between the two sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Same tokenizer content and same rendering.
+    Nothing,
+    /// The tokenizer changed (file or spec); rendering, if any, is the same.
+    Tokenizer,
+    /// Same tokenizer, different chat template (or one side renders, the other does not).
+    Rendering,
+    /// Both changed.
+    TokenizerAndRendering,
+}
+
+impl Cause {
+    fn of(from: Side, to: Side) -> Self {
+        let ti = |s: Side| {
+            (
+                s.tokenizer.identity.file_sha256.clone(),
+                s.tokenizer.identity.spec_sha256.clone(),
+                s.tokenizer.identity.format,
+            )
+        };
+        let tokenizer = ti(from) != ti(to);
+        let rendering = from.template.map(|t| &t.sha256) != to.template.map(|t| &t.sha256)
+            || from.template.map(|t| (&t.bos_token, &t.eos_token))
+                != to.template.map(|t| (&t.bos_token, &t.eos_token));
+        match (tokenizer, rendering) {
+            (false, false) => Self::Nothing,
+            (true, false) => Self::Tokenizer,
+            (false, true) => Self::Rendering,
+            (true, true) => Self::TokenizerAndRendering,
+        }
+    }
+}
 
 /// How many divergent byte ranges a report lists per prompt.
 pub const MAX_RANGES: usize = 5;
@@ -26,6 +75,8 @@ pub struct TokenizerSide {
     pub file_sha256: String,
     pub vocab_hash: String,
     pub vocab_size: usize,
+    /// sha256 of the chat template this side renders with; `None`: bare segments.
+    pub template_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +85,8 @@ pub struct DiffReport {
     pub to: TokenizerSide,
     /// Both tokenizers map ids to the same bytes, so ids are comparable.
     pub same_vocabulary: bool,
+    /// What changed between the sides: the tokenizer, the rendering, or both.
+    pub cause: Cause,
     pub block_size: usize,
     pub prompts: Vec<PromptDiff>,
     pub summary: Summary,
@@ -104,38 +157,51 @@ pub struct Summary {
     pub steady_cost_delta_per_day_usd: f64,
 }
 
-pub fn side(t: &Tokenizer) -> TokenizerSide {
+pub fn side(s: Side) -> TokenizerSide {
+    let t = s.tokenizer;
     TokenizerSide {
         id: t.id.clone(),
         format: t.identity.format.to_string(),
         file_sha256: t.identity.file_sha256.clone(),
         vocab_hash: t.vocab_hash.clone(),
         vocab_size: t.vocab_size,
+        template_sha256: s.template.map(|t| t.sha256.clone()),
     }
 }
 
-/// Diffs every prompt between two tokenizers.
-/// Diffs every prompt between two tokenizers. `served` is the `models` glob list of the `from`
-/// tokenizer's registry entry: only those of a prompt's models are priced.
+/// A prompt's ids on one side: rendered when the side has a template.
+fn tokenize(s: Side, p: &Prompt, now: chrono::DateTime<chrono::Utc>) -> Result<TokenizedPrefix> {
+    match s.template {
+        Some(t) => TokenizedPrefix::rendered(s.tokenizer, &Rendering::new(t, p, now)?, p, true),
+        None => TokenizedPrefix::new(s.tokenizer, p, true),
+    }
+}
+
+/// Diffs every prompt between two sides. `served` is the `models` glob list of the `from`
+/// tokenizer's registry entry: only those of a prompt's models are priced. `now` is the time
+/// templates that read the clock render.
 pub fn diff(
-    from: &Tokenizer,
-    to: &Tokenizer,
+    from: Side,
+    to: Side,
     prompts: &[&Prompt],
     rules: &CacheRules,
     block_size: usize,
     served: &[String],
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<DiffReport> {
-    let same_vocabulary = from.vocab_hash == to.vocab_hash;
+    let same_vocabulary = from.tokenizer.vocab_hash == to.tokenizer.vocab_hash;
+    let cause = Cause::of(from, to);
     let prompts: Vec<PromptDiff> = prompts
         .par_iter()
         .map(|p| {
-            let a = TokenizedPrefix::new(from, p, true)?;
-            let b = TokenizedPrefix::new(to, p, true)?;
+            let a = tokenize(from, p, now)?;
+            let b = tokenize(to, p, now)?;
             Ok(diff_prompt(
                 p,
                 &a,
                 &b,
                 same_vocabulary,
+                cause,
                 rules,
                 block_size,
                 served,
@@ -164,17 +230,20 @@ pub fn diff(
         from: side(from),
         to: side(to),
         same_vocabulary,
+        cause,
         block_size,
         prompts,
         summary,
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn diff_prompt(
     p: &Prompt,
     a: &TokenizedPrefix,
     b: &TokenizedPrefix,
     same_vocabulary: bool,
+    cause: Cause,
     rules: &CacheRules,
     block_size: usize,
     served: &[String],
@@ -280,9 +349,29 @@ fn diff_prompt(
         )
     } else if identical {
         "unchanged: identical token ids, every cached prefix survives".to_string()
+    } else if matches!(cause, Cause::Rendering) {
+        // Template tokens map to empty ranges of the prompt text.
+        let framing = a
+            .offsets
+            .get(lcp)
+            .or(b.offsets.get(lcp))
+            .is_none_or(|o| o.0 == o.1);
+        format!(
+            "rendering changed (same tokenizer, different chat template): rendered ids diverge at token {lcp}, {}",
+            if framing {
+                format!("in the template's own text near byte {} of the prompt", first_divergent_byte.unwrap_or(0))
+            } else {
+                format!("at byte {} of the prompt text", first_divergent_byte.unwrap_or(0))
+            }
+        )
     } else {
         format!(
-            "same vocabulary, ids diverge at token {} (byte {}); {} region(s) of the text tokenize differently",
+            "{}ids diverge at token {} (byte {}); {} region(s) of the text tokenize differently",
+            if cause == Cause::TokenizerAndRendering {
+                "tokenizer and chat template changed, same vocabulary: "
+            } else {
+                "same vocabulary, "
+            },
             lcp,
             first_divergent_byte.unwrap_or(0),
             divergent_range_count

@@ -11,6 +11,26 @@
 
 use sha2::{Digest, Sha256};
 
+/// What a pair's fingerprint is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FingerprintKind {
+    /// The prompt's segments tokenized as bare text, each on its own (hosted providers).
+    Tokens,
+    /// The request rendered by the tokenizer version's chat template, tokenized whole
+    /// (self-hosted engines).
+    Rendered,
+}
+
+impl std::fmt::Display for FingerprintKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tokens => "tokens",
+            Self::Rendered => "rendered",
+        })
+    }
+}
+
 /// `sha256:<64 hex>` of a token sequence.
 pub fn fingerprint(ids: &[u32]) -> String {
     let mut h = Sha256::new();

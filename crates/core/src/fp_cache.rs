@@ -33,6 +33,20 @@ impl FpCache {
         hex::encode(h.finalize())
     }
 
+    /// The key of a rendered pair: [`FpCache::key`] plus the digest of the rendering.
+    pub fn key_rendered(
+        prompt: &Prompt,
+        tok: &Identity,
+        block_size: usize,
+        rendering: &str,
+    ) -> String {
+        let mut h = Sha256::new();
+        h.update(Self::key(prompt, tok, block_size).as_bytes());
+        h.update(b"\0rendered\0");
+        h.update(rendering.as_bytes());
+        hex::encode(h.finalize())
+    }
+
     fn path(&self, key: &str) -> PathBuf {
         self.dir.join(&key[..2]).join(format!("{key}.json"))
     }

@@ -9,6 +9,7 @@
 //! - [`config`]: `daemon.toml`, strict parsing with file/line/field errors, one file per section.
 //! - [`tokenizer`]: the tokenizer registry; tiktoken, tekken and HF `tokenizer.json` engines.
 //! - [`prompt`]: the prompt registry, `prompts/*.yaml`, segments and breakpoints.
+//! - [`template`]: chat templates rendered as transformers renders them (minijinja).
 //! - [`prefix`]: a prompt's token sequence under one tokenizer (segments tokenized apart).
 //! - [`fingerprint`]: the documented fingerprint and block-hash functions.
 //! - [`fp_cache`]: on-disk fingerprint cache keyed by prompt and tokenizer content.
@@ -35,5 +36,6 @@ pub mod prompt;
 pub mod provider;
 pub mod report;
 pub mod schedule;
+pub mod template;
 pub mod tokenizer;
 pub mod usage;

@@ -45,7 +45,10 @@ pub struct Prompt {
     /// The text file, when the text is not inline (watched for changes by the daemon).
     pub text_file: Option<PathBuf>,
     pub text: Secret,
-    /// sha256 of the text and the segment layout: the prompt half of a fingerprint cache key.
+    /// The tool definitions (a JSON array, as a request's `tools`) from `tools_file`: rendered
+    /// by a chat template with the system message. Secret like the text.
+    pub tools: Option<Secret>,
+    /// sha256 of the text, the segment layout and the tools: the prompt half of a fingerprint cache key.
     pub content_sha256: String,
     pub segments: Vec<Segment>,
     /// `provider/model` names the prompt is sent to; they select the cache rules.
@@ -91,6 +94,8 @@ struct RawPrompt {
     text: Option<String>,
     #[serde(default)]
     text_file: Option<String>,
+    #[serde(default)]
+    tools_file: Option<String>,
     #[serde(default)]
     segments: Vec<RawSegment>,
     #[serde(default)]
@@ -217,37 +222,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Prompt> {
         }
         (Some(t), None) => (t.clone(), None),
         (None, Some(f)) => {
-            let tf = dir.join(f);
-            let at = |message: String| invalid(path, line("text_file", 0), "text_file", message);
-            // The text is sent to providers by warm-ups: it must come from the prompts
-            // directory, not from `../../etc/passwd` or a symlink out of it.
-            let real = tf
-                .canonicalize()
-                .map_err(|e| at(format!("cannot read {}: {e}", tf.display())))?;
-            let root = dir
-                .canonicalize()
-                .map_err(|e| at(format!("cannot read {}: {e}", dir.display())))?;
-            if !real.starts_with(&root) {
-                return Err(at(format!(
-                    "`{f}` resolves outside the prompts directory {}",
-                    root.display()
-                )));
-            }
-            let b = crate::bounded::read_limited(&real, crate::bounded::PROMPT_TEXT_BYTES)
-                .map_err(|e| at(format!("cannot read {}: {e}", tf.display())))?;
-            let t = String::from_utf8(b).map_err(|e| {
-                let at = e.utf8_error().valid_up_to();
-                invalid(
-                    path,
-                    line("text_file", 0),
-                    "text_file",
-                    format!(
-                        "{} is not valid UTF-8 (byte {at}, line {})",
-                        tf.display(),
-                        line_of_offset_bytes(e.as_bytes(), at)
-                    ),
-                )
-            })?;
+            let (t, tf) = read_confined(path, dir, f, "text_file", line("text_file", 0))?;
             (t, Some(tf))
         }
     };
@@ -293,12 +268,42 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Prompt> {
             "must be a non-negative number".into(),
         ));
     }
+    let tools = match &raw.tools_file {
+        None => None,
+        Some(f) => {
+            let at = line("tools_file", 0);
+            let (t, _) = read_confined(path, dir, f, "tools_file", at)?;
+            let v = crate::template::pyjson::parse(&t).map_err(|e| {
+                invalid(
+                    path,
+                    at,
+                    "tools_file",
+                    format!("{f}: not JSON (line {}, column {})", e.line(), e.column()),
+                )
+            })?;
+            if v.kind() != minijinja::value::ValueKind::Seq {
+                return Err(invalid(
+                    path,
+                    at,
+                    "tools_file",
+                    format!("{f}: expected a JSON array of tool definitions"),
+                ));
+            }
+            Some(Secret(t))
+        }
+    };
     let content_sha256 = {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         for s in &segments {
             h.update((s.end - s.start).to_le_bytes());
             h.update(&text.as_bytes()[s.start..s.end]);
+        }
+        // Tools change what a template renders, so they are part of the content; a prompt
+        // without tools keeps the key it always had.
+        if let Some(t) = &tools {
+            h.update(b"\0tools\0");
+            h.update(t.0.as_bytes());
         }
         hex::encode(h.finalize())
     };
@@ -310,11 +315,49 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Prompt> {
         file: path.to_path_buf(),
         text_file,
         text: Secret(text),
+        tools,
         content_sha256,
         segments,
         models: raw.models,
         requests_per_day,
     })
+}
+
+/// Reads `f`, named by field `field` of the prompt YAML `path`, relative to the YAML's
+/// directory `dir`, as UTF-8 text. The text is sent to providers by warm-ups: it must come
+/// from the prompts directory, not from `../../etc/passwd` or a symlink out of it.
+fn read_confined(
+    path: &Path,
+    dir: &Path,
+    f: &str,
+    field: &str,
+    line: usize,
+) -> Result<(String, PathBuf)> {
+    let tf = dir.join(f);
+    let at = |message: String| invalid(path, line, field, message);
+    let real = tf
+        .canonicalize()
+        .map_err(|e| at(format!("cannot read {}: {e}", tf.display())))?;
+    let root = dir
+        .canonicalize()
+        .map_err(|e| at(format!("cannot read {}: {e}", dir.display())))?;
+    if !real.starts_with(&root) {
+        return Err(at(format!(
+            "`{f}` resolves outside the prompts directory {}",
+            root.display()
+        )));
+    }
+    let b = crate::bounded::read_limited(&real, crate::bounded::PROMPT_TEXT_BYTES)
+        .map_err(|e| at(format!("cannot read {}: {e}", tf.display())))?;
+    let t = String::from_utf8(b).map_err(|e| {
+        let pos = e.utf8_error().valid_up_to();
+        at(format!(
+            "{} is not valid UTF-8 (byte {pos}, line {})",
+            tf.display(),
+            line_of_offset_bytes(e.as_bytes(), pos)
+        ))
+    })?;
+    Ok((t, tf))
 }
 
 /// Turns segment ends into byte ranges. On error returns the segment index and a message.

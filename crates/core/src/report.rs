@@ -33,6 +33,10 @@ struct PairJson<'a> {
     prompt: &'a str,
     tokenizer: &'a str,
     tokenizer_sha256: &'a str,
+    /// `tokens` (bare segments) or `rendered` (the request as the chat template renders it).
+    kind: crate::fingerprint::FingerprintKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template_sha256: Option<&'a str>,
     #[serde(flatten)]
     fp: &'a crate::fingerprint::PrefixFingerprints,
 }
@@ -48,6 +52,8 @@ pub fn fingerprints(evals: &[Evaluation], format: Format, show: ShowText) -> Str
                         prompt: &e.prompt,
                         tokenizer: &e.tokenizer,
                         tokenizer_sha256: &e.identity.file_sha256,
+                        kind: e.kind,
+                        template_sha256: e.identity.template_sha256.as_deref(),
                         fp: &e.fp,
                     })
                     .collect(),
@@ -61,6 +67,7 @@ pub fn fingerprints(evals: &[Evaluation], format: Format, show: ShowText) -> Str
             let mut rows = vec![vec![
                 "PROMPT".into(),
                 "TOKENIZER".into(),
+                "KIND".into(),
                 "TOKENS".into(),
                 "FINGERPRINT".into(),
             ]];
@@ -68,6 +75,7 @@ pub fn fingerprints(evals: &[Evaluation], format: Format, show: ShowText) -> Str
                 rows.push(vec![
                     e.prompt.clone(),
                     e.tokenizer.clone(),
+                    e.kind.to_string(),
                     e.fp.token_count.to_string(),
                     e.fp.fingerprint.clone(),
                 ]);
@@ -75,6 +83,7 @@ pub fn fingerprints(evals: &[Evaluation], format: Format, show: ShowText) -> Str
                     for b in &e.fp.breakpoints {
                         rows.push(vec![
                             format!("  @{}", b.segment),
+                            String::new(),
                             String::new(),
                             b.tokens.to_string(),
                             b.fingerprint.clone(),
@@ -141,6 +150,26 @@ fn diff_text(r: &DiffReport, md: bool, show: ShowText) -> String {
         )
     };
     let _ = writeln!(out, "{}{vocab}", if md { "- " } else { "" });
+    let tmpl = |t: &Option<String>| match t {
+        Some(s) => format!("chat template sha256 {}", short(s)),
+        None => "bare segments".to_string(),
+    };
+    let cause = match r.cause {
+        crate::diff::Cause::Nothing => "nothing: same tokenizer, same rendering",
+        crate::diff::Cause::Tokenizer => "the tokenizer",
+        crate::diff::Cause::Rendering => "the rendering: same tokenizer, different chat template",
+        crate::diff::Cause::TokenizerAndRendering => "the tokenizer and the rendering",
+    };
+    if r.from.template_sha256.is_some() || r.to.template_sha256.is_some() {
+        let _ = writeln!(
+            out,
+            "{}rendering: {} -> {}",
+            if md { "- " } else { "" },
+            tmpl(&r.from.template_sha256),
+            tmpl(&r.to.template_sha256)
+        );
+    }
+    let _ = writeln!(out, "{}changed: {cause}", if md { "- " } else { "" });
     let _ = writeln!(
         out,
         "{}files: {} sha256 {} -> {} sha256 {}\n",

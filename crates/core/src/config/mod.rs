@@ -22,7 +22,7 @@ pub use crate::error::Loc;
 pub use daemon::{DaemonConfig, RawDaemon};
 pub use emulator::{EmulatorSection, Engine};
 pub use lookup::LookupConfig;
-pub use tokenizer::{RawTokenizer, Source, TokenizerEntry, TokenizerFormat};
+pub use tokenizer::{RawTokenizer, Source, TemplateEntry, TokenizerEntry, TokenizerFormat};
 pub use warmup::{CacheTtl, WarmupConfig};
 
 use crate::error::{line_of_offset, line_of_offset_bytes, Error as ConfigError};
@@ -192,25 +192,43 @@ impl Config {
             }
             // Every file is pinned, unless the entry says in so many words that the content
             // behind its label may change (each change is then recorded and alerted).
-            let sha256 = match &t.sha256 {
-                Some(s) if s.get_ref().trim() == "unpinned" => None,
-                Some(s) => {
-                    let v = s.get_ref().trim().to_ascii_lowercase();
-                    if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(err(
-                            loc(s.span()).line,
-                            field("sha256"),
-                            "expected 64 hex digits, or \"unpinned\"".into(),
-                        ));
+            let pin = |sha: &Option<Spanned<String>>,
+                       name: &str|
+             -> crate::error::Result<Option<String>> {
+                match sha {
+                    Some(s) if s.get_ref().trim() == "unpinned" => Ok(None),
+                    Some(s) => {
+                        let v = s.get_ref().trim().to_ascii_lowercase();
+                        if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            return Err(err(
+                                loc(s.span()).line,
+                                field(name),
+                                "expected 64 hex digits, or \"unpinned\"".into(),
+                            ));
+                        }
+                        Ok(Some(v))
                     }
-                    Some(v)
-                }
-                None => {
-                    return Err(err(
+                    None => Err(err(
                         entry_loc.line,
-                        field("sha256"),
+                        field(name),
                         "missing: pin the uncompressed file's sha256 (`zcat -f FILE | sha256sum`), or write sha256 = \"unpinned\" to accept content changes behind this label".into(),
-                    ))
+                    )),
+                }
+            };
+            let sha256 = pin(&t.sha256, "sha256")?;
+            let template = match &t.template {
+                None => None,
+                Some(tp) => {
+                    let tl = loc(tp.span());
+                    let tp = tp.get_ref();
+                    Some(TemplateEntry {
+                        file: base_dir.join(tp.file.get_ref()),
+                        sha256: pin(&tp.sha256, "template.sha256")?,
+                        bos_token: tp.bos_token.clone(),
+                        eos_token: tp.eos_token.clone(),
+                        file_loc: loc(tp.file.span()),
+                        sha256_loc: tp.sha256.as_ref().map(|s| loc(s.span())).unwrap_or(tl),
+                    })
                 }
             };
             if t.format == TokenizerFormat::Tiktoken && t.spec.is_none() {
@@ -237,6 +255,7 @@ impl Config {
                 source,
                 source_copy: None,
                 models: t.models.clone(),
+                template,
                 file_loc: loc(t.file.span()),
                 sha256_loc: t
                     .sha256

@@ -30,8 +30,25 @@ pub struct TokenizerEntry {
     pub source_copy: Option<PathBuf>,
     /// Model names (`provider/model`, globs allowed) that use this tokenizer.
     pub models: Vec<String>,
+    /// The chat template the engine renders requests with: part of this tokenizer version.
+    pub template: Option<TemplateEntry>,
     /// Where the entry and its fields are in the config, for error messages.
     pub loc: Loc,
+    pub file_loc: Loc,
+    pub sha256_loc: Loc,
+}
+
+/// A `[tokenizer.template]`: the chat template a self-hosted engine renders requests with
+/// before tokenizing. Fingerprints of the entry are then of the rendered request.
+#[derive(Debug, Clone)]
+pub struct TemplateEntry {
+    /// A Jinja file, or a `tokenizer_config.json` (its `chat_template`).
+    pub file: PathBuf,
+    /// Pinned sha256 of the file, as for the tokenizer file; `None` for "unpinned".
+    pub sha256: Option<String>,
+    /// `bos_token` / `eos_token` as the template sees them (override a tokenizer_config's).
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
     pub file_loc: Loc,
     pub sha256_loc: Loc,
 }
@@ -109,6 +126,20 @@ pub struct RawTokenizer {
     pub source: Option<Spanned<String>>,
     #[serde(default)]
     pub models: Vec<String>,
+    #[serde(default)]
+    pub template: Option<Spanned<RawTemplate>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTemplate {
+    pub file: Spanned<String>,
+    #[serde(default)]
+    pub sha256: Option<Spanned<String>>,
+    #[serde(default)]
+    pub bos_token: Option<String>,
+    #[serde(default)]
+    pub eos_token: Option<String>,
 }
 
 pub(super) fn parse_source(v: &str, base_dir: &Path) -> Result<Source, String> {

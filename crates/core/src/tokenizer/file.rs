@@ -6,7 +6,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::bounded::{gunzip_limited, read_limited, TOKENIZER_BYTES};
-use crate::config::TokenizerEntry;
+use crate::config::{TemplateEntry, TokenizerEntry};
 use crate::error::{Error, Result};
 
 /// The uncompressed content of a tokenizer file and its sha256.
@@ -56,6 +56,35 @@ pub fn read_verified(entry: &TokenizerEntry) -> Result<FileContent> {
                 id: entry.id.clone(),
                 loc: entry.sha256_loc.clone(),
                 file: entry.file.clone(),
+                expected: expected.clone(),
+                actual: sha256,
+            });
+        }
+    }
+    Ok(FileContent { bytes, sha256 })
+}
+
+/// Reads a tokenizer entry's chat template file (at most [`crate::bounded::SMALL_FILE_BYTES`])
+/// and checks it against its pin.
+pub fn read_template(id: &str, te: &TemplateEntry) -> Result<FileContent> {
+    let bytes = read_limited(&te.file, crate::bounded::SMALL_FILE_BYTES).map_err(|e| {
+        let why = match e {
+            Error::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        Error::Tokenizer {
+            id: id.to_string(),
+            file: te.file.clone(),
+            message: format!("cannot read chat template ({}): {why}", te.file_loc),
+        }
+    })?;
+    let sha256 = sha256_hex(&bytes);
+    if let Some(expected) = &te.sha256 {
+        if *expected != sha256 {
+            return Err(Error::ShaMismatch {
+                id: id.to_string(),
+                loc: te.sha256_loc.clone(),
+                file: te.file.clone(),
                 expected: expected.clone(),
                 actual: sha256,
             });

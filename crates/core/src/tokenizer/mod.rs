@@ -13,6 +13,7 @@ mod memo;
 mod pretok;
 mod rank_bpe;
 mod sentencepiece;
+mod specials;
 mod table_cache;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,13 +30,14 @@ pub use sentencepiece::SentencePiece;
 
 use crate::config::{Config, TokenizerEntry, TokenizerFormat};
 use crate::error::{Error, Result};
+use crate::template::ChatTemplate;
 
 /// Token ids and the byte range of the text each one covers.
 pub type IdsWithOffsets = (Vec<u32>, Vec<(usize, usize)>);
 
 /// Bumped whenever a change to this crate could change the ids produced for a given file, so
 /// cached fingerprints computed by an older engine are not reused.
-pub const ENGINE_VERSION: u32 = 1;
+pub const ENGINE_VERSION: u32 = 2;
 
 /// What identifies a tokenizer's behaviour, independent of its label.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -45,6 +47,9 @@ pub struct Identity {
     pub file_sha256: String,
     /// sha256 of the tiktoken spec file, when there is one.
     pub spec_sha256: Option<String>,
+    /// sha256 of the chat template file, for a version that renders requests with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_sha256: Option<String>,
 }
 
 impl Identity {
@@ -56,6 +61,10 @@ impl Identity {
             self.format, self.file_sha256
         ));
         if let Some(s) = &self.spec_sha256 {
+            h.update(s.as_bytes());
+        }
+        if let Some(s) = &self.template_sha256 {
+            h.update(b"\0template\0");
             h.update(s.as_bytes());
         }
         hex::encode(h.finalize())
@@ -76,6 +85,8 @@ pub struct Tokenizer {
     pub vocab_hash: String,
     pub vocab_size: usize,
     engine: Engine,
+    /// Matcher for special tokens in rendered text, built on first use.
+    specials: std::sync::OnceLock<specials::SpecialSplit>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -102,14 +113,19 @@ impl Tokenizer {
             Some(p) => Some(read_spec(&entry.id, p)?),
             None => None,
         };
-        Self::from_content(
+        let mut t = Self::from_content(
             &entry.id,
             entry.format,
             &entry.file,
             content,
             spec,
             state_dir,
-        )
+        )?;
+        t.identity.template_sha256 = match &entry.template {
+            Some(te) => Some(file::read_template(&entry.id, te)?.sha256),
+            None => None,
+        };
+        Ok(t)
     }
 
     /// Loads a tokenizer file that is not in the registry (`prefix diff --to-file`). A
@@ -150,6 +166,7 @@ impl Tokenizer {
             format,
             file_sha256: content.sha256.clone(),
             spec_sha256: spec.as_ref().map(|(_, sha)| sha.clone()),
+            template_sha256: None,
         };
         let key = identity.content_hash();
         let engine = match format {
@@ -210,6 +227,7 @@ impl Tokenizer {
             vocab_hash,
             vocab_size,
             engine,
+            specials: std::sync::OnceLock::new(),
         })
     }
 
@@ -230,6 +248,38 @@ impl Tokenizer {
             Engine::Spm(t) => t.encode_with_offsets(text),
         }
         .map_err(|m| Error::Other(format!("tokenizer `{}`: {m}", self.id)))
+    }
+
+    /// Ids and offsets of a *rendered* request (a chat template's output): special and added
+    /// tokens written in the text are matched as the engine matches them (Hugging Face's
+    /// added-token matching; tiktoken's `allowed_special="all"`), the text between them is
+    /// encoded as usual.
+    pub fn encode_rendered_with_offsets(&self, text: &str) -> Result<IdsWithOffsets> {
+        match &self.engine {
+            // tokenizer.json engines already match added tokens.
+            Engine::Hf(_) => self.encode_with_offsets(text),
+            Engine::Rank(_) | Engine::Spm(_) => {
+                let split = self
+                    .specials
+                    .get_or_init(|| specials::SpecialSplit::new(self.special_tokens()));
+                let mut ids = Vec::new();
+                let mut offsets = Vec::new();
+                for piece in split.pieces(text) {
+                    match piece {
+                        specials::Piece::Special(id, range) => {
+                            ids.push(id);
+                            offsets.push(range);
+                        }
+                        specials::Piece::Text(a, b) => {
+                            let (i, o) = self.encode_with_offsets(&text[a..b])?;
+                            ids.extend(i);
+                            offsets.extend(o.into_iter().map(|(x, y)| (x + a, y + a)));
+                        }
+                    }
+                }
+                Ok((ids, offsets))
+            }
+        }
     }
 
     /// Which engine encodes this tokenizer, for `prefix check`: the native engines, or the
@@ -277,11 +327,33 @@ pub fn identity_of(entry: &TokenizerEntry) -> Result<Identity> {
         Some(p) => Some(read_spec(&entry.id, p)?.1),
         None => None,
     };
+    let template_sha256 = match &entry.template {
+        Some(te) => Some(file::read_template(&entry.id, te)?.sha256),
+        None => None,
+    };
     Ok(Identity {
         format: entry.format,
         file_sha256: content.sha256,
         spec_sha256,
+        template_sha256,
     })
+}
+
+/// Reads, verifies and compiles a tokenizer entry's chat template, if it has one.
+pub fn load_template(entry: &TokenizerEntry) -> Result<Option<ChatTemplate>> {
+    let Some(te) = &entry.template else {
+        return Ok(None);
+    };
+    let content = file::read_template(&entry.id, te)?;
+    let name = te.file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let t = ChatTemplate::from_bytes(name, &content.bytes).map_err(|m| Error::Tokenizer {
+        id: entry.id.clone(),
+        file: te.file.clone(),
+        message: format!("template ({}): {m}", te.file_loc),
+    })?;
+    Ok(Some(
+        t.with_tokens(te.bos_token.clone(), te.eos_token.clone()),
+    ))
 }
 
 /// Loads tokenizers on first use and keeps them; cheap to share between threads.
@@ -291,6 +363,7 @@ pub struct Registry {
     state_dir: std::path::PathBuf,
     loaded: Mutex<HashMap<String, Arc<Tokenizer>>>,
     identities: Mutex<HashMap<String, Identity>>,
+    templates: Mutex<HashMap<String, Option<Arc<ChatTemplate>>>>,
 }
 
 impl Registry {
@@ -300,6 +373,7 @@ impl Registry {
             state_dir: config.state_dir.clone(),
             loaded: Mutex::default(),
             identities: Mutex::default(),
+            templates: Mutex::default(),
         }
     }
 
@@ -340,6 +414,20 @@ impl Registry {
     /// hashes, and a loaded HF tokenizer.json costs tens of MB).
     pub fn unload(&self, id: &str) {
         self.loaded.lock().expect("registry lock").remove(id);
+    }
+
+    /// The chat template of tokenizer version `id`, if it renders requests with one (read
+    /// and verified once; templates are small).
+    pub fn template(&self, id: &str) -> Result<Option<Arc<ChatTemplate>>> {
+        if let Some(t) = self.templates.lock().expect("registry lock").get(id) {
+            return Ok(t.clone());
+        }
+        let t = load_template(self.entry(id)?)?.map(Arc::new);
+        self.templates
+            .lock()
+            .expect("registry lock")
+            .insert(id.to_string(), t.clone());
+        Ok(t)
     }
 
     pub fn identity(&self, id: &str) -> Result<Identity> {

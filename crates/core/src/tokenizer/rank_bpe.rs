@@ -299,6 +299,30 @@ pub fn load_tekken(bytes: &[u8]) -> Result<RankBpe, String> {
     tekken_parts(bytes)?.build()
 }
 
+/// mistral_common's special tokens for tekken files that list none, in rank order.
+const TEKKEN_DEFAULT_SPECIALS: [&str; 20] = [
+    "<unk>",
+    "<s>",
+    "</s>",
+    "[INST]",
+    "[/INST]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "[TOOL_CALLS]",
+    "[IMG]",
+    "<pad>",
+    "[IMG_BREAK]",
+    "[IMG_END]",
+    "[PREFIX]",
+    "[MIDDLE]",
+    "[SUFFIX]",
+    "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]",
+    "[TOOL_CONTENT]",
+];
+
 /// The rank table, pattern and ids of a tekken file.
 pub fn tekken_parts(bytes: &[u8]) -> Result<RankParts, String> {
     let f: TekkenFile =
@@ -325,11 +349,20 @@ pub fn tekken_parts(bytes: &[u8]) -> Result<RankParts, String> {
             return Err(format!("vocab rank {}: token appears twice", t.rank));
         }
     }
-    let specials = f
-        .special_tokens
-        .into_iter()
-        .map(|s| (s.token_str, s.rank))
-        .collect();
+    // Files without a `special_tokens` list (tekken v3 and older) use mistral_common's
+    // `Tekkenizer.DEPRECATED_SPECIAL_TOKENS`, ranks 0 to 19.
+    let specials = if f.special_tokens.is_empty() {
+        TEKKEN_DEFAULT_SPECIALS
+            .iter()
+            .zip(0u32..)
+            .map(|(s, r)| (s.to_string(), r))
+            .collect()
+    } else {
+        f.special_tokens
+            .into_iter()
+            .map(|s| (s.token_str, s.rank))
+            .collect()
+    };
     let offset = u32::try_from(n_special).map_err(|_| "too many special tokens")?;
     Ok(RankParts {
         ranks: ranks.into_iter().collect(),

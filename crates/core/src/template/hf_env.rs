@@ -1,0 +1,176 @@
+//! The Jinja environment Hugging Face `transformers` renders chat templates in, rebuilt on
+//! `minijinja`: `trim_blocks` and `lstrip_blocks`, no autoescaping, `{% break %}` and
+//! `{% continue %}`, Python's `str`/`dict`/`list` methods (`minijinja-contrib`'s pycompat),
+//! `raise_exception`, `strftime_now` on an injected clock, and `tojson` as `json.dumps`.
+//!
+//! Bounded: templates run on fuel (a budget of instructions), so a template that loops
+//! forever, or a huge tools file, ends in an error rather than a hang.
+
+use chrono::{DateTime, Utc};
+use minijinja::value::{Kwargs, Value};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind};
+
+use super::pyjson;
+
+/// Instructions a single rendering may execute.
+const FUEL: u64 = 20_000_000;
+
+/// An environment holding one template, `chat_template`, rendering with `now` as the time.
+pub fn environment(source: &str, now: DateTime<Utc>) -> Result<Environment<'static>, Error> {
+    let mut env = Environment::new();
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(false)
+            .build()
+            .expect("the default delimiters"),
+    );
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_fuel(Some(FUEL));
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_function("raise_exception", |msg: String| -> Result<Value, Error> {
+        Err(Error::new(ErrorKind::InvalidOperation, msg))
+    });
+    env.add_function(
+        "strftime_now",
+        move |fmt: String| -> Result<String, Error> { strftime(now, &fmt) },
+    );
+    env.add_filter("tojson", tojson);
+    env.add_test("iterable", is_iterable);
+    env.add_template_owned("chat_template", python_string_continuations(source))?;
+    Ok(env)
+}
+
+/// Python's `strftime`, for the codes chat templates use (chrono's are the same letters).
+fn strftime(now: DateTime<Utc>, fmt: &str) -> Result<String, Error> {
+    use std::fmt::Write;
+    let items: Vec<_> = chrono::format::StrftimeItems::new(fmt).collect();
+    if items
+        .iter()
+        .any(|i| matches!(i, chrono::format::Item::Error))
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("strftime_now: unsupported format `{fmt}`"),
+        ));
+    }
+    let mut s = String::new();
+    write!(s, "{}", now.format_with_items(items.into_iter()))
+        .map_err(|_| Error::new(ErrorKind::InvalidOperation, "strftime_now: cannot format"))?;
+    Ok(s)
+}
+
+/// Jinja's `is iterable`: strings, sequences, mappings and undefined (Jinja's `Undefined`
+/// iterates as empty), not `none`, numbers or booleans.
+fn is_iterable(v: Value) -> bool {
+    use minijinja::value::ValueKind as K;
+    match v.kind() {
+        K::None | K::Bool | K::Number => false,
+        K::Undefined => true,
+        _ => v.try_iter().is_ok(),
+    }
+}
+
+/// `tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)`.
+fn tojson(v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let mut o = pyjson::DumpOptions::default();
+    if let Some(ind) = kwargs.get::<Option<Value>>("indent")? {
+        o.indent = if let Some(n) = ind.as_i64() {
+            Some(" ".repeat(n.clamp(0, 64) as usize))
+        } else {
+            ind.as_str().map(str::to_string)
+        };
+        if o.indent.is_some() {
+            o.item_sep = ",".into();
+        }
+    }
+    if let Some(a) = kwargs.get::<Option<bool>>("ensure_ascii")? {
+        o.ensure_ascii = a;
+    }
+    if let Some(seps) = kwargs.get::<Option<Vec<String>>>("separators")? {
+        if let [item, key] = &seps[..] {
+            o.item_sep = item.clone();
+            o.key_sep = key.clone();
+        } else {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "tojson: separators must be a pair",
+            ));
+        }
+    }
+    if let Some(s) = kwargs.get::<Option<bool>>("sort_keys")? {
+        o.sort_keys = s;
+    }
+    kwargs.assert_all_used()?;
+    pyjson::dumps(&v, &o)
+        .map(Value::from_safe_string)
+        .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))
+}
+
+/// Jinja string literals are unescaped like Python's: a backslash before a newline continues
+/// the literal on the next line (Mistral Small 3.1 writes `"\\<newline>\\<newline>"` for an
+/// empty string). minijinja keeps both characters, so they are removed here, inside string
+/// literals inside tags only.
+fn python_string_continuations(src: &str) -> String {
+    let b = src.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    let mut in_tag = false;
+    let mut quote: Option<u8> = None;
+    while i < b.len() {
+        let c = b[i];
+        match (in_tag, quote) {
+            (false, _) => {
+                if c == b'{' && matches!(b.get(i + 1), Some(b'{' | b'%')) {
+                    in_tag = true;
+                    out.extend_from_slice(&b[i..i + 2]);
+                    i += 2;
+                    continue;
+                }
+            }
+            (true, None) => {
+                if matches!(c, b'"' | b'\'') {
+                    quote = Some(c);
+                } else if matches!(c, b'}' | b'%') && b.get(i + 1) == Some(&b'}') {
+                    in_tag = false;
+                    out.extend_from_slice(&b[i..i + 2]);
+                    i += 2;
+                    continue;
+                }
+            }
+            (true, Some(q)) => {
+                if c == b'\\' {
+                    if b.get(i + 1) == Some(&b'\n') {
+                        i += 2;
+                        continue;
+                    }
+                    out.extend_from_slice(&b[i..(i + 2).min(b.len())]);
+                    i += 2;
+                    continue;
+                }
+                if c == q {
+                    quote = None;
+                }
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    // Only ASCII bytes were removed, at ASCII positions: still UTF-8.
+    String::from_utf8(out).expect("UTF-8 in, UTF-8 out")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backslash_newline_continues_a_string_literal_inside_tags_only() {
+        let src = "a\\\nb{{ 'x\\\ny' + \"p\\\n\\\nq\" + 'it\\'s' }}c\\\n";
+        assert_eq!(
+            python_string_continuations(src),
+            "a\\\nb{{ 'xy' + \"pq\" + 'it\\'s' }}c\\\n"
+        );
+    }
+}

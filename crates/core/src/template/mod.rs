@@ -1,0 +1,253 @@
+//! Chat templates: the Jinja program a model ships (`chat_template` in
+//! `tokenizer_config.json`, or a `chat_template.jinja`) that turns a request into the text a
+//! self-hosted engine tokenizes and caches.
+//!
+//! A tokenizer version may carry one; its fingerprints are then of the *rendered* request
+//! (see [`crate::prefix::TokenizedPrefix::rendered`]). Rendering follows Hugging Face
+//! `transformers`' `apply_chat_template` ([`hf_env`]); reference renderings and ids are in
+//! `tests/data/templates/`, made by `scripts/reference/gen_template_ids.py`.
+//!
+//! Prompts are secrets: a rendering error never quotes the prompt (a template's
+//! `raise_exception` message that contains prompt text is replaced).
+
+mod hf_env;
+pub mod pyjson;
+
+use chrono::{DateTime, Utc};
+use minijinja::value::Value;
+
+/// The two user messages a prompt is rendered with. What both renderings share, in tokens,
+/// is the prefix every request with this system prompt (and tools) starts with: the part an
+/// engine's prefix cache reuses. They differ in their first character.
+pub const PROBE_USERS: [&str; 2] = ["Hello.", "Goodbye."];
+
+/// A loaded chat template.
+#[derive(Clone)]
+pub struct ChatTemplate {
+    source: String,
+    /// sha256 of the template text itself (for a `tokenizer_config.json`: of its
+    /// `chat_template` string), lowercase hex.
+    pub sha256: String,
+    /// Passed to the template as `bos_token` / `eos_token`, as transformers passes a
+    /// tokenizer's special-tokens map.
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
+    /// Whether the template reads the clock (`strftime_now`): its rendering changes by day.
+    pub reads_clock: bool,
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a prompt asks the template to render: its text as the system message, its tools, and
+/// one user message.
+pub struct Conversation<'a> {
+    pub system: &'a str,
+    /// A JSON array of tool definitions, as the request's `tools` would carry them.
+    pub tools: Option<&'a Value>,
+    pub user: &'a str,
+}
+
+impl ChatTemplate {
+    /// Reads a template from a file's bytes: a `.json` file is a `tokenizer_config.json`
+    /// (its `chat_template`, the `default` one when it lists several, and its `bos_token` /
+    /// `eos_token`); anything else is the Jinja text itself.
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| format!("not valid UTF-8 (byte {})", e.valid_up_to()))?;
+        if name.ends_with(".json") {
+            return Self::from_tokenizer_config(text);
+        }
+        Self::new(text.to_string(), None, None)
+    }
+
+    pub fn new(source: String, bos: Option<String>, eos: Option<String>) -> Result<Self, String> {
+        // Compile once now, so a syntax error is reported at load, not at the first render.
+        hf_env::environment(&source, Utc::now()).map_err(|e| describe(&e, None))?;
+        Ok(Self {
+            sha256: crate::tokenizer::sha256_hex(source.as_bytes()),
+            reads_clock: source.contains("strftime_now"),
+            source,
+            bos_token: bos,
+            eos_token: eos,
+        })
+    }
+
+    fn from_tokenizer_config(text: &str) -> Result<Self, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("line {}: {e}", e.line()))?;
+        let source = match v.get("chat_template") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Array(list)) => list
+                .iter()
+                .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+                .and_then(|t| t.get("template")?.as_str())
+                .ok_or("chat_template: a list without a template named `default`")?
+                .to_string(),
+            _ => return Err("chat_template: missing (expected a string)".into()),
+        };
+        let token = |key: &str| match v.get(key) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(o) => o.get("content")?.as_str().map(str::to_string),
+            None => None,
+        };
+        Self::new(source, token("bos_token"), token("eos_token"))
+    }
+
+    /// Sets `bos_token` / `eos_token` (the config's values win over a tokenizer_config's).
+    pub fn with_tokens(mut self, bos: Option<String>, eos: Option<String>) -> Self {
+        if bos.is_some() {
+            self.bos_token = bos;
+        }
+        if eos.is_some() {
+            self.eos_token = eos;
+        }
+        self
+    }
+
+    /// Renders the conversation as `apply_chat_template(..., add_generation_prompt=False)`.
+    pub fn render(&self, c: &Conversation, now: DateTime<Utc>) -> Result<String, String> {
+        let env = hf_env::environment(&self.source, now).map_err(|e| describe(&e, None))?;
+        let tmpl = env
+            .get_template("chat_template")
+            .map_err(|e| describe(&e, None))?;
+        let message = |role: &str, content: &str| {
+            pyjson::ordered_map([
+                ("role", Value::from(role)),
+                ("content", Value::from(content)),
+            ])
+        };
+        let messages = Value::from(vec![message("system", c.system), message("user", c.user)]);
+        let mut ctx: Vec<(&str, Value)> = vec![
+            ("messages", messages),
+            ("tools", c.tools.cloned().unwrap_or(Value::from(()))),
+            ("documents", Value::from(())),
+            ("add_generation_prompt", Value::from(false)),
+        ];
+        if let Some(b) = &self.bos_token {
+            ctx.push(("bos_token", Value::from(b.as_str())));
+        }
+        if let Some(e) = &self.eos_token {
+            ctx.push(("eos_token", Value::from(e.as_str())));
+        }
+        tmpl.render(pyjson::ordered_map(ctx))
+            .map_err(|e| describe(&e, Some(c.system)))
+    }
+}
+
+/// One line for a template error: its kind, message and line, with any message that quotes
+/// the prompt replaced.
+fn describe(e: &minijinja::Error, secret: Option<&str>) -> String {
+    let mut msg = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if let Some(s) = secret {
+        let leaks = s
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() >= 8)
+            .any(|l| msg.contains(l))
+            || (!s.trim().is_empty() && msg.contains(s.trim()));
+        if leaks {
+            msg = format!("{}: <message redacted: it quotes the prompt>", e.kind());
+        }
+    }
+    msg = msg.replace(['\n', '\r'], " ");
+    match e.line() {
+        Some(l) => format!("chat template line {l}: {msg}"),
+        None => format!("chat template: {msg}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        "2026-11-30T12:00:00Z".parse().unwrap()
+    }
+
+    fn conv<'a>(system: &'a str) -> Conversation<'a> {
+        Conversation {
+            system,
+            tools: None,
+            user: PROBE_USERS[0],
+        }
+    }
+
+    #[test]
+    fn hf_additions_render() {
+        let t = ChatTemplate::new(
+            "{% for m in messages %}{{ m.role.upper() }}:{{ m.content.split('\\n')[0].strip() }}|{{ {'a<': [1, 2.5]} | tojson }}|{{ strftime_now('%d %b %Y') }}{% if loop.last %}{% break %}{% endif %}\n{% endfor %}".into(),
+            None,
+            None,
+        )
+        .unwrap();
+        assert!(t.reads_clock);
+        let out = t.render(&conv(" sys \nmore"), at()).unwrap();
+        // trim_blocks eats the newline after `{% endif %}`, as in Jinja.
+        assert_eq!(
+            out,
+            "SYSTEM:sys|{\"a<\": [1, 2.5]}|30 Nov 2026USER:Hello.|{\"a<\": [1, 2.5]}|30 Nov 2026"
+        );
+    }
+
+    #[test]
+    fn raise_exception_is_an_error_that_never_quotes_the_prompt() {
+        let t = ChatTemplate::new(
+            "{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}".into(),
+            None,
+            None,
+        )
+        .unwrap();
+        let e = t.render(&conv("secret prompt"), at()).unwrap_err();
+        assert_eq!(
+            e,
+            "chat template line 1: invalid operation: System role not supported"
+        );
+        let t = ChatTemplate::new(
+            "{{ raise_exception('bad: ' + messages[0].content) }}".into(),
+            None,
+            None,
+        )
+        .unwrap();
+        let e = t.render(&conv("my very secret prompt"), at()).unwrap_err();
+        assert!(!e.contains("secret"), "{e}");
+        assert!(e.contains("redacted"), "{e}");
+    }
+
+    #[test]
+    fn an_endless_template_runs_out_of_fuel() {
+        let t = ChatTemplate::new(
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+                .into(),
+            None,
+            None,
+        )
+        .unwrap();
+        let e = t.render(&conv("x"), at()).unwrap_err();
+        assert!(e.contains("fuel"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_at_load_with_their_line() {
+        let e = ChatTemplate::new("ok\n{% if %}".into(), None, None).unwrap_err();
+        assert!(e.starts_with("chat template line 2: syntax error"), "{e}");
+    }
+
+    #[test]
+    fn tokenizer_config_json_gives_template_and_tokens() {
+        let t = ChatTemplate::from_bytes(
+            "tokenizer_config.json",
+            br#"{"bos_token": {"content": "<s>"}, "eos_token": "</s>", "chat_template": [{"name": "tool_use", "template": "x"}, {"name": "default", "template": "{{ bos_token }}{{ messages[0].content }}{{ eos_token }}"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(t.render(&conv("S"), at()).unwrap(), "<s>S</s>");
+    }
+}
