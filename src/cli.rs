@@ -104,6 +104,11 @@ pub struct FingerprintArgs {
     /// Also print the prompt texts (they are secrets: off by default)
     #[arg(long)]
     pub show_text: bool,
+    /// Also ask the providers of counting tokenizers (anthropic-count, gemini-count,
+    /// openai-count) for their counts: sends each prompt to the provider's count endpoint
+    /// (free of charge, but it leaves this machine; cached per day under state_dir/counts)
+    #[arg(long)]
+    pub remote: bool,
 }
 
 #[derive(Args, Debug)]
@@ -185,10 +190,12 @@ fn print(s: &str) -> Result<()> {
 
 fn check(config: &Path) -> Result<Outcome> {
     let a = Analyzer::load(config)?;
+    // Counting tokenizers have no file and are never called from here.
     let loaded: Vec<std::sync::Arc<Tokenizer>> = a
         .config
         .tokenizers
         .par_iter()
+        .filter(|t| !t.format.is_count())
         .map(|t| a.tokenizers.get(&t.id))
         .collect::<Result<_>>()?;
     let mut rows = vec![vec![
@@ -214,6 +221,16 @@ fn check(config: &Path) -> Result<Outcome> {
                     "UNPINNED: content changes are recorded and alerted"
                 }
             ),
+        ]);
+    }
+    for t in a.config.tokenizers.iter() {
+        let Some(c) = &t.count else { continue };
+        rows.push(vec![
+            t.id.clone(),
+            t.format.to_string(),
+            "-".into(),
+            format!("count by {}, model {}", c.endpoint, c.model),
+            "- (no file: the provider counts; not called by check)".into(),
         ]);
     }
     let mut out = report::table(&rows, false);
@@ -250,7 +267,7 @@ fn check(config: &Path) -> Result<Outcome> {
     }
     out.push_str(&format!(
         "\nok: {} tokenizer(s), {} prompt(s), {} cache rule(s) in {}\n",
-        loaded.len(),
+        a.config.tokenizers.len(),
         a.prompts.len(),
         a.rules.rules.len(),
         a.config.path.display()
@@ -332,11 +349,38 @@ fn fingerprint(config: &Path, args: FingerprintArgs) -> Result<Outcome> {
     let a = Analyzer::load(config)?;
     let prompts = a.select_prompts(&args.prompts)?;
     let toks = a.select_tokenizers(&args.tokenizers)?;
+    let (counting, local): (Vec<String>, Vec<String>) = toks
+        .into_iter()
+        .partition(|t| a.tokenizers.entry(t).is_ok_and(|e| e.format.is_count()));
+    if !args.remote && !counting.is_empty() {
+        if !args.tokenizers.is_empty() {
+            return Err(Error::Other(format!(
+                "{} count(s) by calling the provider: pass --remote to send the prompts to its count endpoint",
+                counting.join(", ")
+            )));
+        }
+        eprintln!(
+            "note: {} counting tokenizer(s) skipped ({}): pass --remote to ask the providers",
+            counting.len(),
+            counting.join(", ")
+        );
+    }
+    let now = chrono::Utc::now();
     let pairs: Vec<_> = prompts
         .iter()
-        .flat_map(|p| toks.iter().map(move |t| (*p, t.clone())))
+        .flat_map(|p| local.iter().map(move |t| (*p, t.clone())))
         .collect();
-    let evals = a.evaluate(&pairs, chrono::Utc::now())?;
+    let mut evals = a.evaluate(&pairs, now)?;
+    if args.remote && !counting.is_empty() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+        for t in &counting {
+            let entry = a.tokenizers.entry(t)?;
+            evals.extend(rt.block_on(crate::count::evaluate(&a, entry, &prompts, now))?);
+        }
+    }
     let show = args.show_text.then_some(a.prompts.as_slice());
     print(&report::fingerprints(&evals, args.format, show))?;
     Ok(Outcome::Ok)

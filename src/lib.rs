@@ -31,6 +31,7 @@ pub mod backoff;
 pub mod body;
 pub mod cli;
 pub mod clock;
+pub mod count;
 pub mod daemon;
 pub mod emulator;
 pub mod live_color;

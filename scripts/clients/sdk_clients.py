@@ -6,7 +6,8 @@ usage: sdk_clients.py PREFIX_BINARY PROJECT_DIR
 Starts the emulator on a free loopback port (hosted APIs), then with each SDK sends the same
 cacheable request twice and checks what a real provider would answer: 200s, the SDK's own
 response types, a cache write on the first request and a cache read on the second, and a
-RateLimitError (the SDK's class for 429) when the emulator is told to answer 429. Prints one
+RateLimitError (the SDK's class for 429) when the emulator is told to answer 429; and the
+token-count endpoints (messages.count_tokens, responses.input_tokens.count). Prints one
 line per check and, last, 'N passed, M failed'; exits non-zero on any failure.
 """
 import json, os, socket, subprocess, sys, time, urllib.request
@@ -82,6 +83,18 @@ try:
         check("openai: a 429 is a RateLimitError", False, "no error raised")
     except openai.RateLimitError as e:
         check("openai: a 429 is a RateLimitError", e.status_code == 429)
+
+    # The count endpoints the counting tokenizers call, and the admin switch that moves them.
+    n1 = a.messages.count_tokens(model="claude-sonnet-4-5", system=system,
+                                 messages=[{"role": "user", "content": "Hello."}]).input_tokens
+    check("anthropic: messages.count_tokens answers input_tokens", n1 > 1024, repr(n1))
+    t1 = o.responses.input_tokens.count(model="gpt-4.1", instructions=system, input="Hello.").input_tokens
+    check("openai: responses.input_tokens.count answers input_tokens", t1 > 1024, repr(t1))
+    admin(base, "/admin/count", {"offset": 7})
+    n2 = a.messages.count_tokens(model="claude-sonnet-4-5", system=system,
+                                 messages=[{"role": "user", "content": "Hello."}]).input_tokens
+    t2 = o.responses.input_tokens.count(model="gpt-4.1", instructions=system, input="Hello.").input_tokens
+    check("count endpoints: the admin offset moves both counts", (n2 - n1, t2 - t1) == (7, 7), repr((n1, n2, t1, t2)))
 finally:
     emu.terminate()
     emu.wait(10)

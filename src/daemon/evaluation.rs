@@ -20,12 +20,13 @@ impl Daemon {
         let a = self.gen.analyzer.clone();
         let store = self.store.clone();
         let started = self.clock.unix() as i64;
+        let handle = tokio::runtime::Handle::current();
         let (results, store_problems) = tokio::task::spawn_blocking(move || {
             // The history must be the file it was: checked before the pass, and in depth after
             // any error, so a lost file is never reported as a successful pass.
             let mut problems: Vec<String> =
                 ensure_store(&store, false, started).into_iter().collect();
-            let results = evaluate_all(&a, &store, started);
+            let results = evaluate_all(&a, &store, started, &handle);
             if results.iter().any(|r| r.is_err()) {
                 problems.extend(ensure_store(&store, true, started));
             }
@@ -258,17 +259,26 @@ struct TokenizerPass {
     evaluations: Vec<(Evaluation, Change, i64)>,
 }
 
-fn evaluate_all(a: &Analyzer, store: &Mutex<Store>, now: i64) -> Vec<Result<TokenizerPass>> {
+/// Runs on a blocking thread; `rt` drives the provider calls of counting tokenizers.
+fn evaluate_all(
+    a: &Analyzer,
+    store: &Mutex<Store>,
+    now: i64,
+    rt: &tokio::runtime::Handle,
+) -> Vec<Result<TokenizerPass>> {
+    let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
     a.config
         .tokenizers
         .iter()
         .map(|t| {
             let identity = a.tokenizers.identity(&t.id)?;
             let pairs: Vec<_> = a.prompts.iter().map(|p| (p, t.id.clone())).collect();
-            let evals = a.evaluate(
-                &pairs,
-                chrono::DateTime::from_timestamp(now, 0).unwrap_or_default(),
-            );
+            let evals = if t.format.is_count() {
+                let prompts: Vec<_> = a.prompts.iter().collect();
+                rt.block_on(crate::count::evaluate(a, t, &prompts, at))
+            } else {
+                a.evaluate(&pairs, at)
+            };
             a.tokenizers.unload(&t.id);
             let evals = evals?;
             let mut store = store.lock().unwrap_or_else(|e| e.into_inner());

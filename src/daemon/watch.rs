@@ -20,7 +20,7 @@ impl Snapshot {
         for p in &a.prompts {
             paths.extend(p.text_file.clone());
         }
-        for t in &a.config.tokenizers {
+        for t in a.config.tokenizers.iter().filter(|t| !t.format.is_count()) {
             paths.push(t.file.clone());
             paths.extend(t.spec.clone());
         }

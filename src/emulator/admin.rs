@@ -6,6 +6,8 @@
 //! - `POST /admin/reset` empties the caches, zeroes the counters, refills the rate-limit
 //!   budgets and clears the fault (the tokenizer and the clock stay).
 //! - `POST /admin/clock {"advance_ms": N}` moves the emulator's clock forward.
+//! - `POST /admin/count {"offset": N}` adds N to every count the count endpoints answer, as a
+//!   provider changing its tokenizer or framing would.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,4 +103,23 @@ pub async fn clock(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -
     let mut st = shared.lock();
     st.skew += Duration::from_millis(a.advance_ms);
     Json(json!({"skew_ms": st.skew.as_millis() as u64})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountOffset {
+    offset: i64,
+}
+
+pub async fn count(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let c: CountOffset = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => return bad_request(format!("invalid body: {e}")),
+    };
+    if c.offset.unsigned_abs() > 1 << 20 {
+        return bad_request("offset: at most 1048576 either way".into());
+    }
+    shared.lock().count_offset = c.offset;
+    tracing::info!(offset = c.offset, "emulator: count offset set");
+    Json(json!({"offset": c.offset})).into_response()
 }

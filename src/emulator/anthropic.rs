@@ -49,15 +49,15 @@ struct MessagesRequest {
 }
 
 #[derive(Deserialize)]
-struct Message {
-    role: String,
-    content: Value,
+pub(super) struct Message {
+    pub(super) role: String,
+    pub(super) content: Value,
 }
 
 /// A content block before tokenization.
-struct TextBlock {
+pub(super) struct TextBlock {
     section: String,
-    text: String,
+    pub(super) text: String,
     ttl: Option<Duration>,
 }
 
@@ -84,7 +84,7 @@ fn ttl_of(v: Option<&Value>) -> Result<Option<Duration>, ApiError> {
 }
 
 /// A block object: its text, or its JSON (keys sorted) without `cache_control`.
-fn block(section: &str, v: &Value) -> Result<TextBlock, ApiError> {
+pub(super) fn block(section: &str, v: &Value) -> Result<TextBlock, ApiError> {
     let Some(obj) = v.as_object() else {
         return Err(ApiError::invalid(
             FLAVOR,
@@ -114,7 +114,7 @@ fn block(section: &str, v: &Value) -> Result<TextBlock, ApiError> {
 }
 
 /// String or array of blocks.
-fn content(section: &str, v: &Value, out: &mut Vec<TextBlock>) -> Result<(), ApiError> {
+pub(super) fn content(section: &str, v: &Value, out: &mut Vec<TextBlock>) -> Result<(), ApiError> {
     match v {
         Value::String(s) => out.push(TextBlock {
             section: section.to_string(),
@@ -196,7 +196,7 @@ fn blocks_of(req: &MessagesRequest, max_breakpoints: usize) -> Result<Vec<TextBl
     Ok(out)
 }
 
-fn check_headers(h: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn check_headers(h: &HeaderMap) -> Result<(), ApiError> {
     let present = |name: &str| {
         h.get(name)
             .and_then(|v| v.to_str().ok())

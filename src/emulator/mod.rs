@@ -27,6 +27,7 @@ mod anthropic;
 mod api_error;
 mod cache;
 mod connection;
+mod count;
 mod engine;
 mod faults;
 mod limits;
@@ -162,6 +163,9 @@ pub(crate) struct State {
     counters: stats::Counters,
     /// Source of request and message ids.
     next_id: u64,
+    /// Added to every count of the count endpoints (`POST /admin/count`): a provider that
+    /// changed its tokenizer or framing, for tests.
+    count_offset: i64,
 }
 
 impl State {
@@ -201,6 +205,7 @@ impl Emulator {
             fault: faults::Fault::default(),
             counters: stats::Counters::default(),
             next_id: 0,
+            count_offset: 0,
         };
         Ok(Self {
             shared: Arc::new(Shared {
@@ -219,7 +224,10 @@ impl Emulator {
             Engine::Hosted => Router::new()
                 .route("/v1/messages", post(anthropic::messages))
                 .route("/v1/chat/completions", post(openai::chat_completions))
-                .route("/v1/responses", post(openai::responses)),
+                .route("/v1/responses", post(openai::responses))
+                .route("/v1/messages/count_tokens", post(count::anthropic))
+                .route("/v1/responses/input_tokens", post(count::openai))
+                .route("/v1beta/models/{model}", post(count::gemini)),
             Engine::Vllm | Engine::Sglang => Router::new()
                 .route("/v1/chat/completions", post(engine::chat_completions))
                 .route("/v1/completions", post(engine::completions)),
@@ -238,6 +246,7 @@ impl Emulator {
             .route("/admin/stats", get(admin::stats))
             .route("/admin/reset", post(admin::reset))
             .route("/admin/clock", post(admin::clock))
+            .route("/admin/count", post(admin::count))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(self.shared.clone())
     }

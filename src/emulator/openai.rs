@@ -282,7 +282,7 @@ fn responses_prompt(req: ResponsesRequest) -> Result<Prompt, ApiError> {
     })
 }
 
-fn check_auth(h: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn check_auth(h: &HeaderMap) -> Result<(), ApiError> {
     let key = h
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

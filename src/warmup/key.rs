@@ -24,7 +24,23 @@ impl std::fmt::Debug for ApiKey {
 
 /// Reads the group's key from its environment variable or file; `None` when neither is set.
 pub fn api_key(cfg: &WarmupConfig, base_dir: &Path) -> Result<Option<ApiKey>> {
-    if let Some(var) = &cfg.api_key_env {
+    key_from(
+        cfg.api_key_env.as_deref(),
+        cfg.api_key_file.as_deref(),
+        base_dir,
+        &format!("warm-up group `{}`", cfg.group),
+    )
+}
+
+/// A key from environment variable `env` (or the file `<env>_FILE` names) or from `file`;
+/// `None` when neither is configured, an error naming `what` when they are but give nothing.
+pub fn key_from(
+    env: Option<&str>,
+    file: Option<&str>,
+    base_dir: &Path,
+    what: &str,
+) -> Result<Option<ApiKey>> {
+    if let Some(var) = env {
         if let Some(v) = std::env::var_os(var)
             .and_then(|v| v.into_string().ok())
             .filter(|v| !v.trim().is_empty())
@@ -34,7 +50,7 @@ pub fn api_key(cfg: &WarmupConfig, base_dir: &Path) -> Result<Option<ApiKey>> {
     }
     // `<VAR>_FILE` (the systemd unit sets ANTHROPIC_API_KEY_FILE=%d/anthropic-api-key): the
     // key is read from that file when the variable itself is unset.
-    if let Some(var) = &cfg.api_key_env {
+    if let Some(var) = env {
         if let Some(p) = std::env::var_os(format!("{var}_FILE")).filter(|p| !p.is_empty()) {
             let p = std::path::PathBuf::from(p);
             let v = read_key_file(&p)?;
@@ -43,10 +59,10 @@ pub fn api_key(cfg: &WarmupConfig, base_dir: &Path) -> Result<Option<ApiKey>> {
             }
         }
     }
-    if let Some(f) = &cfg.api_key_file {
+    if let Some(f) = file {
         let expanded = match std::env::var("CREDENTIALS_DIRECTORY") {
             Ok(d) => f.replace("$CREDENTIALS_DIRECTORY", &d),
-            Err(_) => f.clone(),
+            Err(_) => f.to_string(),
         };
         let p = base_dir.join(expanded);
         let v = read_key_file(&p)?;
@@ -54,12 +70,11 @@ pub fn api_key(cfg: &WarmupConfig, base_dir: &Path) -> Result<Option<ApiKey>> {
             return Ok(Some(ApiKey(v)));
         }
     }
-    match (&cfg.api_key_env, &cfg.api_key_file) {
+    match (env, file) {
         (None, None) => Ok(None),
         _ => Err(Error::Other(format!(
-            "warm-up group `{}`: no API key (set {} or fill the key file)",
-            cfg.group,
-            cfg.api_key_env.as_deref().unwrap_or("the variable")
+            "{what}: no API key (set {} or fill the key file)",
+            env.unwrap_or("the variable")
         ))),
     }
 }

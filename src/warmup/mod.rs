@@ -27,5 +27,5 @@ pub mod ratelimit;
 pub mod state;
 
 pub use group::Group;
-pub use key::{api_key, ApiKey};
+pub use key::{api_key, key_from, ApiKey};
 pub use state::States;

@@ -22,7 +22,7 @@ impl Running {
 
     /// Starts the daemon with extra environment. systemd sets WATCHDOG_PID to the service's
     /// pid; a shell that execs the daemon does the same here.
-    fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Running {
+    pub(crate) fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Running {
         let mut cmd = if env.iter().any(|(k, _)| *k == "WATCHDOG_USEC") {
             let mut c = std::process::Command::new("sh");
             c.args([

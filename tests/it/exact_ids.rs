@@ -177,6 +177,9 @@ fn check_offsets(
             }
             on_char_boundaries(text, offs)?;
         }
+        TokenizerFormat::AnthropicCount
+        | TokenizerFormat::GeminiCount
+        | TokenizerFormat::OpenaiCount => return Err("a counting tokenizer has no ids".into()),
     }
     Ok(())
 }

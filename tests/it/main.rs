@@ -3,6 +3,7 @@
 
 mod cache_rules;
 mod cli;
+mod count;
 mod daemon;
 mod exact_ids;
 mod golden;

@@ -118,6 +118,14 @@ impl Analyzer {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Evaluation>> {
         let started = std::time::Instant::now();
+        if let Some((_, t)) = pairs
+            .iter()
+            .find(|(_, t)| self.tokenizers.entry(t).is_ok_and(|e| e.format.is_count()))
+        {
+            return Err(crate::error::Error::Other(format!(
+                "tokenizer `{t}` counts by calling its provider: the analyzer has no ids for it"
+            )));
+        }
         let tok_ids: BTreeSet<&str> = pairs.iter().map(|(_, t)| t.as_str()).collect();
         let tok_ids: Vec<&str> = tok_ids.into_iter().collect();
         let identities: Vec<Identity> = tok_ids

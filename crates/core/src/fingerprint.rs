@@ -20,6 +20,10 @@ pub enum FingerprintKind {
     /// The request rendered by the tokenizer version's chat template, tokenized whole
     /// (self-hosted engines).
     Rendered,
+    /// No ids: the provider's count of the request's input tokens, with the model
+    /// (hosted models whose tokenizer is private). A change means the provider changed its
+    /// tokenizer or framing.
+    Count,
 }
 
 impl std::fmt::Display for FingerprintKind {
@@ -27,6 +31,7 @@ impl std::fmt::Display for FingerprintKind {
         f.write_str(match self {
             Self::Tokens => "tokens",
             Self::Rendered => "rendered",
+            Self::Count => "count",
         })
     }
 }

@@ -22,7 +22,9 @@ pub use crate::error::Loc;
 pub use daemon::{DaemonConfig, RawDaemon};
 pub use emulator::{EmulatorSection, Engine};
 pub use lookup::LookupConfig;
-pub use tokenizer::{RawTokenizer, Source, TemplateEntry, TokenizerEntry, TokenizerFormat};
+pub use tokenizer::{
+    CountEntry, RawTokenizer, Source, TemplateEntry, TokenizerEntry, TokenizerFormat,
+};
 pub use warmup::{CacheTtl, WarmupConfig};
 
 use crate::error::{line_of_offset, line_of_offset_bytes, Error as ConfigError};
@@ -215,7 +217,88 @@ impl Config {
                     )),
                 }
             };
-            let sha256 = pin(&t.sha256, "sha256")?;
+            let count = if t.format.is_count() {
+                for (present, name) in [
+                    (t.file.is_some(), "file"),
+                    (t.sha256.is_some(), "sha256"),
+                    (t.spec.is_some(), "spec"),
+                    (t.template.is_some(), "template"),
+                    (t.source.is_some(), "source"),
+                ] {
+                    if present {
+                        return Err(err(
+                            entry_loc.line,
+                            field(name),
+                            format!("a {} tokenizer has no local file: the provider counts (remove `{name}`)", t.format),
+                        ));
+                    }
+                }
+                let model = t.model.clone().filter(|m| !m.trim().is_empty()).ok_or_else(|| {
+                    err(entry_loc.line, field("model"), format!("missing: a {} tokenizer counts for one model (e.g. model = \"claude-sonnet-4-6\")", t.format))
+                })?;
+                if model
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '/' || c.is_control())
+                {
+                    return Err(err(
+                        entry_loc.line,
+                        field("model"),
+                        format!("`{model}` is not a model name"),
+                    ));
+                }
+                let endpoint = match &t.endpoint {
+                    Some(e) => match parse_source(e.get_ref(), &base_dir) {
+                        Ok(Source::Url(u)) => u.trim_end_matches('/').to_string(),
+                        Ok(Source::Path(_)) => {
+                            return Err(err(
+                                loc(e.span()).line,
+                                field("endpoint"),
+                                "an endpoint is an https URL (http only on loopback)".into(),
+                            ))
+                        }
+                        Err(m) => return Err(err(loc(e.span()).line, field("endpoint"), m)),
+                    },
+                    None => t
+                        .format
+                        .default_endpoint()
+                        .expect("a count format")
+                        .to_string(),
+                };
+                Some(CountEntry {
+                    model,
+                    endpoint,
+                    api_key_env: t.api_key_env.clone(),
+                    api_key_file: t.api_key_file.clone(),
+                })
+            } else {
+                for (present, name) in [
+                    (t.model.is_some(), "model"),
+                    (t.endpoint.is_some(), "endpoint"),
+                    (t.api_key_env.is_some(), "api_key_env"),
+                    (t.api_key_file.is_some(), "api_key_file"),
+                ] {
+                    if present {
+                        return Err(err(
+                            entry_loc.line,
+                            field(name),
+                            format!("only counting tokenizers (anthropic-count, gemini-count, openai-count) take `{name}`"),
+                        ));
+                    }
+                }
+                if t.file.is_none() {
+                    return Err(err(
+                        entry_loc.line,
+                        field("file"),
+                        "missing: the tokenizer file".into(),
+                    ));
+                }
+                None
+            };
+            let sha256 = if count.is_some() {
+                None
+            } else {
+                pin(&t.sha256, "sha256")?
+            };
             let template = match &t.template {
                 None => None,
                 Some(tp) => {
@@ -249,14 +332,23 @@ impl Config {
                 id,
                 provider: t.provider.clone(),
                 format: t.format,
-                file: base_dir.join(t.file.get_ref()),
+                file: t
+                    .file
+                    .as_ref()
+                    .map(|f| base_dir.join(f.get_ref()))
+                    .unwrap_or_default(),
                 spec: t.spec.as_ref().map(|s| base_dir.join(s.get_ref())),
                 sha256,
                 source,
                 source_copy: None,
                 models: t.models.clone(),
                 template,
-                file_loc: loc(t.file.span()),
+                count,
+                file_loc: t
+                    .file
+                    .as_ref()
+                    .map(|f| loc(f.span()))
+                    .unwrap_or(entry_loc.clone()),
                 sha256_loc: t
                     .sha256
                     .as_ref()

@@ -32,6 +32,8 @@ pub struct TokenizerEntry {
     pub models: Vec<String>,
     /// The chat template the engine renders requests with: part of this tokenizer version.
     pub template: Option<TemplateEntry>,
+    /// For a counting tokenizer: the endpoint, model and key (`file` is then empty).
+    pub count: Option<CountEntry>,
     /// Where the entry and its fields are in the config, for error messages.
     pub loc: Loc,
     pub file_loc: Loc,
@@ -83,6 +85,45 @@ pub enum TokenizerFormat {
     Tekken,
     /// SentencePiece `.model` protobuf (BPE or unigram, with its normalizer).
     Sentencepiece,
+    /// No local file: Anthropic's `POST /v1/messages/count_tokens` counts the request.
+    AnthropicCount,
+    /// No local file: Gemini's `models/{model}:countTokens`.
+    GeminiCount,
+    /// No local file: OpenAI's `POST /v1/responses/input_tokens`.
+    OpenaiCount,
+}
+
+impl TokenizerFormat {
+    /// A counting tokenizer: a provider endpoint gives a count, there are no ids.
+    pub fn is_count(self) -> bool {
+        matches!(
+            self,
+            Self::AnthropicCount | Self::GeminiCount | Self::OpenaiCount
+        )
+    }
+
+    /// The official endpoint a counting tokenizer calls unless `endpoint` says otherwise.
+    pub fn default_endpoint(self) -> Option<&'static str> {
+        match self {
+            Self::AnthropicCount => Some("https://api.anthropic.com"),
+            Self::GeminiCount => Some("https://generativelanguage.googleapis.com"),
+            Self::OpenaiCount => Some("https://api.openai.com"),
+            _ => None,
+        }
+    }
+}
+
+/// What a counting tokenizer (`anthropic-count`, `gemini-count`, `openai-count`) calls.
+#[derive(Debug, Clone)]
+pub struct CountEntry {
+    /// The model whose count is asked for, as the provider names it (`claude-sonnet-4-6`).
+    pub model: String,
+    /// Base URL: the provider's official one, or a mirror / the emulator (http only on
+    /// loopback).
+    pub endpoint: String,
+    /// Where the API key comes from, as for warm-ups.
+    pub api_key_env: Option<String>,
+    pub api_key_file: Option<String>,
 }
 
 impl std::str::FromStr for TokenizerFormat {
@@ -93,8 +134,11 @@ impl std::str::FromStr for TokenizerFormat {
             "tiktoken" => Ok(Self::Tiktoken),
             "tekken" => Ok(Self::Tekken),
             "sentencepiece" | "spm" => Ok(Self::Sentencepiece),
+            "anthropic-count" => Ok(Self::AnthropicCount),
+            "gemini-count" => Ok(Self::GeminiCount),
+            "openai-count" => Ok(Self::OpenaiCount),
             other => Err(format!(
-                "unknown tokenizer format `{other}` (expected hf-json, tiktoken, tekken or sentencepiece)"
+                "unknown tokenizer format `{other}` (expected hf-json, tiktoken, tekken, sentencepiece, anthropic-count, gemini-count or openai-count)"
             )),
         }
     }
@@ -107,6 +151,9 @@ impl std::fmt::Display for TokenizerFormat {
             Self::Tiktoken => "tiktoken",
             Self::Tekken => "tekken",
             Self::Sentencepiece => "sentencepiece",
+            Self::AnthropicCount => "anthropic-count",
+            Self::GeminiCount => "gemini-count",
+            Self::OpenaiCount => "openai-count",
         })
     }
 }
@@ -117,7 +164,8 @@ pub struct RawTokenizer {
     pub id: Spanned<String>,
     pub provider: String,
     pub format: TokenizerFormat,
-    pub file: Spanned<String>,
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
     #[serde(default)]
     pub spec: Option<Spanned<String>>,
     #[serde(default)]
@@ -128,6 +176,15 @@ pub struct RawTokenizer {
     pub models: Vec<String>,
     #[serde(default)]
     pub template: Option<Spanned<RawTemplate>>,
+    /// Counting tokenizers: the provider's model name, endpoint and API key source.
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub api_key_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -108,6 +108,13 @@ impl Tokenizer {
     /// [`Tokenizer::load`], with the parsed tables cached under `state_dir` (see
     /// `table_cache`): the file is still read and its pin verified, but not parsed again.
     pub fn load_cached(entry: &TokenizerEntry, state_dir: Option<&Path>) -> Result<Tokenizer> {
+        if entry.format.is_count() {
+            return Err(Error::Tokenizer {
+                id: entry.id.clone(),
+                file: entry.file.clone(),
+                message: NO_LOCAL_IDS.into(),
+            });
+        }
         let content = file::read_verified(entry)?;
         let spec = match &entry.spec {
             Some(p) => Some(read_spec(&entry.id, p)?),
@@ -206,6 +213,9 @@ impl Tokenizer {
             TokenizerFormat::Sentencepiece => Engine::Spm(Box::new(
                 SentencePiece::from_bytes(&content.bytes).map_err(bad)?,
             )),
+            TokenizerFormat::AnthropicCount
+            | TokenizerFormat::GeminiCount
+            | TokenizerFormat::OpenaiCount => return Err(bad(NO_LOCAL_IDS.into())),
         };
         let mut h = Sha256::new();
         let mut vocab_size = 0;
@@ -319,9 +329,21 @@ pub fn read_spec(id: &str, path: &Path) -> Result<(TiktokenSpec, String)> {
     Ok((spec, sha256_hex(&bytes)))
 }
 
+const NO_LOCAL_IDS: &str = "a counting tokenizer has no local ids: the provider counts (the daemon, or `prefix fingerprint --remote`)";
+
 /// Reads only the files' hashes: enough to look fingerprints up in the cache without paying
-/// for loading the tokenizer.
+/// for loading the tokenizer. A counting tokenizer's identity is its model and endpoint.
 pub fn identity_of(entry: &TokenizerEntry) -> Result<Identity> {
+    if let Some(c) = &entry.count {
+        return Ok(Identity {
+            format: entry.format,
+            file_sha256: sha256_hex(
+                format!("count\0{}\0{}\0{}", entry.format, c.model, c.endpoint).as_bytes(),
+            ),
+            spec_sha256: None,
+            template_sha256: None,
+        });
+    }
     let content = file::read_verified(entry)?;
     let spec_sha256 = match &entry.spec {
         Some(p) => Some(read_spec(&entry.id, p)?.1),
