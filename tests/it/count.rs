@@ -22,7 +22,7 @@ struct Emulator {
 impl Emulator {
     fn start(dir: &std::path::Path) -> Emulator {
         let port = free_port();
-        let child = prefix()
+        let mut child = prefix()
             .current_dir(dir)
             .args([
                 "emulate",
@@ -42,6 +42,8 @@ impl Emulator {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the emulator did not come up");
     }
 
