@@ -24,6 +24,11 @@ position where the system text ends:
   * tekken: the same tiktoken construction as gen_expected_ids.py, with mistral_common's
     special tokens (Tekkenizer.DEPRECATED_SPECIAL_TOKENS when the file lists none).
 
+Harmony (gpt-oss): the same cases rendered by OpenAI's openai-harmony (its Python binding,
+which wraps the openai-harmony Rust crate): system message SystemContent.new() with the
+conversation start date DATE, developer message with the text as instructions and the tools
+as function tools, then the user message; `render_conversation` ids, common prefix as above.
+
 Output: tests/data/templates/expected.json.gz (gzip, mtime 0, compact JSON, sorted keys).
 
 Usage:
@@ -288,7 +293,58 @@ def build() -> dict:
                 "cases": cases,
             }
             print(f"{name}: {sum('error' in c for c in cases.values())} errors of {len(cases)}", file=sys.stderr)
+        out["harmony"] = harmony_cases(corpus, tools, Ids("openai/o200k_harmony", tmpdir), tmpdir)
     return out
+
+
+def harmony_cases(corpus: dict, tools: list, ids: "Ids", tmpdir: Path) -> dict:
+    import os
+
+    # The binding loads o200k_base from TIKTOKEN_ENCODINGS_BASE (no download): the shipped file.
+    base = tmpdir / "tiktoken-base"
+    base.mkdir()
+    (base / "o200k_base.tiktoken").write_bytes(read(TOKENIZERS / "openai/o200k_base.tiktoken.gz"))
+    os.environ["TIKTOKEN_ENCODINGS_BASE"] = str(base)
+    from openai_harmony import (Conversation, DeveloperContent, HarmonyEncodingName, Message, Role,
+                                SystemContent, ToolDescription, load_harmony_encoding)
+
+    enc = load_harmony_encoding(HarmonyEncodingName.HARMONY_GPT_OSS)
+    fns = [ToolDescription.new(t["function"]["name"], t["function"].get("description", ""),
+                               parameters=t["function"].get("parameters")) for t in tools]
+    cases = {}
+    for cname, text in corpus.items():
+        for with_tools in (False, True):
+            key = cname + ("+tools" if with_tools else "")
+            renders = []
+            for u in PROBE_USERS:
+                dev = DeveloperContent.new().with_instructions(text)
+                if with_tools:
+                    dev = dev.with_function_tools(fns)
+                conv = Conversation.from_messages([
+                    Message.from_role_and_content(Role.SYSTEM, SystemContent.new().with_conversation_start_date(DATE.strftime("%Y-%m-%d"))),
+                    Message.from_role_and_content(Role.DEVELOPER, dev),
+                    Message.from_role_and_content(Role.USER, u),
+                ])
+                renders.append(list(enc.render_conversation(conv)))
+            a, b = renders
+            n = 0
+            while n < min(len(a), len(b)) and a[n] == b[n]:
+                n += 1
+            # Where the instructions end, in bytes of the decoded rendering.
+            pieces = [ids.enc.decode_single_token_bytes(i) for i in a]
+            full = b"".join(pieces).decode("utf-8")
+            end = system_end_byte(full, text)
+            ends, pos = [], 0
+            for p in pieces:
+                pos += len(p)
+                ends.append(pos)
+            case = {"tokens": n, "fingerprint": fingerprint(a[:n]),
+                    "sha256": [hashlib.sha256(b"".join(ids.enc.decode_single_token_bytes(i) for i in r)).hexdigest() for r in renders]}
+            if end is not None:
+                case["system_end_token"] = sum(1 for e in ends[:n] if e <= end)
+            cases[key] = case
+    print(f"harmony: {len(cases)} cases", file=sys.stderr)
+    return {"tokenizer": "openai/o200k_harmony", "reference": f"openai-harmony {metadata.version('openai-harmony')} render_conversation", "cases": cases}
 
 
 def main() -> None:

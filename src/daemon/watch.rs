@@ -23,6 +23,12 @@ impl Snapshot {
         for t in a.config.tokenizers.iter().filter(|t| !t.format.is_count()) {
             paths.push(t.file.clone());
             paths.extend(t.spec.clone());
+            paths.extend(
+                t.template
+                    .iter()
+                    .filter(|te| !te.harmony)
+                    .map(|te| te.file.clone()),
+            );
         }
         paths.sort();
         paths.dedup();

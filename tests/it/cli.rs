@@ -47,7 +47,7 @@ fn check_passes_on_the_shipped_config() {
     let o = run_in(&root(), &["check"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("ok: 17 tokenizer(s), 5 prompt(s)"),
+        stdout(&o).contains("ok: 18 tokenizer(s), 5 prompt(s)"),
         "{}",
         stdout(&o)
     );
@@ -503,9 +503,9 @@ fn second_fingerprint_run_tokenizes_nothing() {
     assert!(cold.status.success(), "{}", stderr(&cold));
     let warm = run_in(d.path(), &["fingerprint", "--format", "json"]);
     let (c, w) = (json(&cold), json(&warm));
-    assert_eq!(c["tokenized"], 85, "5 prompts x 17 tokenizers");
+    assert_eq!(c["tokenized"], 90, "5 prompts x 18 tokenizers");
     assert_eq!(w["tokenized"], 0);
-    assert_eq!(w["from_cache"], 85);
+    assert_eq!(w["from_cache"], 90);
     assert_eq!(
         c["pairs"], w["pairs"],
         "cached fingerprints equal computed ones"
@@ -518,7 +518,7 @@ fn second_fingerprint_run_tokenizes_nothing() {
     text.push_str("\nOne more rule.\n");
     std::fs::write(&t, text).unwrap();
     let again = json(&run_in(d.path(), &["fingerprint", "--format", "json"]));
-    assert_eq!(again["tokenized"], 17, "that prompt under each tokenizer");
+    assert_eq!(again["tokenized"], 18, "that prompt under each tokenizer");
     let by_pair = |v: &Value| -> BTreeMap<(String, String), String> {
         v["pairs"]
             .as_array()

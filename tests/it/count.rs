@@ -184,7 +184,7 @@ fn counting_tokenizers_need_remote_and_check_never_calls_them() {
         out.contains("count by http://127.0.0.1:1, model claude-sonnet-4-5"),
         "{out}"
     );
-    assert!(out.contains("ok: 20 tokenizer(s)"), "{out}");
+    assert!(out.contains("ok: 21 tokenizer(s)"), "{out}");
 
     let o = run_in(
         d.path(),
@@ -213,7 +213,7 @@ fn counting_tokenizers_need_remote_and_check_never_calls_them() {
         stderr(&o)
     );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["pairs"].as_array().unwrap().len(), 17);
+    assert_eq!(v["pairs"].as_array().unwrap().len(), 18);
 
     // --remote without a key: one error line naming the variable, no call made.
     let o = run_in(

@@ -21,6 +21,13 @@ struct Expected {
     date: String,
     probe_users: Vec<String>,
     templates: BTreeMap<String, ExpectedTemplate>,
+    harmony: ExpectedHarmony,
+}
+
+#[derive(serde::Deserialize)]
+struct ExpectedHarmony {
+    tokenizer: String,
+    cases: BTreeMap<String, Case>,
 }
 
 #[derive(serde::Deserialize)]
@@ -141,48 +148,87 @@ fn every_shipped_template_renders_and_tokenizes_as_transformers_does() {
                     }
                     (Ok(r), None) => r,
                 };
-                let shas = [
-                    prefix_warden::tokenizer::sha256_hex(r.texts[0].as_bytes()),
-                    prefix_warden::tokenizer::sha256_hex(r.texts[1].as_bytes()),
-                ];
-                if Some(&shas) != case.sha256.as_ref() {
-                    if let Ok(d) = std::env::var("PW_DUMP_RENDER") {
-                        std::fs::write(
-                            format!("{d}/{}.{key}.txt", name.replace('/', "_")),
-                            &r.texts[0],
-                        )
-                        .unwrap();
-                    }
-                    fails.push(format!(
-                        "{name} {key}: rendering differs from transformers'"
-                    ));
-                    continue;
+                if let Ok(d) = std::env::var("PW_DUMP_RENDER") {
+                    // Debugging aid: the renderings, to diff against the reference's.
+                    let f = format!("{d}/{}.{key}.txt", name.replace('/', "_"));
+                    std::fs::write(f, &r.texts[0]).unwrap();
                 }
-                if let Some(tok) = &tok {
-                    let tp = TokenizedPrefix::rendered(tok, &r, p, false).unwrap();
-                    let fp = tp.fingerprints(p, 64);
-                    if Some(tp.ids.len()) != case.tokens
-                        || Some(&fp.fingerprint) != case.fingerprint.as_ref()
-                    {
-                        fails.push(format!(
-                            "{name} {key}: rendered prefix {} tokens {}, reference {:?} {:?}",
-                            tp.ids.len(),
-                            fp.fingerprint,
-                            case.tokens,
-                            case.fingerprint
-                        ));
-                    } else if case.system_end_token.is_some()
-                        && tp.segment_ends.last().copied() != case.system_end_token
-                    {
-                        fails.push(format!(
-                            "{name} {key}: system text ends at token {:?}, reference {:?}",
-                            tp.segment_ends.last(),
-                            case.system_end_token
-                        ));
-                    }
-                }
+                fails.extend(compare_case(name, key, &r, p, tok.as_ref(), case));
             }
             fails
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Compares one rendering and its rendered prefix with the reference case.
+fn compare_case(
+    name: &str,
+    key: &str,
+    r: &Rendering,
+    p: &prefix_warden::prompt::Prompt,
+    tok: Option<&Tokenizer>,
+    case: &Case,
+) -> Option<String> {
+    let shas = [
+        prefix_warden::tokenizer::sha256_hex(r.texts[0].as_bytes()),
+        prefix_warden::tokenizer::sha256_hex(r.texts[1].as_bytes()),
+    ];
+    if Some(&shas) != case.sha256.as_ref() {
+        return Some(format!(
+            "{name} {key}: rendering differs from the reference's"
+        ));
+    }
+    let tok = tok?;
+    let tp = TokenizedPrefix::rendered(tok, r, p, false).unwrap();
+    let fp = tp.fingerprints(p, 64);
+    if Some(tp.ids.len()) != case.tokens || Some(&fp.fingerprint) != case.fingerprint.as_ref() {
+        return Some(format!(
+            "{name} {key}: rendered prefix {} tokens {}, reference {:?} {:?}",
+            tp.ids.len(),
+            fp.fingerprint,
+            case.tokens,
+            case.fingerprint
+        ));
+    }
+    if case.system_end_token.is_some() && tp.segment_ends.last().copied() != case.system_end_token {
+        return Some(format!(
+            "{name} {key}: system text ends at token {:?}, reference {:?}",
+            tp.segment_ends.last(),
+            case.system_end_token
+        ));
+    }
+    None
+}
+
+#[test]
+fn harmony_renders_the_ids_openai_harmony_renders() {
+    let exp = expected();
+    let now: chrono::DateTime<chrono::Utc> = format!("{}Z", exp.date).parse().unwrap();
+    let dir = scratch();
+    let prompts = write_prompts(dir.path());
+    let cfg = Config::load(&root().join("daemon.toml")).unwrap();
+    let entry = cfg
+        .tokenizers
+        .iter()
+        .find(|e| e.id == exp.harmony.tokenizer)
+        .unwrap();
+    let tok = Tokenizer::load(entry).unwrap();
+    let h = ChatTemplate::harmony();
+    assert_eq!(exp.harmony.cases.len(), 82);
+    let failures: Vec<String> = exp
+        .harmony
+        .cases
+        .par_iter()
+        .filter_map(|(key, case)| {
+            let p = &prompts[key];
+            let r = Rendering::new(&h, p, now).unwrap();
+            compare_case("harmony", key, &r, p, Some(&tok), case)
         })
         .collect();
     assert!(
@@ -451,4 +497,51 @@ fn a_template_whose_pin_does_not_match_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("sha256"), "{err}");
     assert!(err.contains("daemon.toml:"), "names the config line: {err}");
+}
+
+#[test]
+fn gpt_oss_is_fingerprinted_in_harmony_with_the_date_of_the_day() {
+    let d = scratch();
+    let o = run_in(
+        d.path(),
+        &[
+            "fingerprint",
+            "--tokenizer",
+            "openai/gpt-oss-harmony",
+            "--tokenizer",
+            "openai/o200k_harmony",
+            "--prompt",
+            "cline-hermes-4",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    let pair = |t: &str| {
+        v["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["tokenizer"] == t)
+            .unwrap()
+            .clone()
+    };
+    let (h, bare) = (pair("openai/gpt-oss-harmony"), pair("openai/o200k_harmony"));
+    assert_eq!(h["kind"], "rendered");
+    assert_eq!(h["template_sha256"], ChatTemplate::harmony().sha256);
+    // The system message (with the date) and `<|start|>developer<|message|># Instructions\n\n`
+    // come before the prompt; `<|end|><|start|>user<|message|>` after it.
+    let (n, b) = (
+        h["token_count"].as_u64().unwrap(),
+        bare["token_count"].as_u64().unwrap(),
+    );
+    assert!(n > b + 40, "{n} vs {b}");
+    assert_eq!(
+        h["breakpoints"].as_array().unwrap().last().unwrap()["tokens"]
+            .as_u64()
+            .unwrap(),
+        n - 4,
+        "{h}"
+    );
 }

@@ -37,19 +37,13 @@ impl Rendering {
             message,
         };
         let system = prompt.text.expose();
-        let tools = match &prompt.tools {
-            Some(t) => Some(
-                crate::template::pyjson::parse(t.expose())
-                    .map_err(|e| bad(format!("tools_file: not JSON: {e}")))?,
-            ),
-            None => None,
-        };
+        let tools = prompt.tools.as_ref().map(|t| t.expose());
         let render = |user: &str| {
             template
                 .render(
                     &Conversation {
                         system,
-                        tools: tools.as_ref(),
+                        tools,
                         user,
                     },
                     now,

@@ -304,14 +304,40 @@ impl Config {
                 Some(tp) => {
                     let tl = loc(tp.span());
                     let tp = tp.get_ref();
-                    Some(TemplateEntry {
-                        file: base_dir.join(tp.file.get_ref()),
-                        sha256: pin(&tp.sha256, "template.sha256")?,
-                        bos_token: tp.bos_token.clone(),
-                        eos_token: tp.eos_token.clone(),
-                        file_loc: loc(tp.file.span()),
-                        sha256_loc: tp.sha256.as_ref().map(|s| loc(s.span())).unwrap_or(tl),
-                    })
+                    match (&tp.builtin, &tp.file) {
+                        (Some(b), None) if b == "harmony" => {
+                            if tp.sha256.is_some() || tp.bos_token.is_some() || tp.eos_token.is_some() {
+                                return Err(err(tl.line, field("template"), "the built-in harmony renderer takes no sha256, bos_token or eos_token".into()));
+                            }
+                            Some(TemplateEntry {
+                                harmony: true,
+                                file: PathBuf::new(),
+                                sha256: None,
+                                bos_token: None,
+                                eos_token: None,
+                                file_loc: tl.clone(),
+                                sha256_loc: tl,
+                            })
+                        }
+                        (Some(b), None) => {
+                            return Err(err(tl.line, field("template.builtin"), format!("unknown built-in renderer `{b}` (the one there is: harmony)")))
+                        }
+                        (Some(_), Some(_)) => {
+                            return Err(err(tl.line, field("template"), "give `file` or `builtin`, not both".into()))
+                        }
+                        (None, None) => {
+                            return Err(err(tl.line, field("template.file"), "missing: a Jinja file or tokenizer_config.json (or builtin = \"harmony\")".into()))
+                        }
+                        (None, Some(f)) => Some(TemplateEntry {
+                            harmony: false,
+                            file: base_dir.join(f.get_ref()),
+                            sha256: pin(&tp.sha256, "template.sha256")?,
+                            bos_token: tp.bos_token.clone(),
+                            eos_token: tp.eos_token.clone(),
+                            file_loc: loc(f.span()),
+                            sha256_loc: tp.sha256.as_ref().map(|s| loc(s.span())).unwrap_or(tl),
+                        }),
+                    }
                 }
             };
             if t.format == TokenizerFormat::Tiktoken && t.spec.is_none() {

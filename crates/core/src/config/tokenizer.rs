@@ -44,6 +44,9 @@ pub struct TokenizerEntry {
 /// before tokenizing. Fingerprints of the entry are then of the rendered request.
 #[derive(Debug, Clone)]
 pub struct TemplateEntry {
+    /// `builtin = "harmony"`: OpenAI's harmony format (gpt-oss), rendered natively; `file`
+    /// and `sha256` are then unset.
+    pub harmony: bool,
     /// A Jinja file, or a `tokenizer_config.json` (its `chat_template`).
     pub file: PathBuf,
     /// Pinned sha256 of the file, as for the tokenizer file; `None` for "unpinned".
@@ -190,7 +193,10 @@ pub struct RawTokenizer {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTemplate {
-    pub file: Spanned<String>,
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub builtin: Option<String>,
     #[serde(default)]
     pub sha256: Option<Spanned<String>>,
     #[serde(default)]

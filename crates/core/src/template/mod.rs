@@ -10,7 +10,10 @@
 //! Prompts are secrets: a rendering error never quotes the prompt (a template's
 //! `raise_exception` message that contains prompt text is replaced).
 
+mod harmony;
+mod harmony_ts;
 mod hf_env;
+mod ojson;
 pub mod pyjson;
 
 use chrono::{DateTime, Utc};
@@ -24,7 +27,8 @@ pub const PROBE_USERS: [&str; 2] = ["Hello.", "Goodbye."];
 /// A loaded chat template.
 #[derive(Clone)]
 pub struct ChatTemplate {
-    source: String,
+    /// The Jinja text; `None` for the built-in harmony renderer.
+    source: Option<String>,
     /// sha256 of the template text itself (for a `tokenizer_config.json`: of its
     /// `chat_template` string), lowercase hex.
     pub sha256: String,
@@ -48,8 +52,8 @@ impl std::fmt::Debug for ChatTemplate {
 /// one user message.
 pub struct Conversation<'a> {
     pub system: &'a str,
-    /// A JSON array of tool definitions, as the request's `tools` would carry them.
-    pub tools: Option<&'a Value>,
+    /// A JSON array of tool definitions (text), as the request's `tools` would carry them.
+    pub tools: Option<&'a str>,
     pub user: &'a str,
 }
 
@@ -72,10 +76,31 @@ impl ChatTemplate {
         Ok(Self {
             sha256: crate::tokenizer::sha256_hex(source.as_bytes()),
             reads_clock: source.contains("strftime_now"),
-            source,
+            source: Some(source),
             bos_token: bos,
             eos_token: eos,
         })
+    }
+
+    /// OpenAI's harmony format (gpt-oss), rendered natively (see `harmony.rs`). The prompt is
+    /// the developer message's instructions; the system message carries today's date.
+    pub fn harmony() -> Self {
+        Self {
+            source: None,
+            sha256: crate::tokenizer::sha256_hex(harmony::VERSION.as_bytes()),
+            bos_token: None,
+            eos_token: None,
+            reads_clock: true,
+        }
+    }
+
+    /// `jinja` or `harmony`.
+    pub fn kind(&self) -> &'static str {
+        if self.source.is_some() {
+            "jinja"
+        } else {
+            "harmony"
+        }
     }
 
     fn from_tokenizer_config(text: &str) -> Result<Self, String> {
@@ -112,7 +137,20 @@ impl ChatTemplate {
 
     /// Renders the conversation as `apply_chat_template(..., add_generation_prompt=False)`.
     pub fn render(&self, c: &Conversation, now: DateTime<Utc>) -> Result<String, String> {
-        let env = hf_env::environment(&self.source, now).map_err(|e| describe(&e, None))?;
+        let Some(source) = &self.source else {
+            return harmony::render(
+                c.system,
+                c.tools,
+                c.user,
+                &now.format("%Y-%m-%d").to_string(),
+            )
+            .map_err(|m| format!("harmony: {m}"));
+        };
+        let tools = match c.tools {
+            Some(t) => Some(pyjson::parse(t).map_err(|e| format!("tools: not JSON: {e}"))?),
+            None => None,
+        };
+        let env = hf_env::environment(source, now).map_err(|e| describe(&e, None))?;
         let tmpl = env
             .get_template("chat_template")
             .map_err(|e| describe(&e, None))?;
@@ -125,7 +163,7 @@ impl ChatTemplate {
         let messages = Value::from(vec![message("system", c.system), message("user", c.user)]);
         let mut ctx: Vec<(&str, Value)> = vec![
             ("messages", messages),
-            ("tools", c.tools.cloned().unwrap_or(Value::from(()))),
+            ("tools", tools.unwrap_or(Value::from(()))),
             ("documents", Value::from(())),
             ("add_generation_prompt", Value::from(false)),
         ];

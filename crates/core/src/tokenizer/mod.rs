@@ -128,10 +128,7 @@ impl Tokenizer {
             spec,
             state_dir,
         )?;
-        t.identity.template_sha256 = match &entry.template {
-            Some(te) => Some(file::read_template(&entry.id, te)?.sha256),
-            None => None,
-        };
+        t.identity.template_sha256 = template_sha256(entry)?;
         Ok(t)
     }
 
@@ -349,10 +346,7 @@ pub fn identity_of(entry: &TokenizerEntry) -> Result<Identity> {
         Some(p) => Some(read_spec(&entry.id, p)?.1),
         None => None,
     };
-    let template_sha256 = match &entry.template {
-        Some(te) => Some(file::read_template(&entry.id, te)?.sha256),
-        None => None,
-    };
+    let template_sha256 = template_sha256(entry)?;
     Ok(Identity {
         format: entry.format,
         file_sha256: content.sha256,
@@ -361,11 +355,23 @@ pub fn identity_of(entry: &TokenizerEntry) -> Result<Identity> {
     })
 }
 
+/// The sha256 of an entry's chat template file (of the renderer's version for harmony).
+fn template_sha256(entry: &TokenizerEntry) -> Result<Option<String>> {
+    Ok(match &entry.template {
+        Some(te) if te.harmony => Some(ChatTemplate::harmony().sha256),
+        Some(te) => Some(file::read_template(&entry.id, te)?.sha256),
+        None => None,
+    })
+}
+
 /// Reads, verifies and compiles a tokenizer entry's chat template, if it has one.
 pub fn load_template(entry: &TokenizerEntry) -> Result<Option<ChatTemplate>> {
     let Some(te) = &entry.template else {
         return Ok(None);
     };
+    if te.harmony {
+        return Ok(Some(ChatTemplate::harmony()));
+    }
     let content = file::read_template(&entry.id, te)?;
     let name = te.file.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let t = ChatTemplate::from_bytes(name, &content.bytes).map_err(|m| Error::Tokenizer {
