@@ -34,7 +34,7 @@
 # seed corpus so later runs start from it.
 set -euo pipefail
 
-ALL_TARGETS=(config prompt_yaml tiktoken tekken sentencepiece hf_json usage_batch ratelimit_headers live_color)
+ALL_TARGETS=(config prompt_yaml tiktoken tekken sentencepiece hf_json chat_template usage_batch ratelimit_headers live_color)
 
 usage() {
     echo "usage: $0 SECONDS [TARGET...]   (targets: ${ALL_TARGETS[*]})" >&2
@@ -58,6 +58,7 @@ triple=x86_64-unknown-linux-gnu
 max_len() {
     case $1 in
         config | prompt_yaml | tiktoken | tekken | sentencepiece | hf_json) echo $((1 << 20)) ;;
+        chat_template) echo $((64 << 10)) ;;
         *) echo $((64 << 10)) ;;
     esac
 }

@@ -545,3 +545,43 @@ fn gpt_oss_is_fingerprinted_in_harmony_with_the_date_of_the_day() {
         "{h}"
     );
 }
+
+#[test]
+fn the_readme_example_rows_are_what_the_binary_prints() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let o = run_in(
+        &root(),
+        &[
+            "fingerprint",
+            "--tokenizer",
+            "qwen/qwen3-chat",
+            "--tokenizer",
+            "qwen/qwen3",
+            "--prompt",
+            "cline-hermes-4",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let squash = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let printed: Vec<String> = out.lines().map(squash).collect();
+    let example: Vec<String> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("prefix fingerprint --tokenizer qwen/qwen3-chat"))
+        .skip(1)
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| squash(l.trim_start_matches('#')))
+        .collect();
+    assert_eq!(
+        example.len(),
+        5,
+        "the README example is where this test looks: {example:?}"
+    );
+    for row in &example {
+        let want = row.trim_end_matches('…');
+        assert!(
+            printed.iter().any(|p| p.starts_with(want)),
+            "README row `{row}` is not in the output:\n{out}"
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! Fuzzes chat templates: arbitrary bytes as a Jinja chat template (or, when the input starts
+//! with `{`, as a `tokenizer_config.json`), compiled and rendered with a fixed conversation
+//! and tools, as `prefix fingerprint` renders a prompt; and the same bytes as a tools file
+//! rendered by a real template and by harmony.
+//!
+//! Must hold: no panic, no abort, no OOM, bounded time (templates run on fuel); errors format.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use prefix_warden::template::{ChatTemplate, Conversation};
+
+const QWEN3: &str = include_str!("../../templates/qwen/Qwen3-0.6B.jinja");
+const TOOLS: &str = r#"[{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object", "properties": {"a": {"type": "string", "enum": ["x", "y"]}, "b": {"type": "array", "items": {"type": "integer"}}}, "required": ["a"]}}}]"#;
+
+fuzz_target!(|data: &[u8]| {
+    let now = chrono::DateTime::from_timestamp(1_796_000_000, 0).unwrap();
+    let name = if data.first() == Some(&b'{') { "tokenizer_config.json" } else { "chat_template.jinja" };
+    let conv = Conversation { system: "You are terse.", tools: Some(TOOLS), user: "Hello." };
+    match ChatTemplate::from_bytes(name, data) {
+        Ok(t) => {
+            let _ = t.render(&conv, now);
+        }
+        Err(e) => {
+            let _ = e.len();
+        }
+    }
+    if let Ok(tools) = std::str::from_utf8(data) {
+        let conv = Conversation { system: "You are terse.", tools: Some(tools), user: "Hello." };
+        let q = ChatTemplate::new(QWEN3.to_string(), None, Some("<|im_end|>".into())).unwrap();
+        let _ = q.render(&conv, now);
+        let _ = ChatTemplate::harmony().render(&conv, now);
+    }
+});
