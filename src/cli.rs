@@ -207,11 +207,17 @@ fn check(config: &Path) -> Result<Outcome> {
     ]];
     for t in &loaded {
         let pinned = a.tokenizers.entry(&t.id)?.sha256.is_some();
+        // A version that renders: say with what (its template is verified when loaded).
+        let engine = match a.tokenizers.template(&t.id)? {
+            Some(tmpl) if tmpl.kind() == "harmony" => format!("{} + harmony", t.engine()),
+            Some(tmpl) => format!("{} + template {}", t.engine(), &tmpl.sha256[..12]),
+            None => t.engine(),
+        };
         rows.push(vec![
             t.id.clone(),
             t.identity.format.to_string(),
             t.vocab_size.to_string(),
-            t.engine(),
+            engine,
             format!(
                 "{} ({})",
                 &t.identity.file_sha256[..12],

@@ -46,11 +46,18 @@ pub struct PairStatus {
     pub prompt: String,
     pub tokenizer: String,
     pub tokenizer_sha256: String,
+    /// `tokens`, `rendered` (chat template) or `count` (the provider's count).
+    #[serde(default = "tokens_kind")]
+    pub kind: crate::fingerprint::FingerprintKind,
     pub fingerprint: String,
     pub token_count: usize,
     /// Unix time this fingerprint was first seen (the last change).
     pub last_change: i64,
     pub changes_since_start: u64,
+}
+
+fn tokens_kind() -> crate::fingerprint::FingerprintKind {
+    crate::fingerprint::FingerprintKind::Tokens
 }
 
 /// The result of one warm-up run. A closed set; also the `result` label of
@@ -172,6 +179,7 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
         let mut rows = vec![vec![
             "PROMPT".to_string(),
             "TOKENIZER".into(),
+            "KIND".into(),
             "TOKENS".into(),
             "FINGERPRINT".into(),
             "CHANGES".into(),
@@ -180,6 +188,7 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
             rows.push(vec![
                 p.prompt.clone(),
                 p.tokenizer.clone(),
+                p.kind.to_string(),
                 p.token_count.to_string(),
                 p.fingerprint.clone(),
                 p.changes_since_start.to_string(),

@@ -88,6 +88,7 @@ impl Daemon {
                             prompt: ev.prompt.clone(),
                             tokenizer: ev.tokenizer.clone(),
                             tokenizer_sha256: ev.identity.file_sha256.clone(),
+                            kind: ev.kind,
                             fingerprint: ev.fp.fingerprint.clone(),
                             token_count: ev.fp.token_count,
                             last_change: snapshot_since,
