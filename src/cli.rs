@@ -62,6 +62,9 @@ pub enum Command {
     /// Show what changing tokenizer does to each prompt's cached prefix, and what it costs
     #[command(after_help = EXIT_CODES)]
     Diff(DiffArgs),
+    /// Find the prefixes your real requests share, from request logs, and which are registered
+    #[command(after_help = DISCOVER_HELP)]
+    Discover(DiscoverArgs),
     /// Run the daemon: re-fingerprint on schedule and on file changes, alert, serve /metrics
     Daemon(crate::daemon::DaemonArgs),
     /// Ask the running daemon (at the config's daemon.listen) for its status
@@ -70,6 +73,36 @@ pub enum Command {
     /// documented prompt-cache behaviour, rate-limit headers and injectable faults, so warm-ups
     /// can be tested with no network
     Emulate(crate::emulator::EmulateArgs),
+}
+
+const DISCOVER_HELP: &str = "Logs are JSON lines (plain, .gz or .zst): raw request bodies (Anthropic Messages, OpenAI Chat Completions or Responses), OpenAI Batch input lines ({custom_id, method, url, body}) or Anthropic Message Batches lines ({custom_id, params}); a line may carry `timestamp` (RFC 3339 or Unix time) and the response's `usage`. Bad lines are counted and listed by number; they never stop the run.
+
+Example:
+  prefix discover examples/logs/agents.jsonl.gz
+  prefix discover --format json --min-tokens 2048 logs/*.jsonl.zst
+  prefix discover --write-prompts discovered/ logs/today.jsonl   # stubs for the unregistered ones";
+
+#[derive(Args, Debug)]
+pub struct DiscoverArgs {
+    /// Request log files
+    #[arg(required = true)]
+    pub logs: Vec<PathBuf>,
+    /// Report only prefixes at least this many tokens long
+    #[arg(long, default_value_t = 1024)]
+    pub min_tokens: usize,
+    /// ... and shared by at least this many requests
+    #[arg(long, default_value_t = 2)]
+    pub min_requests: usize,
+    /// How many prefixes to report, most cached tokens first
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// table or markdown for people, json for scripts
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write a prompt YAML stub and its text for each unregistered prefix into DIR (files mode
+    /// 0600: the only output that contains request text)
+    #[arg(long, value_name = "DIR")]
+    pub write_prompts: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -174,6 +207,7 @@ fn run_command(cli: Cli) -> Result<Outcome> {
         Command::Fingerprint(a) => fingerprint(&cli.config, a),
         Command::Diff(a) => diff(&cli.config, a),
         Command::Status(a) => status(&cli.config, a),
+        Command::Discover(a) => discover(&cli.config, a),
         Command::Daemon(a) => crate::daemon::run(&cli.config, a).map(|_| Outcome::Ok),
         Command::Emulate(a) => crate::emulator::run(&cli.config, a).map(|_| Outcome::Ok),
     }
@@ -488,6 +522,31 @@ fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+fn discover(config: &Path, args: DiscoverArgs) -> Result<Outcome> {
+    let a = Analyzer::load(config)?;
+    let logs: Vec<&Path> = args.logs.iter().map(PathBuf::as_path).collect();
+    let d = crate::traffic::discover::discover(
+        &a,
+        &logs,
+        &crate::traffic::discover::Options {
+            min_tokens: args.min_tokens,
+            min_requests: args.min_requests.max(1),
+            top: args.top,
+            keep_text: args.write_prompts.is_some(),
+        },
+    )?;
+    print(&crate::traffic::report::discovery(&d, args.format))?;
+    if let Some(dir) = &args.write_prompts {
+        let files = d.write_prompts(dir)?;
+        eprintln!(
+            "wrote {} file(s) under {} (mode 0600)",
+            files.len(),
+            dir.display()
+        );
+    }
+    Ok(Outcome::Ok)
 }
 
 fn status(config: &Path, args: StatusArgs) -> Result<Outcome> {

@@ -38,4 +38,5 @@ pub mod report;
 pub mod schedule;
 pub mod template;
 pub mod tokenizer;
+pub mod traffic;
 pub mod usage;

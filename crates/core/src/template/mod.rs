@@ -13,7 +13,7 @@
 mod harmony;
 mod harmony_ts;
 mod hf_env;
-mod ojson;
+pub(crate) mod ojson;
 pub mod pyjson;
 
 use chrono::{DateTime, Utc};

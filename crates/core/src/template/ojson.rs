@@ -25,6 +25,10 @@ impl Map {
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Json)> {
         self.0.iter().map(|(k, v)| (k, v))
     }
+    /// A copy without key `k`.
+    pub fn without(&self, k: &str) -> Map {
+        Map(self.0.iter().filter(|(x, _)| x != k).cloned().collect())
+    }
 }
 
 impl<'a> IntoIterator for &'a Map {

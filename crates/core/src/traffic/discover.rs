@@ -1,0 +1,499 @@
+//! `prefix discover`: which prefixes the traffic in request logs actually shares.
+//!
+//! Each request's blocks (tools, system, messages) are tokenized under its model's tokenizer
+//! (the first registry entry serving `provider/model` with a file and no template; each
+//! distinct block once) and inserted in a radix tree per tokenizer whose edges are blocks.
+//! A candidate is a node at least `min_requests` requests pass through, `min_tokens` deep,
+//! that no child continues with all of its requests (the longest prefix they share); at a
+//! branch, the tokens the diverging next blocks still have in common are added. Each candidate
+//! is compared with the registered prompts' ids under the same tokenizer: registered (it
+//! contains one), or where it diverges from the closest one.
+//!
+//! Output is ids, counts and fingerprints; text only goes to `--write-prompts` files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::reader::{read_log, ReadStats};
+use crate::analyzer::Analyzer;
+use crate::error::{Error, Result};
+use crate::fingerprint::{common_prefix_len, fingerprint};
+use crate::prefix::TokenizedPrefix;
+use crate::tokenizer::Tokenizer;
+
+pub struct Options {
+    pub min_tokens: usize,
+    pub min_requests: usize,
+    pub top: usize,
+    /// Keep block texts (for `--write-prompts`).
+    pub keep_text: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Discovery {
+    pub read: ReadStats,
+    /// Requests per `provider/model` that no registered tokenizer serves.
+    pub unserved_models: BTreeMap<String, usize>,
+    pub requests: usize,
+    /// Distinct blocks tokenized (each once).
+    pub distinct_blocks: usize,
+    /// Hours between the first and last timestamp (when the logs have timestamps).
+    pub span_hours: Option<f64>,
+    pub candidates: Vec<Candidate>,
+    #[serde(skip)]
+    texts: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    /// `discovered-<12 hex of the fingerprint>`.
+    pub id: String,
+    pub tokenizer: String,
+    /// The most frequent model of its requests.
+    pub model: String,
+    pub requests: usize,
+    pub requests_per_hour: Option<f64>,
+    pub tokens: usize,
+    pub blocks: usize,
+    pub fingerprint: String,
+    /// The registered prompt this prefix contains, if any.
+    pub registered: Option<String>,
+    /// Otherwise the registered prompt (same tokenizer) it shares the most tokens with, and
+    /// the token where they diverge.
+    pub diverges_from: Option<(String, usize)>,
+}
+
+struct Node {
+    children: HashMap<u32, usize>,
+    count: usize,
+    /// Requests that end at this node.
+    ends: usize,
+    depth_tokens: usize,
+    parent: usize,
+    block: u32,
+    models: HashMap<Arc<str>, usize>,
+}
+
+struct Tree {
+    tokenizer: Arc<Tokenizer>,
+    nodes: Vec<Node>,
+    /// Block id -> ids.
+    blocks: Vec<Vec<u32>>,
+    texts: Vec<String>,
+    interned: HashMap<[u8; 32], u32>,
+}
+
+impl Tree {
+    fn new(tokenizer: Arc<Tokenizer>) -> Self {
+        let root = Node {
+            children: HashMap::new(),
+            count: 0,
+            ends: 0,
+            depth_tokens: 0,
+            parent: 0,
+            block: u32::MAX,
+            models: HashMap::new(),
+        };
+        Tree {
+            tokenizer,
+            nodes: vec![root],
+            blocks: Vec::new(),
+            texts: Vec::new(),
+            interned: HashMap::new(),
+        }
+    }
+
+    fn block(&mut self, text: &str, keep_text: bool) -> Result<u32> {
+        use sha2::{Digest, Sha256};
+        let key: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+        if let Some(&id) = self.interned.get(&key) {
+            return Ok(id);
+        }
+        let ids = self.tokenizer.encode(text)?;
+        let id = self.blocks.len() as u32;
+        self.blocks.push(ids);
+        self.texts.push(if keep_text {
+            text.to_string()
+        } else {
+            String::new()
+        });
+        self.interned.insert(key, id);
+        Ok(id)
+    }
+
+    fn insert(&mut self, blocks: &[u32], model: Arc<str>) {
+        let mut at = 0;
+        self.nodes[0].count += 1;
+        for &b in blocks {
+            let next = match self.nodes[at].children.get(&b) {
+                Some(&n) => n,
+                None => {
+                    let depth = self.nodes[at].depth_tokens + self.blocks[b as usize].len();
+                    self.nodes.push(Node {
+                        children: HashMap::new(),
+                        count: 0,
+                        ends: 0,
+                        depth_tokens: depth,
+                        parent: at,
+                        block: b,
+                        models: HashMap::new(),
+                    });
+                    let n = self.nodes.len() - 1;
+                    self.nodes[at].children.insert(b, n);
+                    n
+                }
+            };
+            at = next;
+            self.nodes[at].count += 1;
+            *self.nodes[at].models.entry(model.clone()).or_default() += 1;
+        }
+        self.nodes[at].ends += 1;
+    }
+
+    fn path(&self, mut n: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        while n != 0 {
+            out.push(self.nodes[n].block);
+            n = self.nodes[n].parent;
+        }
+        out.reverse();
+        out
+    }
+}
+
+/// A prefix found at a node: its ids, requests, their models, and its whole blocks.
+type Found = (Vec<u32>, usize, HashMap<Arc<str>, usize>, Vec<u32>);
+
+/// Children of a node whose first blocks share a token prefix.
+struct Group {
+    prefix: Vec<u32>,
+    count: usize,
+    models: HashMap<Arc<str>, usize>,
+}
+
+/// Tokens a prefix must add to one that more requests share to be reported on its own.
+const MIN_GAIN: usize = 64;
+
+/// Most children a node may have for its token groups to be computed (sorting their blocks).
+const MAX_GROUPED_CHILDREN: usize = 100_000;
+
+/// The maximal groups of `node`'s children whose first blocks share at least one token: sort
+/// the blocks, take the longest common prefix of neighbours, and for each neighbour LCP `h` the
+/// widest run of neighbours whose LCPs are all at least `h` (an LCP interval).
+fn token_groups(tree: &Tree, node: &Node, o: &Options, depth: usize) -> Vec<Group> {
+    if node.children.len() < 2 || node.children.len() > MAX_GROUPED_CHILDREN {
+        return Vec::new();
+    }
+    let mut kids: Vec<(&[u32], usize)> = node
+        .children
+        .iter()
+        .map(|(&b, &c)| (tree.blocks[b as usize].as_slice(), c))
+        .collect();
+    kids.sort_unstable();
+    let h: Vec<usize> = kids
+        .windows(2)
+        .map(|w| common_prefix_len(w[0].0, w[1].0))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for k in 0..h.len() {
+        // A few shared tokens of the next block ("Fix bug" of different questions) are not a
+        // prefix of their own: the node itself is reported instead.
+        if h[k] < MIN_GAIN || depth + h[k] < o.min_tokens {
+            continue;
+        }
+        let (mut l, mut r) = (k, k);
+        while l > 0 && h[l - 1] >= h[k] {
+            l -= 1;
+        }
+        while r + 1 < h.len() && h[r + 1] >= h[k] {
+            r += 1;
+        }
+        if !seen.insert((l, r)) {
+            continue;
+        }
+        let mut count = 0;
+        let mut models: HashMap<Arc<str>, usize> = HashMap::new();
+        for &(_, c) in &kids[l..=r + 1] {
+            count += tree.nodes[c].count;
+            for (m, n) in &tree.nodes[c].models {
+                *models.entry(m.clone()).or_default() += n;
+            }
+        }
+        out.push(Group {
+            prefix: kids[l].0[..h[k]].to_vec(),
+            count,
+            models,
+        });
+    }
+    out
+}
+
+/// Reads every log and finds the shared prefixes.
+pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> {
+    let mut read = ReadStats::default();
+    let mut trees: Vec<Tree> = Vec::new();
+    let mut tree_of: HashMap<String, Option<usize>> = HashMap::new();
+    let mut unserved: BTreeMap<String, usize> = BTreeMap::new();
+    let mut requests = 0;
+    let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut failure: Option<Error> = None;
+    for log in logs {
+        read_log(log, &mut read, |rec| {
+            if failure.is_some() {
+                return;
+            }
+            let model = rec.model_name();
+            let slot = match tree_of.get(&model) {
+                Some(s) => *s,
+                None => {
+                    let entry = a.config.tokenizers.iter().find(|t| {
+                        t.template.is_none()
+                            && !t.format.is_count()
+                            && crate::diff::serves(&t.models, &model)
+                    });
+                    let s = match entry {
+                        None => None,
+                        Some(e) => match trees.iter().position(|t| t.tokenizer.id == e.id) {
+                            Some(i) => Some(i),
+                            None => match a.tokenizers.get(&e.id) {
+                                Ok(tok) => {
+                                    trees.push(Tree::new(tok));
+                                    Some(trees.len() - 1)
+                                }
+                                Err(e) => {
+                                    failure = Some(e);
+                                    return;
+                                }
+                            },
+                        },
+                    };
+                    tree_of.insert(model.clone(), s);
+                    s
+                }
+            };
+            let Some(i) = slot else {
+                *unserved.entry(model).or_default() += 1;
+                return;
+            };
+            if let Some(t) = rec.timestamp {
+                first = first.min(t);
+                last = last.max(t);
+            }
+            let tree = &mut trees[i];
+            let mut ids = Vec::with_capacity(rec.blocks.len());
+            for b in &rec.blocks {
+                match tree.block(&b.text, o.keep_text) {
+                    Ok(id) => ids.push(id),
+                    Err(e) => {
+                        failure = Some(e);
+                        return;
+                    }
+                }
+            }
+            tree.insert(&ids, Arc::from(model.as_str()));
+            requests += 1;
+        })?;
+        if let Some(e) = failure.take() {
+            return Err(e);
+        }
+    }
+    let span_hours = (last > first).then(|| ((last - first) / 3600.0).max(1.0 / 60.0));
+    let mut candidates = Vec::new();
+    let mut texts = Vec::new();
+    let mut all_ids: Vec<Vec<u32>> = Vec::new();
+    for tree in &trees {
+        // Registered prompts' ids under this tokenizer.
+        let registered: Vec<(String, Vec<u32>)> = a
+            .prompts
+            .iter()
+            .map(|p| TokenizedPrefix::new(&tree.tokenizer, p, false).map(|t| (p.id.clone(), t.ids)))
+            .collect::<Result<_>>()?;
+        for (n, node) in tree.nodes.iter().enumerate() {
+            if node.count < o.min_requests {
+                continue;
+            }
+            let path = tree.path(n);
+            let path_ids: Vec<u32> = path
+                .iter()
+                .flat_map(|&b| tree.blocks[b as usize].iter().copied())
+                .collect();
+            // Next blocks that differ but start with the same tokens (a timestamp late in a
+            // block): groups of children sharing a token prefix.
+            let groups = token_groups(tree, node, o, path_ids.len());
+            let covered = groups.iter().any(|g| g.count == node.count);
+            let mut found: Vec<Found> = groups
+                .into_iter()
+                .map(|g| {
+                    let mut ids = path_ids.clone();
+                    ids.extend_from_slice(&g.prefix);
+                    (ids, g.count, g.models, path.clone())
+                })
+                .collect();
+            // The node itself: a prefix its requests share that no child continues with all
+            // of them (and no longer token group covers).
+            let continued = node
+                .children
+                .values()
+                .any(|&c| tree.nodes[c].count == node.count);
+            if n != 0 && !continued && !covered {
+                found.push((
+                    path_ids.clone(),
+                    node.count,
+                    node.models.clone(),
+                    path.clone(),
+                ));
+            }
+            for (ids, count, models, blocks) in found {
+                if ids.len() < o.min_tokens || count < o.min_requests {
+                    continue;
+                }
+                let fp = fingerprint(&ids);
+                let mut registered_as = None;
+                let mut closest: Option<(String, usize)> = None;
+                for (pid, pids) in &registered {
+                    let lcp = common_prefix_len(&ids, pids);
+                    if lcp == pids.len() && !pids.is_empty() {
+                        registered_as = Some(pid.clone());
+                        break;
+                    }
+                    if lcp > closest.as_ref().map_or(0, |c| c.1) {
+                        closest = Some((pid.clone(), lcp));
+                    }
+                }
+                let model = models
+                    .iter()
+                    .max_by_key(|(m, c)| (**c, std::cmp::Reverse(m.to_string())))
+                    .map(|(m, _)| m.to_string())
+                    .unwrap_or_default();
+                candidates.push(Candidate {
+                    id: format!("discovered-{}", &fp[7..19]),
+                    tokenizer: tree.tokenizer.id.clone(),
+                    model,
+                    requests: count,
+                    requests_per_hour: span_hours.map(|h| count as f64 / h),
+                    tokens: ids.len(),
+                    blocks: blocks.len(),
+                    fingerprint: fp,
+                    diverges_from: if registered_as.is_some() {
+                        None
+                    } else {
+                        closest
+                    },
+                    registered: registered_as,
+                });
+                texts.push(if o.keep_text {
+                    blocks
+                        .iter()
+                        .map(|&b| tree.texts[b as usize].clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                });
+                all_ids.push(ids);
+            }
+        }
+    }
+    // A prefix a few tokens longer than one more requests share is not worth its own line
+    // (requests in the same minute sharing a timestamp): keep it only past MIN_GAIN tokens.
+    let mut by_requests: Vec<usize> = (0..candidates.len()).collect();
+    by_requests.sort_by_key(|&i| std::cmp::Reverse(candidates[i].requests));
+    let mut kept: Vec<usize> = Vec::new();
+    for &i in &by_requests {
+        let shadowed = kept.iter().any(|&j| {
+            candidates[j].tokenizer == candidates[i].tokenizer
+                && candidates[j].requests > candidates[i].requests
+                && all_ids[i].starts_with(&all_ids[j])
+                && candidates[i].tokens - candidates[j].tokens < MIN_GAIN
+        });
+        if !shadowed {
+            kept.push(i);
+        }
+    }
+    // The most cached tokens per unit of traffic first.
+    let mut order = kept;
+    order.sort_by_key(|&i| {
+        (
+            std::cmp::Reverse(candidates[i].requests * candidates[i].tokens),
+            candidates[i].id.clone(),
+        )
+    });
+    order.truncate(o.top);
+    let distinct_blocks = trees.iter().map(|t| t.blocks.len()).sum();
+    Ok(Discovery {
+        read,
+        unserved_models: unserved,
+        requests,
+        distinct_blocks,
+        span_hours,
+        candidates: order.iter().map(|&i| candidates[i].clone()).collect(),
+        texts: order
+            .iter()
+            .map(|&i| std::mem::take(&mut texts[i]))
+            .collect(),
+    })
+}
+
+impl Discovery {
+    /// Writes a prompt YAML stub and its text for each unregistered candidate into `dir`
+    /// (files mode 0600): the one output that holds text. Returns the files written.
+    pub fn write_prompts(&self, dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+        let texts_dir = dir.join("texts");
+        std::fs::create_dir_all(&texts_dir).map_err(|e| Error::io(&texts_dir, e))?;
+        let mut written = Vec::new();
+        for (c, blocks) in self.candidates.iter().zip(&self.texts) {
+            if c.registered.is_some() || blocks.is_empty() {
+                continue;
+            }
+            let text: String = blocks.concat();
+            let mut segs = String::new();
+            let mut end = 0;
+            for (i, b) in blocks.iter().enumerate() {
+                end += b.len();
+                if b.is_empty() {
+                    continue;
+                }
+                if i + 1 < blocks.len() {
+                    segs.push_str(&format!("  - name: block-{}\n    end: {end}\n", i + 1));
+                } else {
+                    segs.push_str(&format!("  - name: block-{}\n", i + 1));
+                }
+            }
+            let per_day = c
+                .requests_per_hour
+                .map(|r| format!("traffic:\n  requests_per_day: {:.0}\n", r * 24.0))
+                .unwrap_or_default();
+            let yaml = format!(
+                "# Discovered by `prefix discover` from {} request(s); review before registering.\nid: {}\ndescription: shared prefix of {} tokens\ntext_file: texts/{}.txt\nsegments:\n{segs}models:\n  - {}\n{per_day}",
+                c.requests, c.id, c.tokens, c.id, c.model
+            );
+            for (p, body) in [
+                (texts_dir.join(format!("{}.txt", c.id)), text.as_bytes()),
+                (dir.join(format!("{}.yaml", c.id)), yaml.as_bytes()),
+            ] {
+                write_private(&p, body)?;
+                written.push(p);
+            }
+        }
+        Ok(written)
+    }
+}
+
+fn write_private(p: &Path, body: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(p).map_err(|e| Error::io(p, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(p, e))?;
+    }
+    f.write_all(body).map_err(|e| Error::io(p, e))
+}

@@ -1,0 +1,19 @@
+//! Request logs, read one record at a time: what teams actually send, as opposed to the
+//! prefixes they registered.
+//!
+//! - [`reader`]: JSON-lines files (optionally gzip or zstd) of raw request bodies (Anthropic
+//!   Messages, OpenAI Chat Completions and Responses), OpenAI Batch input lines and Anthropic
+//!   Message Batches lines, each optionally with a timestamp and the response's `usage`. A bad
+//!   line is counted and reported by number; it never stops the run.
+//! - [`request`]: a request body to its cacheable blocks in the provider's order (tools, system,
+//!   messages), each a content block tokenized on its own.
+//! - [`discover`]: `prefix discover`: the shared prefixes of the traffic, from a radix tree over
+//!   blocks whose edges are token sequences (each distinct block tokenized once).
+
+pub mod discover;
+pub mod reader;
+pub mod report;
+pub mod request;
+
+pub use reader::{read_log, BadLine, ReadStats};
+pub use request::{Api, Block, Record, Section};

@@ -1,0 +1,73 @@
+//! `prefix discover` output: a table, JSON or Markdown. Ids, counts and fingerprints only.
+
+use std::fmt::Write as _;
+
+use super::discover::Discovery;
+use crate::report::{table, Format};
+
+pub fn discovery(d: &Discovery, format: Format) -> String {
+    if format == Format::Json {
+        return serde_json::to_string_pretty(d).expect("serializable") + "\n";
+    }
+    let md = format == Format::Markdown;
+    let mut out = String::new();
+    let _ =
+        writeln!(
+        out,
+        "{}prefix discover: {} request(s) read, {} bad line(s), {} distinct block(s) tokenized{}\n",
+        if md { "# " } else { "" },
+        d.read.records,
+        d.read.bad_lines,
+        d.distinct_blocks,
+        d.span_hours.map(|h| format!(", over {h:.1} h")).unwrap_or_default()
+    );
+    let mut rows = vec![vec![
+        "PREFIX".to_string(),
+        "TOKENIZER".into(),
+        "MODEL".into(),
+        "REQUESTS".into(),
+        "REQ/H".into(),
+        "TOKENS".into(),
+        "REGISTERED".into(),
+    ]];
+    for c in &d.candidates {
+        rows.push(vec![
+            c.id.clone(),
+            c.tokenizer.clone(),
+            c.model.clone(),
+            c.requests.to_string(),
+            c.requests_per_hour
+                .map(|r| format!("{r:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            c.tokens.to_string(),
+            match (&c.registered, &c.diverges_from) {
+                (Some(p), _) => format!("yes: {p}"),
+                (None, Some((p, t))) => format!("no: diverges from {p} at token {t}"),
+                (None, None) => "no".into(),
+            },
+        ]);
+    }
+    if d.candidates.is_empty() {
+        out.push_str("no shared prefix meets --min-requests and --min-tokens\n");
+    } else {
+        out.push_str(&table(&rows, md));
+    }
+    if !d.unserved_models.is_empty() {
+        let _ = writeln!(out, "\nno registered tokenizer serves (requests skipped):");
+        for (m, n) in &d.unserved_models {
+            let _ = writeln!(out, "  {m}: {n}");
+        }
+    }
+    if d.read.bad_lines > 0 {
+        let _ = writeln!(
+            out,
+            "\nbad lines ({}; the first {} listed):",
+            d.read.bad_lines,
+            d.read.bad.len()
+        );
+        for b in &d.read.bad {
+            let _ = writeln!(out, "  {}:{}: {}", b.file, b.line, b.reason);
+        }
+    }
+    out
+}

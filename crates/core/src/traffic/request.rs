@@ -1,0 +1,363 @@
+//! One log line to a [`Record`]: which API, which model, when, and the request's cacheable
+//! blocks in the order providers cache them: tools, then system, then messages. Text blocks are
+//! their text; anything else (tool schemas, images, tool calls) is its JSON with the keys in the
+//! order the client wrote them, since that order is what the provider sees and caches.
+
+use crate::template::ojson::Json;
+
+/// Which request shape a record had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Api {
+    Anthropic,
+    OpenaiChat,
+    OpenaiResponses,
+}
+
+impl Api {
+    /// The provider half of a `provider/model` name.
+    pub fn provider(self) -> &'static str {
+        match self {
+            Api::Anthropic => "anthropic",
+            Api::OpenaiChat | Api::OpenaiResponses => "openai",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Section {
+    Tools,
+    System,
+    Messages,
+}
+
+/// A content block: tokenized on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub section: Section,
+    pub text: String,
+}
+
+/// One request from a log.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// 1-based line number in its file.
+    pub line: usize,
+    pub api: Api,
+    pub model: String,
+    /// Unix seconds, when the line has a timestamp.
+    pub timestamp: Option<f64>,
+    pub blocks: Vec<Block>,
+    /// The response's cached input tokens and total input tokens, when the line carries `usage`.
+    pub usage: Option<(u64, u64)>,
+}
+
+impl Record {
+    /// `provider/model`.
+    pub fn model_name(&self) -> String {
+        format!("{}/{}", self.api.provider(), self.model)
+    }
+}
+
+/// Parses one line. `Err` says what is wrong, without quoting the line.
+pub fn parse_line(line: usize, text: &str) -> Result<Record, String> {
+    let v: Json = Json::parse(text).map_err(|e| format!("not JSON (column {})", e.column()))?;
+    if v.as_object().is_none() {
+        return Err("not a JSON object".into());
+    }
+    let timestamp = v
+        .get("timestamp")
+        .or(v.get("created_at"))
+        .or(v.get("ts"))
+        .and_then(timestamp_of);
+    // Anthropic Message Batches: {"custom_id", "params": {...}}.
+    if let Some(params) = v.get("params") {
+        return build(line, Api::Anthropic, params, timestamp, usage_of(&v));
+    }
+    // OpenAI Batch input: {"custom_id", "method", "url", "body"}.
+    if let (Some(body), Some(url)) = (v.get("body"), v.get("url").and_then(Json::as_str)) {
+        let api = if url.ends_with("/chat/completions") {
+            Api::OpenaiChat
+        } else if url.ends_with("/responses") {
+            Api::OpenaiResponses
+        } else if url.ends_with("/messages") {
+            Api::Anthropic
+        } else {
+            return Err(format!(
+                "url: `{}` is not a chat, responses or messages endpoint",
+                clip(url)
+            ));
+        };
+        return build(line, api, body, timestamp, usage_of(&v));
+    }
+    let api = detect(&v)?;
+    build(line, api, &v, timestamp, usage_of(&v))
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
+/// A raw body: Responses has `input`/`instructions`; Anthropic has a top-level `system` or a
+/// Claude model; Chat Completions has system/developer roles in `messages`.
+fn detect(v: &Json) -> Result<Api, String> {
+    if v.get("input").is_some() || v.get("instructions").is_some() {
+        return Ok(Api::OpenaiResponses);
+    }
+    if v.get("messages").is_none() {
+        return Err("no `messages`, `input` or `params`: not a request body".into());
+    }
+    let model = v.get("model").and_then(Json::as_str).unwrap_or("");
+    if v.get("system").is_some() || model.starts_with("claude") || model.starts_with("anthropic.") {
+        return Ok(Api::Anthropic);
+    }
+    Ok(Api::OpenaiChat)
+}
+
+fn timestamp_of(v: &Json) -> Option<f64> {
+    match v {
+        Json::Number(n) => {
+            let x = n.as_f64()?;
+            // Milliseconds past 1e12 (2001-09 in seconds).
+            Some(if x > 1e12 { x / 1000.0 } else { x })
+        }
+        Json::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_micros() as f64 / 1e6),
+        _ => None,
+    }
+}
+
+/// `usage` at the top, or in `response` / `response.body` (batch outputs).
+fn usage_of(v: &Json) -> Option<(u64, u64)> {
+    let u = v
+        .get("usage")
+        .or(v.get("response").and_then(|r| r.get("usage")))
+        .or(v
+            .get("response")
+            .and_then(|r| r.get("body"))
+            .and_then(|b| b.get("usage")))?;
+    let n = |k: &str| {
+        u.get(k).and_then(|x| match x {
+            Json::Number(n) => n.as_u64(),
+            _ => None,
+        })
+    };
+    // Anthropic: input_tokens excludes cache reads and writes.
+    if let Some(read) = n("cache_read_input_tokens") {
+        let total =
+            n("input_tokens").unwrap_or(0) + read + n("cache_creation_input_tokens").unwrap_or(0);
+        return Some((read, total));
+    }
+    let cached = |k: &str| {
+        u.get(k)
+            .and_then(|d| d.get("cached_tokens"))
+            .and_then(|x| match x {
+                Json::Number(n) => n.as_u64(),
+                _ => None,
+            })
+    };
+    if let Some(total) = n("prompt_tokens") {
+        return Some((cached("prompt_tokens_details").unwrap_or(0), total));
+    }
+    n("input_tokens").map(|total| (cached("input_tokens_details").unwrap_or(0), total))
+}
+
+fn text_of(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// String content, or an array of blocks (text blocks by their text, others as JSON).
+fn push_content(section: Section, v: &Json, out: &mut Vec<Block>) {
+    match v {
+        Json::Array(items) => {
+            for item in items {
+                let text = match (item.get("type").and_then(Json::as_str), item.get("text")) {
+                    (Some("text" | "input_text" | "output_text"), Some(Json::String(t))) => {
+                        t.clone()
+                    }
+                    _ => without_cache_control(item).to_string(),
+                };
+                out.push(Block { section, text });
+            }
+        }
+        Json::Null => {}
+        other => out.push(Block {
+            section,
+            text: text_of(other),
+        }),
+    }
+}
+
+/// A block's JSON without its `cache_control` (a marker, not content).
+fn without_cache_control(v: &Json) -> Json {
+    match v {
+        Json::Object(m) if m.get("cache_control").is_some() => {
+            Json::Object(m.without("cache_control"))
+        }
+        other => other.clone(),
+    }
+}
+
+fn build(
+    line: usize,
+    api: Api,
+    body: &Json,
+    timestamp: Option<f64>,
+    usage: Option<(u64, u64)>,
+) -> Result<Record, String> {
+    let model = body
+        .get("model")
+        .and_then(Json::as_str)
+        .filter(|m| !m.is_empty() && m.len() <= 200)
+        .ok_or("model: missing")?
+        .to_string();
+    let mut blocks = Vec::new();
+    for t in body
+        .get("tools")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        blocks.push(Block {
+            section: Section::Tools,
+            text: without_cache_control(t).to_string(),
+        });
+    }
+    match api {
+        Api::Anthropic => {
+            if let Some(s) = body.get("system") {
+                push_content(Section::System, s, &mut blocks);
+            }
+            let msgs = body
+                .get("messages")
+                .and_then(Json::as_array)
+                .ok_or("messages: missing")?;
+            for m in msgs {
+                push_content(
+                    Section::Messages,
+                    m.get("content").unwrap_or(&Json::Null),
+                    &mut blocks,
+                );
+            }
+        }
+        Api::OpenaiChat => {
+            let msgs = body
+                .get("messages")
+                .and_then(Json::as_array)
+                .ok_or("messages: missing")?;
+            for m in msgs {
+                let section = match m.get("role").and_then(Json::as_str) {
+                    Some("system" | "developer") => Section::System,
+                    _ => Section::Messages,
+                };
+                push_content(
+                    section,
+                    m.get("content").unwrap_or(&Json::Null),
+                    &mut blocks,
+                );
+            }
+        }
+        Api::OpenaiResponses => {
+            if let Some(i) = body.get("instructions") {
+                push_content(Section::System, i, &mut blocks);
+            }
+            match body.get("input") {
+                Some(Json::Array(items)) => {
+                    for item in items {
+                        let section = match item.get("role").and_then(Json::as_str) {
+                            Some("system" | "developer") => Section::System,
+                            _ => Section::Messages,
+                        };
+                        match item.get("content") {
+                            Some(c) => push_content(section, c, &mut blocks),
+                            None => blocks.push(Block {
+                                section,
+                                text: item.to_string(),
+                            }),
+                        }
+                    }
+                }
+                Some(other) => push_content(Section::Messages, other, &mut blocks),
+                None => {}
+            }
+        }
+    }
+    // Providers cache tools, then system, then messages, whatever the body's key order.
+    blocks.sort_by_key(|b| b.section);
+    Ok(Record {
+        line,
+        api,
+        model,
+        timestamp,
+        blocks,
+        usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_format_gives_blocks_in_provider_order() {
+        let a = parse_line(1, r#"{"model": "claude-sonnet-4-6", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}], "system": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}], "tools": [{"name": "t", "input_schema": {"b": 1, "a": 2}}], "timestamp": "2026-11-30T10:00:00Z", "usage": {"input_tokens": 3, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0}}"#).unwrap();
+        assert_eq!(a.api, Api::Anthropic);
+        let texts: Vec<&str> = a.blocks.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [r#"{"name":"t","input_schema":{"b":1,"a":2}}"#, "S", "hi"],
+            "tools keep their key order"
+        );
+        assert_eq!(a.timestamp, Some(1_796_032_800.0));
+        assert_eq!(a.usage, Some((100, 103)));
+
+        let c = parse_line(2, r#"{"custom_id": "x", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4.1", "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": [{"type": "text", "text": "q"}]}]}}"#).unwrap();
+        assert_eq!(
+            (c.api, c.model_name().as_str()),
+            (Api::OpenaiChat, "openai/gpt-4.1")
+        );
+        assert_eq!(
+            c.blocks,
+            [
+                Block {
+                    section: Section::System,
+                    text: "S".into()
+                },
+                Block {
+                    section: Section::Messages,
+                    text: "q".into()
+                }
+            ]
+        );
+
+        let r = parse_line(3, r#"{"model": "gpt-5", "instructions": "I", "input": [{"role": "user", "content": [{"type": "input_text", "text": "u"}]}], "ts": 1796032800000}"#).unwrap();
+        assert_eq!(r.api, Api::OpenaiResponses);
+        assert_eq!(r.blocks.len(), 2);
+        assert_eq!(r.timestamp, Some(1_796_032_800.0));
+
+        let b = parse_line(4, r#"{"custom_id": "y", "params": {"model": "claude-haiku-4-5", "max_tokens": 5, "system": "S", "messages": [{"role": "user", "content": "u"}]}}"#).unwrap();
+        assert_eq!((b.api, b.blocks.len()), (Api::Anthropic, 2));
+    }
+
+    #[test]
+    fn bad_lines_say_why_without_quoting() {
+        for (line, why) in [
+            ("{not json", "not JSON"),
+            ("[1]", "not a JSON object"),
+            (r#"{"model": "m"}"#, "not a request body"),
+            (r#"{"messages": []}"#, "model: missing"),
+            (
+                r#"{"url": "/v1/embeddings", "body": {"model": "m"}}"#,
+                "not a chat",
+            ),
+        ] {
+            let e = parse_line(1, line).unwrap_err();
+            assert!(e.contains(why), "{line}: {e}");
+        }
+    }
+}

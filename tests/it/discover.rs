@@ -1,0 +1,137 @@
+//! `prefix discover` on the shipped example log (examples/logs/agents.jsonl.gz, made by
+//! scripts/gen_example_logs.py): what real traffic shares, what is registered, bad lines by
+//! number, no text in the output, and prompt stubs that fingerprint as the prefix they describe.
+
+use prefix_warden::config::Config;
+use prefix_warden::prefix::TokenizedPrefix;
+use prefix_warden::tokenizer::Tokenizer;
+use serde_json::Value;
+
+use crate::support::{assert_no_prompt_text, root, run_in, scratch, stderr, stdout};
+
+fn candidates(v: &Value) -> Vec<Value> {
+    v["candidates"].as_array().unwrap().clone()
+}
+
+#[test]
+fn discover_finds_the_shared_prefixes_of_the_example_log() {
+    let d = scratch();
+    let log = root().join("examples/logs/agents.jsonl.gz");
+    let o = run_in(
+        d.path(),
+        &["discover", "--format", "json", log.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["read"]["records"], 70);
+    assert_eq!(v["read"]["bad_lines"], 2);
+    let bad: Vec<u64> = v["read"]["bad"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(bad, [11, 31]);
+    assert_eq!(v["unserved_models"]["anthropic/claude-sonnet-4-6"], 12);
+    let c = candidates(&v);
+    // The registered browser-use prompt, verbatim in 24 requests.
+    assert_eq!(c[0]["registered"], "browser-use-agent");
+    assert_eq!(c[0]["requests"], 24);
+    // The planner prompt with a timestamp after it: 18 requests share it up to the timestamp.
+    let planner = c.iter().find(|x| x["model"] == "openai/gpt-5").unwrap();
+    assert_eq!(planner["requests"], 18);
+    assert_eq!(planner["diverges_from"][0], "deer-flow-planner-zh");
+    assert!(planner["tokens"].as_u64().unwrap() > planner["diverges_from"][1].as_u64().unwrap());
+    // Tools in two orders: two prefixes of 8 requests where one of 16 was meant.
+    let hermes: Vec<&Value> = c
+        .iter()
+        .filter(|x| x["model"] == "openai/gpt-4.1")
+        .collect();
+    assert_eq!(hermes.len(), 2);
+    assert!(hermes
+        .iter()
+        .all(|h| h["requests"] == 8 && h["registered"].is_null()));
+    assert_eq!(c.len(), 4, "{c:#?}");
+
+    let table = run_in(d.path(), &["discover", log.to_str().unwrap()]);
+    let out = stdout(&table);
+    assert!(out.contains("yes: browser-use-agent"), "{out}");
+    assert!(out.contains("agents.jsonl.gz:11: not JSON"), "{out}");
+    assert_no_prompt_text(d.path(), &out, "discover table");
+    assert_no_prompt_text(
+        d.path(),
+        &String::from_utf8_lossy(&o.stdout),
+        "discover json",
+    );
+}
+
+#[test]
+fn write_prompts_stubs_fingerprint_as_the_discovered_prefix() {
+    let d = scratch();
+    let log = root().join("examples/logs/agents.jsonl.gz");
+    let out_dir = d.path().join("discovered");
+    let o = run_in(
+        d.path(),
+        &[
+            "discover",
+            "--format",
+            "json",
+            "--write-prompts",
+            out_dir.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cfg = Config::load(&root().join("daemon.toml")).unwrap();
+    let tok = Tokenizer::load(
+        cfg.tokenizers
+            .iter()
+            .find(|t| t.id == "openai/o200k_base")
+            .unwrap(),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for c in candidates(&v)
+        .iter()
+        .filter(|c| c["model"] == "openai/gpt-4.1")
+    {
+        let yaml = out_dir.join(format!("{}.yaml", c["id"].as_str().unwrap()));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&yaml).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let p = prefix_warden::prompt::load_file(&yaml).unwrap();
+        let fp = TokenizedPrefix::new(&tok, &p, false)
+            .unwrap()
+            .fingerprints(&p, 16);
+        assert_eq!(
+            fp.fingerprint,
+            c["fingerprint"].as_str().unwrap(),
+            "{}",
+            yaml.display()
+        );
+        assert_eq!(p.segments.len() as u64, c["blocks"].as_u64().unwrap());
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+    assert!(
+        !out_dir
+            .join(format!(
+                "{}.yaml",
+                candidates(&v)[0]["id"].as_str().unwrap()
+            ))
+            .exists(),
+        "registered: no stub"
+    );
+}
+
+#[test]
+fn a_missing_log_is_one_error_line() {
+    let o = run_in(&root(), &["discover", "no/such.jsonl"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no/such.jsonl"), "{err}");
+}
