@@ -65,6 +65,10 @@ pub enum Command {
     /// Find the prefixes your real requests share, from request logs, and which are registered
     #[command(after_help = DISCOVER_HELP)]
     Discover(DiscoverArgs),
+    /// Find cache-hostile spans (dates, ids, user paths, unstable tool JSON) in the registered
+    /// prompts and in request logs; exit 1 above a threshold, for CI
+    #[command(after_help = LINT_HELP)]
+    Lint(LintArgs),
     /// Run the daemon: re-fingerprint on schedule and on file changes, alert, serve /metrics
     Daemon(crate::daemon::DaemonArgs),
     /// Ask the running daemon (at the config's daemon.listen) for its status
@@ -81,6 +85,26 @@ Example:
   prefix discover examples/logs/agents.jsonl.gz
   prefix discover --format json --min-tokens 2048 logs/*.jsonl.zst
   prefix discover --write-prompts discovered/ logs/today.jsonl   # stubs for the unregistered ones";
+
+const LINT_HELP: &str = "Classes: date-time, uuid, high-entropy-id, user-path (in prompt texts and logged system blocks); tool-key-order, tools-order (across logged requests); after-last-breakpoint (a prompt's layout). Each finding: subject (prompt id or log:<model>), where, byte range, class, requests, and the tokens per day it makes uncacheable. Never the text.
+
+Exit status: 0 when the findings cost at most --fail-over tokens per day in total, 1 above it, 2 on error.
+
+Example:
+  prefix lint                                   # the registered prompts
+  prefix lint --fail-over 100000 logs/today.jsonl.gz";
+
+#[derive(Args, Debug)]
+pub struct LintArgs {
+    /// Request log files (as for discover); none: only the registered prompts
+    pub logs: Vec<PathBuf>,
+    /// Exit 1 when the findings cost more than this many uncacheable tokens per day
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_over: f64,
+    /// table or markdown for people, json for scripts
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
 
 #[derive(Args, Debug)]
 pub struct DiscoverArgs {
@@ -208,6 +232,7 @@ fn run_command(cli: Cli) -> Result<Outcome> {
         Command::Diff(a) => diff(&cli.config, a),
         Command::Status(a) => status(&cli.config, a),
         Command::Discover(a) => discover(&cli.config, a),
+        Command::Lint(a) => lint(&cli.config, a),
         Command::Daemon(a) => crate::daemon::run(&cli.config, a).map(|_| Outcome::Ok),
         Command::Emulate(a) => crate::emulator::run(&cli.config, a).map(|_| Outcome::Ok),
     }
@@ -547,6 +572,18 @@ fn discover(config: &Path, args: DiscoverArgs) -> Result<Outcome> {
         );
     }
     Ok(Outcome::Ok)
+}
+
+fn lint(config: &Path, args: LintArgs) -> Result<Outcome> {
+    let a = Analyzer::load(config)?;
+    let logs: Vec<&Path> = args.logs.iter().map(PathBuf::as_path).collect();
+    let l = crate::traffic::lint::lint(&a, &logs)?;
+    print(&crate::traffic::report::lint(&l, args.format))?;
+    Ok(if l.tokens_per_day > args.fail_over {
+        Outcome::Changed
+    } else {
+        Outcome::Ok
+    })
 }
 
 fn status(config: &Path, args: StatusArgs) -> Result<Outcome> {

@@ -135,3 +135,97 @@ fn a_missing_log_is_one_error_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no/such.jsonl"), "{err}");
 }
+
+#[test]
+fn lint_finds_the_timestamp_and_the_flipping_tools_and_exits_on_the_threshold() {
+    let d = scratch();
+    let log = root().join("examples/logs/agents.jsonl.gz");
+    let o = run_in(
+        d.path(),
+        &["lint", "--format", "json", log.to_str().unwrap()],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "findings above the default 0: exit 1; {}",
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = v["findings"].as_array().unwrap();
+    let find = |subject: &str, class: &str| {
+        f.iter()
+            .find(|x| x["subject"] == subject && x["class"] == class)
+            .cloned()
+    };
+    // The injected timestamp: after the planner text, different in every request.
+    let ts = find("log:openai/gpt-5", "date-time").expect("the timestamp");
+    assert_eq!(
+        (ts["varies"].as_bool(), ts["requests"].as_u64()),
+        (Some(true), Some(18))
+    );
+    let planner = std::fs::read_to_string(
+        d.path()
+            .join("prompts/texts/bytedance__deer-flow__planner_zh_CN.txt"),
+    )
+    .unwrap();
+    assert_eq!(
+        ts["bytes"][0].as_u64().unwrap() as usize,
+        planner.len() + "\n\nCurrent time: ".len()
+    );
+    // The tools whose order flips.
+    let tools = find("log:openai/gpt-4.1", "tools-order").expect("the tools order");
+    assert_eq!(tools["requests"], 16);
+    // A static example date in a prompt is reported, but as not varying.
+    assert_eq!(
+        find("log:openai/gpt-5.1", "date-time").unwrap()["varies"],
+        false
+    );
+    let total = v["tokens_per_day"].as_f64().unwrap();
+    let o = run_in(
+        d.path(),
+        &[
+            "lint",
+            "--fail-over",
+            &format!("{}", total.ceil()),
+            log.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_no_prompt_text(d.path(), &stdout(&o), "lint table");
+}
+
+#[test]
+fn lint_sees_a_tool_schema_whose_key_order_changes() {
+    let d = scratch();
+    let log = d.path().join("keys.jsonl");
+    let line = |params: &str| {
+        format!(
+            r#"{{"model": "gpt-4.1", "tools": [{{"type": "function", "function": {{"name": "f", "parameters": {params}}}}}], "messages": [{{"role": "user", "content": "q"}}]}}"#
+        )
+    };
+    let a = line(r#"{"type": "object", "properties": {"x": {"type": "string"}}}"#);
+    let b = line(r#"{"properties": {"x": {"type": "string"}}, "type": "object"}"#);
+    std::fs::write(&log, format!("{a}\n{b}\n{a}\n")).unwrap();
+    let o = run_in(
+        d.path(),
+        &["lint", "--format", "json", log.to_str().unwrap()],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = v["findings"].as_array().unwrap();
+    let k = f
+        .iter()
+        .find(|x| x["class"] == "tool-key-order")
+        .expect("key order finding");
+    assert_eq!(
+        (
+            k["subject"].as_str(),
+            k["location"].as_str(),
+            k["requests"].as_u64()
+        ),
+        (Some("log:openai/gpt-4.1"), Some("tools[f]"), Some(3))
+    );
+    assert!(
+        f.iter().all(|x| x["class"] != "tools-order"),
+        "one tool: no list order"
+    );
+}

@@ -9,8 +9,11 @@
 //!   messages), each a content block tokenized on its own.
 //! - [`discover`]: `prefix discover`: the shared prefixes of the traffic, from a radix tree over
 //!   blocks whose edges are token sequences (each distinct block tokenized once).
+//! - [`lint`]: `prefix lint`: cache-hostile spans in prompts and logs.
+//! - [`report`]: both as a table, JSON or Markdown.
 
 pub mod discover;
+pub mod lint;
 pub mod reader;
 pub mod report;
 pub mod request;

@@ -71,3 +71,53 @@ pub fn discovery(d: &Discovery, format: Format) -> String {
     }
     out
 }
+
+/// `prefix lint` output.
+pub fn lint(l: &super::lint::Lint, format: Format) -> String {
+    if format == Format::Json {
+        return serde_json::to_string_pretty(l).expect("serializable") + "\n";
+    }
+    let md = format == Format::Markdown;
+    let mut out = String::new();
+    let mut rows = vec![vec![
+        "SUBJECT".to_string(),
+        "WHERE".into(),
+        "BYTES".into(),
+        "CLASS".into(),
+        "VARIES".into(),
+        "REQUESTS".into(),
+        "TOKENS/DAY".into(),
+    ]];
+    for f in &l.findings {
+        rows.push(vec![
+            f.subject.clone(),
+            f.location.clone(),
+            format!("{}..{}", f.bytes.0, f.bytes.1),
+            f.class.to_string(),
+            match f.varies {
+                Some(true) => "yes".into(),
+                Some(false) => "no".into(),
+                None => "?".into(),
+            },
+            f.requests.to_string(),
+            format!("{:.0}", f.tokens_per_day),
+        ]);
+    }
+    if l.findings.is_empty() {
+        out.push_str("no cache-hostile span found\n");
+    } else {
+        out.push_str(&table(&rows, md));
+    }
+    let _ = writeln!(
+        out,
+        "\n{} finding(s), ~{:.0} uncacheable tokens per day; {} log request(s) read, {} bad line(s)",
+        l.findings.len(),
+        l.tokens_per_day,
+        l.read.records,
+        l.read.bad_lines
+    );
+    for b in &l.read.bad {
+        let _ = writeln!(out, "  {}:{}: {}", b.file, b.line, b.reason);
+    }
+    out
+}

@@ -1,0 +1,397 @@
+//! `prefix lint`: cache-hostile spans in registered prompts and in logged requests.
+//!
+//! In a prompt's text (and in the system blocks of logged requests): dates and times, UUIDs,
+//! other high-entropy ids, per-user paths: anything that is rendered per request, user or day
+//! makes every token after it a cache miss. From logs: tool schemas whose JSON key order
+//! changes between requests, and tool lists whose order changes. In a prompt's layout: content
+//! after the last breakpoint, which is never cached.
+//!
+//! A finding names the prompt (or `log:<model>`), the byte range in the text (or block), the
+//! class and the tokens per day it costs (the tokens from the span to the end of the prefix,
+//! times the requests per day). Never the text.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use super::reader::{read_log, ReadStats};
+use super::request::Section;
+use crate::analyzer::Analyzer;
+use crate::error::Result;
+use crate::prefix::TokenizedPrefix;
+use crate::template::ojson::Json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Class {
+    DateTime,
+    Uuid,
+    HighEntropyId,
+    UserPath,
+    ToolKeyOrder,
+    ToolsOrder,
+    AfterLastBreakpoint,
+}
+
+impl std::fmt::Display for Class {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Class::DateTime => "date-time",
+            Class::Uuid => "uuid",
+            Class::HighEntropyId => "high-entropy-id",
+            Class::UserPath => "user-path",
+            Class::ToolKeyOrder => "tool-key-order",
+            Class::ToolsOrder => "tools-order",
+            Class::AfterLastBreakpoint => "after-last-breakpoint",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// A prompt id, or `log:<provider/model>`.
+    pub subject: String,
+    /// Which block (for logs: `system[i]`, `tools`) or segment.
+    pub location: String,
+    /// Byte range in the prompt text or block.
+    pub bytes: (usize, usize),
+    pub class: Class,
+    /// Requests it was seen in (logs), or the prompt's requests per day.
+    pub requests: usize,
+    /// Logs: the span's content differs between requests (rendered per request: certainly
+    /// hostile). `None` for a prompt's text, where only the shape is known.
+    pub varies: Option<bool>,
+    /// Tokens per day it makes uncacheable (estimate).
+    pub tokens_per_day: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Lint {
+    pub read: ReadStats,
+    pub findings: Vec<Finding>,
+    pub tokens_per_day: f64,
+}
+
+fn detectors() -> &'static [(Class, Regex)] {
+    static D: OnceLock<Vec<(Class, Regex)>> = OnceLock::new();
+    D.get_or_init(|| {
+        let r = |s: &str| Regex::new(s).expect("a valid detector");
+        vec![
+            (Class::Uuid, r(r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")),
+            (Class::DateTime, r(r"\b(?:19|20)\d\d-[01]\d-[0-3]\d(?:[T ][0-2]\d:[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?\b")),
+            (Class::DateTime, r(r"(?i)\b[0-3]?\d (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* (?:19|20)\d\d\b")),
+            (Class::DateTime, r(r"(?i)\b(?:january|february|march|april|may|june|july|august|september|october|november|december) [0-3]?\d, (?:19|20)\d\d\b")),
+            (Class::DateTime, r(r"\b[0-2]\d:[0-5]\d:[0-5]\d\b")),
+            (Class::UserPath, r(r"(?:/home/|/Users/)[A-Za-z0-9._-]+/|(?i:C:\\Users\\)[^\\\s]+\\")),
+            (Class::HighEntropyId, r(r"\b[A-Za-z0-9_-]{24,}\b")),
+        ]
+    })
+}
+
+/// Shannon entropy per character, and whether letters and digits are mixed.
+fn looks_random(s: &str) -> bool {
+    let has_digit = s.bytes().any(|b| b.is_ascii_digit());
+    let has_alpha = s.bytes().any(|b| b.is_ascii_alphabetic());
+    if !(has_digit && has_alpha) || s.contains("__") {
+        return false;
+    }
+    let mut counts = [0usize; 256];
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    let h: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    h >= 4.0
+}
+
+/// Cache-hostile spans in `text`, as (class, byte range), without overlaps.
+pub fn spans(text: &str) -> Vec<(Class, (usize, usize))> {
+    let mut out: Vec<(Class, (usize, usize))> = Vec::new();
+    for (class, re) in detectors() {
+        for m in re.find_iter(text) {
+            if *class == Class::HighEntropyId && !looks_random(m.as_str()) {
+                continue;
+            }
+            let r = (m.start(), m.end());
+            if out.iter().any(|(_, o)| o.0 < r.1 && r.0 < o.1) {
+                continue;
+            }
+            out.push((*class, r));
+        }
+    }
+    out.sort_by_key(|(_, r)| *r);
+    // One finding per run: spans of a class less than MERGE_GAP bytes apart (a base64 blob
+    // split by punctuation, a date and its time) are one.
+    let mut merged: Vec<(Class, (usize, usize))> = Vec::new();
+    for (c, r) in out {
+        match merged.last_mut() {
+            Some((lc, lr)) if *lc == c && r.0 <= lr.1 + MERGE_GAP => lr.1 = lr.1.max(r.1),
+            _ => merged.push((c, r)),
+        }
+    }
+    merged
+}
+
+/// Bytes between two spans of one class that still make them one finding.
+const MERGE_GAP: usize = 64;
+
+/// Lints the registered prompts (under the first tokenizer serving each prompt's first model,
+/// or the first registered one) and the logs.
+pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
+    let mut findings = Vec::new();
+    for p in &a.prompts {
+        let entry = a
+            .config
+            .tokenizers
+            .iter()
+            .filter(|t| t.template.is_none() && !t.format.is_count())
+            .find(|t| p.models.iter().any(|m| crate::diff::serves(&t.models, m)))
+            .or_else(|| {
+                a.config
+                    .tokenizers
+                    .iter()
+                    .find(|t| t.template.is_none() && !t.format.is_count())
+            });
+        let Some(entry) = entry else { continue };
+        let tok = a.tokenizers.get(&entry.id)?;
+        let tp = TokenizedPrefix::new(&tok, p, true)?;
+        let total = tp.ids.len();
+        // Tokens from byte b to the end of the cacheable prefix (the last breakpoint).
+        let last_bp = p
+            .segments
+            .iter()
+            .zip(&tp.segment_ends)
+            .filter(|(s, _)| s.breakpoint)
+            .map(|(_, e)| *e)
+            .last()
+            .unwrap_or(0);
+        let tokens_after = |b: usize| {
+            let first = tp.offsets.partition_point(|o| o.1 <= b);
+            last_bp.saturating_sub(first)
+        };
+        let per_day = p.requests_per_day;
+        for (class, r) in spans(p.text.expose()) {
+            findings.push(Finding {
+                subject: p.id.clone(),
+                location: segment_of(p, r.0),
+                bytes: r,
+                class,
+                requests: per_day.round() as usize,
+                varies: None,
+                tokens_per_day: tokens_after(r.0) as f64 * per_day,
+            });
+        }
+        if last_bp < total {
+            let start = p
+                .segments
+                .iter()
+                .zip(&tp.segment_ends)
+                .filter(|(s, _)| s.breakpoint)
+                .map(|(s, _)| s.end)
+                .last()
+                .unwrap_or(0);
+            findings.push(Finding {
+                subject: p.id.clone(),
+                location: segment_of(p, start),
+                bytes: (start, p.text.expose().len()),
+                class: Class::AfterLastBreakpoint,
+                requests: per_day.round() as usize,
+                varies: None,
+                tokens_per_day: (total - last_bp) as f64 * per_day,
+            });
+        }
+    }
+    let mut read = ReadStats::default();
+    // Per model: hostile spans in system blocks, each tool's key orders, tool-list orders.
+    // (model, system block, class) -> (first range, requests, bytes after, distinct contents).
+    type Seen = ((usize, usize), usize, usize, HashSet<[u8; 32]>);
+    let mut span_seen: HashMap<(String, usize, Class), Seen> = HashMap::new();
+    let mut tool_forms: HashMap<(String, String), HashSet<String>> = HashMap::new();
+    let mut tool_uses: HashMap<(String, String), usize> = HashMap::new();
+    let mut tool_lists: HashMap<String, HashMap<Vec<String>, usize>> = HashMap::new();
+    let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
+    for log in logs {
+        read_log(log, &mut read, |rec| {
+            if let Some(t) = rec.timestamp {
+                first = first.min(t);
+                last = last.max(t);
+            }
+            let model = rec.model_name();
+            let mut names = Vec::new();
+            let mut sys_i = 0;
+            for b in &rec.blocks {
+                match b.section {
+                    Section::Tools => {
+                        if let Ok(v) = Json::parse(&b.text) {
+                            let f = v.get("function").unwrap_or(&v);
+                            let name = f
+                                .get("name")
+                                .and_then(Json::as_str)
+                                .unwrap_or("?")
+                                .to_string();
+                            let key = (model.clone(), name.clone());
+                            tool_forms
+                                .entry(key.clone())
+                                .or_default()
+                                .insert(b.text.clone());
+                            *tool_uses.entry(key).or_default() += 1;
+                            names.push(name);
+                        }
+                    }
+                    Section::System => {
+                        for (class, r) in spans(&b.text) {
+                            let e = span_seen.entry((model.clone(), sys_i, class)).or_insert((
+                                r,
+                                0,
+                                0,
+                                HashSet::new(),
+                            ));
+                            e.1 += 1;
+                            if e.3.len() < 2 {
+                                use sha2::{Digest, Sha256};
+                                e.3.insert(Sha256::digest(&b.text.as_bytes()[r.0..r.1]).into());
+                            }
+                            // Bytes after the span in the prefix, for the cost estimate.
+                            e.2 = e.2.max(b.text.len() - r.0);
+                        }
+                        sys_i += 1;
+                    }
+                    Section::Messages => {}
+                }
+            }
+            if !names.is_empty() {
+                *tool_lists
+                    .entry(model)
+                    .or_default()
+                    .entry(names)
+                    .or_default() += 1;
+            }
+        })?;
+    }
+    let days = if last > first {
+        ((last - first) / 86_400.0).max(1.0 / 24.0)
+    } else {
+        1.0
+    };
+    for ((model, i, class), (r, n, after, contents)) in span_seen {
+        findings.push(Finding {
+            subject: format!("log:{model}"),
+            location: format!("system[{i}]"),
+            bytes: r,
+            class,
+            requests: n,
+            varies: Some(contents.len() > 1),
+            // ~4 bytes per token: the logs' tokenizer may not be registered.
+            tokens_per_day: (after as f64 / 4.0) * n as f64 / days,
+        });
+    }
+    for ((model, name), forms) in tool_forms {
+        if forms.len() < 2 {
+            continue;
+        }
+        // Same content, different key order: compare with keys sorted.
+        let canonical: HashSet<String> = forms
+            .iter()
+            .filter_map(|f| serde_json::from_str::<serde_json::Value>(f).ok())
+            .map(|v| v.to_string())
+            .collect();
+        if canonical.len() < forms.len() {
+            let n = tool_uses[&(model.clone(), name.clone())];
+            let len = forms.iter().map(String::len).max().unwrap_or(0);
+            findings.push(Finding {
+                subject: format!("log:{model}"),
+                location: format!("tools[{name}]"),
+                bytes: (0, len),
+                class: Class::ToolKeyOrder,
+                requests: n,
+                varies: Some(true),
+                tokens_per_day: (len as f64 / 4.0) * n as f64 / days,
+            });
+        }
+    }
+    for (model, lists) in tool_lists {
+        let mut by_set: BTreeMap<Vec<String>, (usize, usize)> = BTreeMap::new();
+        for (names, n) in &lists {
+            let mut set = names.clone();
+            set.sort();
+            let e = by_set.entry(set).or_default();
+            e.0 += 1;
+            e.1 += n;
+        }
+        for (set, (orders, n)) in by_set {
+            if orders > 1 {
+                findings.push(Finding {
+                    subject: format!("log:{model}"),
+                    location: format!("tools[{}]", set.join(",")),
+                    bytes: (0, 0),
+                    class: Class::ToolsOrder,
+                    requests: n,
+                    varies: Some(true),
+                    tokens_per_day: 0.0,
+                });
+            }
+        }
+    }
+    findings.sort_by(|a, b| {
+        b.tokens_per_day
+            .total_cmp(&a.tokens_per_day)
+            .then(a.subject.cmp(&b.subject))
+            .then(a.bytes.cmp(&b.bytes))
+    });
+    // A subject's first hostile span already makes everything after it uncacheable: the total
+    // is, per subject, its costliest finding.
+    let mut worst: HashMap<&str, f64> = HashMap::new();
+    for f in &findings {
+        let w = worst.entry(f.subject.as_str()).or_default();
+        *w = w.max(f.tokens_per_day);
+    }
+    let tokens_per_day = worst.values().sum();
+    Ok(Lint {
+        read,
+        findings,
+        tokens_per_day,
+    })
+}
+
+fn segment_of(p: &crate::prompt::Prompt, b: usize) -> String {
+    p.segments
+        .iter()
+        .find(|s| s.start <= b && b < s.end)
+        .or(p.segments.last())
+        .map(|s| format!("segment {}", s.name))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detectors_find_what_changes_per_request_and_not_plain_words() {
+        let t = "Today is 2026-11-30T09:15:00Z. Session 3f2a9c1e-7b4d-4e8a-9c0f-1a2b3c4d5e6f at /home/alice/project, token sk9Xq2LmZ8vT4wR7yB1nK5pD. Updated 30 Nov 2026, 12:00:01. A_very_long_identifier_name_in_code is fine.";
+        let got: Vec<(Class, &str)> = spans(t)
+            .into_iter()
+            .map(|(c, r)| (c, &t[r.0..r.1]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Class::DateTime, "2026-11-30T09:15:00Z"),
+                (Class::Uuid, "3f2a9c1e-7b4d-4e8a-9c0f-1a2b3c4d5e6f"),
+                (Class::UserPath, "/home/alice/"),
+                (Class::HighEntropyId, "sk9Xq2LmZ8vT4wR7yB1nK5pD"),
+                (Class::DateTime, "30 Nov 2026, 12:00:01"),
+            ]
+        );
+    }
+}
