@@ -173,7 +173,7 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
             .zip(&tp.segment_ends)
             .filter(|(s, _)| s.breakpoint)
             .map(|(_, e)| *e)
-            .last()
+            .next_back()
             .unwrap_or(0);
         let tokens_after = |b: usize| {
             let first = tp.offsets.partition_point(|o| o.1 <= b);
@@ -198,7 +198,7 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
                 .zip(&tp.segment_ends)
                 .filter(|(s, _)| s.breakpoint)
                 .map(|(s, _)| s.end)
-                .last()
+                .next_back()
                 .unwrap_or(0);
             findings.push(Finding {
                 subject: p.id.clone(),
