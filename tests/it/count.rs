@@ -6,12 +6,10 @@
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use prefix_warden::config::Config;
-use prefix_warden::tokenizer::Tokenizer;
 use serde_json::Value;
 
 use crate::daemon::{metric, write_config, Alertmanager, Running};
-use crate::support::{free_port, prefix, root, run_in, scratch, stderr, stdout};
+use crate::support::{free_port, prefix, run_in, scratch, stderr, stdout};
 
 /// `prefix emulate` (hosted APIs, o200k_base) on a free loopback port; killed on drop.
 struct Emulator {
@@ -97,14 +95,7 @@ fn run_with_key(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 
 /// What the emulator's count must be: its tokenizer's ids of each text of the request.
 fn expected_counts(dir: &std::path::Path, prompt: &str) -> (usize, usize) {
-    let cfg = Config::load(&root().join("daemon.toml")).unwrap();
-    let tok = Tokenizer::load(
-        cfg.tokenizers
-            .iter()
-            .find(|t| t.id == "openai/o200k_base")
-            .unwrap(),
-    )
-    .unwrap();
+    let tok = crate::support::shipped_tokenizer("openai/o200k_base");
     let prompts = prefix_warden::prompt::load_dir(&dir.join("prompts")).unwrap();
     let p = prompts.iter().find(|p| p.id == prompt).unwrap();
     let user = tok.encode(prefix_warden::count::USER).unwrap().len();

@@ -2,9 +2,7 @@
 //! scripts/gen_example_logs.py): what real traffic shares, what is registered, bad lines by
 //! number, no text in the output, and prompt stubs that fingerprint as the prefix they describe.
 
-use prefix_warden::config::Config;
 use prefix_warden::prefix::TokenizedPrefix;
-use prefix_warden::tokenizer::Tokenizer;
 use serde_json::Value;
 
 use crate::support::{assert_no_prompt_text, root, run_in, scratch, stderr, stdout};
@@ -83,14 +81,7 @@ fn write_prompts_stubs_fingerprint_as_the_discovered_prefix() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let cfg = Config::load(&root().join("daemon.toml")).unwrap();
-    let tok = Tokenizer::load(
-        cfg.tokenizers
-            .iter()
-            .find(|t| t.id == "openai/o200k_base")
-            .unwrap(),
-    )
-    .unwrap();
+    let tok = crate::support::shipped_tokenizer("openai/o200k_base");
     let mut checked = 0;
     for c in candidates(&v)
         .iter()

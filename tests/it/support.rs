@@ -192,3 +192,32 @@ pub fn get(url: &str) -> Option<(u16, String)> {
         Some((r.status().as_u16(), r.text().await.ok()?))
     })
 }
+
+/// A tokenizer of the shipped registry, loaded.
+pub fn shipped_tokenizer(id: &str) -> prefix_warden::tokenizer::Tokenizer {
+    let cfg = prefix_warden::config::Config::load(&root().join("daemon.toml")).unwrap();
+    let entry = cfg.tokenizers.iter().find(|t| t.id == id).unwrap();
+    prefix_warden::tokenizer::Tokenizer::load(entry).unwrap()
+}
+
+/// `prefix fingerprint --format json` of one prompt under `tokenizers`, run in `dir`: each
+/// pair's JSON by tokenizer id.
+pub fn fingerprint_pairs(
+    dir: &Path,
+    tokenizers: &[&str],
+    prompt: &str,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut args = vec!["fingerprint", "--prompt", prompt, "--format", "json"];
+    for t in tokenizers {
+        args.extend(["--tokenizer", t]);
+    }
+    let o = run_in(dir, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["tokenizer"].as_str().unwrap().to_string(), p.clone()))
+        .collect()
+}

@@ -241,7 +241,7 @@ fn harmony_renders_the_ids_openai_harmony_renders() {
 
 // ---- the binary, like a user ----
 
-use crate::support::{assert_no_prompt_text, run_in, stderr, stdout};
+use crate::support::{assert_no_prompt_text, fingerprint_pairs, run_in, stderr, stdout};
 
 fn json(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
@@ -271,31 +271,12 @@ fn qwen_entry(dir: &Path, id: &str, template: &str) -> String {
 #[test]
 fn fingerprint_of_a_self_hosted_model_is_of_the_rendered_request() {
     let d = scratch();
-    let o = run_in(
+    let pairs = fingerprint_pairs(
         d.path(),
-        &[
-            "fingerprint",
-            "--tokenizer",
-            "qwen/qwen3-chat",
-            "--tokenizer",
-            "qwen/qwen3",
-            "--prompt",
-            "cline-hermes-4",
-            "--format",
-            "json",
-        ],
+        &["qwen/qwen3-chat", "qwen/qwen3"],
+        "cline-hermes-4",
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v = json(&o);
-    let pair = |t: &str| {
-        v["pairs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["tokenizer"] == t)
-            .unwrap()
-            .clone()
-    };
+    let pair = |t: &str| pairs[t].clone();
     let (chat, bare) = (pair("qwen/qwen3-chat"), pair("qwen/qwen3"));
     assert_eq!(chat["kind"], "rendered");
     assert_eq!(bare["kind"], "tokens");
@@ -502,31 +483,12 @@ fn a_template_whose_pin_does_not_match_is_refused() {
 #[test]
 fn gpt_oss_is_fingerprinted_in_harmony_with_the_date_of_the_day() {
     let d = scratch();
-    let o = run_in(
+    let pairs = fingerprint_pairs(
         d.path(),
-        &[
-            "fingerprint",
-            "--tokenizer",
-            "openai/gpt-oss-harmony",
-            "--tokenizer",
-            "openai/o200k_harmony",
-            "--prompt",
-            "cline-hermes-4",
-            "--format",
-            "json",
-        ],
+        &["openai/gpt-oss-harmony", "openai/o200k_harmony"],
+        "cline-hermes-4",
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v = json(&o);
-    let pair = |t: &str| {
-        v["pairs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["tokenizer"] == t)
-            .unwrap()
-            .clone()
-    };
+    let pair = |t: &str| pairs[t].clone();
     let (h, bare) = (pair("openai/gpt-oss-harmony"), pair("openai/o200k_harmony"));
     assert_eq!(h["kind"], "rendered");
     assert_eq!(h["template_sha256"], ChatTemplate::harmony().sha256);
