@@ -65,6 +65,9 @@ pub enum Command {
     /// Find the prefixes your real requests share, from request logs, and which are registered
     #[command(after_help = DISCOVER_HELP)]
     Discover(DiscoverArgs),
+    /// Replay one model's logged traffic against its cache rule: tokens read, written and
+    /// uncached, and what warm-ups at each cadence would change
+    Simulate(SimulateArgs),
     /// Find cache-hostile spans (dates, ids, user paths, unstable tool JSON) in the registered
     /// prompts and in request logs; exit 1 above a threshold, for CI
     #[command(after_help = LINT_HELP)]
@@ -93,6 +96,25 @@ Exit status: 0 when the findings cost at most --fail-over tokens per day in tota
 Example:
   prefix lint                                   # the registered prompts
   prefix lint --fail-over 100000 logs/today.jsonl.gz";
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  prefix simulate --model openai/gpt-5.1 examples/logs/agents.jsonl.gz"
+)]
+pub struct SimulateArgs {
+    /// Request log files (as for discover); requests need timestamps
+    #[arg(required = true)]
+    pub logs: Vec<PathBuf>,
+    /// The model whose requests are replayed, provider/model (selects the cache rule)
+    #[arg(long)]
+    pub model: String,
+    /// Also try a warm-up every this many seconds (beside the built-in cadences)
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub warmup_every: Option<u64>,
+    /// table or markdown for people, json for scripts
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
 
 #[derive(Args, Debug)]
 pub struct LintArgs {
@@ -233,6 +255,7 @@ fn run_command(cli: Cli) -> Result<Outcome> {
         Command::Status(a) => status(&cli.config, a),
         Command::Discover(a) => discover(&cli.config, a),
         Command::Lint(a) => lint(&cli.config, a),
+        Command::Simulate(a) => simulate(&cli.config, a),
         Command::Daemon(a) => crate::daemon::run(&cli.config, a).map(|_| Outcome::Ok),
         Command::Emulate(a) => crate::emulator::run(&cli.config, a).map(|_| Outcome::Ok),
     }
@@ -571,6 +594,14 @@ fn discover(config: &Path, args: DiscoverArgs) -> Result<Outcome> {
             dir.display()
         );
     }
+    Ok(Outcome::Ok)
+}
+
+fn simulate(config: &Path, args: SimulateArgs) -> Result<Outcome> {
+    let a = Analyzer::load(config)?;
+    let logs: Vec<&Path> = args.logs.iter().map(PathBuf::as_path).collect();
+    let s = crate::traffic::simulate::simulate(&a, &logs, &args.model, args.warmup_every)?;
+    print(&crate::traffic::report::simulation(&s, args.format))?;
     Ok(Outcome::Ok)
 }
 

@@ -12,13 +12,13 @@ use crate::daemon::{metric, write_config, Alertmanager, Running};
 use crate::support::{free_port, prefix, run_in, scratch, stderr, stdout};
 
 /// `prefix emulate` (hosted APIs, o200k_base) on a free loopback port; killed on drop.
-struct Emulator {
+pub(crate) struct Emulator {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl Emulator {
-    fn start(dir: &std::path::Path) -> Emulator {
+    pub fn start(dir: &std::path::Path) -> Emulator {
         let port = free_port();
         let mut child = prefix()
             .current_dir(dir)

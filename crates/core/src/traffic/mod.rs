@@ -10,6 +10,7 @@
 //! - [`discover`]: `prefix discover`: the shared prefixes of the traffic, from a radix tree over
 //!   blocks whose edges are token sequences (each distinct block tokenized once).
 //! - [`lint`]: `prefix lint`: cache-hostile spans in prompts and logs.
+//! - [`simulate`]: `prefix simulate`: one model's traffic replayed against its cache rule.
 //! - [`report`]: both as a table, JSON or Markdown.
 
 pub mod discover;
@@ -17,6 +18,7 @@ pub mod lint;
 pub mod reader;
 pub mod report;
 pub mod request;
+pub mod simulate;
 
 pub use reader::{read_log, BadLine, ReadStats};
 pub use request::{Api, Block, Record, Section};

@@ -121,3 +121,84 @@ pub fn lint(l: &super::lint::Lint, format: Format) -> String {
     }
     out
 }
+
+/// `prefix simulate` output.
+pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
+    if format == Format::Json {
+        return serde_json::to_string_pretty(s).expect("serializable") + "\n";
+    }
+    let md = format == Format::Markdown;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}prefix simulate: {} request(s) of {} replayed under rule {} (tokenizer {}){}\n",
+        if md { "# " } else { "" },
+        s.without_warmup.requests,
+        s.model,
+        s.rule,
+        s.tokenizer,
+        if s.without_timestamp > 0 {
+            format!("; {} without a timestamp skipped", s.without_timestamp)
+        } else {
+            String::new()
+        }
+    );
+    let mut rows = vec![vec![
+        "WARM-UP".to_string(),
+        "READ".into(),
+        "WRITTEN".into(),
+        "UNCACHED".into(),
+        "WARM-UP TOKENS".into(),
+        "COST $".into(),
+    ]];
+    let row = |t: &super::simulate::Totals| {
+        vec![
+            t.warmup_every_secs
+                .map(|s| format!("every {s} s"))
+                .unwrap_or_else(|| "none".into()),
+            t.read.to_string(),
+            t.written.to_string(),
+            t.uncached.to_string(),
+            t.warmup_tokens.to_string(),
+            format!("{:.4}", t.cost_usd),
+        ]
+    };
+    rows.push(row(&s.without_warmup));
+    rows.extend(s.warmups.iter().map(row));
+    out.push_str(&table(&rows, md));
+    if let Some(best) = s.warmups.first() {
+        let _ = writeln!(
+            out,
+            "\ncheapest: {} (${:.4} vs ${:.4} without warm-ups)",
+            if best.cost_usd < s.without_warmup.cost_usd {
+                format!("a warm-up every {} s", best.warmup_every_secs.unwrap_or(0))
+            } else {
+                "no warm-up".to_string()
+            },
+            best.cost_usd.min(s.without_warmup.cost_usd),
+            s.without_warmup.cost_usd
+        );
+    }
+    if !s.hours.is_empty() {
+        let mut rows = vec![vec![
+            "HOUR (UTC)".to_string(),
+            "REQUESTS".into(),
+            "PREDICTED READ".into(),
+            "OBSERVED READ".into(),
+        ]];
+        for h in &s.hours {
+            rows.push(vec![
+                chrono::DateTime::from_timestamp(h.hour, 0)
+                    .map(|t| t.format("%Y-%m-%d %H:00").to_string())
+                    .unwrap_or_default(),
+                h.requests.to_string(),
+                h.predicted_read.to_string(),
+                h.observed_read
+                    .map_or_else(|| "-".into(), |o| o.to_string()),
+            ]);
+        }
+        out.push_str("\ncached tokens per hour, without warm-ups: predicted, and observed where the logs carry usage:\n");
+        out.push_str(&table(&rows, md));
+    }
+    out
+}
