@@ -109,8 +109,11 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub model: String,
     /// Also try a warm-up every this many seconds (beside the built-in cadences)
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(10..=86_400), conflicts_with = "warmup")]
     pub warmup_every: Option<u64>,
+    /// Also try warm-ups on this cron schedule, as a [[warmup]] group's `schedule` (5 or 6 fields)
+    #[arg(long, value_name = "CRON")]
+    pub warmup: Option<String>,
     /// table or markdown for people, json for scripts
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -600,7 +603,18 @@ fn discover(config: &Path, args: DiscoverArgs) -> Result<Outcome> {
 fn simulate(config: &Path, args: SimulateArgs) -> Result<Outcome> {
     let a = Analyzer::load(config)?;
     let logs: Vec<&Path> = args.logs.iter().map(PathBuf::as_path).collect();
-    let s = crate::traffic::simulate::simulate(&a, &logs, &args.model, args.warmup_every)?;
+    use crate::traffic::simulate::Warmups;
+    let warmup = match (&args.warmup, args.warmup_every) {
+        (Some(expr), _) => Some(Warmups::Cron(
+            Box::new(
+                crate::schedule::parse(expr).map_err(|m| Error::Other(format!("--warmup: {m}")))?,
+            ),
+            expr.clone(),
+        )),
+        (None, Some(s)) => Some(Warmups::Every(s)),
+        (None, None) => None,
+    };
+    let s = crate::traffic::simulate::simulate(&a, &logs, &args.model, warmup)?;
     print(&crate::traffic::report::simulation(&s, args.format))?;
     Ok(Outcome::Ok)
 }

@@ -318,3 +318,67 @@ fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
         }
     }
 }
+
+#[test]
+fn simulate_tries_a_cron_warmup_and_names_the_cheapest() {
+    let d = scratch();
+    let log = root().join("examples/logs/agents.jsonl.gz");
+    let o = run_in(
+        d.path(),
+        &[
+            "simulate",
+            "--model",
+            "openai/gpt-5",
+            "--warmup",
+            "*/4 * * * *",
+            "--format",
+            "json",
+            log.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let w = v["warmups"].as_array().unwrap();
+    let by = |label: &str| {
+        w.iter()
+            .find(|t| t["warmup"] == label)
+            .unwrap_or_else(|| panic!("{label}: {w:#?}"))
+            .clone()
+    };
+    // The log's timestamps fall on whole minutes from midnight: a cron every 4 minutes ticks
+    // where a 240 s interval from the first request does.
+    assert_eq!(
+        by("cron */4 * * * *")["cost_usd"],
+        by("every 240 s")["cost_usd"]
+    );
+    let costs: Vec<f64> = w.iter().map(|t| t["cost_usd"].as_f64().unwrap()).collect();
+    assert!(
+        costs.windows(2).all(|p| p[0] <= p[1]),
+        "cheapest first: {costs:?}"
+    );
+    let none = v["without_warmup"]["cost_usd"].as_f64().unwrap();
+    assert!(
+        costs[0] < none,
+        "a warm-up pays here: {} vs {none}",
+        costs[0]
+    );
+    // Warm-ups turn writes into reads: more read, fewer written.
+    assert!(w[0]["read"].as_u64().unwrap() > v["without_warmup"]["read"].as_u64().unwrap());
+    let bad = run_in(
+        d.path(),
+        &[
+            "simulate",
+            "--model",
+            "openai/gpt-5",
+            "--warmup",
+            "61 * * * *",
+            log.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("--warmup: invalid cron expression"),
+        "{}",
+        stderr(&bad)
+    );
+}

@@ -153,9 +153,7 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
     ]];
     let row = |t: &super::simulate::Totals| {
         vec![
-            t.warmup_every_secs
-                .map(|s| format!("every {s} s"))
-                .unwrap_or_else(|| "none".into()),
+            t.warmup.clone(),
             t.read.to_string(),
             t.written.to_string(),
             t.uncached.to_string(),
@@ -171,7 +169,7 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
             out,
             "\ncheapest: {} (${:.4} vs ${:.4} without warm-ups)",
             if best.cost_usd < s.without_warmup.cost_usd {
-                format!("a warm-up every {} s", best.warmup_every_secs.unwrap_or(0))
+                format!("warm-ups {}", best.warmup)
             } else {
                 "no warm-up".to_string()
             },

@@ -27,7 +27,9 @@ const MAX_ENTRIES: usize = 4096;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Totals {
-    /// Warm-up interval in seconds; `None`: no warm-up.
+    /// `none`, `every N s` or `cron EXPR`.
+    pub warmup: String,
+    /// Warm-up interval in seconds, for the fixed cadences.
     pub warmup_every_secs: Option<u64>,
     pub requests: usize,
     pub read: u64,
@@ -80,9 +82,41 @@ struct Entry {
     used: f64,
 }
 
-/// Replays `reqs` (sorted by time) with warm-ups every `every` seconds; returns totals and
-/// each request's predicted read.
-fn replay(a: &Applied, reqs: &[Req], every: Option<u64>) -> (Totals, Vec<u64>) {
+/// When warm-ups run.
+pub enum Warmups {
+    None,
+    Every(u64),
+    Cron(Box<crate::schedule::Schedule>, String),
+}
+
+impl Warmups {
+    fn label(&self) -> String {
+        match self {
+            Warmups::None => "none".into(),
+            Warmups::Every(s) => format!("every {s} s"),
+            Warmups::Cron(_, e) => format!("cron {e}"),
+        }
+    }
+
+    /// The first tick at or after `t` (Unix seconds); `start` anchors fixed intervals.
+    fn next(&self, t: f64, start: f64) -> Option<f64> {
+        match self {
+            Warmups::None => None,
+            Warmups::Every(s) => {
+                let s = *s as f64;
+                Some(start + ((t - start) / s).ceil().max(0.0) * s)
+            }
+            Warmups::Cron(c, _) => {
+                let at = chrono::DateTime::from_timestamp(t.ceil() as i64 - 1, 0)?;
+                c.after(&at).next().map(|d| d.timestamp() as f64)
+            }
+        }
+    }
+}
+
+/// Replays `reqs` (sorted by time) with `warmups`; returns totals and each request's
+/// predicted read.
+fn replay(a: &Applied, reqs: &[Req], warmups: &Warmups) -> (Totals, Vec<u64>) {
     let rule = a.rule;
     let ttl = if rule.kind == RuleKind::Blocks {
         f64::INFINITY
@@ -91,7 +125,12 @@ fn replay(a: &Applied, reqs: &[Req], every: Option<u64>) -> (Totals, Vec<u64>) {
     };
     let price = a.model.input_usd_per_mtok / 1e6;
     let mut cache: Vec<Entry> = Vec::new();
+    let every = match warmups {
+        Warmups::Every(s) => Some(*s),
+        _ => None,
+    };
     let mut t = Totals {
+        warmup: warmups.label(),
         warmup_every_secs: every,
         requests: reqs.len(),
         read: 0,
@@ -101,7 +140,8 @@ fn replay(a: &Applied, reqs: &[Req], every: Option<u64>) -> (Totals, Vec<u64>) {
         cost_usd: 0.0,
     };
     let mut per_req = Vec::with_capacity(reqs.len());
-    let mut next_warm = every.map(|_| reqs.first().map_or(0.0, |r| r.t));
+    let start = reqs.first().map_or(0.0, |r| r.t);
+    let mut next_warm = warmups.next(start, start);
     let mut last_prefix: Option<(Vec<u32>, Vec<usize>)> = None;
     // One request against the cache: (read, written, uncached).
     let send = |cache: &mut Vec<Entry>,
@@ -157,16 +197,14 @@ fn replay(a: &Applied, reqs: &[Req], every: Option<u64>) -> (Totals, Vec<u64>) {
         price * (r as f64 * a.read_multiplier() + w as f64 * rule.write_multiplier + u as f64)
     };
     for q in reqs {
-        if let (Some(every), Some(w)) = (every, next_warm.as_mut()) {
-            while *w <= q.t {
-                if let Some((ids, ends)) = &last_prefix {
-                    let bps = [ends.len() - 1];
-                    let (r, wr, u) = send(&mut cache, *w, ids, ends, &bps);
-                    t.warmup_tokens += r + wr + u;
-                    t.cost_usd += cost(r, wr, u);
-                }
-                *w += every as f64;
+        while let Some(w) = next_warm.filter(|w| *w <= q.t) {
+            if let Some((ids, ends)) = &last_prefix {
+                let bps = [ends.len() - 1];
+                let (r, wr, u) = send(&mut cache, w, ids, ends, &bps);
+                t.warmup_tokens += r + wr + u;
+                t.cost_usd += cost(r, wr, u);
             }
+            next_warm = warmups.next(w + 1.0, start).filter(|n| *n > w);
         }
         let bps: Vec<usize> = q.breakpoint.into_iter().collect();
         let (r, w, u) = send(&mut cache, q.t, &q.ids, &q.layout_ends, &bps);
@@ -190,7 +228,7 @@ pub fn simulate(
     a: &Analyzer,
     logs: &[&Path],
     model: &str,
-    warmup: Option<u64>,
+    warmup: Option<Warmups>,
 ) -> Result<Simulation> {
     let applied = a.rules.for_model(model).ok_or_else(|| {
         Error::Other(format!(
@@ -264,14 +302,16 @@ pub fn simulate(
         }
     }
     reqs.sort_by(|x, y| x.t.total_cmp(&y.t));
-    let (without, predicted) = replay(&applied, &reqs, None);
-    let mut cadences: Vec<u64> = CADENCES.to_vec();
-    cadences.extend(warmup);
-    cadences.sort_unstable();
-    cadences.dedup();
-    let mut warmups: Vec<Totals> = cadences
+    let (without, predicted) = replay(&applied, &reqs, &Warmups::None);
+    let mut options: Vec<Warmups> = CADENCES.iter().map(|&c| Warmups::Every(c)).collect();
+    match warmup {
+        Some(Warmups::Every(c)) if CADENCES.contains(&c) => {}
+        Some(w) => options.push(w),
+        None => {}
+    }
+    let mut warmups: Vec<Totals> = options
         .iter()
-        .map(|&c| replay(&applied, &reqs, Some(c)).0)
+        .map(|w| replay(&applied, &reqs, w).0)
         .collect();
     warmups.sort_by(|x, y| x.cost_usd.total_cmp(&y.cost_usd));
     let mut hours: BTreeMap<i64, HourFit> = BTreeMap::new();
