@@ -95,6 +95,21 @@ impl Analyzer {
             .collect()
     }
 
+    /// The registry entries with local ids and no rendering: the ones that tokenize request
+    /// blocks as bare text (log analysis).
+    pub fn bare_tokenizers(&self) -> impl Iterator<Item = &crate::config::TokenizerEntry> {
+        self.config
+            .tokenizers
+            .iter()
+            .filter(|t| t.template.is_none() && !t.format.is_count())
+    }
+
+    /// The first bare tokenizer whose `models` globs serve `provider/model`.
+    pub fn bare_tokenizer_for(&self, model: &str) -> Option<&crate::config::TokenizerEntry> {
+        self.bare_tokenizers()
+            .find(|t| crate::diff::serves(&t.models, model))
+    }
+
     /// Tokenizer ids selected (all when `ids` is empty), failing on an unknown id.
     pub fn select_tokenizers(&self, ids: &[String]) -> Result<Vec<String>> {
         if ids.is_empty() {

@@ -250,11 +250,7 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
             let slot = match tree_of.get(&model) {
                 Some(s) => *s,
                 None => {
-                    let entry = a.config.tokenizers.iter().find(|t| {
-                        t.template.is_none()
-                            && !t.format.is_count()
-                            && crate::diff::serves(&t.models, &model)
-                    });
+                    let entry = a.bare_tokenizer_for(&model);
                     let s = match entry {
                         None => None,
                         Some(e) => match trees.iter().position(|t| t.tokenizer.id == e.id) {

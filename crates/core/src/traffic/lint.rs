@@ -151,17 +151,9 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
     let mut findings = Vec::new();
     for p in &a.prompts {
         let entry = a
-            .config
-            .tokenizers
-            .iter()
-            .filter(|t| t.template.is_none() && !t.format.is_count())
+            .bare_tokenizers()
             .find(|t| p.models.iter().any(|m| crate::diff::serves(&t.models, m)))
-            .or_else(|| {
-                a.config
-                    .tokenizers
-                    .iter()
-                    .find(|t| t.template.is_none() && !t.format.is_count())
-            });
+            .or_else(|| a.bare_tokenizers().next());
         let Some(entry) = entry else { continue };
         let tok = a.tokenizers.get(&entry.id)?;
         let tp = TokenizedPrefix::new(&tok, p, true)?;

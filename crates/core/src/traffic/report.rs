@@ -65,11 +65,16 @@ pub fn discovery(d: &Discovery, format: Format) -> String {
             d.read.bad_lines,
             d.read.bad.len()
         );
-        for b in &d.read.bad {
-            let _ = writeln!(out, "  {}:{}: {}", b.file, b.line, b.reason);
-        }
+        list_bad_lines(&mut out, &d.read);
     }
     out
+}
+
+/// One indented `file:line: reason` line per kept bad line.
+fn list_bad_lines(out: &mut String, read: &super::ReadStats) {
+    for b in &read.bad {
+        let _ = writeln!(out, "  {}:{}: {}", b.file, b.line, b.reason);
+    }
 }
 
 /// `prefix lint` output.
@@ -116,9 +121,7 @@ pub fn lint(l: &super::lint::Lint, format: Format) -> String {
         l.read.records,
         l.read.bad_lines
     );
-    for b in &l.read.bad {
-        let _ = writeln!(out, "  {}:{}: {}", b.file, b.line, b.reason);
-    }
+    list_bad_lines(&mut out, &l.read);
     out
 }
 

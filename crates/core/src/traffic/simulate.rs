@@ -236,18 +236,11 @@ pub fn simulate(
             a.config.cache_rules.display()
         ))
     })?;
-    let entry = a
-        .config
-        .tokenizers
-        .iter()
-        .find(|t| {
-            t.template.is_none() && !t.format.is_count() && crate::diff::serves(&t.models, model)
-        })
-        .ok_or_else(|| {
-            Error::Other(format!(
-                "no registered tokenizer serves `{model}` (models globs of [[tokenizer]])"
-            ))
-        })?;
+    let entry = a.bare_tokenizer_for(model).ok_or_else(|| {
+        Error::Other(format!(
+            "no registered tokenizer serves `{model}` (models globs of [[tokenizer]])"
+        ))
+    })?;
     let tok = a.tokenizers.get(&entry.id)?;
     let mut read = ReadStats::default();
     let mut interned: HashMap<String, (usize, usize)> = HashMap::new();
