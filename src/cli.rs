@@ -114,6 +114,15 @@ pub struct SimulateArgs {
     /// Also try warm-ups on this cron schedule, as a [[warmup]] group's `schedule` (5 or 6 fields)
     #[arg(long, value_name = "CRON")]
     pub warmup: Option<String>,
+    /// Where breakpoints go for rules that need them (Anthropic, Bedrock, OpenAI from GPT-5.6):
+    /// auto (end of tools/system), as-sent (the logs' cache_control), tools, conversation
+    /// (auto + end of request). Every placement is also costed; this one drives the warm-ups
+    /// and the per-hour fit
+    #[arg(long, value_enum, default_value = "auto")]
+    pub breakpoints: crate::traffic::simulate::Placement,
+    /// List predicted against observed cached tokens for every request with usage
+    #[arg(long)]
+    pub per_request: bool,
     /// table or markdown for people, json for scripts
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -614,7 +623,16 @@ fn simulate(config: &Path, args: SimulateArgs) -> Result<Outcome> {
         (None, Some(s)) => Some(Warmups::Every(s)),
         (None, None) => None,
     };
-    let s = crate::traffic::simulate::simulate(&a, &logs, &args.model, warmup)?;
+    let s = crate::traffic::simulate::simulate(
+        &a,
+        &logs,
+        &args.model,
+        crate::traffic::simulate::Options {
+            warmup,
+            placement: args.breakpoints,
+            per_request: args.per_request,
+        },
+    )?;
     print(&crate::traffic::report::simulation(&s, args.format))?;
     Ok(Outcome::Ok)
 }

@@ -24,6 +24,8 @@ use crate::fingerprint::{common_prefix_len, fingerprint};
 use crate::prefix::TokenizedPrefix;
 use crate::tokenizer::Tokenizer;
 
+use super::blocks::{BlockId, BlockStore, Keep};
+
 pub struct Options {
     pub min_tokens: usize,
     pub min_requests: usize,
@@ -67,97 +69,123 @@ pub struct Candidate {
 }
 
 struct Node {
-    children: HashMap<u32, usize>,
-    count: usize,
-    /// Requests that end at this node.
-    ends: usize,
-    depth_tokens: usize,
-    parent: usize,
-    block: u32,
-    models: HashMap<Arc<str>, usize>,
+    count: u32,
+    depth_tokens: u32,
+    parent: u32,
+    block: BlockId,
+    first_child: u32,
+    next_sibling: u32,
+    /// The model of the first request through it (all of them while `count` is 1).
+    first_model: u16,
 }
 
+const NONE: u32 = u32::MAX;
+
+/// Requests per model index.
+type ModelCounts = Vec<(u16, usize)>;
+
+/// A radix tree per tokenizer whose edges are blocks. Nodes are compact (a million requests
+/// make about as many nodes); the per-model counts of a node are kept once a second request
+/// passes through it.
 struct Tree {
-    tokenizer: Arc<Tokenizer>,
+    blocks: BlockStore,
     nodes: Vec<Node>,
-    /// Block id -> ids.
-    blocks: Vec<Vec<u32>>,
-    texts: Vec<String>,
-    interned: HashMap<[u8; 32], u32>,
+    child: HashMap<(u32, BlockId), u32>,
+    shared_models: HashMap<u32, ModelCounts>,
 }
 
 impl Tree {
-    fn new(tokenizer: Arc<Tokenizer>) -> Self {
+    fn new(tokenizer: Arc<Tokenizer>, keep: Keep, keep_text: bool) -> Self {
         let root = Node {
-            children: HashMap::new(),
             count: 0,
-            ends: 0,
             depth_tokens: 0,
             parent: 0,
-            block: u32::MAX,
-            models: HashMap::new(),
+            block: BlockId::MAX,
+            first_child: NONE,
+            next_sibling: NONE,
+            first_model: 0,
         };
         Tree {
-            tokenizer,
+            blocks: BlockStore::new(tokenizer, keep, keep_text),
             nodes: vec![root],
-            blocks: Vec::new(),
-            texts: Vec::new(),
-            interned: HashMap::new(),
+            child: HashMap::new(),
+            shared_models: HashMap::new(),
         }
     }
 
-    fn block(&mut self, text: &str, keep_text: bool) -> Result<u32> {
-        use sha2::{Digest, Sha256};
-        let key: [u8; 32] = Sha256::digest(text.as_bytes()).into();
-        if let Some(&id) = self.interned.get(&key) {
-            return Ok(id);
-        }
-        let ids = self.tokenizer.encode(text)?;
-        let id = self.blocks.len() as u32;
-        self.blocks.push(ids);
-        self.texts.push(if keep_text {
-            text.to_string()
-        } else {
-            String::new()
-        });
-        self.interned.insert(key, id);
-        Ok(id)
-    }
-
-    fn insert(&mut self, blocks: &[u32], model: Arc<str>) {
-        let mut at = 0;
-        self.nodes[0].count += 1;
+    fn insert(&mut self, blocks: &[BlockId], model: u16) -> Result<()> {
+        let mut at = 0u32;
+        self.pass(0, model);
         for &b in blocks {
-            let next = match self.nodes[at].children.get(&b) {
+            at = match self.child.get(&(at, b)) {
                 Some(&n) => n,
                 None => {
-                    let depth = self.nodes[at].depth_tokens + self.blocks[b as usize].len();
-                    self.nodes.push(Node {
-                        children: HashMap::new(),
+                    let n = u32::try_from(self.nodes.len())
+                        .ok()
+                        .filter(|&n| n != NONE)
+                        .ok_or_else(|| Error::Other("more than 4 billion prefix nodes".into()))?;
+                    let parent = &self.nodes[at as usize];
+                    let node = Node {
                         count: 0,
-                        ends: 0,
-                        depth_tokens: depth,
+                                    depth_tokens: parent
+                            .depth_tokens
+                            .saturating_add(self.blocks.len(b) as u32),
                         parent: at,
                         block: b,
-                        models: HashMap::new(),
-                    });
-                    let n = self.nodes.len() - 1;
-                    self.nodes[at].children.insert(b, n);
+                        first_child: NONE,
+                        next_sibling: parent.first_child,
+                        first_model: model,
+                    };
+                    self.nodes[at as usize].first_child = n;
+                    self.nodes.push(node);
+                    self.child.insert((at, b), n);
                     n
                 }
             };
-            at = next;
-            self.nodes[at].count += 1;
-            *self.nodes[at].models.entry(model.clone()).or_default() += 1;
+            self.pass(at, model);
         }
-        self.nodes[at].ends += 1;
+        Ok(())
     }
 
-    fn path(&self, mut n: usize) -> Vec<u32> {
+    /// One more request of `model` through node `n`.
+    fn pass(&mut self, n: u32, model: u16) {
+        let node = &mut self.nodes[n as usize];
+        node.count += 1;
+        if node.count == 1 {
+            node.first_model = model;
+            return;
+        }
+        let first = (node.first_model, node.count as usize - 1);
+        let counts = self.shared_models.entry(n).or_insert_with(|| vec![first]);
+        match counts.iter_mut().find(|(m, _)| *m == model) {
+            Some(c) => c.1 += 1,
+            None => counts.push((model, 1)),
+        }
+    }
+
+    fn models(&self, n: u32) -> ModelCounts {
+        match self.shared_models.get(&n) {
+            Some(c) => c.clone(),
+            None => vec![(self.nodes[n as usize].first_model, self.nodes[n as usize].count as usize)],
+        }
+    }
+
+    fn children(&self, n: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut c = self.nodes[n as usize].first_child;
+        std::iter::from_fn(move || {
+            let now = c;
+            (now != NONE).then(|| {
+                c = self.nodes[now as usize].next_sibling;
+                now
+            })
+        })
+    }
+
+    fn path(&self, mut n: u32) -> Vec<BlockId> {
         let mut out = Vec::new();
         while n != 0 {
-            out.push(self.nodes[n].block);
-            n = self.nodes[n].parent;
+            out.push(self.nodes[n as usize].block);
+            n = self.nodes[n as usize].parent;
         }
         out.reverse();
         out
@@ -165,13 +193,13 @@ impl Tree {
 }
 
 /// A prefix found at a node: its ids, requests, their models, and its whole blocks.
-type Found = (Vec<u32>, usize, HashMap<Arc<str>, usize>, Vec<u32>);
+type Found = (Vec<u32>, usize, ModelCounts, Vec<BlockId>);
 
 /// Children of a node whose first blocks share a token prefix.
 struct Group {
     prefix: Vec<u32>,
     count: usize,
-    models: HashMap<Arc<str>, usize>,
+    models: ModelCounts,
 }
 
 /// Tokens a prefix must add to one that more requests share to be reported on its own.
@@ -183,15 +211,20 @@ const MAX_GROUPED_CHILDREN: usize = 100_000;
 /// The maximal groups of `node`'s children whose first blocks share at least one token: sort
 /// the blocks, take the longest common prefix of neighbours, and for each neighbour LCP `h` the
 /// widest run of neighbours whose LCPs are all at least `h` (an LCP interval).
-fn token_groups(tree: &Tree, node: &Node, o: &Options, depth: usize) -> Vec<Group> {
-    if node.children.len() < 2 || node.children.len() > MAX_GROUPED_CHILDREN {
+fn token_groups(tree: &Tree, node: u32, o: &Options, depth: usize) -> Vec<Group> {
+    // Blocks whose ids were not kept are shorter than MIN_GAIN: in no group.
+    let mut kids: Vec<(&[u32], u32)> = Vec::new();
+    for c in tree.children(node) {
+        if let Some(ids) = tree.blocks.ids(tree.nodes[c as usize].block) {
+            kids.push((ids, c));
+        }
+        if kids.len() > MAX_GROUPED_CHILDREN {
+            return Vec::new();
+        }
+    }
+    if kids.len() < 2 {
         return Vec::new();
     }
-    let mut kids: Vec<(&[u32], usize)> = node
-        .children
-        .iter()
-        .map(|(&b, &c)| (tree.blocks[b as usize].as_slice(), c))
-        .collect();
     kids.sort_unstable();
     let h: Vec<usize> = kids
         .windows(2)
@@ -216,11 +249,14 @@ fn token_groups(tree: &Tree, node: &Node, o: &Options, depth: usize) -> Vec<Grou
             continue;
         }
         let mut count = 0;
-        let mut models: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut models: ModelCounts = Vec::new();
         for &(_, c) in &kids[l..=r + 1] {
-            count += tree.nodes[c].count;
-            for (m, n) in &tree.nodes[c].models {
-                *models.entry(m.clone()).or_default() += n;
+            count += tree.nodes[c as usize].count as usize;
+            for (m, n) in tree.models(c) {
+                match models.iter_mut().find(|x| x.0 == m) {
+                    Some(x) => x.1 += n,
+                    None => models.push((m, n)),
+                }
             }
         }
         out.push(Group {
@@ -236,7 +272,15 @@ fn token_groups(tree: &Tree, node: &Node, o: &Options, depth: usize) -> Vec<Grou
 pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> {
     let mut read = ReadStats::default();
     let mut trees: Vec<Tree> = Vec::new();
-    let mut tree_of: HashMap<String, Option<usize>> = HashMap::new();
+    // `provider/model` -> its tree and its index in `model_names`, or unserved.
+    let mut tree_of: HashMap<String, Option<(usize, u16)>> = HashMap::new();
+    let mut model_names: Vec<String> = Vec::new();
+    // A block seen once needs its ids only if it is long enough to start a token group.
+    let keep = if o.min_requests >= 2 {
+        Keep::SharedOrLong(MIN_GAIN)
+    } else {
+        Keep::All
+    };
     let mut unserved: BTreeMap<String, usize> = BTreeMap::new();
     let mut requests = 0;
     let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -253,25 +297,38 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                     let entry = a.bare_tokenizer_for(&model);
                     let s = match entry {
                         None => None,
-                        Some(e) => match trees.iter().position(|t| t.tokenizer.id == e.id) {
-                            Some(i) => Some(i),
-                            None => match a.tokenizers.get(&e.id) {
-                                Ok(tok) => {
-                                    trees.push(Tree::new(tok));
-                                    Some(trees.len() - 1)
-                                }
-                                Err(e) => {
-                                    failure = Some(e);
-                                    return;
-                                }
-                            },
-                        },
+                        Some(e) => {
+                            let tree = match trees
+                                .iter()
+                                .position(|t| t.blocks.tokenizer.id == e.id)
+                            {
+                                Some(i) => i,
+                                None => match a.tokenizers.get(&e.id) {
+                                    Ok(tok) => {
+                                        trees.push(Tree::new(tok, keep, o.keep_text));
+                                        trees.len() - 1
+                                    }
+                                    Err(e) => {
+                                        failure = Some(e);
+                                        return;
+                                    }
+                                },
+                            };
+                            let Ok(m) = u16::try_from(model_names.len()) else {
+                                failure = Some(Error::Other(
+                                    "more than 65535 distinct models in the logs".into(),
+                                ));
+                                return;
+                            };
+                            model_names.push(model.clone());
+                            Some((tree, m))
+                        }
                     };
                     tree_of.insert(model.clone(), s);
                     s
                 }
             };
-            let Some(i) = slot else {
+            let Some((i, m)) = slot else {
                 *unserved.entry(model).or_default() += 1;
                 return;
             };
@@ -282,7 +339,7 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
             let tree = &mut trees[i];
             let mut ids = Vec::with_capacity(rec.blocks.len());
             for b in &rec.blocks {
-                match tree.block(&b.text, o.keep_text) {
+                match tree.blocks.intern(&b.text) {
                     Ok(id) => ids.push(id),
                     Err(e) => {
                         failure = Some(e);
@@ -290,7 +347,10 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                     }
                 }
             }
-            tree.insert(&ids, Arc::from(model.as_str()));
+            if let Err(e) = tree.insert(&ids, m) {
+                failure = Some(e);
+                return;
+            }
             requests += 1;
         })?;
         if let Some(e) = failure.take() {
@@ -306,21 +366,28 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
         let registered: Vec<(String, Vec<u32>)> = a
             .prompts
             .iter()
-            .map(|p| TokenizedPrefix::new(&tree.tokenizer, p, false).map(|t| (p.id.clone(), t.ids)))
+            .map(|p| {
+                TokenizedPrefix::new(&tree.blocks.tokenizer, p, false).map(|t| (p.id.clone(), t.ids))
+            })
             .collect::<Result<_>>()?;
         for (n, node) in tree.nodes.iter().enumerate() {
-            if node.count < o.min_requests {
+            if (node.count as usize) < o.min_requests {
                 continue;
             }
+            let n = n as u32;
             let path = tree.path(n);
-            let path_ids: Vec<u32> = path
-                .iter()
-                .flat_map(|&b| tree.blocks[b as usize].iter().copied())
-                .collect();
+            // Every block of a path at least two requests share was kept (seen twice).
+            let mut path_ids: Vec<u32> = Vec::with_capacity(node.depth_tokens as usize);
+            for &b in &path {
+                let ids = tree.blocks.ids(b).ok_or_else(|| {
+                    Error::Other("internal: a shared block's ids were not kept".into())
+                })?;
+                path_ids.extend_from_slice(ids);
+            }
             // Next blocks that differ but start with the same tokens (a timestamp late in a
             // block): groups of children sharing a token prefix.
-            let groups = token_groups(tree, node, o, path_ids.len());
-            let covered = groups.iter().any(|g| g.count == node.count);
+            let groups = token_groups(tree, n, o, path_ids.len());
+            let covered = groups.iter().any(|g| g.count == node.count as usize);
             let mut found: Vec<Found> = groups
                 .into_iter()
                 .map(|g| {
@@ -331,15 +398,14 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                 .collect();
             // The node itself: a prefix its requests share that no child continues with all
             // of them (and no longer token group covers).
-            let continued = node
-                .children
-                .values()
-                .any(|&c| tree.nodes[c].count == node.count);
+            let continued = tree
+                .children(n)
+                .any(|c| tree.nodes[c as usize].count == node.count);
             if n != 0 && !continued && !covered {
                 found.push((
                     path_ids.clone(),
-                    node.count,
-                    node.models.clone(),
+                    node.count as usize,
+                    tree.models(n),
                     path.clone(),
                 ));
             }
@@ -362,12 +428,13 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                 }
                 let model = models
                     .iter()
-                    .max_by_key(|(m, c)| (**c, std::cmp::Reverse(m.to_string())))
-                    .map(|(m, _)| m.to_string())
+                    .map(|&(m, c)| (c, &model_names[m as usize]))
+                    .max_by_key(|&(c, m)| (c, std::cmp::Reverse(m)))
+                    .map(|(_, m)| m.clone())
                     .unwrap_or_default();
                 candidates.push(Candidate {
                     id: format!("discovered-{}", &fp[7..19]),
-                    tokenizer: tree.tokenizer.id.clone(),
+                    tokenizer: tree.blocks.tokenizer.id.clone(),
                     model,
                     requests: count,
                     requests_per_hour: span_hours.map(|h| count as f64 / h),
@@ -384,7 +451,7 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                 texts.push(if o.keep_text {
                     blocks
                         .iter()
-                        .map(|&b| tree.texts[b as usize].clone())
+                        .map(|&b| tree.blocks.text(b).unwrap_or_default().to_string())
                         .collect()
                 } else {
                     Vec::new()
@@ -418,7 +485,7 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
         )
     });
     order.truncate(o.top);
-    let distinct_blocks = trees.iter().map(|t| t.blocks.len()).sum();
+    let distinct_blocks = trees.iter().map(|t| t.blocks.count()).sum();
     Ok(Discovery {
         read,
         unserved_models: unserved,

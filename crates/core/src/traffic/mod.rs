@@ -13,6 +13,7 @@
 //! - [`simulate`]: `prefix simulate`: one model's traffic replayed against its cache rule.
 //! - [`report`]: both as a table, JSON or Markdown.
 
+pub mod blocks;
 pub mod discover;
 pub mod lint;
 pub mod reader;

@@ -201,5 +201,62 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
         out.push_str("\ncached tokens per hour, without warm-ups: predicted, and observed where the logs carry usage:\n");
         out.push_str(&table(&rows, md));
     }
+    if !s.placements.is_empty() {
+        let mut rows = vec![vec![
+            "BREAKPOINTS".to_string(),
+            "READ".into(),
+            "WRITTEN".into(),
+            "UNCACHED".into(),
+            "COST $".into(),
+        ]];
+        for p in &s.placements {
+            rows.push(vec![
+                p.placement.name().to_string(),
+                p.read.to_string(),
+                p.written.to_string(),
+                p.uncached.to_string(),
+                format!("{:.4}", p.cost_usd),
+            ]);
+        }
+        let _ = writeln!(
+            out,
+            "\nbreakpoint placements without warm-ups (warm-ups above use {}), cheapest first:",
+            s.placement.name()
+        );
+        out.push_str(&table(&rows, md));
+    }
+    let f = &s.requests_fit;
+    if f.requests_with_usage > 0 {
+        let _ = writeln!(
+            out,
+            "\nper request with usage: {} request(s), {} exact, {} within 10%, mean error {:.1} tokens",
+            f.requests_with_usage, f.exact, f.close, f.mean_abs_error
+        );
+        let listed = if s.per_request.is_empty() {
+            &f.worst
+        } else {
+            &s.per_request
+        };
+        if !listed.is_empty() {
+            let mut rows = vec![vec![
+                "FILE:LINE".to_string(),
+                "PREDICTED READ".into(),
+                "OBSERVED READ".into(),
+            ]];
+            for r in listed {
+                rows.push(vec![
+                    format!("{}:{}", r.file, r.line),
+                    r.predicted_read.to_string(),
+                    r.observed_read.to_string(),
+                ]);
+            }
+            out.push_str(if s.per_request.is_empty() {
+                "furthest from the prediction:\n"
+            } else {
+                "every request:\n"
+            });
+            out.push_str(&table(&rows, md));
+        }
+    }
     out
 }

@@ -37,6 +37,9 @@ pub enum Section {
 pub struct Block {
     pub section: Section,
     pub text: String,
+    /// The client marked a cache breakpoint after this block (`cache_control`, or OpenAI's
+    /// `prompt_cache_breakpoint`).
+    pub breakpoint: bool,
 }
 
 /// One request from a log.
@@ -182,15 +185,24 @@ fn push_content(section: Section, v: &Json, out: &mut Vec<Block>) {
                     }
                     _ => without_cache_control(item).to_string(),
                 };
-                out.push(Block { section, text });
+                out.push(Block {
+                    section,
+                    text,
+                    breakpoint: marks_breakpoint(item),
+                });
             }
         }
         Json::Null => {}
         other => out.push(Block {
             section,
             text: text_of(other),
+            breakpoint: false,
         }),
     }
+}
+
+fn marks_breakpoint(v: &Json) -> bool {
+    v.get("cache_control").is_some() || v.get("prompt_cache_breakpoint").is_some()
 }
 
 /// A block's JSON without its `cache_control` (a marker, not content).
@@ -226,6 +238,7 @@ fn build(
         blocks.push(Block {
             section: Section::Tools,
             text: without_cache_control(t).to_string(),
+            breakpoint: marks_breakpoint(t),
         });
     }
     match api {
@@ -278,6 +291,7 @@ fn build(
                             None => blocks.push(Block {
                                 section,
                                 text: item.to_string(),
+                                breakpoint: false,
                             }),
                         }
                     }
@@ -315,6 +329,8 @@ mod tests {
         );
         assert_eq!(a.timestamp, Some(1_796_032_800.0));
         assert_eq!(a.usage, Some((100, 103)));
+        let marked: Vec<bool> = a.blocks.iter().map(|b| b.breakpoint).collect();
+        assert_eq!(marked, [false, true, false], "the system block carries cache_control");
 
         let c = parse_line(2, r#"{"custom_id": "x", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4.1", "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": [{"type": "text", "text": "q"}]}]}}"#).unwrap();
         assert_eq!(
@@ -326,11 +342,13 @@ mod tests {
             [
                 Block {
                     section: Section::System,
-                    text: "S".into()
+                    text: "S".into(),
+                    breakpoint: false,
                 },
                 Block {
                     section: Section::Messages,
-                    text: "q".into()
+                    text: "q".into(),
+                    breakpoint: false,
                 }
             ]
         );

@@ -10,11 +10,14 @@
 //! request's prefix up to its breakpoint. When logs carry `usage`, predicted cached tokens are
 //! compared with the observed ones, per request and per hour.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 
+use rayon::prelude::*;
+
+use super::blocks::{BlockId, BlockStore, Keep};
 use super::reader::{read_log, ReadStats};
 use super::request::Section;
 use crate::analyzer::Analyzer;
@@ -58,21 +61,142 @@ pub struct Simulation {
     pub read: ReadStats,
     /// Requests of the model without a timestamp (not replayed).
     pub without_timestamp: usize,
+    /// Breakpoints used for the warm-up comparison and the per-hour fit.
+    pub placement: Placement,
     pub without_warmup: Totals,
     /// Each candidate warm-up interval, cheapest first.
     pub warmups: Vec<Totals>,
     /// Per hour, predicted cached tokens without warm-ups (as the logs were made), and the
     /// observed ones when the logs carry `usage`.
     pub hours: Vec<HourFit>,
+    /// Each breakpoint placement without warm-ups, cheapest first (`breakpoints` rules only).
+    pub placements: Vec<PlacementCost>,
+    /// Per request with `usage`: how close the predictions are, and the worst ones.
+    pub requests_fit: FitSummary,
+    /// Every request with `usage` (`--per-request`), in time order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_request: Vec<RequestFit>,
 }
 
+/// One request of the model, its blocks by reference (ids stay in the [`BlockStore`]).
 struct Req {
     t: f64,
-    ids: Vec<u32>,
-    layout_ends: Vec<usize>,
-    breakpoint: Option<usize>,
+    /// Its blocks: `seq[start..start + len]`.
+    start: u32,
+    len: u16,
+    /// The last tools block and the last tools/system block.
+    last_tools: Option<u16>,
+    last_fixed: Option<u16>,
+    /// Blocks the client marked as breakpoints.
+    sent: Vec<u16>,
     observed: Option<u64>,
+    file: u16,
+    line: u32,
 }
+
+/// The traffic of one model, ready to replay any number of times.
+struct Traffic {
+    store: BlockStore,
+    seq: Vec<BlockId>,
+    reqs: Vec<Req>,
+}
+
+impl Traffic {
+    /// The request's ids and the token offset where each block ends.
+    fn fill(&self, q: &Req, ids: &mut Vec<u32>, ends: &mut Vec<usize>) {
+        ids.clear();
+        ends.clear();
+        let s = q.start as usize;
+        for &b in &self.seq[s..s + q.len as usize] {
+            ids.extend_from_slice(self.store.ids(b).unwrap_or_default());
+            ends.push(ids.len());
+        }
+    }
+}
+
+/// Where a request's cache breakpoints go (rules of the `breakpoints` kind; the others cache
+/// the longest prefix on their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// One at the end of the last tools/system block.
+    Auto,
+    /// Where the client put them (`cache_control`, `prompt_cache_breakpoint`).
+    AsSent,
+    /// One at the end of the last tools block (the system prompt uncached).
+    Tools,
+    /// `auto` plus one at the end of the request, so the next turn of a conversation reads it.
+    Conversation,
+}
+
+impl Placement {
+    pub const ALL: [Placement; 4] = [
+        Placement::Auto,
+        Placement::AsSent,
+        Placement::Tools,
+        Placement::Conversation,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Auto => "auto",
+            Placement::AsSent => "as-sent",
+            Placement::Tools => "tools",
+            Placement::Conversation => "conversation",
+        }
+    }
+
+    fn of(self, q: &Req) -> Vec<usize> {
+        let last = (q.len as usize).checked_sub(1);
+        let mut v: Vec<usize> = match self {
+            Placement::Auto => q.last_fixed.map(usize::from).into_iter().collect(),
+            Placement::AsSent => q.sent.iter().map(|&b| b as usize).collect(),
+            Placement::Tools => q.last_tools.map(usize::from).into_iter().collect(),
+            Placement::Conversation => q
+                .last_fixed
+                .map(usize::from)
+                .into_iter()
+                .chain(last)
+                .collect(),
+        };
+        v.dedup();
+        v
+    }
+}
+
+/// The cost of the traffic, without warm-ups, with one breakpoint placement.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlacementCost {
+    pub placement: Placement,
+    pub read: u64,
+    pub written: u64,
+    pub uncached: u64,
+    pub cost_usd: f64,
+}
+
+/// Predicted against observed cached tokens of one request that carries `usage`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestFit {
+    pub file: String,
+    pub line: usize,
+    pub predicted_read: u64,
+    pub observed_read: u64,
+}
+
+/// How the requests with `usage` compare with their predictions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FitSummary {
+    pub requests_with_usage: usize,
+    pub exact: usize,
+    /// Within 10% of the observed (or both under 128 tokens apart).
+    pub close: usize,
+    pub mean_abs_error: f64,
+    /// The requests furthest from their prediction, worst first.
+    pub worst: Vec<RequestFit>,
+}
+
+/// Requests listed in [`FitSummary::worst`].
+const WORST: usize = 10;
 
 struct Entry {
     ids: Vec<u32>,
@@ -114,9 +238,15 @@ impl Warmups {
     }
 }
 
-/// Replays `reqs` (sorted by time) with `warmups`; returns totals and each request's
-/// predicted read.
-fn replay(a: &Applied, reqs: &[Req], warmups: &Warmups) -> (Totals, Vec<u64>) {
+/// Replays the traffic (sorted by time) with `warmups` and breakpoints at `placement`;
+/// returns totals and each request's predicted read.
+fn replay(
+    a: &Applied,
+    traffic: &Traffic,
+    warmups: &Warmups,
+    placement: Placement,
+) -> (Totals, Vec<u64>) {
+    let reqs = &traffic.reqs;
     let rule = a.rule;
     let ttl = if rule.kind == RuleKind::Blocks {
         f64::INFINITY
@@ -196,6 +326,7 @@ fn replay(a: &Applied, reqs: &[Req], warmups: &Warmups) -> (Totals, Vec<u64>) {
     let cost = |r: u64, w: u64, u: u64| {
         price * (r as f64 * a.read_multiplier() + w as f64 * rule.write_multiplier + u as f64)
     };
+    let (mut ids, mut ends) = (Vec::new(), Vec::new());
     for q in reqs {
         while let Some(w) = next_warm.filter(|w| *w <= q.t) {
             if let Some((ids, ends)) = &last_prefix {
@@ -206,16 +337,17 @@ fn replay(a: &Applied, reqs: &[Req], warmups: &Warmups) -> (Totals, Vec<u64>) {
             }
             next_warm = warmups.next(w + 1.0, start).filter(|n| *n > w);
         }
-        let bps: Vec<usize> = q.breakpoint.into_iter().collect();
-        let (r, w, u) = send(&mut cache, q.t, &q.ids, &q.layout_ends, &bps);
+        traffic.fill(q, &mut ids, &mut ends);
+        let bps = placement.of(q);
+        let (r, w, u) = send(&mut cache, q.t, &ids, &ends, &bps);
         t.read += r;
         t.written += w;
         t.uncached += u;
         t.cost_usd += cost(r, w, u);
         per_req.push(r);
-        if let Some(b) = q.breakpoint {
-            let end = q.layout_ends[b];
-            last_prefix = Some((q.ids[..end].to_vec(), q.layout_ends[..=b].to_vec()));
+        if let Some(b) = q.last_fixed.map(usize::from) {
+            let end = ends[b];
+            last_prefix = Some((ids[..end].to_vec(), ends[..=b].to_vec()));
         }
     }
     (t, per_req)
@@ -224,12 +356,15 @@ fn replay(a: &Applied, reqs: &[Req], warmups: &Warmups) -> (Totals, Vec<u64>) {
 /// Candidate warm-up intervals, seconds.
 const CADENCES: [u64; 8] = [60, 120, 240, 270, 300, 600, 1800, 3300];
 
-pub fn simulate(
-    a: &Analyzer,
-    logs: &[&Path],
-    model: &str,
-    warmup: Option<Warmups>,
-) -> Result<Simulation> {
+/// What to replay besides the built-in cadences.
+pub struct Options {
+    pub warmup: Option<Warmups>,
+    pub placement: Placement,
+    /// List every request with `usage` (predicted against observed), not only the worst.
+    pub per_request: bool,
+}
+
+pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result<Simulation> {
     let applied = a.rules.for_model(model).ok_or_else(|| {
         Error::Other(format!(
             "no cache rule for `{model}` in {}",
@@ -242,13 +377,16 @@ pub fn simulate(
         ))
     })?;
     let tok = a.tokenizers.get(&entry.id)?;
+    let tokenizer = tok.id.clone();
     let mut read = ReadStats::default();
-    let mut interned: HashMap<String, (usize, usize)> = HashMap::new();
-    let mut pool: Vec<u32> = Vec::new();
-    let mut reqs = Vec::new();
+    let mut traffic = Traffic {
+        store: BlockStore::new(tok, Keep::All, false),
+        seq: Vec::new(),
+        reqs: Vec::new(),
+    };
     let mut without_timestamp = 0;
     let mut failure = None;
-    for log in logs {
+    for (f, log) in logs.iter().enumerate() {
         read_log(log, &mut read, |rec| {
             if failure.is_some() || rec.model_name() != model {
                 return;
@@ -257,58 +395,93 @@ pub fn simulate(
                 without_timestamp += 1;
                 return;
             };
-            let mut ids = Vec::new();
-            let mut ends = Vec::new();
-            let mut bp = None;
+            if rec.blocks.len() > u16::MAX as usize {
+                return;
+            }
+            let start = traffic.seq.len() as u32;
+            let mut q = Req {
+                t: ts,
+                start,
+                len: rec.blocks.len() as u16,
+                last_tools: None,
+                last_fixed: None,
+                sent: Vec::new(),
+                observed: rec.usage.map(|u| u.0),
+                file: f as u16,
+                line: u32::try_from(rec.line).unwrap_or(u32::MAX),
+            };
             for (i, b) in rec.blocks.iter().enumerate() {
-                let (s, e) = match interned.get(&b.text) {
-                    Some(&r) => r,
-                    None => match tok.encode(&b.text) {
-                        Ok(v) => {
-                            let r = (pool.len(), pool.len() + v.len());
-                            pool.extend(v);
-                            interned.insert(b.text.clone(), r);
-                            r
-                        }
-                        Err(e) => {
-                            failure = Some(e);
-                            return;
-                        }
-                    },
-                };
-                ids.extend_from_slice(&pool[s..e]);
-                ends.push(ids.len());
-                if b.section != Section::Messages {
-                    bp = Some(i);
+                match traffic.store.intern(&b.text) {
+                    Ok(id) => traffic.seq.push(id),
+                    Err(e) => {
+                        failure = Some(e);
+                        return;
+                    }
+                }
+                let i = i as u16;
+                match b.section {
+                    Section::Tools => {
+                        q.last_tools = Some(i);
+                        q.last_fixed = Some(i);
+                    }
+                    Section::System => q.last_fixed = Some(i),
+                    Section::Messages => {}
+                }
+                if b.breakpoint {
+                    q.sent.push(i);
                 }
             }
-            reqs.push(Req {
-                t: ts,
-                ids,
-                layout_ends: ends,
-                breakpoint: bp,
-                observed: rec.usage.map(|u| u.0),
-            });
+            traffic.reqs.push(q);
         })?;
         if let Some(e) = failure.take() {
             return Err(e);
         }
     }
-    reqs.sort_by(|x, y| x.t.total_cmp(&y.t));
-    let (without, predicted) = replay(&applied, &reqs, &Warmups::None);
+    traffic.reqs.sort_by(|x, y| x.t.total_cmp(&y.t));
+    let placement = o.placement;
     let mut options: Vec<Warmups> = CADENCES.iter().map(|&c| Warmups::Every(c)).collect();
-    match warmup {
+    match o.warmup {
         Some(Warmups::Every(c)) if CADENCES.contains(&c) => {}
         Some(w) => options.push(w),
         None => {}
     }
-    let mut warmups: Vec<Totals> = options
-        .iter()
-        .map(|w| replay(&applied, &reqs, w).0)
+    options.insert(0, Warmups::None);
+    // Every replay is independent: one per core.
+    let mut runs: Vec<(Totals, Vec<u64>)> = options
+        .par_iter()
+        .map(|w| replay(&applied, &traffic, w, placement))
         .collect();
+    let (without, predicted) = runs.remove(0);
+    let mut warmups: Vec<Totals> = runs.into_iter().map(|r| r.0).collect();
     warmups.sort_by(|x, y| x.cost_usd.total_cmp(&y.cost_usd));
+    let placements = if applied.rule.kind == RuleKind::Breakpoints {
+        let mut p: Vec<PlacementCost> = Placement::ALL
+            .par_iter()
+            .map(|&p| {
+                let t = if p == placement {
+                    without.clone()
+                } else {
+                    replay(&applied, &traffic, &Warmups::None, p).0
+                };
+                PlacementCost {
+                    placement: p,
+                    read: t.read,
+                    written: t.written,
+                    uncached: t.uncached,
+                    cost_usd: t.cost_usd,
+                }
+            })
+            .collect();
+        p.sort_by(|x, y| x.cost_usd.total_cmp(&y.cost_usd));
+        p
+    } else {
+        Vec::new()
+    };
     let mut hours: BTreeMap<i64, HourFit> = BTreeMap::new();
-    for (q, p) in reqs.iter().zip(&predicted) {
+    let mut fits: Vec<RequestFit> = Vec::new();
+    let mut fit = FitSummary::default();
+    let mut abs_error = 0u64;
+    for (q, &p) in traffic.reqs.iter().zip(&predicted) {
         let h = (q.t as i64).div_euclid(3600) * 3600;
         let e = hours.entry(h).or_insert(HourFit {
             hour: h,
@@ -318,18 +491,41 @@ pub fn simulate(
         });
         e.requests += 1;
         e.predicted_read += p;
-        if let Some(o) = q.observed {
-            e.observed_read = Some(e.observed_read.unwrap_or(0) + o);
+        if let Some(obs) = q.observed {
+            e.observed_read = Some(e.observed_read.unwrap_or(0) + obs);
+            fit.requests_with_usage += 1;
+            let err = p.abs_diff(obs);
+            abs_error += err;
+            fit.exact += usize::from(err == 0);
+            fit.close += usize::from(err * 10 <= obs || err < 128);
+            fits.push(RequestFit {
+                file: logs[q.file as usize].display().to_string(),
+                line: q.line as usize,
+                predicted_read: p,
+                observed_read: obs,
+            });
         }
     }
+    if fit.requests_with_usage > 0 {
+        fit.mean_abs_error = abs_error as f64 / fit.requests_with_usage as f64;
+    }
+    let per_request = if o.per_request { fits.clone() } else { Vec::new() };
+    fits.sort_by_key(|f| std::cmp::Reverse(f.predicted_read.abs_diff(f.observed_read)));
+    fits.retain(|f| f.predicted_read != f.observed_read);
+    fits.truncate(WORST);
+    fit.worst = fits;
     Ok(Simulation {
         model: model.to_string(),
         rule: applied.rule.id.clone(),
-        tokenizer: tok.id.clone(),
+        tokenizer,
         read,
         without_timestamp,
+        placement,
         without_warmup: without,
         warmups,
+        placements,
         hours: hours.into_values().collect(),
+        requests_fit: fit,
+        per_request,
     })
 }

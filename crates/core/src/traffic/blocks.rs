@@ -1,0 +1,182 @@
+//! The distinct blocks of a log under one tokenizer, each tokenized once: interned by a 128-bit
+//! SHA-256 of its text (never the text itself), their ids in one flat pool.
+//!
+//! What is kept is chosen by [`Keep`], so that a million requests fit in a few hundred MB:
+//! `discover` needs the ids of a block only once a second request carries it (it can then lie
+//! on a shared prefix) or when it is long enough to share [`Keep::SharedOrLong`] tokens with a
+//! sibling; a block seen once and shorter than that keeps only its length.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::tokenizer::Tokenizer;
+
+/// Which blocks keep their ids (and text, when asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every block (`simulate` compares token prefixes of every request).
+    All,
+    /// Blocks seen at least twice, and blocks of at least this many tokens.
+    SharedOrLong(usize),
+}
+
+/// A block's index in its [`BlockStore`].
+pub type BlockId = u32;
+
+struct Meta {
+    /// Start in the pool, or [`NOT_KEPT`].
+    start: u64,
+    len: u32,
+    seen: u32,
+}
+
+pub struct BlockStore {
+    pub tokenizer: Arc<Tokenizer>,
+    keep: Keep,
+    keep_text: bool,
+    index: HashMap<[u8; 16], BlockId>,
+    meta: Vec<Meta>,
+    pool: Vec<u32>,
+    texts: HashMap<BlockId, Box<str>>,
+}
+
+const NOT_KEPT: u64 = u64::MAX;
+
+/// Most distinct blocks per store (ids are `u32`).
+const MAX_BLOCKS: usize = u32::MAX as usize;
+
+impl BlockStore {
+    pub fn new(tokenizer: Arc<Tokenizer>, keep: Keep, keep_text: bool) -> Self {
+        Self {
+            tokenizer,
+            keep,
+            keep_text,
+            index: HashMap::new(),
+            meta: Vec::new(),
+            pool: Vec::new(),
+            texts: HashMap::new(),
+        }
+    }
+
+    fn kept(&self, len: usize, seen: u32) -> bool {
+        match self.keep {
+            Keep::All => true,
+            Keep::SharedOrLong(min) => seen >= 2 || len >= min,
+        }
+    }
+
+    /// The block of `text`, tokenized the first time it is seen (and again the second time if
+    /// its ids were not kept then).
+    pub fn intern(&mut self, text: &str) -> Result<BlockId> {
+        let digest = Sha256::digest(text.as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        if let Some(&b) = self.index.get(&key) {
+            let m = &mut self.meta[b as usize];
+            m.seen = m.seen.saturating_add(1);
+            let (missing, len, seen) = (m.start == NOT_KEPT, m.len as usize, m.seen);
+            if missing && self.kept(len, seen) {
+                let ids = self.tokenizer.encode(text)?;
+                self.store(b, &ids, text);
+            }
+            return Ok(b);
+        }
+        if self.meta.len() >= MAX_BLOCKS {
+            return Err(Error::Other(format!(
+                "more than {MAX_BLOCKS} distinct blocks under one tokenizer"
+            )));
+        }
+        let ids = self.tokenizer.encode(text)?;
+        let b = self.meta.len() as BlockId;
+        self.meta.push(Meta {
+            start: NOT_KEPT,
+            len: u32::try_from(ids.len()).unwrap_or(u32::MAX),
+            seen: 1,
+        });
+        self.index.insert(key, b);
+        if self.kept(ids.len(), 1) {
+            self.store(b, &ids, text);
+        }
+        Ok(b)
+    }
+
+    fn store(&mut self, b: BlockId, ids: &[u32], text: &str) {
+        self.meta[b as usize].start = self.pool.len() as u64;
+        self.pool.extend_from_slice(ids);
+        if self.keep_text {
+            self.texts.insert(b, text.into());
+        }
+    }
+
+    /// Tokens in the block.
+    pub fn len(&self, b: BlockId) -> usize {
+        self.meta[b as usize].len as usize
+    }
+
+    /// The block's ids, when kept.
+    pub fn ids(&self, b: BlockId) -> Option<&[u32]> {
+        let m = &self.meta[b as usize];
+        if m.start == NOT_KEPT {
+            return None;
+        }
+        let s = m.start as usize;
+        Some(&self.pool[s..s + m.len as usize])
+    }
+
+    /// The block's text, when kept and asked for.
+    pub fn text(&self, b: BlockId) -> Option<&str> {
+        self.texts.get(&b).map(|t| &**t)
+    }
+
+    /// Distinct blocks.
+    pub fn count(&self) -> usize {
+        self.meta.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(keep: Keep) -> BlockStore {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tokenizers/mistral/tekken_240911.json.gz");
+        let tok = Tokenizer::load_file(
+            "tekken",
+            &path,
+            crate::config::TokenizerFormat::Tekken,
+            None,
+        )
+        .unwrap();
+        BlockStore::new(Arc::new(tok), keep, true)
+    }
+
+    #[test]
+    fn a_block_seen_once_and_short_keeps_only_its_length() {
+        let mut s = store(Keep::SharedOrLong(64));
+        let a = s.intern("Hello there.").unwrap();
+        assert_eq!(s.ids(a), None);
+        assert_eq!(s.text(a), None);
+        assert!(s.len(a) > 0);
+        // The second sight keeps ids and text, equal to a direct encoding.
+        assert_eq!(s.intern("Hello there.").unwrap(), a);
+        let direct = s.tokenizer.encode("Hello there.").unwrap();
+        assert_eq!(s.ids(a), Some(direct.as_slice()));
+        assert_eq!(s.text(a), Some("Hello there."));
+        assert_eq!(s.count(), 1);
+    }
+
+    #[test]
+    fn long_blocks_and_keep_all_keep_ids_at_first_sight() {
+        let long = "word ".repeat(100);
+        let mut s = store(Keep::SharedOrLong(64));
+        let b = s.intern(&long).unwrap();
+        assert_eq!(s.ids(b).map(<[u32]>::len), Some(s.len(b)));
+        let mut all = store(Keep::All);
+        let c = all.intern("x").unwrap();
+        assert!(all.ids(c).is_some());
+    }
+}
