@@ -7,15 +7,18 @@ Standard library only; deterministic (fixed seed, gzip mtime 0). Usage:
     python3 scripts/gen_example_logs.py --check    # compare with the committed file
 
 What is in it (README "prefix discover" shows the report):
-  * 24 OpenAI Chat Completions bodies (gpt-5.1): the registered browser-use system prompt
-    verbatim, then a different user question each time: a registered prefix.
+  * 24 OpenAI Chat Completions bodies (gpt-5.1): the browser-use system prompt, then a different
+    user question each time. Until 03:00 the prompt is the registered text verbatim (a
+    registered prefix); from 03:00 a second version with one sentence edited in its middle (a
+    deploy nobody registered: a prefix that diverges from the registered one).
   * 18 OpenAI Responses bodies (gpt-5): the deer-flow planner prompt as `instructions` with
     "Current time: ..." appended: a timestamp after the registered text, so requests share
     everything up to it and no more.
   * 16 OpenAI Batch input lines (gpt-4.1): the Hermes system prompt behind two tools whose order
     flips every other request: two prefixes where one was meant.
-  * 12 Anthropic Message Batches lines (claude-sonnet-4-6): no registered tokenizer serves
-    Claude (its tokenizer is private), so they are counted as unserved.
+  * 12 Anthropic Message Batches lines (claude-sonnet-4-6), in pairs a few minutes apart, the
+    system prompt marked with cache_control: no registered tokenizer serves Claude (its
+    tokenizer is private), so discover counts them as unserved; the fidelity test maps one.
   * 2 bad lines: a truncated body and an embeddings batch line.
 """
 import argparse, datetime as dt, gzip, json, random, sys
@@ -43,11 +46,14 @@ def build():
     planner = (TEXTS / "bytedance__deer-flow__planner_zh_CN.txt").read_text()
     hermes = (TEXTS / "cline__cline__system_hermes_4.txt").read_text()
     sonnet = (TEXTS / "cline__cline__system_claude_sonnet_4.txt").read_text()
+    # The second version: one sentence in the middle of the prompt says something else.
+    middle = browser.index("\n", len(browser) // 2) + 1
+    browser_v2 = browser[:middle] + "Prefer the page's own search box over site: queries.\n" + browser[middle:]
     lines = []
     for i in range(24):
         m = rnd.randrange(360)
         lines.append((m, {"timestamp": ts(m), "model": "gpt-5.1", "messages": [
-            {"role": "system", "content": browser},
+            {"role": "system", "content": browser if m < 180 else browser_v2},
             {"role": "user", "content": f"Open page {i} and summarize it."}],
             "usage": {"prompt_tokens": 5000, "prompt_tokens_details": {"cached_tokens": 4864}}}))
     for i in range(18):
@@ -62,7 +68,7 @@ def build():
                           "body": {"model": "gpt-4.1", "tools": tools, "messages": [
                               {"role": "system", "content": hermes}, {"role": "user", "content": f"Fix bug {i}."}]}}))
     for i in range(12):
-        m = rnd.randrange(360)
+        m = rnd.randrange(360) if i % 2 == 0 else m + rnd.randint(1, 4)
         lines.append((m, {"custom_id": f"sonnet-{i}", "timestamp": ts(m), "params": {
             "model": "claude-sonnet-4-6", "max_tokens": 1024,
             "system": [{"type": "text", "text": sonnet, "cache_control": {"type": "ephemeral"}}],

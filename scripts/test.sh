@@ -56,6 +56,9 @@ venv="${PREFIX_WARDEN_CLIENTS_VENV:-${TMPDIR:-/tmp}/prefix-warden-clients-venv}"
 "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/clients/requirements.txt
 "$venv/bin/python" -W ignore::DeprecationWarning scripts/clients/sdk_clients.py target/release/prefix .
 
+echo "== traffic benchmark at 20,000 requests (the 1M-request figures in README.md: scripts/bench-traffic.sh)"
+scripts/bench-traffic.sh 20000
+
 echo "== fuzzing: every target briefly (scripts/fuzz.sh; longer runs in docs/reliability.md)"
 # libFuzzer through cargo-fuzz on the nightly toolchain the machine image carries.
 rustup toolchain list | grep -q '^nightly' || { echo "needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }

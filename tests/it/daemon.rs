@@ -707,6 +707,8 @@ pub(crate) fn post(url: &str, body: &str, token: Option<&str>) -> (u16, String) 
         let mut req = reqwest::Client::new()
             .post(url)
             .header("content-type", "application/json")
+            // Anthropic's Messages API requires it; other endpoints ignore it.
+            .header("anthropic-version", "2023-06-01")
             .body(body.to_string());
         if let Some(t) = token {
             req = req.bearer_auth(t);

@@ -128,7 +128,7 @@ fn a_missing_log_is_one_error_line() {
 }
 
 #[test]
-fn lint_finds_the_timestamp_and_the_flipping_tools_and_exits_on_the_threshold() {
+fn lint_finds_the_timestamp_the_edit_and_the_flipping_tools_and_exits_on_the_threshold() {
     let d = scratch();
     let log = root().join("examples/logs/agents.jsonl.gz");
     let o = run_in(
@@ -171,6 +171,21 @@ fn lint_finds_the_timestamp_and_the_flipping_tools_and_exits_on_the_threshold() 
         find("log:openai/gpt-5.1", "date-time").unwrap()["varies"],
         false
     );
+    // The second version of the browser-use prompt: a sentence inserted in its middle.
+    let browser = std::fs::read_to_string(
+        d.path()
+            .join("prompts/texts/browser-use__browser-use__system_prompt.txt"),
+    )
+    .unwrap();
+    let inserted = "Prefer the page's own search box over site: queries.\n";
+    let middle = browser[browser.len() / 2..].find('\n').unwrap() + browser.len() / 2 + 1;
+    let div = find("log:openai/gpt-5.1", "divergence").expect("the edit");
+    assert_eq!(
+        (div["bytes"][0].as_u64(), div["bytes"][1].as_u64(), div["requests"].as_u64()),
+        (Some(middle as u64), Some((middle + inserted.len()) as u64), Some(24))
+    );
+    // The planner's versions differ at the timestamp, already reported as a date-time.
+    assert!(find("log:openai/gpt-5", "divergence").is_none());
     let total = v["tokens_per_day"].as_f64().unwrap();
     let o = run_in(
         d.path(),
@@ -221,23 +236,35 @@ fn lint_sees_a_tool_schema_whose_key_order_changes() {
     );
 }
 
-/// Fidelity: the example log's OpenAI traffic (Chat Completions for gpt-5.1, the registered
-/// prompt verbatim; Responses for gpt-5, a timestamp after the prompt, idle gaps longer than the
-/// 5-minute TTL), sent in time order to `prefix emulate` (its clock advanced to each request's
-/// timestamp), gets the cached tokens `simulate` predicts, hour by hour, within 1%.
+/// Fidelity: the example log's traffic (Chat Completions for gpt-5.1, two versions of the
+/// prompt; Responses for gpt-5, a timestamp after the prompt, idle gaps longer than the 5-minute
+/// TTL; Anthropic Message Batches for claude-sonnet-4-6, breakpoints as sent), sent in time
+/// order to `prefix emulate` (its clock advanced to each request's timestamp), gets the cached
+/// tokens `simulate` predicts, hour by hour, within 1%. Claude's tokenizer is private: the test
+/// config lets o200k stand in for it on both sides, which is what the emulator does.
 #[test]
 fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
-    let d = scratch();
+    let d = claude_served();
     let log = root().join("examples/logs/agents.jsonl.gz");
     let text = String::from_utf8(prefix_warden::tokenizer::read_maybe_gzip(&log).unwrap()).unwrap();
     for (model, path, details) in [
         ("gpt-5.1", "/v1/chat/completions", "prompt_tokens_details"),
         ("gpt-5", "/v1/responses", "input_tokens_details"),
+        ("claude-sonnet-4-6", "/v1/messages", "cache_read_input_tokens"),
     ] {
         let emu = crate::count::Emulator::start(d.path());
         let mut reqs: Vec<(f64, Value)> = text
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            // Message Batches lines carry the body in `params`.
+            .map(|v| match v.get("params") {
+                Some(p) => {
+                    let mut p = p.clone();
+                    p["timestamp"] = v["timestamp"].clone();
+                    p
+                }
+                None => v,
+            })
             .filter(|v| v["model"] == model)
             .map(|v| {
                 let t = chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap())
@@ -262,6 +289,8 @@ fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
             }
             let body = if path == "/v1/responses" {
                 serde_json::json!({"model": model, "max_output_tokens": 16, "instructions": v["instructions"], "input": v["input"]})
+            } else if path == "/v1/messages" {
+                serde_json::json!({"model": model, "max_tokens": 1, "system": v["system"], "messages": v["messages"]})
             } else {
                 serde_json::json!({"model": model, "max_tokens": 1, "messages": v["messages"]})
             };
@@ -272,18 +301,28 @@ fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
             );
             assert_eq!(c, 200, "{b}");
             let r: Value = serde_json::from_str(&b).unwrap();
-            let cached = r["usage"][details]["cached_tokens"].as_u64().unwrap();
+            let cached = if path == "/v1/messages" {
+                r["usage"][details].as_u64().unwrap()
+            } else {
+                r["usage"][details]["cached_tokens"].as_u64().unwrap()
+            };
             *observed
                 .entry((*t as i64).div_euclid(3600) * 3600)
                 .or_default() += cached;
         }
-        let name = format!("openai/{model}");
+        let name = if path == "/v1/messages" {
+            format!("anthropic/{model}")
+        } else {
+            format!("openai/{model}")
+        };
         let o = run_in(
             d.path(),
             &[
                 "simulate",
                 "--model",
                 &name,
+                "--breakpoints",
+                "as-sent",
                 "--format",
                 "json",
                 log.to_str().unwrap(),
@@ -317,6 +356,66 @@ fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
             );
         }
     }
+}
+
+/// A scratch project whose o200k tokenizer also serves claude-sonnet-4-6 (standing in for
+/// Claude's private tokenizer, as the emulator's does).
+fn claude_served() -> tempfile::TempDir {
+    let d = scratch();
+    let config = d.path().join("daemon.toml");
+    let toml = std::fs::read_to_string(&config).unwrap().replacen(
+        r#"models = ["openai/gpt-4o*","#,
+        r#"models = ["anthropic/claude-sonnet-4-6", "openai/gpt-4o*","#,
+        1,
+    );
+    assert!(toml.contains("anthropic/claude-sonnet-4-6"));
+    std::fs::write(&config, toml).unwrap();
+    d
+}
+
+#[test]
+fn simulate_costs_each_breakpoint_placement_and_lists_requests_with_usage() {
+    let d = claude_served();
+    let log = root().join("examples/logs/agents.jsonl.gz");
+    let json = |args: &[&str]| -> Value {
+        let mut all = vec!["simulate", "--format", "json", log.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let o = run_in(d.path(), &all);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let v = json(&["--model", "anthropic/claude-sonnet-4-6"]);
+    let p = v["placements"].as_array().unwrap();
+    let read = |name: &str| {
+        p.iter().find(|x| x["placement"] == name).unwrap()["read"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(p.len(), 4);
+    // The logs mark the system prompt, which is where `auto` puts the breakpoint too.
+    assert_eq!(read("as-sent"), read("auto"));
+    assert!(read("auto") > 0);
+    assert_eq!(read("tools"), 0, "no request has tools: nothing to cache");
+    let costs: Vec<f64> = p.iter().map(|x| x["cost_usd"].as_f64().unwrap()).collect();
+    assert!(costs.windows(2).all(|w| w[0] <= w[1]), "cheapest first");
+    // Automatic prefix caching has no placements.
+    let v = json(&["--model", "openai/gpt-5.1", "--per-request"]);
+    assert!(v["placements"].as_array().unwrap().is_empty());
+    let fit = &v["requests_fit"];
+    assert_eq!(fit["requests_with_usage"], 24);
+    let per = v["per_request"].as_array().unwrap();
+    assert_eq!(per.len(), 24);
+    assert!(per.iter().all(|r| r["file"].as_str().unwrap().ends_with("agents.jsonl.gz")
+        && r["line"].as_u64().unwrap() > 0
+        && r["observed_read"] == 4864));
+    let worst = fit["worst"].as_array().unwrap();
+    assert!(worst.len() <= 10);
+    let text = stdout(&run_in(
+        d.path(),
+        &["simulate", "--model", "openai/gpt-5.1", log.to_str().unwrap()],
+    ));
+    assert!(text.contains("per request with usage: 24 request(s)"), "{text}");
+    assert_no_prompt_text(&root(), &text, "simulate");
 }
 
 #[test]

@@ -66,6 +66,9 @@ pub struct Candidate {
     /// Otherwise the registered prompt (same tokenizer) it shares the most tokens with, and
     /// the token where they diverge.
     pub diverges_from: Option<(String, usize)>,
+    /// Or the registered prompt whose beginning this prefix is (all its tokens match): the
+    /// part of the prompt that traffic sending several versions of it still shares.
+    pub prefix_of: Option<String>,
 }
 
 struct Node {
@@ -441,11 +444,12 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                     tokens: ids.len(),
                     blocks: blocks.len(),
                     fingerprint: fp,
-                    diverges_from: if registered_as.is_some() {
-                        None
-                    } else {
-                        closest
-                    },
+                    prefix_of: closest
+                        .as_ref()
+                        .filter(|c| registered_as.is_none() && c.1 == ids.len())
+                        .map(|c| c.0.clone()),
+                    diverges_from: closest
+                        .filter(|c| registered_as.is_none() && c.1 < ids.len()),
                     registered: registered_as,
                 });
                 texts.push(if o.keep_text {

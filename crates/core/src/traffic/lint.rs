@@ -34,6 +34,9 @@ pub enum Class {
     ToolKeyOrder,
     ToolsOrder,
     AfterLastBreakpoint,
+    /// Versions of a system block that agree up to a point and differ after it: a template
+    /// variable, or an edit deployed beside the old text.
+    Divergence,
 }
 
 impl std::fmt::Display for Class {
@@ -46,6 +49,7 @@ impl std::fmt::Display for Class {
             Class::ToolKeyOrder => "tool-key-order",
             Class::ToolsOrder => "tools-order",
             Class::AfterLastBreakpoint => "after-last-breakpoint",
+            Class::Divergence => "divergence",
         })
     }
 }
@@ -89,6 +93,34 @@ fn detectors() -> &'static [(Class, Regex)] {
             (Class::HighEntropyId, r(r"\b[A-Za-z0-9_-]{24,}\b")),
         ]
     })
+}
+
+/// Distinct texts of one system block kept for the divergence check.
+const MAX_VERSIONS: usize = 32;
+
+/// Where `b` starts to differ from `a` and where (in `b`) the two agree again to the end,
+/// on character boundaries.
+fn differing(a: &str, b: &str) -> (usize, usize) {
+    let mut start = a
+        .bytes()
+        .zip(b.bytes())
+        .take_while(|(x, y)| x == y)
+        .count();
+    while !b.is_char_boundary(start) {
+        start -= 1;
+    }
+    let max_suffix = a.len().min(b.len()) - start;
+    let mut suffix = a
+        .bytes()
+        .rev()
+        .zip(b.bytes().rev())
+        .take(max_suffix)
+        .take_while(|(x, y)| x == y)
+        .count();
+    while !b.is_char_boundary(b.len() - suffix) {
+        suffix -= 1;
+    }
+    (start, (b.len() - suffix).max(start))
 }
 
 /// Shannon entropy per character, and whether letters and digits are mixed.
@@ -211,6 +243,8 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
     let mut tool_forms: HashMap<(String, String), HashSet<String>> = HashMap::new();
     let mut tool_uses: HashMap<(String, String), usize> = HashMap::new();
     let mut tool_lists: HashMap<String, HashMap<Vec<String>, usize>> = HashMap::new();
+    // (model, system block) -> its distinct texts (at most MAX_VERSIONS kept) and their requests.
+    let mut versions: HashMap<(String, usize), Vec<(String, usize)>> = HashMap::new();
     let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
     for log in logs {
         read_log(log, &mut read, |rec| {
@@ -256,6 +290,12 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
                             // Bytes after the span in the prefix, for the cost estimate.
                             e.2 = e.2.max(b.text.len() - r.0);
                         }
+                        let v = versions.entry((model.clone(), sys_i)).or_default();
+                        match v.iter().position(|x| x.0 == b.text) {
+                            Some(k) => v[k].1 += 1,
+                            None if v.len() < MAX_VERSIONS => v.push((b.text.clone(), 1)),
+                            None => {}
+                        }
                         sys_i += 1;
                     }
                     Section::Messages => {}
@@ -275,6 +315,41 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
     } else {
         1.0
     };
+    for ((model, i), mut v) in versions {
+        if v.len() < 2 {
+            continue;
+        }
+        // Against the most frequent version: where each other one starts to differ, and the
+        // bytes until both agree again (their common suffix).
+        v.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        let base = &v[0].0;
+        let mut at: BTreeMap<usize, (usize, usize, usize)> = BTreeMap::new();
+        for (text, n) in &v[1..] {
+            let (start, end) = differing(base, text);
+            let e = at.entry(start).or_insert((end, v[0].1, text.len() - start));
+            e.0 = e.0.max(end);
+            e.1 += n;
+            e.2 = e.2.max(text.len() - start);
+        }
+        for (start, (end, n, after)) in at {
+            // Already explained by a span found in the block (a timestamp that varies).
+            let explained = span_seen
+                .iter()
+                .any(|((m, j, _), s)| *m == model && *j == i && s.0 .0 <= start && start < s.0 .1.max(s.0 .0 + 1));
+            if explained {
+                continue;
+            }
+            findings.push(Finding {
+                subject: format!("log:{model}"),
+                location: format!("system[{i}]"),
+                bytes: (start, end),
+                class: Class::Divergence,
+                requests: n,
+                varies: Some(true),
+                tokens_per_day: (after as f64 / 4.0) * n as f64 / days,
+            });
+        }
+    }
     for ((model, i, class), (r, n, after, contents)) in span_seen {
         findings.push(Finding {
             subject: format!("log:{model}"),
@@ -367,6 +442,17 @@ fn segment_of(p: &crate::prompt::Prompt, b: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn differing_spans_an_insertion_a_replacement_and_a_multibyte_edit() {
+        assert_eq!(differing("abcXYZ", "abc12XYZ"), (3, 5));
+        assert_eq!(differing("time: 10:00 ok", "time: 11:30 ok"), (7, 10));
+        assert_eq!(differing("same", "same"), (4, 4));
+        // "é" and "è" share their first byte: the range stays on character boundaries.
+        let (a, b) = ("café au lait", "cafè au lait");
+        assert_eq!(differing(a, b), (3, 5));
+        assert_eq!(differing("abc", "abcdef"), (3, 6));
+    }
 
     #[test]
     fn detectors_find_what_changes_per_request_and_not_plain_words() {

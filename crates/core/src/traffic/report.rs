@@ -43,6 +43,11 @@ pub fn discovery(d: &Discovery, format: Format) -> String {
             match (&c.registered, &c.diverges_from) {
                 (Some(p), _) => format!("yes: {p}"),
                 (None, Some((p, t))) => format!("no: diverges from {p} at token {t}"),
+                (None, None) if c.prefix_of.is_some() => format!(
+                    "no: the first {} tokens of {}",
+                    c.tokens,
+                    c.prefix_of.as_deref().unwrap_or_default()
+                ),
                 (None, None) => "no".into(),
             },
         ]);
