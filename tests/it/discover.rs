@@ -32,9 +32,26 @@ fn discover_finds_the_shared_prefixes_of_the_example_log() {
     assert_eq!(bad, [11, 31]);
     assert_eq!(v["unserved_models"]["anthropic/claude-sonnet-4-6"], 12);
     let c = candidates(&v);
-    // The registered browser-use prompt, verbatim in 24 requests.
+    // The registered browser-use prompt, verbatim in the 15 requests before 03:00; the second
+    // version after it (9 requests) diverges from it where the sentence was inserted, and all
+    // 24 share only what comes before that.
     assert_eq!(c[0]["registered"], "browser-use-agent");
-    assert_eq!(c[0]["requests"], 24);
+    assert_eq!(c[0]["requests"], 15);
+    let shared = c
+        .iter()
+        .find(|x| x["prefix_of"] == "browser-use-agent")
+        .unwrap();
+    assert_eq!(shared["requests"], 24);
+    let v2 = c
+        .iter()
+        .find(|x| x["diverges_from"][0] == "browser-use-agent")
+        .unwrap();
+    assert_eq!(v2["requests"], 9);
+    assert_eq!(v2["diverges_from"][1], shared["tokens"]);
+    assert!(
+        v2["tokens"].as_u64() > c[0]["tokens"].as_u64(),
+        "one sentence longer"
+    );
     // The planner prompt with a timestamp after it: 18 requests share it up to the timestamp.
     let planner = c.iter().find(|x| x["model"] == "openai/gpt-5").unwrap();
     assert_eq!(planner["requests"], 18);
@@ -49,7 +66,7 @@ fn discover_finds_the_shared_prefixes_of_the_example_log() {
     assert!(hermes
         .iter()
         .all(|h| h["requests"] == 8 && h["registered"].is_null()));
-    assert_eq!(c.len(), 4, "{c:#?}");
+    assert_eq!(c.len(), 6, "{c:#?}");
 
     let table = run_in(d.path(), &["discover", log.to_str().unwrap()]);
     let out = stdout(&table);
@@ -181,8 +198,16 @@ fn lint_finds_the_timestamp_the_edit_and_the_flipping_tools_and_exits_on_the_thr
     let middle = browser[browser.len() / 2..].find('\n').unwrap() + browser.len() / 2 + 1;
     let div = find("log:openai/gpt-5.1", "divergence").expect("the edit");
     assert_eq!(
-        (div["bytes"][0].as_u64(), div["bytes"][1].as_u64(), div["requests"].as_u64()),
-        (Some(middle as u64), Some((middle + inserted.len()) as u64), Some(24))
+        (
+            div["bytes"][0].as_u64(),
+            div["bytes"][1].as_u64(),
+            div["requests"].as_u64()
+        ),
+        (
+            Some(middle as u64),
+            Some((middle + inserted.len()) as u64),
+            Some(24)
+        )
     );
     // The planner's versions differ at the timestamp, already reported as a date-time.
     assert!(find("log:openai/gpt-5", "divergence").is_none());
@@ -250,7 +275,11 @@ fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
     for (model, path, details) in [
         ("gpt-5.1", "/v1/chat/completions", "prompt_tokens_details"),
         ("gpt-5", "/v1/responses", "input_tokens_details"),
-        ("claude-sonnet-4-6", "/v1/messages", "cache_read_input_tokens"),
+        (
+            "claude-sonnet-4-6",
+            "/v1/messages",
+            "cache_read_input_tokens",
+        ),
     ] {
         let emu = crate::count::Emulator::start(d.path());
         let mut reqs: Vec<(f64, Value)> = text
@@ -405,16 +434,26 @@ fn simulate_costs_each_breakpoint_placement_and_lists_requests_with_usage() {
     assert_eq!(fit["requests_with_usage"], 24);
     let per = v["per_request"].as_array().unwrap();
     assert_eq!(per.len(), 24);
-    assert!(per.iter().all(|r| r["file"].as_str().unwrap().ends_with("agents.jsonl.gz")
-        && r["line"].as_u64().unwrap() > 0
-        && r["observed_read"] == 4864));
+    assert!(per
+        .iter()
+        .all(|r| r["file"].as_str().unwrap().ends_with("agents.jsonl.gz")
+            && r["line"].as_u64().unwrap() > 0
+            && r["observed_read"] == 4864));
     let worst = fit["worst"].as_array().unwrap();
     assert!(worst.len() <= 10);
     let text = stdout(&run_in(
         d.path(),
-        &["simulate", "--model", "openai/gpt-5.1", log.to_str().unwrap()],
+        &[
+            "simulate",
+            "--model",
+            "openai/gpt-5.1",
+            log.to_str().unwrap(),
+        ],
     ));
-    assert!(text.contains("per request with usage: 24 request(s)"), "{text}");
+    assert!(
+        text.contains("per request with usage: 24 request(s)"),
+        "{text}"
+    );
     assert_no_prompt_text(&root(), &text, "simulate");
 }
 

@@ -130,7 +130,7 @@ impl Tree {
                     let parent = &self.nodes[at as usize];
                     let node = Node {
                         count: 0,
-                                    depth_tokens: parent
+                        depth_tokens: parent
                             .depth_tokens
                             .saturating_add(self.blocks.len(b) as u32),
                         parent: at,
@@ -169,7 +169,10 @@ impl Tree {
     fn models(&self, n: u32) -> ModelCounts {
         match self.shared_models.get(&n) {
             Some(c) => c.clone(),
-            None => vec![(self.nodes[n as usize].first_model, self.nodes[n as usize].count as usize)],
+            None => vec![(
+                self.nodes[n as usize].first_model,
+                self.nodes[n as usize].count as usize,
+            )],
         }
     }
 
@@ -301,22 +304,20 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                     let s = match entry {
                         None => None,
                         Some(e) => {
-                            let tree = match trees
-                                .iter()
-                                .position(|t| t.blocks.tokenizer.id == e.id)
-                            {
-                                Some(i) => i,
-                                None => match a.tokenizers.get(&e.id) {
-                                    Ok(tok) => {
-                                        trees.push(Tree::new(tok, keep, o.keep_text));
-                                        trees.len() - 1
-                                    }
-                                    Err(e) => {
-                                        failure = Some(e);
-                                        return;
-                                    }
-                                },
-                            };
+                            let tree =
+                                match trees.iter().position(|t| t.blocks.tokenizer.id == e.id) {
+                                    Some(i) => i,
+                                    None => match a.tokenizers.get(&e.id) {
+                                        Ok(tok) => {
+                                            trees.push(Tree::new(tok, keep, o.keep_text));
+                                            trees.len() - 1
+                                        }
+                                        Err(e) => {
+                                            failure = Some(e);
+                                            return;
+                                        }
+                                    },
+                                };
                             let Ok(m) = u16::try_from(model_names.len()) else {
                                 failure = Some(Error::Other(
                                     "more than 65535 distinct models in the logs".into(),
@@ -370,7 +371,8 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
             .prompts
             .iter()
             .map(|p| {
-                TokenizedPrefix::new(&tree.blocks.tokenizer, p, false).map(|t| (p.id.clone(), t.ids))
+                TokenizedPrefix::new(&tree.blocks.tokenizer, p, false)
+                    .map(|t| (p.id.clone(), t.ids))
             })
             .collect::<Result<_>>()?;
         for (n, node) in tree.nodes.iter().enumerate() {
@@ -448,8 +450,7 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                         .as_ref()
                         .filter(|c| registered_as.is_none() && c.1 == ids.len())
                         .map(|c| c.0.clone()),
-                    diverges_from: closest
-                        .filter(|c| registered_as.is_none() && c.1 < ids.len()),
+                    diverges_from: closest.filter(|c| registered_as.is_none() && c.1 < ids.len()),
                     registered: registered_as,
                 });
                 texts.push(if o.keep_text {

@@ -101,11 +101,7 @@ const MAX_VERSIONS: usize = 32;
 /// Where `b` starts to differ from `a` and where (in `b`) the two agree again to the end,
 /// on character boundaries.
 fn differing(a: &str, b: &str) -> (usize, usize) {
-    let mut start = a
-        .bytes()
-        .zip(b.bytes())
-        .take_while(|(x, y)| x == y)
-        .count();
+    let mut start = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
     while !b.is_char_boundary(start) {
         start -= 1;
     }
@@ -333,9 +329,9 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
         }
         for (start, (end, n, after)) in at {
             // Already explained by a span found in the block (a timestamp that varies).
-            let explained = span_seen
-                .iter()
-                .any(|((m, j, _), s)| *m == model && *j == i && s.0 .0 <= start && start < s.0 .1.max(s.0 .0 + 1));
+            let explained = span_seen.iter().any(|((m, j, _), s)| {
+                *m == model && *j == i && s.0 .0 <= start && start < s.0 .1.max(s.0 .0 + 1)
+            });
             if explained {
                 continue;
             }

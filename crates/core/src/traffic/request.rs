@@ -330,7 +330,11 @@ mod tests {
         assert_eq!(a.timestamp, Some(1_796_032_800.0));
         assert_eq!(a.usage, Some((100, 103)));
         let marked: Vec<bool> = a.blocks.iter().map(|b| b.breakpoint).collect();
-        assert_eq!(marked, [false, true, false], "the system block carries cache_control");
+        assert_eq!(
+            marked,
+            [false, true, false],
+            "the system block carries cache_control"
+        );
 
         let c = parse_line(2, r#"{"custom_id": "x", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4.1", "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": [{"type": "text", "text": "q"}]}]}}"#).unwrap();
         assert_eq!(

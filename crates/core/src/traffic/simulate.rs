@@ -509,7 +509,11 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
     if fit.requests_with_usage > 0 {
         fit.mean_abs_error = abs_error as f64 / fit.requests_with_usage as f64;
     }
-    let per_request = if o.per_request { fits.clone() } else { Vec::new() };
+    let per_request = if o.per_request {
+        fits.clone()
+    } else {
+        Vec::new()
+    };
     fits.sort_by_key(|f| std::cmp::Reverse(f.predicted_read.abs_diff(f.observed_read)));
     fits.retain(|f| f.predicted_read != f.observed_read);
     fits.truncate(WORST);
