@@ -263,7 +263,7 @@ fn lint_sees_a_tool_schema_whose_key_order_changes() {
 
 /// Fidelity: the example log's traffic (Chat Completions for gpt-5.1, two versions of the
 /// prompt; Responses for gpt-5, a timestamp after the prompt, idle gaps longer than the 5-minute
-/// TTL; Anthropic Message Batches for claude-sonnet-4-6, breakpoints as sent), sent in time
+/// TTL; OpenAI Batch lines for gpt-4.1, tools whose order flips; Anthropic Message Batches for claude-sonnet-4-6, breakpoints as sent), sent in time
 /// order to `prefix emulate` (its clock advanced to each request's timestamp), gets the cached
 /// tokens `simulate` predicts, hour by hour, within 1%. Claude's tokenizer is private: the test
 /// config lets o200k stand in for it on both sides, which is what the emulator does.
@@ -275,6 +275,7 @@ fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
     for (model, path, details) in [
         ("gpt-5.1", "/v1/chat/completions", "prompt_tokens_details"),
         ("gpt-5", "/v1/responses", "input_tokens_details"),
+        ("gpt-4.1", "/v1/chat/completions", "prompt_tokens_details"),
         (
             "claude-sonnet-4-6",
             "/v1/messages",
@@ -286,7 +287,7 @@ fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             // Message Batches lines carry the body in `params`.
-            .map(|v| match v.get("params") {
+            .map(|v| match v.get("params").or(v.get("body")) {
                 Some(p) => {
                     let mut p = p.clone();
                     p["timestamp"] = v["timestamp"].clone();
@@ -320,6 +321,8 @@ fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
                 serde_json::json!({"model": model, "max_output_tokens": 16, "instructions": v["instructions"], "input": v["input"]})
             } else if path == "/v1/messages" {
                 serde_json::json!({"model": model, "max_tokens": 1, "system": v["system"], "messages": v["messages"]})
+            } else if v.get("tools").is_some() {
+                serde_json::json!({"model": model, "max_tokens": 1, "tools": v["tools"], "messages": v["messages"]})
             } else {
                 serde_json::json!({"model": model, "max_tokens": 1, "messages": v["messages"]})
             };
