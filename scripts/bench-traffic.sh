@@ -33,5 +33,5 @@ EOF
 }
 status=0
 measure discover "$bin" discover --config daemon.toml --format json "$log" || status=1
-measure simulate "$bin" simulate --config daemon.toml --model openai/gpt-5.1 --format json "$log" || status=1
+measure simulate "$bin" simulate --config daemon.toml --model openai/gpt-5.5 --format json "$log" || status=1
 exit $status

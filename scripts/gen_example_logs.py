@@ -7,14 +7,14 @@ Standard library only; deterministic (fixed seed, gzip mtime 0). Usage:
     python3 scripts/gen_example_logs.py --check    # compare with the committed file
 
 What is in it (README "prefix discover" shows the report):
-  * 24 OpenAI Chat Completions bodies (gpt-5.1): the browser-use system prompt, then a different
+  * 24 OpenAI Chat Completions bodies (gpt-5.5): the browser-use system prompt, then a different
     user question each time. Until 03:00 the prompt is the registered text verbatim (a
     registered prefix); from 03:00 a second version with one sentence edited in its middle (a
     deploy nobody registered: a prefix that diverges from the registered one).
-  * 18 OpenAI Responses bodies (gpt-5): the deer-flow planner prompt as `instructions` with
+  * 18 OpenAI Responses bodies (gpt-5.4): the deer-flow planner prompt as `instructions` with
     "Current time: ..." appended: a timestamp after the registered text, so requests share
     everything up to it and no more.
-  * 16 OpenAI Batch input lines (gpt-4.1): the Hermes system prompt behind two tools whose order
+  * 16 OpenAI Batch input lines (gpt-5.4-mini): the Hermes system prompt behind two tools whose order
     flips every other request: two prefixes where one was meant.
   * 12 Anthropic Message Batches lines (claude-sonnet-4-6), in pairs a few minutes apart, the
     system prompt marked with cache_control: no registered tokenizer serves Claude (its
@@ -52,20 +52,20 @@ def build():
     lines = []
     for i in range(24):
         m = rnd.randrange(360)
-        lines.append((m, {"timestamp": ts(m), "model": "gpt-5.1", "messages": [
+        lines.append((m, {"timestamp": ts(m), "model": "gpt-5.5", "messages": [
             {"role": "system", "content": browser if m < 180 else browser_v2},
             {"role": "user", "content": f"Open page {i} and summarize it."}],
             "usage": {"prompt_tokens": 5000, "prompt_tokens_details": {"cached_tokens": 4864}}}))
     for i in range(18):
         m = rnd.randrange(360)
-        lines.append((m, {"timestamp": ts(m), "model": "gpt-5",
+        lines.append((m, {"timestamp": ts(m), "model": "gpt-5.4",
                           "instructions": planner + f"\n\nCurrent time: {ts(m)}",
                           "input": f"Plan task {i}."}))
     for i in range(16):
         m = rnd.randrange(360)
         tools = TOOLS if i % 2 == 0 else TOOLS[::-1]
         lines.append((m, {"custom_id": f"hermes-{i}", "method": "POST", "url": "/v1/chat/completions", "timestamp": ts(m),
-                          "body": {"model": "gpt-4.1", "tools": tools, "messages": [
+                          "body": {"model": "gpt-5.4-mini", "tools": tools, "messages": [
                               {"role": "system", "content": hermes}, {"role": "user", "content": f"Fix bug {i}."}]}}))
     for i in range(12):
         m = rnd.randrange(360) if i % 2 == 0 else m + rnd.randint(1, 4)

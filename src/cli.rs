@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
-use rayon::prelude::*;
 
 use crate::analyzer::Analyzer;
 use crate::config::TokenizerFormat;
@@ -14,6 +13,14 @@ use crate::error::{Error, Result};
 use crate::report::{self, Format};
 use crate::template::ChatTemplate;
 use crate::tokenizer::{read_spec, Tokenizer};
+
+const CHECK_HELP: &str = "\
+Examples:
+  prefix check                       # the shipped daemon.toml
+  prefix check --config /etc/prefix-warden/daemon.toml --format json
+
+Models registered in prompts or warmed by [[warmup]] groups are checked against
+data/model-lifecycle.toml: within 30 days of retirement a warning, past it an error (exit 2).";
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -50,8 +57,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Validate the config, every tokenizer file (sha256 included), the prompts and the cache rules
-    Check,
+    /// Validate the config, every tokenizer file (sha256 included), the prompts, the cache rules,
+    /// and the retirement dates of the models in use
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
     /// Print the token ids of a text as JSON: {"tokenizer", "count", "ids"}
     Tokenize(TokenizeArgs),
     /// Fingerprint registered prompts under registered tokenizers
@@ -164,6 +173,16 @@ pub struct DiscoverArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// table or markdown for people, json for scripts
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Check the retirement dates as of this day (YYYY-MM-DD) instead of today (UTC)
+    #[arg(long, value_name = "DAY", hide = true)]
+    pub today: Option<chrono::NaiveDate>,
+}
+
+#[derive(Args, Debug)]
 pub struct StatusArgs {
     /// The daemon's base URL (default: http:// + daemon.listen from the config)
     #[arg(long)]
@@ -260,7 +279,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 
 fn run_command(cli: Cli) -> Result<Outcome> {
     match cli.command {
-        Command::Check => check(&cli.config),
+        Command::Check(a) => crate::check::run(&cli.config, a.format, a.today),
         Command::Tokenize(a) => tokenize(&cli.config, a),
         Command::Fingerprint(a) => fingerprint(&cli.config, a),
         Command::Diff(a) => diff(&cli.config, a),
@@ -273,110 +292,13 @@ fn run_command(cli: Cli) -> Result<Outcome> {
     }
 }
 
-fn print(s: &str) -> Result<()> {
+pub(crate) fn print(s: &str) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.map_err(|e| Error::io("<stdout>", e)),
     }
-}
-
-fn check(config: &Path) -> Result<Outcome> {
-    let a = Analyzer::load(config)?;
-    // Counting tokenizers have no file and are never called from here.
-    let loaded: Vec<std::sync::Arc<Tokenizer>> = a
-        .config
-        .tokenizers
-        .par_iter()
-        .filter(|t| !t.format.is_count())
-        .map(|t| a.tokenizers.get(&t.id))
-        .collect::<Result<_>>()?;
-    let mut rows = vec![vec![
-        "TOKENIZER".to_string(),
-        "FORMAT".into(),
-        "IDS".into(),
-        "ENGINE".into(),
-        "SHA256".into(),
-    ]];
-    for t in &loaded {
-        let pinned = a.tokenizers.entry(&t.id)?.sha256.is_some();
-        // A version that renders: say with what (its template is verified when loaded).
-        let engine = match a.tokenizers.template(&t.id)? {
-            Some(tmpl) if tmpl.kind() == "harmony" => format!("{} + harmony", t.engine()),
-            Some(tmpl) => format!("{} + template {}", t.engine(), &tmpl.sha256[..12]),
-            None => t.engine(),
-        };
-        rows.push(vec![
-            t.id.clone(),
-            t.identity.format.to_string(),
-            t.vocab_size.to_string(),
-            engine,
-            format!(
-                "{} ({})",
-                &t.identity.file_sha256[..12],
-                if pinned {
-                    "pinned, verified"
-                } else {
-                    "UNPINNED: content changes are recorded and alerted"
-                }
-            ),
-        ]);
-    }
-    for t in a.config.tokenizers.iter() {
-        let Some(c) = &t.count else { continue };
-        rows.push(vec![
-            t.id.clone(),
-            t.format.to_string(),
-            "-".into(),
-            format!("count by {}, model {}", c.endpoint, c.model),
-            "- (no file: the provider counts; not called by check)".into(),
-        ]);
-    }
-    let mut out = report::table(&rows, false);
-    let mut warnings = Vec::new();
-    // Lookup clients are built as the daemon builds them (no request is sent); the DNS
-    // resolver wants a runtime around it.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
-    let _guard = rt.enter();
-    for (i, (w, loc)) in a.config.warmups.iter().enumerate() {
-        let at = |e: Error| Error::Invalid {
-            file: loc.file.clone(),
-            line: loc.line,
-            field: format!("warmup[{i}].lookup"),
-            message: e.to_string(),
-        };
-        crate::live_color::Lookup::new(&w.lookup, &a.config.base_dir).map_err(at)?;
-        if let Err(e) = crate::warmup::api_key(w, &a.config.base_dir) {
-            warnings.push(format!("warning: {loc}: warmup[{i}]: {e}"));
-        }
-    }
-    for p in &a.prompts {
-        for m in &p.models {
-            if a.rules.for_model(m).is_none() {
-                warnings.push(format!(
-                    "warning: {}: prompt `{}`: no cache rule for model `{m}`",
-                    p.file.display(),
-                    p.id
-                ));
-            }
-        }
-    }
-    out.push_str(&format!(
-        "\nok: {} tokenizer(s), {} prompt(s), {} cache rule(s) in {}\n",
-        a.config.tokenizers.len(),
-        a.prompts.len(),
-        a.rules.rules.len(),
-        a.config.path.display()
-    ));
-    print(&out)?;
-    for w in warnings {
-        eprintln!("{w}");
-    }
-    Ok(Outcome::Ok)
 }
 
 fn tokenize(config: &Path, a: TokenizeArgs) -> Result<Outcome> {

@@ -12,8 +12,8 @@ The shape, chosen to look like a mixed fleet of agents and chat apps:
     follow-up turn carrying the previous question and answer.
   * 94% come from 40 "chat" apps with a 200-600 byte system prompt (not cacheable on hosted
     APIs: under their minimum) and a one- to three-turn conversation.
-  * Models: agents on gpt-5.1 (Chat Completions, with `usage`) and claude-sonnet-4-6 (Anthropic
-    Messages); chat apps on gpt-5.1, gpt-4.1 (Responses) and gpt-5-mini.
+  * Models: agents on gpt-5.5 (Chat Completions, with `usage`) and claude-sonnet-4-6 (Anthropic
+    Messages); chat apps on gpt-5.5, gpt-5.4 (Responses) and gpt-5.4-mini.
 """
 import argparse, datetime as dt, json, random
 from pathlib import Path
@@ -67,7 +67,7 @@ def main():
                     turns = [{"role": "user", "content": sentence(rnd, 10, 40)},
                              {"role": "assistant", "content": sentence(rnd, 20, 80)}] + turns
                 if a % 2 == 0:
-                    body = {"timestamp": stamp, "model": "gpt-5.1", "tools": TOOLS,
+                    body = {"timestamp": stamp, "model": "gpt-5.5", "tools": TOOLS,
                             "messages": [{"role": "system", "content": agents[a]}] + turns,
                             "usage": {"prompt_tokens": 1500 + a * 1000,
                                       "prompt_tokens_details": {"cached_tokens": 1024 + a * 1024}}}
@@ -84,14 +84,14 @@ def main():
                     history += [{"role": "user", "content": sentence(rnd, 4, 12)},
                                 {"role": "assistant", "content": sentence(rnd, 8, 24)}]
                 if kind == 0:
-                    body = {"timestamp": stamp, "model": "gpt-5.1", "messages":
+                    body = {"timestamp": stamp, "model": "gpt-5.5", "messages":
                             [{"role": "system", "content": chats[c]}] + history
                             + [{"role": "user", "content": question}]}
                 elif kind == 1:
-                    body = {"timestamp": stamp, "model": "gpt-4.1", "instructions": chats[c],
+                    body = {"timestamp": stamp, "model": "gpt-5.4", "instructions": chats[c],
                             "input": history + [{"role": "user", "content": question}]}
                 else:
-                    body = {"timestamp": stamp, "model": "gpt-5-mini", "messages":
+                    body = {"timestamp": stamp, "model": "gpt-5.4-mini", "messages":
                             [{"role": "developer", "content": chats[c]}] + history
                             + [{"role": "user", "content": question}]}
             out.write(json.dumps(body, ensure_ascii=False))

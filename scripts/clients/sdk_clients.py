@@ -51,7 +51,7 @@ try:
     usages = []
     for _ in range(2):
         m = a.messages.create(
-            model="claude-sonnet-4-5", max_tokens=1,
+            model="claude-sonnet-4-6", max_tokens=1,
             system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
             messages=[{"role": "user", "content": "."}])
         usages.append(m.usage)
@@ -60,7 +60,7 @@ try:
     check("anthropic: second request reads it", (usages[1].cache_read_input_tokens or 0) == usages[0].cache_creation_input_tokens, repr(usages[1]))
     admin(base, "/admin/faults", {"mode": "rate_limit_ok_body", "count": 1, "retry_after_secs": 1})
     try:
-        a.messages.create(model="claude-sonnet-4-5", max_tokens=1, system=system, messages=[{"role": "user", "content": "."}])
+        a.messages.create(model="claude-sonnet-4-6", max_tokens=1, system=system, messages=[{"role": "user", "content": "."}])
         check("anthropic: a 429 is a RateLimitError", False, "no error raised")
     except anthropic.RateLimitError as e:
         check("anthropic: a 429 is a RateLimitError", e.status_code == 429)
@@ -69,31 +69,31 @@ try:
     o = openai.OpenAI(api_key="sk-emulator", base_url=base + "/v1", max_retries=0)
     cached = []
     for _ in range(2):
-        c = o.chat.completions.create(model="gpt-4.1", max_tokens=1,
+        c = o.chat.completions.create(model="gpt-5.5", max_tokens=1,
                                       messages=[{"role": "system", "content": system}, {"role": "user", "content": "."}])
         cached.append(c.usage.prompt_tokens_details.cached_tokens if c.usage.prompt_tokens_details else 0)
     check("openai: chat.completions answers a ChatCompletion", type(c).__name__ == "ChatCompletion", repr(c))
     check("openai chat: the second request reads the cache", cached[0] == 0 and cached[1] > 1024, repr(cached))
-    r = o.responses.create(model="gpt-4.1", max_output_tokens=16, instructions=system, input=".")
+    r = o.responses.create(model="gpt-5.5", max_output_tokens=16, instructions=system, input=".")
     check("openai: responses.create answers a Response", type(r).__name__ == "Response", repr(r))
     check("openai responses: usage carries cached tokens", r.usage.input_tokens_details.cached_tokens > 1024, repr(r.usage))
     admin(base, "/admin/faults", {"mode": "rate_limit_ok_body", "count": 1, "retry_after_secs": 1})
     try:
-        o.chat.completions.create(model="gpt-4.1", max_tokens=1, messages=[{"role": "user", "content": "hi"}])
+        o.chat.completions.create(model="gpt-5.5", max_tokens=1, messages=[{"role": "user", "content": "hi"}])
         check("openai: a 429 is a RateLimitError", False, "no error raised")
     except openai.RateLimitError as e:
         check("openai: a 429 is a RateLimitError", e.status_code == 429)
 
     # The count endpoints the counting tokenizers call, and the admin switch that moves them.
-    n1 = a.messages.count_tokens(model="claude-sonnet-4-5", system=system,
+    n1 = a.messages.count_tokens(model="claude-sonnet-4-6", system=system,
                                  messages=[{"role": "user", "content": "Hello."}]).input_tokens
     check("anthropic: messages.count_tokens answers input_tokens", n1 > 1024, repr(n1))
-    t1 = o.responses.input_tokens.count(model="gpt-4.1", instructions=system, input="Hello.").input_tokens
+    t1 = o.responses.input_tokens.count(model="gpt-5.5", instructions=system, input="Hello.").input_tokens
     check("openai: responses.input_tokens.count answers input_tokens", t1 > 1024, repr(t1))
     admin(base, "/admin/count", {"offset": 7})
-    n2 = a.messages.count_tokens(model="claude-sonnet-4-5", system=system,
+    n2 = a.messages.count_tokens(model="claude-sonnet-4-6", system=system,
                                  messages=[{"role": "user", "content": "Hello."}]).input_tokens
-    t2 = o.responses.input_tokens.count(model="gpt-4.1", instructions=system, input="Hello.").input_tokens
+    t2 = o.responses.input_tokens.count(model="gpt-5.5", instructions=system, input="Hello.").input_tokens
     check("count endpoints: the admin offset moves both counts", (n2 - n1, t2 - t1) == (7, 7), repr((n1, n2, t1, t2)))
 finally:
     emu.terminate()

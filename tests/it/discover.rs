@@ -53,14 +53,14 @@ fn discover_finds_the_shared_prefixes_of_the_example_log() {
         "one sentence longer"
     );
     // The planner prompt with a timestamp after it: 18 requests share it up to the timestamp.
-    let planner = c.iter().find(|x| x["model"] == "openai/gpt-5").unwrap();
+    let planner = c.iter().find(|x| x["model"] == "openai/gpt-5.4").unwrap();
     assert_eq!(planner["requests"], 18);
     assert_eq!(planner["diverges_from"][0], "deer-flow-planner-zh");
     assert!(planner["tokens"].as_u64().unwrap() > planner["diverges_from"][1].as_u64().unwrap());
     // Tools in two orders: two prefixes of 8 requests where one of 16 was meant.
     let hermes: Vec<&Value> = c
         .iter()
-        .filter(|x| x["model"] == "openai/gpt-4.1")
+        .filter(|x| x["model"] == "openai/gpt-5.4-mini")
         .collect();
     assert_eq!(hermes.len(), 2);
     assert!(hermes
@@ -102,7 +102,7 @@ fn write_prompts_stubs_fingerprint_as_the_discovered_prefix() {
     let mut checked = 0;
     for c in candidates(&v)
         .iter()
-        .filter(|c| c["model"] == "openai/gpt-4.1")
+        .filter(|c| c["model"] == "openai/gpt-5.4-mini")
     {
         let yaml = out_dir.join(format!("{}.yaml", c["id"].as_str().unwrap()));
         use std::os::unix::fs::PermissionsExt;
@@ -166,7 +166,7 @@ fn lint_finds_the_timestamp_the_edit_and_the_flipping_tools_and_exits_on_the_thr
             .cloned()
     };
     // The injected timestamp: after the planner text, different in every request.
-    let ts = find("log:openai/gpt-5", "date-time").expect("the timestamp");
+    let ts = find("log:openai/gpt-5.4", "date-time").expect("the timestamp");
     assert_eq!(
         (ts["varies"].as_bool(), ts["requests"].as_u64()),
         (Some(true), Some(18))
@@ -181,11 +181,11 @@ fn lint_finds_the_timestamp_the_edit_and_the_flipping_tools_and_exits_on_the_thr
         planner.len() + "\n\nCurrent time: ".len()
     );
     // The tools whose order flips.
-    let tools = find("log:openai/gpt-4.1", "tools-order").expect("the tools order");
+    let tools = find("log:openai/gpt-5.4-mini", "tools-order").expect("the tools order");
     assert_eq!(tools["requests"], 16);
     // A static example date in a prompt is reported, but as not varying.
     assert_eq!(
-        find("log:openai/gpt-5.1", "date-time").unwrap()["varies"],
+        find("log:openai/gpt-5.5", "date-time").unwrap()["varies"],
         false
     );
     // The second version of the browser-use prompt: a sentence inserted in its middle.
@@ -196,7 +196,7 @@ fn lint_finds_the_timestamp_the_edit_and_the_flipping_tools_and_exits_on_the_thr
     .unwrap();
     let inserted = "Prefer the page's own search box over site: queries.\n";
     let middle = browser[browser.len() / 2..].find('\n').unwrap() + browser.len() / 2 + 1;
-    let div = find("log:openai/gpt-5.1", "divergence").expect("the edit");
+    let div = find("log:openai/gpt-5.5", "divergence").expect("the edit");
     assert_eq!(
         (
             div["bytes"][0].as_u64(),
@@ -210,7 +210,7 @@ fn lint_finds_the_timestamp_the_edit_and_the_flipping_tools_and_exits_on_the_thr
         )
     );
     // The planner's versions differ at the timestamp, already reported as a date-time.
-    assert!(find("log:openai/gpt-5", "divergence").is_none());
+    assert!(find("log:openai/gpt-5.4", "divergence").is_none());
     let total = v["tokens_per_day"].as_f64().unwrap();
     let o = run_in(
         d.path(),
@@ -231,7 +231,7 @@ fn lint_sees_a_tool_schema_whose_key_order_changes() {
     let log = d.path().join("keys.jsonl");
     let line = |params: &str| {
         format!(
-            r#"{{"model": "gpt-4.1", "tools": [{{"type": "function", "function": {{"name": "f", "parameters": {params}}}}}], "messages": [{{"role": "user", "content": "q"}}]}}"#
+            r#"{{"model": "gpt-5.4-mini", "tools": [{{"type": "function", "function": {{"name": "f", "parameters": {params}}}}}], "messages": [{{"role": "user", "content": "q"}}]}}"#
         )
     };
     let a = line(r#"{"type": "object", "properties": {"x": {"type": "string"}}}"#);
@@ -253,7 +253,7 @@ fn lint_sees_a_tool_schema_whose_key_order_changes() {
             k["location"].as_str(),
             k["requests"].as_u64()
         ),
-        (Some("log:openai/gpt-4.1"), Some("tools[f]"), Some(3))
+        (Some("log:openai/gpt-5.4-mini"), Some("tools[f]"), Some(3))
     );
     assert!(
         f.iter().all(|x| x["class"] != "tools-order"),
@@ -261,9 +261,9 @@ fn lint_sees_a_tool_schema_whose_key_order_changes() {
     );
 }
 
-/// Fidelity: the example log's traffic (Chat Completions for gpt-5.1, two versions of the
-/// prompt; Responses for gpt-5, a timestamp after the prompt, idle gaps longer than the 5-minute
-/// TTL; OpenAI Batch lines for gpt-4.1, tools whose order flips; Anthropic Message Batches for claude-sonnet-4-6, breakpoints as sent), sent in time
+/// Fidelity: the example log's traffic (Chat Completions for gpt-5.5, two versions of the
+/// prompt; Responses for gpt-5.4, a timestamp after the prompt, idle gaps longer than the 5-minute
+/// TTL; OpenAI Batch lines for gpt-5.4-mini, tools whose order flips; Anthropic Message Batches for claude-sonnet-4-6, breakpoints as sent), sent in time
 /// order to `prefix emulate` (its clock advanced to each request's timestamp), gets the cached
 /// tokens `simulate` predicts, hour by hour, within 1%. Claude's tokenizer is private: the test
 /// config lets o200k stand in for it on both sides, which is what the emulator does.
@@ -273,9 +273,13 @@ fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
     let log = root().join("examples/logs/agents.jsonl.gz");
     let text = String::from_utf8(prefix_warden::tokenizer::read_maybe_gzip(&log).unwrap()).unwrap();
     for (model, path, details) in [
-        ("gpt-5.1", "/v1/chat/completions", "prompt_tokens_details"),
-        ("gpt-5", "/v1/responses", "input_tokens_details"),
-        ("gpt-4.1", "/v1/chat/completions", "prompt_tokens_details"),
+        ("gpt-5.5", "/v1/chat/completions", "prompt_tokens_details"),
+        ("gpt-5.4", "/v1/responses", "input_tokens_details"),
+        (
+            "gpt-5.4-mini",
+            "/v1/chat/completions",
+            "prompt_tokens_details",
+        ),
         (
             "claude-sonnet-4-6",
             "/v1/messages",
@@ -431,7 +435,7 @@ fn simulate_costs_each_breakpoint_placement_and_lists_requests_with_usage() {
     let costs: Vec<f64> = p.iter().map(|x| x["cost_usd"].as_f64().unwrap()).collect();
     assert!(costs.windows(2).all(|w| w[0] <= w[1]), "cheapest first");
     // Automatic prefix caching has no placements.
-    let v = json(&["--model", "openai/gpt-5.1", "--per-request"]);
+    let v = json(&["--model", "openai/gpt-5.5", "--per-request"]);
     assert!(v["placements"].as_array().unwrap().is_empty());
     let fit = &v["requests_fit"];
     assert_eq!(fit["requests_with_usage"], 24);
@@ -449,7 +453,7 @@ fn simulate_costs_each_breakpoint_placement_and_lists_requests_with_usage() {
         &[
             "simulate",
             "--model",
-            "openai/gpt-5.1",
+            "openai/gpt-5.5",
             log.to_str().unwrap(),
         ],
     ));
@@ -469,7 +473,7 @@ fn simulate_tries_a_cron_warmup_and_names_the_cheapest() {
         &[
             "simulate",
             "--model",
-            "openai/gpt-5",
+            "openai/gpt-5.4",
             "--warmup",
             "*/4 * * * *",
             "--format",
@@ -510,7 +514,7 @@ fn simulate_tries_a_cron_warmup_and_names_the_cheapest() {
         &[
             "simulate",
             "--model",
-            "openai/gpt-5",
+            "openai/gpt-5.4",
             "--warmup",
             "61 * * * *",
             log.to_str().unwrap(),

@@ -9,6 +9,7 @@ mod discover;
 mod exact_ids;
 mod golden;
 mod hostile;
+mod lifecycle;
 mod live_color;
 mod observability;
 mod prometheus_e2e;

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::fingerprint::{FingerprintKind, PrefixFingerprints};
 use crate::fp_cache::FpCache;
+use crate::lifecycle::Lifecycle;
 use crate::prefix::{Rendering, TokenizedPrefix};
 use crate::prompt::{self, Prompt};
 use crate::tokenizer::{Identity, Registry, Tokenizer};
@@ -25,6 +26,8 @@ pub struct Analyzer {
     pub prompts: Vec<Prompt>,
     pub tokenizers: Registry,
     pub rules: CacheRules,
+    /// Hosted models' retirement dates.
+    pub lifecycle: Lifecycle,
     pub cache: FpCache,
 }
 
@@ -59,6 +62,7 @@ impl Analyzer {
         }
         let prompts = prompt::load_dir(&config.prompts_dir)?;
         let rules = CacheRules::load(&config.cache_rules)?;
+        let lifecycle = Lifecycle::load(&config.model_lifecycle)?;
         if let Some(e) = &config.emulator {
             config.tokenizer(&e.tokenizer)?;
         }
@@ -81,8 +85,31 @@ impl Analyzer {
             cache: FpCache::new(&config.state_dir),
             prompts,
             rules,
+            lifecycle,
             config,
         })
+    }
+
+    /// Every model the config uses, `provider/model`, with who uses it (`prompt <id>`,
+    /// `warmup <group>`), in first-use order: what the retirement dates are checked against.
+    pub fn used_models(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        let mut add = |model: String, user: String| match out.iter_mut().find(|m| m.0 == model) {
+            Some(m) => m.1.push(user),
+            None => out.push((model, vec![user])),
+        };
+        for p in &self.prompts {
+            for m in &p.models {
+                add(m.clone(), format!("prompt {}", p.id));
+            }
+        }
+        for (w, _) in &self.config.warmups {
+            add(
+                format!("{}/{}", w.provider.provider().label(), w.model),
+                format!("warmup {}", w.group),
+            );
+        }
+        out
     }
 
     /// Prompts selected by id (all when `ids` is empty), failing on an unknown id.

@@ -138,11 +138,15 @@ pub struct RuleImpact {
     pub rewrite: usize,
     /// Extra spend per day while requests miss on the rewritten tokens (upper bound: no
     /// warm-up refills the cache), USD.
+    #[serde(serialize_with = "crate::money::serialize")]
     pub cold_cost_per_day_usd: f64,
     /// One write of the rewritten tokens, USD (per cache copy).
+    #[serde(serialize_with = "crate::money::serialize")]
     pub rewrite_cost_usd: f64,
     /// Prefix input cost per day in steady state, before and after, USD.
+    #[serde(serialize_with = "crate::money::serialize")]
     pub steady_cost_per_day_before_usd: f64,
+    #[serde(serialize_with = "crate::money::serialize")]
     pub steady_cost_per_day_after_usd: f64,
 }
 
@@ -153,7 +157,9 @@ pub struct Summary {
     pub unchanged: usize,
     pub from_tokens: usize,
     pub to_tokens: usize,
+    #[serde(serialize_with = "crate::money::serialize")]
     pub cold_cost_per_day_usd: f64,
+    #[serde(serialize_with = "crate::money::serialize")]
     pub steady_cost_delta_per_day_usd: f64,
 }
 

@@ -31,6 +31,8 @@ pub mod diff;
 pub mod error;
 pub mod fingerprint;
 pub mod fp_cache;
+pub mod lifecycle;
+pub mod money;
 pub mod prefix;
 pub mod prompt;
 pub mod provider;

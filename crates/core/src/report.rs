@@ -197,9 +197,9 @@ fn diff_text(r: &DiffReport, md: bool, show: ShowText) -> String {
             }
             .into(),
             divergence(p),
-            format!(
-                "{:.2}",
-                p.rules.iter().map(|x| x.cold_cost_per_day_usd).sum::<f64>()
+            crate::money::text(
+                p.rules.iter().map(|x| x.cold_cost_per_day_usd).sum::<f64>(),
+                2,
             ),
         ]);
     }
@@ -288,11 +288,12 @@ fn diff_text(r: &DiffReport, md: bool, show: ShowText) -> String {
                     x.cached_before.to_string(),
                     x.surviving.to_string(),
                     x.rewrite.to_string(),
-                    format!("{:.2}", x.cold_cost_per_day_usd),
-                    format!("{:.4}", x.rewrite_cost_usd),
+                    crate::money::text(x.cold_cost_per_day_usd, 2),
+                    crate::money::text(x.rewrite_cost_usd, 4),
                     format!(
-                        "{:.2} -> {:.2}",
-                        x.steady_cost_per_day_before_usd, x.steady_cost_per_day_after_usd
+                        "{} -> {}",
+                        crate::money::text(x.steady_cost_per_day_before_usd, 2),
+                        crate::money::text(x.steady_cost_per_day_after_usd, 2)
                     ),
                 ]);
             }
@@ -331,15 +332,15 @@ fn diff_text(r: &DiffReport, md: bool, show: ShowText) -> String {
     h(&mut out, 2, "summary");
     let _ = writeln!(
         out,
-        "{} prompt(s): {} changed, {} unchanged; tokens {} -> {} ({:+.1}%); up to ${:.2}/day extra while caches are cold; steady-state change ${:+.2}/day",
+        "{} prompt(s): {} changed, {} unchanged; tokens {} -> {} ({:+.1}%); up to ${}/day extra while caches are cold; steady-state change ${}/day",
         s.prompts,
         s.changed,
         s.unchanged,
         s.from_tokens,
         s.to_tokens,
         if s.from_tokens == 0 { 0.0 } else { (s.to_tokens as f64 - s.from_tokens as f64) * 100.0 / s.from_tokens as f64 },
-        s.cold_cost_per_day_usd,
-        s.steady_cost_delta_per_day_usd
+        crate::money::text(s.cold_cost_per_day_usd, 2),
+        crate::money::signed(s.steady_cost_delta_per_day_usd, 2)
     );
     out
 }

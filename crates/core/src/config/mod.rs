@@ -17,6 +17,7 @@ mod emulator;
 mod lookup;
 mod tokenizer;
 mod warmup;
+mod watch;
 
 pub use crate::error::Loc;
 pub use daemon::{DaemonConfig, RawDaemon};
@@ -26,6 +27,7 @@ pub use tokenizer::{
     CountEntry, RawTokenizer, Source, TemplateEntry, TokenizerEntry, TokenizerFormat,
 };
 pub use warmup::{CacheTtl, WarmupConfig};
+pub use watch::{RawWatch, Watch};
 
 use crate::error::{line_of_offset, line_of_offset_bytes, Error as ConfigError};
 use tokenizer::{parse_source, valid_label};
@@ -43,6 +45,10 @@ pub struct Config {
     pub prompts_dir: PathBuf,
     /// The provider cache rules data file.
     pub cache_rules: PathBuf,
+    /// Hosted models' retirement dates (`data/model-lifecycle.toml`).
+    pub model_lifecycle: PathBuf,
+    /// Pages and files whose content changes are alerted (`[[watch]]`).
+    pub watches: Vec<(Watch, Loc)>,
     /// Tokens per block in the chained block-hash list.
     pub block_size: usize,
     pub tokenizers: Vec<TokenizerEntry>,
@@ -65,6 +71,10 @@ pub struct RawConfig {
     pub prompts: String,
     #[serde(default = "default_rules")]
     pub cache_rules: String,
+    #[serde(default = "default_lifecycle")]
+    pub model_lifecycle: String,
+    #[serde(default, rename = "watch")]
+    pub watches: Vec<Spanned<RawWatch>>,
     #[serde(default = "default_block_size")]
     pub block_size: usize,
     #[serde(default, rename = "tokenizer")]
@@ -85,6 +95,9 @@ fn default_prompts() -> String {
 }
 fn default_rules() -> String {
     "data/cache-rules.toml".into()
+}
+fn default_lifecycle() -> String {
+    "data/model-lifecycle.toml".into()
 }
 fn default_block_size() -> usize {
     16
@@ -445,6 +458,39 @@ impl Config {
             }
             warmups.push((wc.clone(), l));
         }
+        let mut watches: Vec<(Watch, Loc)> = Vec::new();
+        for (i, w) in raw.watches.iter().enumerate() {
+            let l = loc(w.span());
+            let rw = w.get_ref();
+            if !valid_label(&rw.name) || rw.name.contains('/') {
+                return Err(err(
+                    find_key_line_after(text, "name", w.span().start).unwrap_or(l.line),
+                    format!("watch[{i}].name"),
+                    format!("`{}` is not a label ([A-Za-z0-9._-])", rw.name),
+                ));
+            }
+            if watches.iter().any(|(o, _)| o.name == rw.name) {
+                return Err(err(
+                    l.line,
+                    format!("watch[{i}].name"),
+                    format!("duplicate watch `{}`", rw.name),
+                ));
+            }
+            let source = parse_source(&rw.source, &base_dir).map_err(|m| {
+                err(
+                    find_key_line_after(text, "source", w.span().start).unwrap_or(l.line),
+                    format!("watch[{i}].source"),
+                    m,
+                )
+            })?;
+            watches.push((
+                Watch {
+                    name: rw.name.clone(),
+                    source,
+                },
+                l,
+            ));
+        }
         let emulator = match &raw.emulator {
             None => None,
             Some(e) => {
@@ -466,6 +512,8 @@ impl Config {
             state_dir: base_dir.join(&raw.state_dir),
             prompts_dir: base_dir.join(&raw.prompts),
             cache_rules: base_dir.join(&raw.cache_rules),
+            model_lifecycle: base_dir.join(&raw.model_lifecycle),
+            watches,
             block_size: raw.block_size,
             path: path.clone(),
             base_dir,

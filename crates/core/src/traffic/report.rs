@@ -166,7 +166,7 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
             t.written.to_string(),
             t.uncached.to_string(),
             t.warmup_tokens.to_string(),
-            format!("{:.4}", t.cost_usd),
+            crate::money::text(t.cost_usd, 4),
         ]
     };
     rows.push(row(&s.without_warmup));
@@ -175,14 +175,14 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
     if let Some(best) = s.warmups.first() {
         let _ = writeln!(
             out,
-            "\ncheapest: {} (${:.4} vs ${:.4} without warm-ups)",
+            "\ncheapest: {} (${} vs ${} without warm-ups)",
             if best.cost_usd < s.without_warmup.cost_usd {
                 format!("warm-ups {}", best.warmup)
             } else {
                 "no warm-up".to_string()
             },
-            best.cost_usd.min(s.without_warmup.cost_usd),
-            s.without_warmup.cost_usd
+            crate::money::text(best.cost_usd.min(s.without_warmup.cost_usd), 4),
+            crate::money::text(s.without_warmup.cost_usd, 4)
         );
     }
     if !s.hours.is_empty() {
@@ -220,7 +220,7 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
                 p.read.to_string(),
                 p.written.to_string(),
                 p.uncached.to_string(),
-                format!("{:.4}", p.cost_usd),
+                crate::money::text(p.cost_usd, 4),
             ]);
         }
         let _ = writeln!(

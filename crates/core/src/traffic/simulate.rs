@@ -40,6 +40,7 @@ pub struct Totals {
     pub uncached: u64,
     /// Tokens the warm-ups themselves sent (read + written + uncached).
     pub warmup_tokens: u64,
+    #[serde(serialize_with = "crate::money::serialize")]
     pub cost_usd: f64,
 }
 
@@ -171,6 +172,7 @@ pub struct PlacementCost {
     pub read: u64,
     pub written: u64,
     pub uncached: u64,
+    #[serde(serialize_with = "crate::money::serialize")]
     pub cost_usd: f64,
 }
 
