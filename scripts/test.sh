@@ -55,6 +55,8 @@ venv="${PREFIX_WARDEN_CLIENTS_VENV:-${TMPDIR:-/tmp}/prefix-warden-clients-venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/clients/requirements.txt
 "$venv/bin/python" -W ignore::DeprecationWarning scripts/clients/sdk_clients.py target/release/prefix .
+# The retirement dates of data/model-lifecycle.toml against the ones these SDKs ship.
+"$venv/bin/python" scripts/clients/check_lifecycle.py data/model-lifecycle.toml
 
 echo "== traffic benchmark at 20,000 requests (the 1M-request figures in README.md: scripts/bench-traffic.sh)"
 scripts/bench-traffic.sh 20000

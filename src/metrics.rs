@@ -29,6 +29,9 @@ pub const UNCACHED_INPUT_TOKENS: &str = "prefix_warden_uncached_input_tokens_tot
 pub const USAGE_RECORDS: &str = "prefix_warden_usage_records_total";
 pub const STORE_HEALTHY: &str = "prefix_warden_store_healthy";
 pub const STORE_RECOVERIES: &str = "prefix_warden_store_recoveries_total";
+pub const MODEL_RETIREMENT: &str = "prefix_warden_model_retirement_timestamp_seconds";
+pub const WATCH_FETCHES: &str = "prefix_warden_watch_fetches_total";
+pub const WATCH_LAST_CHANGE: &str = "prefix_warden_watch_last_change_timestamp_seconds";
 
 /// Every metric the process exports (base names), for tests of rules and dashboards.
 pub const ALL: &[&str] = &[
@@ -55,6 +58,9 @@ pub const ALL: &[&str] = &[
     USAGE_RECORDS,
     STORE_HEALTHY,
     STORE_RECOVERIES,
+    MODEL_RETIREMENT,
+    WATCH_FETCHES,
+    WATCH_LAST_CHANGE,
 ];
 
 /// Installs the global recorder and describes every metric. Call once per process.
@@ -152,6 +158,18 @@ fn describe() {
     describe_counter!(
         STORE_RECOVERIES,
         "History databases found deleted, replaced or corrupt and started anew, by reason."
+    );
+    describe_gauge!(
+        MODEL_RETIREMENT,
+        "Retirement day (Unix seconds, 00:00 UTC) of a model the config registers or warms, from data/model-lifecycle.toml."
+    );
+    describe_counter!(
+        WATCH_FETCHES,
+        "Reads of each [[watch]] source, by result (unchanged, changed, first, failed)."
+    );
+    describe_gauge!(
+        WATCH_LAST_CHANGE,
+        "When a [[watch]] source's content was last seen to change (Unix seconds)."
     );
 }
 

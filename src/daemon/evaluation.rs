@@ -14,6 +14,43 @@ use crate::status::PairStatus;
 use crate::store::{Change, Health, RecordInput, Store, TokenizerChange};
 
 impl Daemon {
+    /// The retirement day (as Unix seconds) of every model the generation registers or warms
+    /// that the lifecycle data knows, for the PromptCacheModelRetiring alert; and a warning
+    /// per model within the data's window or past it.
+    fn export_retirements(&self) {
+        let a = &self.gen.analyzer;
+        let today = chrono::DateTime::from_timestamp(self.clock.unix() as i64, 0)
+            .map(|t| t.date_naive())
+            .unwrap_or_default();
+        for (model, used_by) in a.used_models() {
+            let Some(e) = a.lifecycle.for_model(&model) else {
+                continue;
+            };
+            let at = e
+                .retires
+                .and_hms_opt(0, 0, 0)
+                .map_or(0, |t| t.and_utc().timestamp());
+            metrics::gauge!(MODEL_RETIREMENT, "model" => model.clone()).set(at as f64);
+            match a.lifecycle.status(&model, today) {
+                crate::lifecycle::Status::Current => {}
+                crate::lifecycle::Status::Retiring(days) => tracing::warn!(
+                    model = %model,
+                    used_by = %used_by.join(", "),
+                    retires = %e.retires,
+                    days,
+                    "model retiring"
+                ),
+                crate::lifecycle::Status::Retired(days) => tracing::error!(
+                    model = %model,
+                    used_by = %used_by.join(", "),
+                    retired = %e.retires,
+                    days_ago = days,
+                    "model retired: its warm-ups and prices are for a model that no longer serves"
+                ),
+            }
+        }
+    }
+
     /// One pass: every (prompt, tokenizer) pair, per tokenizer so one broken file does not
     /// hide the others.
     pub(super) async fn evaluate(&mut self) {
@@ -111,6 +148,7 @@ impl Daemon {
             "failure"
         };
         metrics::counter!(EVALUATIONS, "result" => result).increment(1);
+        self.export_retirements();
         if errors.is_empty() {
             metrics::gauge!(LAST_EVALUATION).set(now);
         }

@@ -25,6 +25,7 @@ pub mod generation;
 mod http;
 pub mod ingest;
 pub mod lifecycle;
+mod pages;
 mod source;
 mod systemd;
 mod watch;
@@ -98,6 +99,7 @@ struct Daemon {
     shared: Arc<Shared>,
     outbox: Outbox,
     fetcher: source::Fetcher,
+    pages: pages::Pages,
     /// Fingerprint changes per (prompt, tokenizer) since start.
     changes: BTreeMap<(String, String), u64>,
     /// The running generation's tasks; replaced on every swap.
@@ -159,13 +161,16 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         shared: shared.clone(),
         outbox: Outbox::new(),
         fetcher: source::Fetcher::new(&state_dir),
+        pages: pages::Pages::new(&state_dir),
         changes: BTreeMap::new(),
         workers: workers::Workers::default(),
         clock,
         shutdown: shutdown.clone(),
     };
+    d.pages.export_known(&d.gen.analyzer.config.watches);
     if args.once {
         d.check_sources().await;
+        d.check_pages().await;
         d.evaluate().await;
         shared.ready.set();
         println!(
@@ -227,6 +232,7 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         });
     }
     d.check_sources().await;
+    d.check_pages().await;
     d.workers = workers::Workers::start(&d.gen, None, d.clock, &d.shared.warmups).await?;
     d.evaluate().await;
     d.shared.ready.set();
@@ -307,6 +313,7 @@ impl Daemon {
                     watched = watch::Snapshot::take(&self.gen.analyzer);
                 }
                 _ = sources.tick() => {
+                    self.check_pages().await;
                     if self.check_sources().await && self.reload().await {
                         self.evaluate().await;
                         watched = watch::Snapshot::take(&self.gen.analyzer);
@@ -324,6 +331,18 @@ impl Daemon {
                         watched = watch::Snapshot::take(&self.gen.analyzer);
                     }
                 }
+            }
+        }
+    }
+
+    /// Reads every `[[watch]]` source once; a shutdown interrupts a slow read.
+    async fn check_pages(&mut self) {
+        let watches = self.gen.analyzer.config.watches.clone();
+        let shutdown = self.shutdown.clone();
+        for (w, _) in &watches {
+            tokio::select! {
+                _ = self.pages.check(w, self.clock.unix() as i64) => {}
+                _ = shutdown.wait() => return,
             }
         }
     }

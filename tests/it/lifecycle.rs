@@ -105,3 +105,115 @@ fn the_shipped_config_uses_no_retiring_model() {
         .collect();
     assert!(not_current.is_empty(), "{not_current:#?}");
 }
+
+/// The value of the first `/metrics` line of `name` that carries every label in `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| labels.iter().all(|x| l.contains(x)))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn the_daemon_exports_retirement_days_and_alerts_on_a_watched_page_change() {
+    use crate::daemon::{write_config, Running};
+    let d = with_sonnet_4_5();
+    let page = d.path().join("deprecations.html");
+    std::fs::write(&page, "<p>claude-sonnet-4-5: retires 2026-11-30</p>").unwrap();
+    write_config(
+        d.path(),
+        &["openai/o200k_base"],
+        "source_poll_secs = 1",
+        |c| {
+            format!("{c}\n[[watch]]\nname = \"anthropic-deprecations\"\nsource = \"deprecations.html\"\n")
+        },
+    );
+    let r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let m = r.get("/metrics").1;
+    assert_eq!(
+        sample(
+            &m,
+            "prefix_warden_model_retirement_timestamp_seconds",
+            &["model=\"anthropic/claude-sonnet-4-5\""]
+        ),
+        Some(1_795_996_800.0),
+        "2026-11-30 00:00 UTC"
+    );
+    // A model without a known date has no series.
+    assert!(
+        !m.contains("prefix_warden_model_retirement_timestamp_seconds{model=\"openai/gpt-5.5\"}")
+    );
+    let fetches = |m: &str, result: &str| {
+        sample(
+            m,
+            "prefix_warden_watch_fetches_total",
+            &[
+                "watch=\"anthropic-deprecations\"",
+                &format!("result=\"{result}\""),
+            ],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(fetches(&m, "first"), 1.0, "{m}");
+    assert!(!m.contains("prefix_warden_watch_last_change_timestamp_seconds{"));
+    // The page is amended in place: the next poll sees it.
+    std::fs::write(&page, "<p>claude-sonnet-4-5: retires 2027-01-05</p>").unwrap();
+    r.wait_until("the change", |r| {
+        fetches(&r.get("/metrics").1, "changed") == 1.0
+    });
+    let m = r.get("/metrics").1;
+    let at = sample(
+        &m,
+        "prefix_warden_watch_last_change_timestamp_seconds",
+        &["watch=\"anthropic-deprecations\""],
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - at).abs() < 60.0, "stamped now: {at} vs {now}");
+    // Unchanged reads after that are counted as such, not as changes.
+    r.wait_until("an unchanged read", |r| {
+        fetches(&r.get("/metrics").1, "unchanged") >= 1.0
+    });
+    assert_eq!(fetches(&r.get("/metrics").1, "changed"), 1.0);
+    // Only the hash is kept.
+    let kept =
+        std::fs::read_to_string(d.path().join("state/watch/anthropic-deprecations")).unwrap();
+    assert!(!kept.contains("retires"), "{kept}");
+}
+
+#[test]
+fn a_bad_watch_entry_is_one_line_naming_file_line_and_field() {
+    let d = scratch();
+    let cfg = d.path().join("daemon.toml");
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    for (entry, want) in [
+        (
+            "[[watch]]\nname = \"p\"\nsource = \"http://example.com/deprecations\"\n",
+            "watch[0].source: plain http is allowed only on loopback; use https",
+        ),
+        (
+            "[[watch]]\nname = \"a page\"\nsource = \"x.html\"\n",
+            "watch[0].name: `a page` is not a label",
+        ),
+        (
+            "[[watch]]\nname = \"p\"\nsource = \"x.html\"\n[[watch]]\nname = \"p\"\nsource = \"y.html\"\n",
+            "watch[1].name: duplicate watch `p`",
+        ),
+        (
+            "[[watch]]\nname = \"p\"\nsource = \"x.html\"\nurl = \"y\"\n",
+            "watch[0].url: unknown field `url`",
+        ),
+    ] {
+        std::fs::write(&cfg, format!("{base}\n{entry}")).unwrap();
+        let o = run_in(d.path(), &["check"]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("daemon.toml:") && err.contains(want), "{err}");
+        assert!(!err.contains("serde"), "{err}");
+    }
+}

@@ -462,11 +462,17 @@ impl Config {
         for (i, w) in raw.watches.iter().enumerate() {
             let l = loc(w.span());
             let rw = w.get_ref();
-            if !valid_label(&rw.name) || rw.name.contains('/') {
+            let label_ok = !rw.name.is_empty()
+                && rw.name.len() <= 64
+                && rw
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !label_ok {
                 return Err(err(
                     find_key_line_after(text, "name", w.span().start).unwrap_or(l.line),
                     format!("watch[{i}].name"),
-                    format!("`{}` is not a label ([A-Za-z0-9._-])", rw.name),
+                    format!("`{}` is not a label (1-64 of [A-Za-z0-9._-])", rw.name),
                 ));
             }
             if watches.iter().any(|(o, _)| o.name == rw.name) {
