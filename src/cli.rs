@@ -14,6 +14,16 @@ use crate::report::{self, Format};
 use crate::template::ChatTemplate;
 use crate::tokenizer::{read_spec, Tokenizer};
 
+/// `0.1.0 (commit abc1234, built 2026-12-01)`: the commit and the build day, from build.rs.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PREFIX_WARDEN_COMMIT"),
+    ", built ",
+    env!("PREFIX_WARDEN_BUILD_DATE"),
+    ")"
+);
+
 const CHECK_HELP: &str = "\
 Examples:
   prefix check                       # the shipped daemon.toml
@@ -31,7 +41,7 @@ Exit codes:
 #[derive(Parser, Debug)]
 #[command(
     name = "prefix",
-    version,
+    version = VERSION,
     about = "Keeps LLM prompt caches warm and honest",
     long_about = "prefix-warden: fingerprints the system-prompt prefixes you register under each provider \
 tokenizer version, shows what a tokenizer upgrade does to your cached prefixes before it ships \
@@ -51,6 +61,9 @@ pub struct Cli {
     /// Log format on stderr
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: crate::logging::LogFormat,
+    /// No progress display on stderr (it is shown only at a terminal anyway)
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,14 +75,13 @@ pub enum Command {
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
     /// Print the token ids of a text as JSON: {"tokenizer", "count", "ids"}
+    #[command(after_help = TOKENIZE_HELP)]
     Tokenize(TokenizeArgs),
     /// Fingerprint registered prompts under registered tokenizers
-    #[command(
-        after_help = "Results are cached on disk under state_dir; a second run over unchanged prompts and tokenizer files tokenizes nothing."
-    )]
+    #[command(after_help = FINGERPRINT_HELP)]
     Fingerprint(FingerprintArgs),
     /// Show what changing tokenizer does to each prompt's cached prefix, and what it costs
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = DIFF_HELP)]
     Diff(DiffArgs),
     /// Find the prefixes your real requests share, from request logs, and which are registered
     #[command(after_help = DISCOVER_HELP)]
@@ -82,18 +94,95 @@ pub enum Command {
     #[command(after_help = LINT_HELP)]
     Lint(LintArgs),
     /// Run the daemon: re-fingerprint on schedule and on file changes, alert, serve /metrics
+    #[command(after_help = DAEMON_HELP)]
     Daemon(crate::daemon::DaemonArgs),
     /// Ask the running daemon (at the config's daemon.listen) for its status
+    #[command(after_help = STATUS_HELP)]
     Status(StatusArgs),
     /// Serve a local imitation of the Anthropic and OpenAI APIs (or of vLLM / SGLang) with their
     /// documented prompt-cache behaviour, rate-limit headers and injectable faults, so warm-ups
     /// can be tested with no network
+    #[command(after_help = EMULATE_HELP)]
     Emulate(crate::emulator::EmulateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the man page, prefix(1); with --dir, write one page per subcommand there
+    #[command(after_help = MAN_HELP)]
+    Man(ManArgs),
+}
+
+const TOKENIZE_HELP: &str = "\
+Examples:
+  prefix tokenize --tokenizer openai/o200k_base prompts/texts/browser-use__browser-use__system_prompt.txt
+  echo 'Hello, world' | prefix tokenize --tokenizer mistral/tekken-240911";
+
+const FINGERPRINT_HELP: &str = "\
+Results are cached on disk under state_dir; a second run over unchanged prompts and tokenizer
+files tokenizes nothing.
+
+Examples:
+  prefix fingerprint
+  prefix fingerprint --prompt cline-hermes-4 --tokenizer qwen/qwen3-chat --format json
+  prefix fingerprint --remote          # also ask hosted providers for their counts";
+
+const DIFF_HELP: &str = "\
+Examples:
+  prefix diff --from openai/cl100k_base --to openai/o200k_base
+  prefix diff --from qwen/qwen2.5-qwen3 --to qwen/qwen3 --prompt browser-use-agent --format json
+  prefix diff --from deepseek/v3 --to-file new/tokenizer.json
+  prefix diff --from mistral/nemo-chat --to-template new/tokenizer_config.json
+
+Exit codes:
+  0  no fingerprint changed
+  1  at least one prompt's fingerprint changed
+  2  error (bad config, prompt, tokenizer file, unknown id, ...)";
+
+const DAEMON_HELP: &str = "\
+Examples:
+  prefix daemon                                   # the shipped demo config, until SIGTERM
+  prefix daemon --config /etc/prefix-warden/daemon.toml --log-format json
+  prefix daemon --once                            # one pass, print the status, exit
+
+SIGHUP reloads the config whole (a bad one keeps the running one); SIGTERM exits 0.";
+
+const STATUS_HELP: &str = "\
+Examples:
+  prefix status
+  prefix status --url http://127.0.0.1:9464 --format json";
+
+const EMULATE_HELP: &str = "\
+Examples:
+  prefix emulate                                  # Anthropic + OpenAI on 127.0.0.1:9465
+  prefix emulate --engine vllm --listen 127.0.0.1:8000 --tokenizer qwen/qwen3";
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  prefix completions bash > /etc/bash_completion.d/prefix
+  prefix completions zsh > \"${fpath[1]}/_prefix\"
+  prefix completions fish > ~/.config/fish/completions/prefix.fish";
+
+const MAN_HELP: &str = "\
+Examples:
+  prefix man | man -l -
+  prefix man --dir /usr/share/man/man1            # prefix.1 and prefix-<command>.1";
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write prefix.1 and one page per subcommand into this directory instead
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 const DISCOVER_HELP: &str = "Logs are JSON lines (plain, .gz or .zst): raw request bodies (Anthropic Messages, OpenAI Chat Completions or Responses), OpenAI Batch input lines ({custom_id, method, url, body}) or Anthropic Message Batches lines ({custom_id, params}); a line may carry `timestamp` (RFC 3339 or Unix time) and the response's `usage`. Bad lines are counted and listed by number; they never stop the run.
 
-Example:
+Examples:
   prefix discover examples/logs/agents.jsonl.gz
   prefix discover --format json --min-tokens 2048 logs/*.jsonl.zst
   prefix discover --write-prompts discovered/ logs/today.jsonl   # stubs for the unregistered ones";
@@ -102,14 +191,15 @@ const LINT_HELP: &str = "Classes: date-time, uuid, high-entropy-id, user-path (i
 
 Exit status: 0 when the findings cost at most --fail-over tokens per day in total, 1 above it, 2 on error.
 
-Example:
+Examples:
   prefix lint                                   # the registered prompts
   prefix lint --fail-over 100000 logs/today.jsonl.gz";
 
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Example:\n  prefix simulate --model openai/gpt-5.1 examples/logs/agents.jsonl.gz"
-)]
+#[command(after_help = "Examples:
+  prefix simulate --model openai/gpt-5.4 examples/logs/agents.jsonl.gz
+  prefix simulate --model anthropic/claude-sonnet-4-6 --breakpoints as-sent --warmup '0 */4 * * * *' logs/*.jsonl.gz
+  prefix simulate --model openai/gpt-5.5 --per-request --format json logs/today.jsonl")]
 pub struct SimulateArgs {
     /// Request log files (as for discover); requests need timestamps
     #[arg(required = true)]
@@ -209,6 +299,7 @@ pub struct FingerprintArgs {
     /// Only these tokenizers (repeatable); default all
     #[arg(long = "tokenizer")]
     pub tokenizers: Vec<String>,
+    /// table or markdown for people, json for scripts
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Also print the prompt texts (they are secrets: off by default)
@@ -222,12 +313,13 @@ pub struct FingerprintArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("target").required(true).multiple(true).args(["to", "to_file", "to_template"]))]
 pub struct DiffArgs {
     /// The tokenizer in use today (registry id)
     #[arg(long)]
     pub from: String,
     /// The tokenizer you are moving to (registry id); with its chat template, if it has one
-    #[arg(long, required_unless_present_any = ["to_file", "to_template"], conflicts_with = "to_file")]
+    #[arg(long, conflicts_with = "to_file")]
     pub to: Option<String>,
     /// A tokenizer file that is not in the registry (a tiktoken file takes its pattern from
     /// a sibling NAME.spec.json, else from --from)
@@ -244,6 +336,7 @@ pub struct DiffArgs {
     /// Only these prompts (repeatable); default all
     #[arg(long = "prompt")]
     pub prompts: Vec<String>,
+    /// table or markdown for people, json for scripts
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Also print the text of the ranges that tokenize differently (secrets: off by default)
@@ -278,6 +371,25 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 }
 
 fn run_command(cli: Cli) -> Result<Outcome> {
+    let working = match &cli.command {
+        Command::Check(_) => Some("loading and verifying every tokenizer"),
+        Command::Fingerprint(_) => Some("fingerprinting"),
+        Command::Diff(_) => Some("tokenizing under both versions"),
+        Command::Discover(_) => Some("reading and tokenizing the logs"),
+        Command::Simulate(_) => Some("reading and replaying the logs"),
+        Command::Lint(_) => Some("linting"),
+        Command::Tokenize(_) => Some("tokenizing"),
+        _ => None,
+    };
+    if let Some(w) = working {
+        crate::progress::start(cli.quiet, w);
+    }
+    let r = run_one(cli);
+    crate::progress::clear();
+    r
+}
+
+fn run_one(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Check(a) => crate::check::run(&cli.config, a.format, a.today),
         Command::Tokenize(a) => tokenize(&cli.config, a),
@@ -289,11 +401,38 @@ fn run_command(cli: Cli) -> Result<Outcome> {
         Command::Simulate(a) => simulate(&cli.config, a),
         Command::Daemon(a) => crate::daemon::run(&cli.config, a).map(|_| Outcome::Ok),
         Command::Emulate(a) => crate::emulator::run(&cli.config, a).map(|_| Outcome::Ok),
+        Command::Completions(a) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "prefix", &mut out);
+            print(&String::from_utf8_lossy(&out))?;
+            Ok(Outcome::Ok)
+        }
+        Command::Man(a) => man(a),
     }
+}
+
+fn man(a: ManArgs) -> Result<Outcome> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match a.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            clap_mangen::generate_to(cmd, &dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .map_err(|e| Error::io("<stdout>", e))?;
+            print(&String::from_utf8_lossy(&out))?;
+        }
+    }
+    Ok(Outcome::Ok)
 }
 
 pub(crate) fn print(s: &str) -> Result<()> {
     use std::io::Write;
+    crate::progress::clear();
     let mut out = std::io::stdout().lock();
     match out.write_all(s.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -329,6 +468,7 @@ fn tokenize(config: &Path, a: TokenizeArgs) -> Result<Outcome> {
 /// would cost tens of bytes each for a 16 MB input.
 fn write_ids(tokenizer: &str, ids: &[u32]) -> std::io::Result<()> {
     use std::io::Write;
+    crate::progress::clear();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let r = (|| {
         write!(

@@ -39,6 +39,7 @@ pub mod live_color;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+pub mod progress;
 pub mod server;
 pub mod status;
 pub mod store;

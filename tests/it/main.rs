@@ -3,6 +3,7 @@
 
 mod cache_rules;
 mod cli;
+mod conventions;
 mod count;
 mod daemon;
 mod discover;
