@@ -49,6 +49,11 @@ echo "== systemd unit"
 cargo build --locked --release -q
 PREFIX_BIN=target/release/prefix deploy/systemd/verify.sh
 
+echo "== Debian package (cargo-deb): build, install, verify the installed unit, purge"
+command -v cargo-deb >/dev/null 2>&1 || cargo install --locked cargo-deb --version 3.8.0
+scripts/package-deb.sh
+scripts/test-deb.sh
+
 echo "== official SDKs against the emulator"
 # The anthropic and openai Python packages, unmodified, as clients of `prefix emulate`.
 venv="${PREFIX_WARDEN_CLIENTS_VENV:-${TMPDIR:-/tmp}/prefix-warden-clients-venv}"

@@ -560,8 +560,7 @@ fn help_documents_exit_codes() {
     let o = run_in(&root(), &["diff", "--help"]);
     let h = stdout(&o);
     assert!(
-        h.contains("Exit codes:")
-            && h.contains("1  at least one prompt's fingerprint changed"),
+        h.contains("Exit codes:") && h.contains("1  at least one prompt's fingerprint changed"),
         "{h}"
     );
 }
