@@ -13,9 +13,9 @@ pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$d"' EXIT
 cp -r daemon.toml prompts data tokenizers deploy "$d/"
 free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-p1=$(free); p2=$(free)
-sed -i "s/127.0.0.1:9464/127.0.0.1:$p1/; s/127.0.0.1:9465/127.0.0.1:$p2/" "$d/daemon.toml"
-sed -i "s/127.0.0.1:9465/127.0.0.1:$p2/g" "$d/deploy/live-color.json"
+p1=$(free); p2=$(free); p3=$(free)
+sed -i "s/127.0.0.1:9464/127.0.0.1:$p1/; s/127.0.0.1:9465/127.0.0.1:$p2/; s/127.0.0.1:9466/127.0.0.1:$p3/" "$d/daemon.toml"
+sed -i "s/127.0.0.1:9465/127.0.0.1:$p2/g; s/127.0.0.1:9466/127.0.0.1:$p3/g" "$d/deploy/live-color.json"
 rss() { awk '/^VmRSS/ {print int($2/1024)}' "/proc/$pid/status"; }
 hwm() { awk '/^VmHWM/ {print int($2/1024)}' "/proc/$pid/status"; }
 run() {

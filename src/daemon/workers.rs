@@ -23,10 +23,10 @@ pub struct Workers {
     emulator: Option<RunningEmulator>,
 }
 
+/// One emulator per `listen` address, each with its own cache.
 struct RunningEmulator {
     section: EmulatorSection,
-    stop: ShutdownTrigger,
-    task: tokio::task::JoinHandle<()>,
+    running: Vec<(ShutdownTrigger, tokio::task::JoinHandle<()>)>,
 }
 
 impl Workers {
@@ -81,35 +81,46 @@ impl Workers {
 
 impl RunningEmulator {
     async fn stop(self) {
-        self.stop.fire();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.task).await;
+        for (stop, task) in self.running {
+            stop.fire();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+        }
     }
 }
 
-/// Starts the provider emulator of `s` inside the daemon.
+/// Starts the provider emulators of `s` inside the daemon, one per address.
 async fn start_emulator(gen: &Generation, s: &EmulatorSection) -> Result<RunningEmulator> {
     use crate::emulator::{Emulator, EmulatorConfig};
     let a = &gen.analyzer;
-    let mut cfg = EmulatorConfig::hosted(&s.tokenizer);
-    cfg.engine = s.engine;
     let registry = Arc::new(crate::tokenizer::Registry::new(&a.config));
-    let emulator = Emulator::new(registry, a.rules.clone(), cfg)?;
-    let listener = tokio::net::TcpListener::bind(s.listen)
-        .await
-        .map_err(|err| Error::Other(format!("emulator: cannot listen on {}: {err}", s.listen)))?;
-    tracing::info!(listen = %s.listen, engine = %s.engine, tokenizer = %s.tokenizer, "provider emulator started in-process");
-    let (trigger, stop) = shutdown();
-    let task = tokio::spawn(async move {
-        let res = emulator
-            .serve(listener, async move { stop.wait().await })
-            .await;
-        if let Err(err) = res {
-            tracing::error!(error = %err, "provider emulator failed");
-        }
-    });
-    Ok(RunningEmulator {
+    let mut started = RunningEmulator {
         section: s.clone(),
-        stop: trigger,
-        task,
-    })
+        running: Vec::new(),
+    };
+    for &addr in &s.listen.0 {
+        let mut cfg = EmulatorConfig::hosted(&s.tokenizer);
+        cfg.engine = s.engine;
+        let emulator = Emulator::new(registry.clone(), a.rules.clone(), cfg)?;
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(err) => {
+                started.stop().await;
+                return Err(Error::Other(format!(
+                    "emulator: cannot listen on {addr}: {err}"
+                )));
+            }
+        };
+        tracing::info!(listen = %addr, engine = %s.engine, tokenizer = %s.tokenizer, "provider emulator started in-process");
+        let (trigger, stop) = shutdown();
+        let task = tokio::spawn(async move {
+            let res = emulator
+                .serve(listener, async move { stop.wait().await })
+                .await;
+            if let Err(err) = res {
+                tracing::error!(listen = %addr, error = %err, "provider emulator failed");
+            }
+        });
+        started.running.push((trigger, task));
+    }
+    Ok(started)
 }

@@ -425,3 +425,90 @@ fn a_prompt_and_schedule_edit_reach_the_warmups_on_reload() {
         runs_now(&r) - before
     );
 }
+
+/// The shipped demo: two in-process emulators, blue and green. Warm-ups land on the live
+/// color's emulator; after the flip, on the other one. Each run logs one INFO line with the
+/// group, color, targets, result and tokens (never text), and `prefix status` shows the color.
+#[test]
+fn the_shipped_demo_shows_the_flip_in_the_targets_warmed() {
+    use crate::daemon::Running;
+    let d = crate::support::scratch();
+    crate::support::copy_recursive(
+        &crate::support::root().join("deploy"),
+        &d.path().join("deploy"),
+    );
+    let ports: Vec<u16> = (0..3).map(|_| crate::support::free_port()).collect();
+    let ports_in = |s: String| {
+        s.replace("127.0.0.1:9464", &format!("127.0.0.1:{}", ports[0]))
+            .replace("127.0.0.1:9465", &format!("127.0.0.1:{}", ports[1]))
+            .replace("127.0.0.1:9466", &format!("127.0.0.1:{}", ports[2]))
+    };
+    let cfg = d.path().join("daemon.toml");
+    let text = ports_in(std::fs::read_to_string(&cfg).unwrap())
+        .replace("schedule = \"0 * * * * *\"", "schedule = \"*/2 * * * * *\"")
+        .replace("jitter_secs = 5", "jitter_secs = 0");
+    assert!(
+        text.contains("*/2 * * * * *"),
+        "the demo groups' schedule changed?"
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let colors = d.path().join("deploy/live-color.json");
+    let doc = ports_in(std::fs::read_to_string(&colors).unwrap());
+    std::fs::write(&colors, &doc).unwrap();
+    let (blue, green) = (
+        format!("http://127.0.0.1:{}", ports[1]),
+        format!("http://127.0.0.1:{}", ports[2]),
+    );
+    let mut r = Running::start(d.path());
+    let is_run = |l: &str, color: &str, target: &str| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+        v["message"] == "warm-up run"
+            && v["color"] == color
+            && v["targets"] == target
+            && v["result"] == "success"
+    };
+    let line = r.wait_log(|l| is_run(l, "blue", &blue), Duration::from_secs(60));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "INFO", "{line}");
+    for field in ["group", "cache_read_tokens", "cache_write_tokens"] {
+        assert!(!v[field].is_null(), "{field} missing: {line}");
+    }
+    assert!(
+        crate::support::prompt_text_probes(d.path())
+            .iter()
+            .all(|p| !line.contains(p.as_str())),
+        "a warm-up log line carries prompt text"
+    );
+    let stats = |base: &str| -> u64 {
+        let (_, b) = crate::support::get(&format!("{base}/admin/stats")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        [
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "uncached_input_tokens",
+        ]
+        .iter()
+        .map(|k| v[*k].as_u64().unwrap())
+        .sum()
+    };
+    assert!(stats(&blue) > 0);
+    assert_eq!(stats(&green), 0, "nothing warms green while blue is live");
+    // The flip: the next runs warm green's emulator, with no restart.
+    std::fs::write(
+        &colors,
+        doc.replace("\"live\": \"blue\"", "\"live\": \"green\""),
+    )
+    .unwrap();
+    r.wait_log(|l| is_run(l, "green", &green), Duration::from_secs(60));
+    assert!(stats(&green) > 0);
+    let st = crate::support::run_in(
+        d.path(),
+        &["status", "--url", &format!("http://{}", r.addr)],
+    );
+    let out = crate::support::stdout(&st);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("green") && l.contains(&green)),
+        "{out}"
+    );
+}

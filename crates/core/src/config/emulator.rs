@@ -9,12 +9,45 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmulatorSection {
-    pub listen: SocketAddr,
+    /// One address, or a list: one emulator (with its own cache) per address, e.g. one for the
+    /// blue and one for the green color of a demo.
+    pub listen: Listen,
     /// Registry id of the tokenizer the emulator tokenizes with.
     pub tokenizer: String,
     /// `hosted` (Anthropic and OpenAI endpoints), `vllm` or `sglang`.
     #[serde(default)]
     pub engine: Engine,
+}
+
+/// `listen = "127.0.0.1:9465"` or `listen = ["127.0.0.1:9465", "127.0.0.1:9466"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen(pub Vec<SocketAddr>);
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(SocketAddr),
+            Many(Vec<SocketAddr>),
+        }
+        match OneOrMany::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected an address such as \"127.0.0.1:9465\" or a list of them",
+            )
+        })? {
+            OneOrMany::One(a) => Ok(Listen(vec![a])),
+            OneOrMany::Many(v) if (1..=16).contains(&v.len()) => Ok(Listen(v)),
+            OneOrMany::Many(_) => Err(serde::de::Error::custom("expected 1 to 16 addresses")),
+        }
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let all: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&all.join(","))
+    }
 }
 
 /// Which server the emulator pretends to be. A closed set.

@@ -21,7 +21,7 @@ mod watch;
 
 pub use crate::error::Loc;
 pub use daemon::{DaemonConfig, RawDaemon};
-pub use emulator::{EmulatorSection, Engine};
+pub use emulator::{EmulatorSection, Engine, Listen};
 pub use lookup::LookupConfig;
 pub use tokenizer::{
     CountEntry, RawTokenizer, Source, TemplateEntry, TokenizerEntry, TokenizerFormat,
@@ -501,7 +501,7 @@ impl Config {
             None => None,
             Some(e) => {
                 let v = e.get_ref();
-                if !v.listen.ip().is_loopback() && !d.allow_non_loopback {
+                if v.listen.0.iter().any(|a| !a.ip().is_loopback()) && !d.allow_non_loopback {
                     return Err(err(
                         loc(e.span()).line,
                         "emulator.listen".into(),
