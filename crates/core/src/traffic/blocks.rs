@@ -1,5 +1,6 @@
-//! The distinct blocks of a log under one tokenizer, each tokenized once: interned by a 128-bit
-//! SHA-256 of its text (never the text itself), their ids in one flat pool.
+//! The distinct blocks of a log under one tokenizer, each tokenized once: interned by the first
+//! 96 bits of the SHA-256 of its text (never the text itself; a collision among a billion blocks
+//! has odds under 1e-11), their ids in one flat pool.
 //!
 //! What is kept is chosen by [`Keep`], so that a million requests fit in a few hundred MB:
 //! `discover` needs the ids of a block only once a second request carries it (it can then lie
@@ -26,9 +27,10 @@ pub enum Keep {
 /// A block's index in its [`BlockStore`].
 pub type BlockId = u32;
 
+/// 12 bytes a block.
 struct Meta {
     /// Start in the pool, or [`NOT_KEPT`].
-    start: u64,
+    start: u32,
     len: u32,
     seen: u32,
 }
@@ -37,13 +39,16 @@ pub struct BlockStore {
     pub tokenizer: Arc<Tokenizer>,
     keep: Keep,
     keep_text: bool,
-    index: HashMap<[u8; 16], BlockId>,
+    index: HashMap<[u8; 12], BlockId>,
     meta: Vec<Meta>,
     pool: Vec<u32>,
     texts: HashMap<BlockId, Box<str>>,
 }
 
-const NOT_KEPT: u64 = u64::MAX;
+const NOT_KEPT: u32 = u32::MAX;
+
+/// Most ids kept in one pool (16 GB of them).
+const MAX_POOL: usize = NOT_KEPT as usize - 1;
 
 /// Most distinct blocks per store (ids are `u32`).
 const MAX_BLOCKS: usize = u32::MAX as usize;
@@ -72,15 +77,15 @@ impl BlockStore {
     /// its ids were not kept then).
     pub fn intern(&mut self, text: &str) -> Result<BlockId> {
         let digest = Sha256::digest(text.as_bytes());
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&digest[..16]);
+        let mut key = [0u8; 12];
+        key.copy_from_slice(&digest[..12]);
         if let Some(&b) = self.index.get(&key) {
             let m = &mut self.meta[b as usize];
             m.seen = m.seen.saturating_add(1);
             let (missing, len, seen) = (m.start == NOT_KEPT, m.len as usize, m.seen);
             if missing && self.kept(len, seen) {
                 let ids = self.tokenizer.encode(text)?;
-                self.store(b, &ids, text);
+                self.store(b, &ids, text)?;
             }
             return Ok(b);
         }
@@ -98,17 +103,23 @@ impl BlockStore {
         });
         self.index.insert(key, b);
         if self.kept(ids.len(), 1) {
-            self.store(b, &ids, text);
+            self.store(b, &ids, text)?;
         }
         Ok(b)
     }
 
-    fn store(&mut self, b: BlockId, ids: &[u32], text: &str) {
-        self.meta[b as usize].start = self.pool.len() as u64;
+    fn store(&mut self, b: BlockId, ids: &[u32], text: &str) -> Result<()> {
+        if self.pool.len() + ids.len() > MAX_POOL {
+            return Err(Error::Other(format!(
+                "more than {MAX_POOL} token ids of distinct blocks under one tokenizer"
+            )));
+        }
+        self.meta[b as usize].start = self.pool.len() as u32;
         self.pool.extend_from_slice(ids);
         if self.keep_text {
             self.texts.insert(b, text.into());
         }
+        Ok(())
     }
 
     /// Tokens in the block.
