@@ -54,6 +54,9 @@ command -v cargo-deb >/dev/null 2>&1 || cargo install --locked cargo-deb --versi
 scripts/package-deb.sh
 scripts/test-deb.sh
 
+echo "== the README's install and run examples (scripts/readme-examples.sh)"
+scripts/readme-examples.sh
+
 echo "== official SDKs against the emulator"
 # The anthropic and openai Python packages, unmodified, as clients of `prefix emulate`.
 venv="${PREFIX_WARDEN_CLIENTS_VENV:-${TMPDIR:-/tmp}/prefix-warden-clients-venv}"

@@ -157,3 +157,20 @@ fn progress_shows_at_a_terminal_only_and_not_with_quiet() {
         stderr(&o)
     );
 }
+
+#[test]
+fn daemon_once_reports_what_the_pass_did() {
+    let d = scratch();
+    crate::daemon::write_config(d.path(), &["openai/o200k_base"], "", |c| c);
+    let o = run_in(d.path(), &["daemon", "--once"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ready"], true, "a completed pass is ready");
+    assert!(v["last_evaluation"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["last_evaluation_errors"], serde_json::json!([]));
+    assert_eq!(
+        v["pairs"].as_array().unwrap().len(),
+        5,
+        "5 prompts x 1 tokenizer"
+    );
+}

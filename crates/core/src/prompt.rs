@@ -190,7 +190,17 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Prompt> {
         let inner = e.into_inner();
         let line = inner.location().map(|l| l.line()).unwrap_or(1);
         let msg = strip_yaml_location(&inner.to_string());
-        invalid(path, line, if field == "." { "" } else { &field }, msg)
+        // serde_path_to_error says "." at the top and "?" where YAML syntax failed.
+        invalid(
+            path,
+            line,
+            if field == "." || field == "?" {
+                ""
+            } else {
+                &field
+            },
+            msg,
+        )
     })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let line = |key: &str, nth: usize| yaml_key_line(yaml, key, nth);
