@@ -28,7 +28,7 @@ sed -E \
   -e "s#= \"(prompts|data/|tokenizers/|templates/|deploy/)#= \"$share/\\1#g" \
   daemon.toml >"$out/daemon.toml"
 sed -i "1i # Installed by the prefix-warden package (a conffile: your edits are kept on upgrade).\\n# The shipped data lives under $share; state under /var/lib/prefix-warden.\\n#" "$out/daemon.toml"
-if grep -nE '^(prompts|cache_rules|model_lifecycle|file|spec) = "[^/]' "$out/daemon.toml"; then
+if grep -nE '= "(prompts|data/|tokenizers/|templates/|deploy/|state")' "$out/daemon.toml"; then
   echo "a relative path is left in the packaged daemon.toml (above)" >&2; exit 1
 fi
 sed 's#^ExecStart=/usr/local/bin/prefix #ExecStart=/usr/bin/prefix #' deploy/systemd/prefix-warden.service >"$out/prefix-warden.service"

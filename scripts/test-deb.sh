@@ -39,5 +39,7 @@ python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["ready"] i
 # Completions load in bash.
 bash -c 'source /usr/share/bash-completion/completions/prefix && complete -p prefix' >/dev/null
 dpkg --purge prefix-warden >/dev/null
-[ ! -e /usr/bin/prefix ] && [ ! -e /etc/prefix-warden/daemon.toml ]
-echo "purged: nothing left in /usr/bin or /etc/prefix-warden"
+for f in /usr/bin/prefix /etc/prefix-warden/daemon.toml /lib/systemd/system/prefix-warden.service; do
+  if [ -e "$f" ]; then echo "left after purge: $f" >&2; exit 1; fi
+done
+echo "purged: nothing left in /usr/bin, /etc/prefix-warden or the unit directory"

@@ -215,8 +215,8 @@ pub struct SimulateArgs {
     pub warmup: Option<String>,
     /// Where breakpoints go for rules that need them (Anthropic, Bedrock, OpenAI from GPT-5.6):
     /// auto (end of tools/system), as-sent (the logs' cache_control), tools, conversation
-    /// (auto + end of request). Every placement is also costed; this one drives the warm-ups
-    /// and the per-hour fit
+    /// (auto + end of request). Every placement is also costed; this one drives the warm-ups.
+    /// The fit against the logs' usage always uses the breakpoints as sent
     #[arg(long, value_enum, default_value = "auto")]
     pub breakpoints: crate::traffic::simulate::Placement,
     /// List predicted against observed cached tokens for every request with usage

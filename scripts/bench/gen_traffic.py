@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the traffic benchmark's log: N requests (default 1,000,000, about 1 GB of JSON lines)
 over 24 hours, in time order, built from the shipped corpus prompts. Standard library only;
-deterministic (fixed seed). `scripts/bench/traffic.sh` runs `prefix discover` and
+deterministic (fixed seed). `scripts/bench-traffic.sh` runs `prefix discover` and
 `prefix simulate` on it and reports time and peak memory.
 
     python3 scripts/bench/gen_traffic.py OUT.jsonl [--requests N]

@@ -17,8 +17,9 @@ impl Daemon {
     /// The retirement day (as Unix seconds) of every model the generation registers or warms
     /// that the lifecycle data knows, for the PromptCacheModelRetiring alert; and a warning
     /// per model within the data's window or past it.
-    fn export_retirements(&self) {
-        let a = &self.gen.analyzer;
+    fn export_retirements(&mut self) {
+        let a = self.gen.analyzer.clone();
+        let mut exported = std::collections::BTreeSet::new();
         let today = chrono::DateTime::from_timestamp(self.clock.unix() as i64, 0)
             .map(|t| t.date_naive())
             .unwrap_or_default();
@@ -31,6 +32,7 @@ impl Daemon {
                 .and_hms_opt(0, 0, 0)
                 .map_or(0, |t| t.and_utc().timestamp());
             metrics::gauge!(MODEL_RETIREMENT, "model" => model.clone()).set(at as f64);
+            exported.insert(model.clone());
             match a.lifecycle.status(&model, today) {
                 crate::lifecycle::Status::Current => {}
                 crate::lifecycle::Status::Retiring(days) => tracing::warn!(
@@ -49,6 +51,12 @@ impl Daemon {
                 ),
             }
         }
+        // A model the config no longer uses: NaN, which no alert condition matches (the
+        // recorder cannot drop a series).
+        for gone in self.retirements_exported.difference(&exported) {
+            metrics::gauge!(MODEL_RETIREMENT, "model" => gone.clone()).set(f64::NAN);
+        }
+        self.retirements_exported = exported;
     }
 
     /// One pass: every (prompt, tokenizer) pair, per tokenizer so one broken file does not

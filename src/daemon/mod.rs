@@ -100,6 +100,8 @@ struct Daemon {
     outbox: Outbox,
     fetcher: source::Fetcher,
     pages: pages::Pages,
+    /// Models whose retirement day the last pass exported.
+    retirements_exported: std::collections::BTreeSet<String>,
     /// Fingerprint changes per (prompt, tokenizer) since start.
     changes: BTreeMap<(String, String), u64>,
     /// The running generation's tasks; replaced on every swap.
@@ -162,6 +164,7 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         outbox: Outbox::new(),
         fetcher: source::Fetcher::new(&state_dir),
         pages: pages::Pages::new(&state_dir),
+        retirements_exported: Default::default(),
         changes: BTreeMap::new(),
         workers: workers::Workers::default(),
         clock,

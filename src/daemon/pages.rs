@@ -66,7 +66,7 @@ impl Pages {
         let mut it = s.split_whitespace();
         let sha = it.next()?.to_string();
         let at = it.next().and_then(|t| t.parse().ok()).unwrap_or(0);
-        (sha.len() == 64).then_some((sha, at))
+        (sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then_some((sha, at))
     }
 
     fn save(&self, name: &str, sha: &str, at: i64) -> std::io::Result<()> {

@@ -13,7 +13,11 @@ pub struct Snapshot(Vec<(PathBuf, Option<(u64, SystemTime)>)>);
 
 impl Snapshot {
     pub fn take(a: &Analyzer) -> Self {
-        let mut paths = vec![a.config.path.clone(), a.config.cache_rules.clone()];
+        let mut paths = vec![
+            a.config.path.clone(),
+            a.config.cache_rules.clone(),
+            a.config.model_lifecycle.clone(),
+        ];
         if let Ok(rd) = std::fs::read_dir(&a.config.prompts_dir) {
             paths.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
         }

@@ -183,6 +183,21 @@ fn the_daemon_exports_retirement_days_and_alerts_on_a_watched_page_change() {
     let kept =
         std::fs::read_to_string(d.path().join("state/watch/anthropic-deprecations")).unwrap();
     assert!(!kept.contains("retires"), "{kept}");
+    // Moving off the model ends its series' alerting: NaN matches no rule.
+    let p = d.path().join("prompts/cline-claude-sonnet-4.yaml");
+    let y = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("claude-sonnet-4-5", "claude-sonnet-4-6");
+    std::fs::write(&p, y).unwrap();
+    r.hup();
+    r.wait_until("the retired model's series to end", |r| {
+        sample(
+            &r.get("/metrics").1,
+            "prefix_warden_model_retirement_timestamp_seconds",
+            &["model=\"anthropic/claude-sonnet-4-5\""],
+        )
+        .is_some_and(f64::is_nan)
+    });
 }
 
 #[test]
@@ -216,4 +231,36 @@ fn a_bad_watch_entry_is_one_line_naming_file_line_and_field() {
         assert!(err.contains("daemon.toml:") && err.contains(want), "{err}");
         assert!(!err.contains("serde"), "{err}");
     }
+}
+
+#[test]
+fn a_config_without_lifecycle_data_still_works_unless_it_names_the_file() {
+    let d = scratch();
+    let cfg = d.path().join("daemon.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::remove_file(d.path().join("data/model-lifecycle.toml")).unwrap();
+    // An older config: no `model_lifecycle`, no data file. Dates are simply unknown.
+    let older: String = text
+        .lines()
+        .filter(|l| !l.starts_with("model_lifecycle"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&cfg, older).unwrap();
+    let o = run_in(
+        d.path(),
+        &["fingerprint", "--tokenizer", "openai/o200k_base"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Named but missing: an error naming the file.
+    std::fs::write(&cfg, text).unwrap();
+    let o = run_in(
+        d.path(),
+        &["fingerprint", "--tokenizer", "openai/o200k_base"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("model-lifecycle.toml"),
+        "{}",
+        stderr(&o)
+    );
 }

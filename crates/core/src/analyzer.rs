@@ -62,7 +62,15 @@ impl Analyzer {
         }
         let prompts = prompt::load_dir(&config.prompts_dir)?;
         let rules = CacheRules::load(&config.cache_rules)?;
-        let lifecycle = Lifecycle::load(&config.model_lifecycle)?;
+        let lifecycle = if config.model_lifecycle_set || config.model_lifecycle.exists() {
+            Lifecycle::load(&config.model_lifecycle)?
+        } else {
+            tracing::warn!(
+                file = %config.model_lifecycle.display(),
+                "no model lifecycle data: retirement dates are not checked (set model_lifecycle)"
+            );
+            Lifecycle::default()
+        };
         if let Some(e) = &config.emulator {
             config.tokenizer(&e.tokenizer)?;
         }

@@ -47,6 +47,9 @@ pub struct Config {
     pub cache_rules: PathBuf,
     /// Hosted models' retirement dates (`data/model-lifecycle.toml`).
     pub model_lifecycle: PathBuf,
+    /// `model_lifecycle` was set in the file: a missing file is an error. Unset, a missing
+    /// default file means no known dates (configs older than the key keep working).
+    pub model_lifecycle_set: bool,
     /// Pages and files whose content changes are alerted (`[[watch]]`).
     pub watches: Vec<(Watch, Loc)>,
     /// Tokens per block in the chained block-hash list.
@@ -71,8 +74,8 @@ pub struct RawConfig {
     pub prompts: String,
     #[serde(default = "default_rules")]
     pub cache_rules: String,
-    #[serde(default = "default_lifecycle")]
-    pub model_lifecycle: String,
+    #[serde(default)]
+    pub model_lifecycle: Option<String>,
     #[serde(default, rename = "watch")]
     pub watches: Vec<Spanned<RawWatch>>,
     #[serde(default = "default_block_size")]
@@ -96,9 +99,7 @@ fn default_prompts() -> String {
 fn default_rules() -> String {
     "data/cache-rules.toml".into()
 }
-fn default_lifecycle() -> String {
-    "data/model-lifecycle.toml".into()
-}
+const DEFAULT_LIFECYCLE: &str = "data/model-lifecycle.toml";
 fn default_block_size() -> usize {
     16
 }
@@ -462,7 +463,9 @@ impl Config {
         for (i, w) in raw.watches.iter().enumerate() {
             let l = loc(w.span());
             let rw = w.get_ref();
+            // It names a file under state_dir/watch: no leading dot (".", "..", hidden).
             let label_ok = !rw.name.is_empty()
+                && !rw.name.starts_with('.')
                 && rw.name.len() <= 64
                 && rw
                     .name
@@ -472,7 +475,10 @@ impl Config {
                 return Err(err(
                     find_key_line_after(text, "name", w.span().start).unwrap_or(l.line),
                     format!("watch[{i}].name"),
-                    format!("`{}` is not a label (1-64 of [A-Za-z0-9._-])", rw.name),
+                    format!(
+                        "`{}` is not a label (1-64 of [A-Za-z0-9._-], not starting with a dot)",
+                        rw.name
+                    ),
                 ));
             }
             if watches.iter().any(|(o, _)| o.name == rw.name) {
@@ -518,7 +524,9 @@ impl Config {
             state_dir: base_dir.join(&raw.state_dir),
             prompts_dir: base_dir.join(&raw.prompts),
             cache_rules: base_dir.join(&raw.cache_rules),
-            model_lifecycle: base_dir.join(&raw.model_lifecycle),
+            model_lifecycle: base_dir
+                .join(raw.model_lifecycle.as_deref().unwrap_or(DEFAULT_LIFECYCLE)),
+            model_lifecycle_set: raw.model_lifecycle.is_some(),
             watches,
             block_size: raw.block_size,
             path: path.clone(),

@@ -239,8 +239,10 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
     let mut tool_forms: HashMap<(String, String), HashSet<String>> = HashMap::new();
     let mut tool_uses: HashMap<(String, String), usize> = HashMap::new();
     let mut tool_lists: HashMap<String, HashMap<Vec<String>, usize>> = HashMap::new();
-    // (model, system block) -> its distinct texts (at most MAX_VERSIONS kept) and their requests.
-    let mut versions: HashMap<(String, usize), Vec<(String, usize)>> = HashMap::new();
+    // (model, system block) -> its distinct texts (at most MAX_VERSIONS kept, found by their
+    // sha256) and their requests.
+    type Version = ([u8; 32], String, usize);
+    let mut versions: HashMap<(String, usize), Vec<Version>> = HashMap::new();
     let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
     for log in logs {
         read_log(log, &mut read, |rec| {
@@ -286,10 +288,14 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
                             // Bytes after the span in the prefix, for the cost estimate.
                             e.2 = e.2.max(b.text.len() - r.0);
                         }
+                        let digest: [u8; 32] = {
+                            use sha2::{Digest, Sha256};
+                            Sha256::digest(b.text.as_bytes()).into()
+                        };
                         let v = versions.entry((model.clone(), sys_i)).or_default();
-                        match v.iter().position(|x| x.0 == b.text) {
-                            Some(k) => v[k].1 += 1,
-                            None if v.len() < MAX_VERSIONS => v.push((b.text.clone(), 1)),
+                        match v.iter().position(|x| x.0 == digest) {
+                            Some(k) => v[k].2 += 1,
+                            None if v.len() < MAX_VERSIONS => v.push((digest, b.text.clone(), 1)),
                             None => {}
                         }
                         sys_i += 1;
@@ -317,15 +323,17 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
         }
         // Against the most frequent version: where each other one starts to differ, and the
         // bytes until both agree again (their common suffix).
-        v.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-        let base = &v[0].0;
+        v.sort_by(|x, y| y.2.cmp(&x.2).then(x.1.cmp(&y.1)));
+        let base = &v[0].1;
         let mut at: BTreeMap<usize, (usize, usize, usize)> = BTreeMap::new();
-        for (text, n) in &v[1..] {
+        for (_, text, n) in &v[1..] {
             let (start, end) = differing(base, text);
-            let e = at.entry(start).or_insert((end, v[0].1, text.len() - start));
+            // Uncacheable from `start` on, in whichever version is longer (a deletion too).
+            let after = base.len().max(text.len()) - start;
+            let e = at.entry(start).or_insert((end, v[0].2, after));
             e.0 = e.0.max(end);
             e.1 += n;
-            e.2 = e.2.max(text.len() - start);
+            e.2 = e.2.max(after);
         }
         for (start, (end, n, after)) in at {
             // Already explained by a span found in the block (a timestamp that varies).

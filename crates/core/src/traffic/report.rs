@@ -145,8 +145,11 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
         s.model,
         s.rule,
         s.tokenizer,
-        if s.without_timestamp > 0 {
-            format!("; {} without a timestamp skipped", s.without_timestamp)
+        if s.without_timestamp + s.too_many_blocks > 0 {
+            format!(
+                "; skipped: {} without a timestamp, {} with more than 65535 blocks",
+                s.without_timestamp, s.too_many_blocks
+            )
         } else {
             String::new()
         }

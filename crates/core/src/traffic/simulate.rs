@@ -62,7 +62,10 @@ pub struct Simulation {
     pub read: ReadStats,
     /// Requests of the model without a timestamp (not replayed).
     pub without_timestamp: usize,
-    /// Breakpoints used for the warm-up comparison and the per-hour fit.
+    /// Requests of the model with more than 65,535 blocks (not replayed).
+    pub too_many_blocks: usize,
+    /// Breakpoints the warm-up comparison uses. The per-hour and per-request fits compare the
+    /// logs' usage with the breakpoints as sent (what the provider saw).
     pub placement: Placement,
     pub without_warmup: Totals,
     /// Each candidate warm-up interval, cheapest first.
@@ -91,7 +94,7 @@ struct Req {
     /// Blocks the client marked as breakpoints.
     sent: Vec<u16>,
     observed: Option<u64>,
-    file: u16,
+    file: u32,
     line: u32,
 }
 
@@ -144,6 +147,22 @@ impl Placement {
             Placement::AsSent => "as-sent",
             Placement::Tools => "tools",
             Placement::Conversation => "conversation",
+        }
+    }
+
+    /// The block a warm-up re-sends up to (its breakpoint): the placement's last breakpoint
+    /// in the tools/system blocks.
+    fn warm_end(self, q: &Req) -> Option<usize> {
+        let fixed = q.last_fixed.map(usize::from)?;
+        match self {
+            Placement::Auto | Placement::Conversation => Some(fixed),
+            Placement::Tools => q.last_tools.map(usize::from),
+            Placement::AsSent => q
+                .sent
+                .iter()
+                .map(|&b| b as usize)
+                .filter(|&b| b <= fixed)
+                .max(),
         }
     }
 
@@ -315,7 +334,8 @@ fn replay(
                 expires: now + ttl,
                 used: now,
             });
-            if cache.len() > MAX_ENTRIES {
+            // Engines (no TTL) evict the least recently used; hosted caches expire by TTL.
+            if rule.kind == RuleKind::Blocks && cache.len() > MAX_ENTRIES {
                 let lru = (0..cache.len())
                     .min_by(|&x, &y| cache[x].used.total_cmp(&cache[y].used))
                     .expect("non-empty");
@@ -347,7 +367,7 @@ fn replay(
         t.uncached += u;
         t.cost_usd += cost(r, w, u);
         per_req.push(r);
-        if let Some(b) = q.last_fixed.map(usize::from) {
+        if let Some(b) = placement.warm_end(q) {
             let end = ends[b];
             last_prefix = Some((ids[..end].to_vec(), ends[..=b].to_vec()));
         }
@@ -387,6 +407,7 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
         reqs: Vec::new(),
     };
     let mut without_timestamp = 0;
+    let mut too_many_blocks = 0;
     let mut failure = None;
     for (f, log) in logs.iter().enumerate() {
         read_log(log, &mut read, |rec| {
@@ -398,6 +419,7 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
                 return;
             };
             if rec.blocks.len() > u16::MAX as usize {
+                too_many_blocks += 1;
                 return;
             }
             let start = traffic.seq.len() as u32;
@@ -409,7 +431,7 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
                 last_fixed: None,
                 sent: Vec::new(),
                 observed: rec.usage.map(|u| u.0),
-                file: f as u16,
+                file: f as u32,
                 line: u32::try_from(rec.line).unwrap_or(u32::MAX),
             };
             for (i, b) in rec.blocks.iter().enumerate() {
@@ -453,29 +475,38 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
         .par_iter()
         .map(|w| replay(&applied, &traffic, w, placement))
         .collect();
-    let (without, predicted) = runs.remove(0);
+    let (without, mut predicted) = runs.remove(0);
     let mut warmups: Vec<Totals> = runs.into_iter().map(|r| r.0).collect();
     warmups.sort_by(|x, y| x.cost_usd.total_cmp(&y.cost_usd));
     let placements = if applied.rule.kind == RuleKind::Breakpoints {
-        let mut p: Vec<PlacementCost> = Placement::ALL
+        let runs: Vec<(Placement, Totals, Vec<u64>)> = Placement::ALL
             .par_iter()
             .map(|&p| {
-                let t = if p == placement {
-                    without.clone()
+                let (t, per) = if p == placement {
+                    (without.clone(), predicted.clone())
                 } else {
-                    replay(&applied, &traffic, &Warmups::None, p).0
+                    replay(&applied, &traffic, &Warmups::None, p)
                 };
-                PlacementCost {
-                    placement: p,
-                    read: t.read,
-                    written: t.written,
-                    uncached: t.uncached,
-                    cost_usd: t.cost_usd,
-                }
+                (p, t, per)
             })
             .collect();
-        p.sort_by(|x, y| x.cost_usd.total_cmp(&y.cost_usd));
-        p
+        let mut costs = Vec::new();
+        for (p, t, per) in runs {
+            // The logs' usage came from the breakpoints the client sent: the fit compares
+            // with that replay, whatever placement drives the warm-ups.
+            if p == Placement::AsSent {
+                predicted = per;
+            }
+            costs.push(PlacementCost {
+                placement: p,
+                read: t.read,
+                written: t.written,
+                uncached: t.uncached,
+                cost_usd: t.cost_usd,
+            });
+        }
+        costs.sort_by(|x, y| x.cost_usd.total_cmp(&y.cost_usd));
+        costs
     } else {
         Vec::new()
     };
@@ -526,6 +557,7 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
         tokenizer,
         read,
         without_timestamp,
+        too_many_blocks,
         placement,
         without_warmup: without,
         warmups,
