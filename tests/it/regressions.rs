@@ -64,7 +64,7 @@ fn diff_priced_models_the_from_tokenizer_does_not_serve() {
     assert!(bu["models_not_served"]
         .as_array()
         .unwrap()
-        .contains(&Value::from("openai/gpt-5.1")));
+        .contains(&Value::from("openai/gpt-5.5")));
     assert_eq!(
         v["summary"]["cold_cost_per_day_usd"], 0.0,
         "{}",
@@ -111,7 +111,7 @@ fn diff_priced_models_the_from_tokenizer_does_not_serve() {
         .iter()
         .map(|r| r["model"].as_str().unwrap())
         .collect();
-    assert_eq!(priced, ["openai/gpt-5.1"], "{bu}");
+    assert_eq!(priced, ["openai/gpt-5.5"], "{bu}");
 }
 
 #[test]
