@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{line_of_offset, Error, Result};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,10 +113,7 @@ pub struct Applied<'a> {
 
 impl CacheRules {
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::bounded::read_limited(path, crate::bounded::SMALL_FILE_BYTES)?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::Other(format!("{}: not valid UTF-8", path.display())))?;
-        Self::parse(path, &text)
+        Self::parse(path, &crate::data_file::read(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
@@ -126,25 +123,7 @@ impl CacheRules {
             field,
             message,
         };
-        let de = toml::Deserializer::parse(text).map_err(|e| {
-            invalid(
-                e.span().map(|s| line_of_offset(text, s.start)).unwrap_or(1),
-                String::new(),
-                e.message().into(),
-            )
-        })?;
-        let rules: CacheRules = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            invalid(
-                inner
-                    .span()
-                    .map(|s| line_of_offset(text, s.start))
-                    .unwrap_or(1),
-                field,
-                inner.message().into(),
-            )
-        })?;
+        let rules: CacheRules = crate::data_file::parse(path, text)?;
         for (i, r) in rules.rules.iter().enumerate() {
             if r.step == 0 || r.block_size == 0 {
                 return Err(invalid(

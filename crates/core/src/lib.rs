@@ -27,6 +27,7 @@ pub mod analyzer;
 pub mod bounded;
 pub mod cache_rules;
 pub mod config;
+pub mod data_file;
 pub mod diff;
 pub mod error;
 pub mod fingerprint;

@@ -64,10 +64,7 @@ const MAX_ENTRIES: usize = 10_000;
 
 impl Lifecycle {
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::bounded::read_limited(path, crate::bounded::SMALL_FILE_BYTES)?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::Other(format!("{}: not valid UTF-8", path.display())))?;
-        Self::parse(path, &text)
+        Self::parse(path, &crate::data_file::read(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
@@ -77,25 +74,7 @@ impl Lifecycle {
             field,
             message,
         };
-        let de = toml::Deserializer::parse(text).map_err(|e| {
-            invalid(
-                e.span().map(|s| line_of_offset(text, s.start)).unwrap_or(1),
-                String::new(),
-                e.message().into(),
-            )
-        })?;
-        let raw: RawLifecycle = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            invalid(
-                inner
-                    .span()
-                    .map(|s| line_of_offset(text, s.start))
-                    .unwrap_or(1),
-                field,
-                inner.message().into(),
-            )
-        })?;
+        let raw: RawLifecycle = crate::data_file::parse(path, text)?;
         if raw.models.len() > MAX_ENTRIES {
             return Err(invalid(
                 1,
