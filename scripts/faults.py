@@ -3,6 +3,7 @@
 
 usage:
   scripts/faults.py kill9 cold|source|ingest N      # N kills at random points of that activity
+  scripts/faults.py outside-reader N                  # N daemon passes with sqlite3 reading
   scripts/faults.py hostile-provider SECONDS_PER_MODE
 
 Runs the release binary (target/release/prefix; `cargo build --release` first) on a scratch copy
@@ -18,6 +19,13 @@ kill9 source  a tokenizer whose `source` (a local path) flips between two same-v
               and the fetched copy must be exactly one of the two files (installed atomically).
 kill9 ingest  a burst of POST /v1/usage batches; before the kill, every acknowledged record
               must be counted in /metrics (prefix_warden_usage_records_total); then the checks.
+outside-reader N
+              the daemon passes every second while another process (Python's sqlite3, as an
+              operator's `sqlite3 FILE 'PRAGMA integrity_check'` would) opens, checks and closes
+              the database over and over; after at least N passes in all, interrupted by kill -9
+              at random moments, every pass the daemon reported (/status last_evaluation) must
+              be in the file (max last_seen), and `prefix backup` taken while it runs must
+              pass integrity_check and hold every pair.
 hostile-provider
               a warm-up group ticks every second against a provider double that answers, in
               turn: absurd rate-limit resets, retry-after in year 9999, a 429 saying "ok",
@@ -197,6 +205,63 @@ def kill9_ingest(n):
     shutil.rmtree(d)
 
 
+def outside_reader(n):
+    d, port = scratch(daemon_extra='schedule = "* * * * * *"')
+    db = d / "state/prefix-warden.sqlite"
+    stop = threading.Event()
+    reads = [0]
+
+    def reader():
+        while not stop.is_set():
+            if db.exists():
+                try:
+                    c = sqlite3.connect(db, timeout=2)
+                    c.execute("PRAGMA integrity_check").fetchone()
+                    c.execute("SELECT count(*) FROM fingerprint_history").fetchone()
+                    c.close()
+                    reads[0] += 1
+                except sqlite3.Error:
+                    pass
+            time.sleep(0.01)
+    t = threading.Thread(target=reader, daemon=True); t.start()
+    passes, rnd = 0, 0
+    while passes < n:
+        p = start(d)
+        if not wait_ready(port):
+            report(f"reader #{rnd}: ready", False, (d / "daemon.log").read_text()[-400:])
+            kill9(p); break
+        first = json.loads(get(port, "/status")[1])["last_evaluation"]
+        time.sleep(random.uniform(5, 12))
+        if rnd == 0:
+            out = d / "backup.sqlite"
+            b = subprocess.run([str(BIN), "backup", "--config", str(d / "daemon.toml"), str(out)],
+                               capture_output=True, text=True)
+            report("backup while running", b.returncode == 0, b.stderr[-300:])
+            if out.exists():
+                c = sqlite3.connect(out)
+                ok = c.execute("PRAGMA integrity_check").fetchone()[0]
+                pairs = c.execute("SELECT count(*) FROM pair").fetchone()[0]
+                c.close()
+                report("backup integrity_check", ok == "ok", ok)
+                report("backup holds every pair", pairs == 5, pairs)
+                report("backup is private", stat.S_IMODE(out.stat().st_mode) == 0o600,
+                       oct(stat.S_IMODE(out.stat().st_mode)))
+        last = json.loads(get(port, "/status")[1])["last_evaluation"]
+        passes += int(last - first) + 1
+        kill9(p)
+        c = sqlite3.connect(db, timeout=5)
+        seen = c.execute("SELECT max(last_seen) FROM fingerprint_history").fetchone()[0]
+        c.close()
+        report(f"reader #{rnd}: the last reported pass is in the file", seen is not None and seen >= int(last) - 1,
+               f"last pass {last}, newest row {seen}")
+        rnd += 1
+    stop.set(); t.join()
+    report("the outside reader read", reads[0] > 0, reads[0])
+    check_store(d, port, 5, "reader final")
+    print(f"outside-reader: {passes} passes in {rnd} runs, {reads[0]} outside reads", flush=True)
+    shutil.rmtree(d)
+
+
 # retry_after_9999 comes last: honouring it (capped at an hour) defers the group from then on.
 MODES = ["absurd_reset", "429_ok_body", "slow_body", "truncated", "bad_json", "huge_body", "normal",
          "retry_after_9999"]
@@ -294,6 +359,8 @@ def main():
     if cmd[:1] == ["kill9"] and len(cmd) == 3:
         {"cold": kill9_cold, "source": kill9_source, "ingest": kill9_ingest}[cmd[1]](int(cmd[2]))
         name = f"kill9-{cmd[1]}"
+    elif cmd[:1] == ["outside-reader"] and len(cmd) == 2:
+        outside_reader(int(cmd[1])); name = "outside-reader"
     elif cmd[:1] == ["hostile-provider"] and len(cmd) == 2:
         hostile_provider(float(cmd[1])); name = "hostile-provider"
     else:

@@ -99,6 +99,10 @@ pub enum Command {
     /// Ask the running daemon (at the config's daemon.listen) for its status
     #[command(after_help = STATUS_HELP)]
     Status(StatusArgs),
+    /// Copy the history database (state_dir/prefix-warden.sqlite) to a new file, consistently,
+    /// while the daemon runs
+    #[command(after_help = BACKUP_HELP)]
+    Backup(BackupArgs),
     /// Serve a local imitation of the Anthropic and OpenAI APIs (or of vLLM / SGLang) with their
     /// documented prompt-cache behaviour, rate-limit headers and injectable faults, so warm-ups
     /// can be tested with no network
@@ -111,6 +115,15 @@ pub enum Command {
     #[command(after_help = MAN_HELP)]
     Man(ManArgs),
 }
+
+const BACKUP_HELP: &str = "\
+The copy is one consistent snapshot (SQLite's VACUUM INTO), mode 0600, written to a temporary
+file beside DEST and renamed into place; DEST must not exist. Reading the live file with the
+sqlite3 shell is safe too (the daemon keeps its locks), but a backup by `cp` is not.
+
+Examples:
+  prefix backup /var/backups/prefix-warden-$(date +%F).sqlite
+  prefix -c /etc/prefix-warden/daemon.toml backup history.sqlite";
 
 const TOKENIZE_HELP: &str = "\
 Examples:
@@ -277,9 +290,19 @@ pub struct StatusArgs {
     /// The daemon's base URL (default: http:// + daemon.listen from the config)
     #[arg(long)]
     pub url: Option<String>,
+    /// File holding the bearer token /status requires when the daemon has one (default:
+    /// daemon.ingest_token_file from the config, unless --url is given)
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// table: a summary for people; json: the daemon's /status document as is
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Where to write the copy (must not exist)
+    pub dest: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -396,6 +419,13 @@ fn run_one(cli: Cli) -> Result<Outcome> {
         Command::Fingerprint(a) => fingerprint(&cli.config, a),
         Command::Diff(a) => diff(&cli.config, a),
         Command::Status(a) => status(&cli.config, a),
+        Command::Backup(a) => {
+            let c = crate::config::Config::load(&cli.config)?;
+            let src = c.state_dir.join(crate::store::FILE_NAME);
+            crate::store::backup(&src, &a.dest)?;
+            eprintln!("{} -> {}", src.display(), a.dest.display());
+            Ok(Outcome::Ok)
+        }
         Command::Discover(a) => discover(&cli.config, a),
         Command::Lint(a) => lint(&cli.config, a),
         Command::Simulate(a) => simulate(&cli.config, a),
@@ -712,13 +742,21 @@ fn lint(config: &Path, args: LintArgs) -> Result<Outcome> {
 }
 
 fn status(config: &Path, args: StatusArgs) -> Result<Outcome> {
-    let base = match args.url {
-        Some(u) => u,
-        None => format!(
-            "http://{}",
-            crate::config::Config::load(config)?.daemon.listen
-        ),
+    let (base, config_token) = match args.url {
+        Some(u) => (u, None),
+        None => {
+            let c = crate::config::Config::load(config)?;
+            (
+                format!("http://{}", c.daemon.listen),
+                c.daemon.ingest_token_file,
+            )
+        }
     };
+    let token = args
+        .token_file
+        .or(config_token)
+        .map(|p| crate::daemon::generation::read_token_file(&p))
+        .transpose()?;
     let url = format!("{}/status", base.trim_end_matches('/'));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -726,12 +764,14 @@ fn status(config: &Path, args: StatusArgs) -> Result<Outcome> {
         .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
     let v: crate::status::Status = rt
         .block_on(async {
-            let r = reqwest::Client::builder()
+            let mut req = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()?
-                .get(&url)
-                .send()
-                .await?;
+                .get(&url);
+            if let Some(t) = &token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await?;
             r.error_for_status()?.json().await
         })
         .map_err(|e| Error::Other(format!("cannot get {url}: {e} (is the daemon running?)")))?;

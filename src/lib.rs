@@ -24,7 +24,7 @@
 // in both crates. The core cannot do network IO (see its crate doc).
 pub use prefix_warden_core::{
     analyzer, bounded, cache_rules, config, diff, error, fingerprint, fp_cache, lifecycle, money,
-    prefix, prompt, provider, report, schedule, template, tokenizer, traffic, usage,
+    prefix, prompt, provider, redact, report, schedule, template, tokenizer, traffic, usage,
 };
 
 pub mod backoff;

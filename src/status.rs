@@ -23,6 +23,10 @@ pub struct Status {
     pub generation: u64,
     pub last_evaluation: Option<f64>,
     pub last_evaluation_errors: Vec<String>,
+    /// Registered prompts the last pass fingerprinted under no tokenizer: while any is listed
+    /// the daemon is not ready (`/readyz` 503 naming them, `daemon --once` exit 2).
+    #[serde(default)]
+    pub unfingerprinted: Vec<String>,
     pub last_reload_error: Option<String>,
     pub pairs: Vec<PairStatus>,
     #[serde(default)]
@@ -163,6 +167,13 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
     }
     for e in &st.last_evaluation_errors {
         let _ = writeln!(out, "evaluation error: {e}");
+    }
+    if !st.unfingerprinted.is_empty() {
+        let _ = writeln!(
+            out,
+            "not ready: no fingerprint for prompt(s) {}",
+            st.unfingerprinted.join(", ")
+        );
     }
     let changed: Vec<&PairStatus> = st
         .pairs

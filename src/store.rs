@@ -81,7 +81,15 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Handle on the history file. Not `Sync`: share it behind a mutex.
 pub struct Store {
+    /// Declared first so it is dropped (closed) before `file`.
     conn: Connection,
+    /// The database file, opened once before SQLite opens it and kept open for as long as the
+    /// connection: [`Store::check`] reads the header through it. POSIX advisory locks belong
+    /// to the process, and closing *any* descriptor of a file drops all of them; a check that
+    /// opened and closed the file on every pass dropped the connection's locks, so an outside
+    /// reader's close (an operator's `sqlite3`) looked like the last connection's,
+    /// checkpointed and deleted the `-wal` this process went on appending to (issue #18).
+    file: std::fs::File,
     /// Kept for error messages, which always name the file.
     path: PathBuf,
     /// (device, inode) of the file opened, so a file deleted or replaced under the running
@@ -219,7 +227,7 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        create_private(path)?;
+        let file = create_private(path)?;
         let err = |e: rusqlite::Error| db_error(path, e);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
@@ -238,6 +246,7 @@ impl Store {
             .map_err(err)?;
         let mut store = Store {
             conn,
+            file,
             path: path.to_owned(),
             identity: file_identity(path),
         };
@@ -280,8 +289,7 @@ impl Store {
             _ => {}
         }
         let mut head = [0u8; 16];
-        let read = std::fs::File::open(&self.path)
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+        let read = read_head(&self.file, &mut head);
         match read {
             Ok(()) if &head == b"SQLite format 3\0" => Health::Ok,
             Ok(()) => Health::Corrupt("the file does not start with the SQLite header".into()),
@@ -721,28 +729,87 @@ fn move_aside(path: &Path, now: i64) -> Result<PathBuf> {
     Ok(aside)
 }
 
+/// The history's file name under `state_dir`.
+pub const FILE_NAME: &str = "prefix-warden.sqlite";
+
+/// Writes one consistent copy of the history at `src` to `dest` while a daemon may be writing
+/// it: `VACUUM INTO` a new 0600 file beside `dest`, then a rename. `src` is opened as any
+/// outside reader would (the daemon keeps its locks; see [`Store`]); nothing is written to it.
+pub fn backup(src: &Path, dest: &Path) -> Result<()> {
+    if dest.exists() {
+        return Err(Error::Other(format!(
+            "{}: already exists; the backup writes a new file",
+            dest.display()
+        )));
+    }
+    crate::bounded::open_regular(src)?;
+    let conn = Connection::open_with_flags(
+        src,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| db_error(src, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| db_error(src, e))?;
+    let dir = dest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".prefix-warden-backup-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let tmp_path = tmp.path().to_owned();
+    conn.execute("VACUUM INTO ?1", [tmp_path.to_string_lossy()])
+        .map_err(|e| db_error(src, e))?;
+    drop(conn);
+    tmp.persist_noclobber(dest)
+        .map_err(|e| Error::io(dest, e.error))?;
+    Ok(())
+}
+
 fn db_error(path: &Path, e: rusqlite::Error) -> Error {
     Error::Other(format!("{}: {e}", path.display()))
 }
 
-/// Creates `path` with mode 0600 if it is missing, and tightens it if it exists.
+/// Creates `path` with mode 0600 if it is missing, tightens it if it exists, and returns it
+/// open for reading: the one descriptor besides SQLite's, held as long as the store. A path
+/// that is not a regular file (a FIFO planted there) is refused without blocking.
 #[cfg(unix)]
-fn create_private(path: &Path) -> Result<()> {
+fn create_private(path: &Path) -> Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
+    let created = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    restrict_existing(path)
+        .open(path);
+    match created {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    // Checked before anything else touches an existing file.
+    let file = crate::bounded::open_regular(path)?;
+    restrict_existing(path)?;
+    Ok(file)
 }
 
 #[cfg(not(unix))]
-fn create_private(_path: &Path) -> Result<()> {
-    Ok(())
+fn create_private(path: &Path) -> Result<std::fs::File> {
+    crate::bounded::open_regular(path)
+}
+
+/// The first bytes of the file, read at offset 0 through the descriptor the store holds.
+#[cfg(unix)]
+fn read_head(f: &std::fs::File, head: &mut [u8]) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, head, 0)
+}
+
+#[cfg(not(unix))]
+fn read_head(f: &std::fs::File, head: &mut [u8]) -> std::io::Result<()> {
+    use std::io::{Read, Seek};
+    let mut f = f;
+    f.seek(std::io::SeekFrom::Start(0))?;
+    f.read_exact(head)
 }
 
 /// Sets mode 0600 on `path` if it exists and is looser.

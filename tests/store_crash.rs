@@ -25,11 +25,25 @@ fn main() {
         child(path, first.parse().expect("first record"));
         return;
     }
-    committed_records_survive_kill_9_at_random_moments();
-    println!("store_crash: 1 passed, 0 failed");
+    committed_records_survive_kill_9_at_random_moments(Reader::None);
+    // Issue #18, class 1: an operator's `sqlite3 FILE 'PRAGMA integrity_check'` (another
+    // process opening and closing the file) while the daemon runs its passes, each of which
+    // calls `Store::check`. Closing any descriptor of the file drops the process's POSIX
+    // locks, so a `check` that opened the file made the outside reader's close look like the
+    // last one: it checkpointed and deleted the `-wal` the writer kept appending to.
+    committed_records_survive_kill_9_at_random_moments(Reader::Outside);
+    println!("store_crash: 2 passed, 0 failed");
 }
 
-/// The writer: records in a tight loop and prints each commit.
+/// Whether another process reads the database while the writer runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reader {
+    None,
+    Outside,
+}
+
+/// The writer: records in a tight loop and prints each commit; like the daemon's pass, every
+/// commit is followed by the cheap `Store::check`.
 fn child(path: &str, first: u64) {
     let mut store = Store::open(Path::new(&path)).expect("open the store");
     let started = std::time::Instant::now();
@@ -61,13 +75,31 @@ fn child(path: &str, first: u64) {
                 .record_tokenizer("t", "tiktoken", &format!("sha{i}"), None, i as i64)
                 .expect("record tokenizer");
         }
+        assert_eq!(store.check(), prefix_warden::store::Health::Ok);
         writeln!(out, "committed {i} {}", fp.fingerprint).expect("stdout");
         out.flush().expect("stdout");
     }
 }
 
+/// An outside process's reads, over and over until `stop`: open, `PRAGMA integrity_check`,
+/// a count, close, as an operator's `sqlite3` would.
+fn outside_reader(db: &Path, stop: &std::sync::atomic::AtomicBool) -> usize {
+    let mut reads = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Ok(c) = rusqlite::Connection::open(db) {
+            let _ = c.busy_timeout(Duration::from_secs(2));
+            let ok: Result<String, _> = c.query_row("PRAGMA integrity_check", [], |r| r.get(0));
+            if ok.is_ok() {
+                reads += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    reads
+}
+
 /// The test: the writer killed at random moments, over and over.
-fn committed_records_survive_kill_9_at_random_moments() {
+fn committed_records_survive_kill_9_at_random_moments(reader_kind: Reader) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
     let mut committed: HashMap<u64, String> = HashMap::new();
@@ -106,9 +138,19 @@ fn committed_records_survive_kill_9_at_random_moments() {
                 }
             }
         });
+        // The outside reader is its own process: this one, not the writer.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let outside = (reader_kind == Reader::Outside).then(|| {
+            let (db, stop) = (db.clone(), stop.clone());
+            std::thread::spawn(move || outside_reader(&db, &stop))
+        });
         // A random number of commits, then a random sub-millisecond moment: the loop spends
-        // its time inside `record`, so the kill mostly lands mid-transaction.
-        let want = 20 + rand(200) as usize;
+        // its time inside `record`, so the kill mostly lands mid-transaction. With an outside
+        // reader, at least 100 passes per round.
+        let want = match reader_kind {
+            Reader::None => 20 + rand(200) as usize,
+            Reader::Outside => 100 + rand(200) as usize,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut seen = 0;
         while seen < want && Instant::now() < deadline {
@@ -121,6 +163,11 @@ fn committed_records_survive_kill_9_at_random_moments() {
         child.kill().unwrap();
         child.wait().unwrap();
         reader.join().unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = outside {
+            let reads = t.join().unwrap();
+            assert!(reads > 0, "round {round}: the outside reader never read");
+        }
         for (i, fp) in rx.try_iter() {
             committed.insert(i, fp);
         }
@@ -145,7 +192,8 @@ fn committed_records_survive_kill_9_at_random_moments() {
             assert_eq!(
                 stored.get(i),
                 Some(fp),
-                "round {round}: committed record {i}"
+                "{reader_kind:?} round {round}: committed record {i} of {}",
+                committed.len()
             );
         }
         next = stored.keys().max().copied().unwrap_or(0) + 1;

@@ -21,9 +21,6 @@ use crate::prompt::Prompt;
 
 pub use request::USER;
 
-/// How long one count request may take.
-const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Counts every prompt of `prompts` under the counting tokenizer `entry`.
 pub async fn evaluate(
     a: &Analyzer,
@@ -46,7 +43,7 @@ pub async fn evaluate(
         &what,
     )?;
     let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
+        .timeout(std::time::Duration::from_secs(c.timeout_secs))
         .build()
         .map_err(|e| Error::Other(format!("{what}: {e}")))?;
     let dir = a.config.state_dir.join("counts");

@@ -135,11 +135,12 @@ pub async fn send(
     }
     let v: Value = serde_json::from_slice(&buf).unwrap_or(Value::Null);
     if !status.is_success() {
-        let kind = v["error"]["type"]
-            .as_str()
-            .or(v["error"]["status"].as_str())
-            .unwrap_or("no error type");
-        return Err(format!("{format}: HTTP {} ({kind})", status.as_u16()));
+        let kind = error_type(&v);
+        // The type is the provider's text: whatever passed the shape check still goes through
+        // the one redaction path, against every string of the request we sent.
+        let mut secrets = crate::redact::Redactor::default();
+        secrets.add_json_strings(body);
+        return Err(secrets.clean(&format!("{format}: HTTP {} ({kind})", status.as_u16())));
     }
     let field = match format {
         TokenizerFormat::GeminiCount => "totalTokens",
@@ -149,6 +150,27 @@ pub async fn send(
         .as_u64()
         .filter(|n| *n <= u32::MAX as u64)
         .ok_or_else(|| format!("{format}: the response has no `{field}` count"))
+}
+
+/// The API's error type (`error.type`, Gemini's `error.status`) when it looks like one: at most
+/// 64 bytes of ASCII letters, digits, `_`, `-` and `.`. Anything else (a body that echoes the
+/// request in that field) is not shown.
+fn error_type(v: &Value) -> &str {
+    let t = v["error"]["type"]
+        .as_str()
+        .or(v["error"]["status"].as_str());
+    match t {
+        None => "no error type",
+        Some(t)
+            if !t.is_empty()
+                && t.len() <= 64
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) =>
+        {
+            t
+        }
+        Some(_) => "unrecognized error type",
+    }
 }
 
 /// reqwest's error without the URL's query (a Gemini key could be in one).

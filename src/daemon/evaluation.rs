@@ -101,11 +101,16 @@ impl Daemon {
         }
         let mut errors = Vec::new();
         let mut pairs = Vec::new();
+        // Every error of the pass, whatever built it (a template, a provider's body), passes
+        // the one redaction path against every prompt of the generation before it is logged
+        // or shown in /status.
+        let secrets = self.gen.analyzer.redactor();
         for r in results {
             match r {
                 Err(e) => {
+                    let e = secrets.clean(&e.to_string());
                     tracing::error!(error = %e, "evaluation failed");
-                    errors.push(e.to_string());
+                    errors.push(e);
                 }
                 Ok(TokenizerPass {
                     tokenizer_change,
@@ -167,6 +172,14 @@ impl Daemon {
             .unwrap_or_else(|e| e.into_inner());
         st.last_evaluation = Some(now);
         st.last_evaluation_errors = errors;
+        st.unfingerprinted = self
+            .gen
+            .analyzer
+            .prompts
+            .iter()
+            .filter(|p| !pairs.iter().any(|s| s.prompt == p.id))
+            .map(|p| p.id.clone())
+            .collect();
         if !pairs.is_empty() {
             st.pairs = pairs;
         }

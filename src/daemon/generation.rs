@@ -84,11 +84,17 @@ impl Generation {
     }
 }
 
-/// The `/v1/usage` bearer token from `daemon.ingest_token_file`, if configured.
+/// The `/v1/usage` and `/status` bearer token from `daemon.ingest_token_file`, if configured.
 fn ingest_token(c: &crate::config::Config) -> Result<Option<String>> {
-    let Some(p) = &c.daemon.ingest_token_file else {
-        return Ok(None);
-    };
+    c.daemon
+        .ingest_token_file
+        .as_deref()
+        .map(read_token_file)
+        .transpose()
+}
+
+/// A bearer token file: UTF-8, trimmed, not empty (also read by `prefix status`).
+pub fn read_token_file(p: &std::path::Path) -> Result<String> {
     let t = crate::bounded::read_limited(p, 4096)?;
     let t = String::from_utf8(t).map_err(|_| {
         Error::Other(format!(
@@ -103,5 +109,5 @@ fn ingest_token(c: &crate::config::Config) -> Result<Option<String>> {
             p.display()
         )));
     }
-    Ok(Some(t))
+    Ok(t)
 }

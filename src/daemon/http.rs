@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
@@ -32,17 +32,37 @@ async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
+/// Ready once the first pass is done and it fingerprinted every registered prompt under at
+/// least one tokenizer; otherwise 503 saying why (prompt ids only, never text).
 async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    if s.ready.is_ready() {
-        (StatusCode::OK, "ready\n")
+    if !s.ready.is_ready() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: first evaluation pass not done\n".to_string(),
+        );
+    }
+    let st = s.status();
+    if st.unfingerprinted.is_empty() {
+        (StatusCode::OK, "ready\n".to_string())
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: first evaluation pass not done\n",
+            format!(
+                "not ready: no fingerprint for {} of {} prompts ({}); see /status last_evaluation_errors\n",
+                st.unfingerprinted.len(),
+                s.generation.borrow().analyzer.prompts.len(),
+                st.unfingerprinted.join(", ")
+            ),
         )
     }
 }
 
-async fn status(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    axum::Json(s.status())
+/// The status document: prompt ids, fingerprints, groups and targets, so it follows the same
+/// token rule as `/v1/usage` when a token is configured.
+async fn status(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let token = s.generation.borrow().ingest.token.clone();
+    if !super::auth::authorized(&headers, token.as_deref()) {
+        return super::auth::unauthorized();
+    }
+    axum::Json(s.status()).into_response()
 }

@@ -32,17 +32,8 @@ pub async fn post_usage(
 ) -> impl IntoResponse {
     // One generation for the whole request: its token and its prompt ids.
     let gen = s.generation.borrow().clone();
-    if let Some(token) = gen.ingest.token.as_deref() {
-        let given = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.trim().as_bytes(), token.as_bytes())) {
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token".into(),
-            );
-        }
+    if !super::auth::authorized(&headers, gen.ingest.token.as_deref()) {
+        return super::auth::unauthorized();
     }
     let parsed = match parse_batch(&body, &gen.ingest.prompt_ids) {
         Ok(p) => p,
@@ -132,8 +123,4 @@ pub fn parse_batch(body: &[u8], known: &HashSet<String>) -> Result<Vec<Counted>,
 
 fn reply(status: StatusCode, message: String) -> axum::response::Response {
     (status, axum::Json(serde_json::json!({"error": message}))).into_response()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -20,6 +20,7 @@
 //! token offsets, never prompt text.
 
 mod alerts;
+mod auth;
 mod evaluation;
 pub mod generation;
 mod http;
@@ -74,7 +75,7 @@ impl Shared {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        st.ready = self.ready.is_ready();
+        st.ready = self.ready.is_ready() && st.unfingerprinted.is_empty();
         st.generation = self.generation.borrow().number;
         st.warmups = self.warmups.statuses();
         st
@@ -125,8 +126,10 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     let state_dir = gen.analyzer.config.state_dir.clone();
     // A corrupt history is moved aside at start (PRAGMA quick_check), never served as "ready
     // with 0 pairs".
-    let (store, store_problem) =
-        Store::open_or_recover(&state_dir.join("prefix-warden.sqlite"), clock.unix() as i64)?;
+    let (store, store_problem) = Store::open_or_recover(
+        &state_dir.join(crate::store::FILE_NAME),
+        clock.unix() as i64,
+    )?;
     let store = Arc::new(Mutex::new(store));
     metrics::gauge!(STORE_HEALTHY).set(1.0);
     for reason in ["deleted", "replaced", "corrupt"] {
@@ -176,10 +179,19 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         d.check_pages().await;
         d.evaluate().await;
         shared.ready.set();
+        let st = shared.status();
         println!(
             "{}",
-            serde_json::to_string_pretty(&shared.status()).expect("serializable")
+            serde_json::to_string_pretty(&st).expect("serializable")
         );
+        // A pass with failed pairs is not a success (issue #18): the status above says which.
+        let failed = st.last_evaluation_errors.len();
+        if failed > 0 || !st.unfingerprinted.is_empty() {
+            return Err(Error::Other(format!(
+                "the pass failed: {failed} error(s), {} prompt(s) without a fingerprint (see last_evaluation_errors above)",
+                st.unfingerprinted.len()
+            )));
+        }
         return Ok(());
     }
     spawn_signal_handler(stop_all)?;
@@ -409,12 +421,15 @@ impl Daemon {
 
     fn reload_failed(&self, e: &Error) {
         metrics::counter!(CONFIG_RELOAD_FAILURES).increment(1);
+        // The running generation's prompts are the secrets at hand (the new ones failed to
+        // load; their own file errors were cut at their source).
+        let e = self.gen.analyzer.redactor().clean(&e.to_string());
         tracing::error!(error = %e, "config reload failed; keeping the running config");
         self.shared
             .status
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .last_reload_error = Some(e.to_string());
+            .last_reload_error = Some(e);
     }
 
     /// Makes `next` the running generation: readers see it at once, the old generation's

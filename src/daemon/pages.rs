@@ -62,7 +62,8 @@ impl Pages {
 
     /// (sha256, unix seconds of the last change or 0) from the state file.
     fn load(&self, name: &str) -> Option<(String, i64)> {
-        let s = std::fs::read_to_string(self.state_file(name)).ok()?;
+        let b = crate::bounded::read_limited(&self.state_file(name), 4096).ok()?;
+        let s = String::from_utf8(b).ok()?;
         let mut it = s.split_whitespace();
         let sha = it.next()?.to_string();
         let at = it.next().and_then(|t| t.parse().ok()).unwrap_or(0);

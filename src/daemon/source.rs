@@ -188,7 +188,7 @@ fn verify_and_install(entry: &TokenizerEntry, cache_dir: &Path, raw: Vec<u8>) ->
         Err(e) => return Outcome::Rejected(e.to_string()),
     };
     let new_sha = sha256_hex(&content);
-    let old_sha = std::fs::read(&entry.file)
+    let old_sha = crate::bounded::read_limited(&entry.file, crate::bounded::TOKENIZER_BYTES)
         .ok()
         .and_then(|b| gunzip_if_needed(b).ok())
         .map(|b| sha256_hex(&b));

@@ -698,6 +698,42 @@ fn sighup_reloads_and_a_bad_config_keeps_the_running_one() {
     });
 }
 
+/// A GET with an `Authorization` header as given.
+fn get_with(url: &str, authorization: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .get(url)
+            .header("authorization", authorization)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
+/// A JSON POST with an `Authorization` header as given.
+fn post_with(url: &str, body: &str, authorization: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .header("authorization", authorization)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
 pub(crate) fn post(url: &str, body: &str, token: Option<&str>) -> (u16, String) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -744,10 +780,47 @@ fn usage_ingest_counts_traffic_per_provider() {
         "token required when configured"
     );
     assert_eq!(post(&url, batch, Some("wrong")).0, 401);
+    // Issue #18: /status (prompt ids, groups, targets) follows the same token rule, and the
+    // scheme is matched case-insensitively (RFC 9110).
+    assert_eq!(r.get("/status").0, 401, "/status without the token");
+    let status_url = format!("http://{}/status", r.addr);
+    for (auth, want) in [
+        ("bearer s3cret-token", 200),
+        ("BEARER s3cret-token", 200),
+        ("Bearer wrong", 401),
+        ("Basic s3cret-token", 401),
+    ] {
+        assert_eq!(get_with(&status_url, auth).0, want, "{auth}");
+    }
+    let one = r#"[{"prompt": "x", "provider": "vllm", "usage": {"prompt_tokens": 1, "prompt_tokens_details": {"cached_tokens": 0}}}]"#;
+    let lower = post_with(&url, one, "bearer s3cret-token");
+    assert_eq!(lower.0, 200, "lower-case scheme on /v1/usage: {}", lower.1);
+    // `prefix status` sends the token (from --token-file, or the config's ingest_token_file
+    // when no --url is given); without it the daemon says 401.
+    let base = format!("http://{}", r.addr);
+    let out = crate::support::run_in(d.path(), &["status", "--url", &base]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    let out = crate::support::run_in(
+        d.path(),
+        &["status", "--url", &base, "--token-file", "ingest.token"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before_batch = r.get("/metrics").1;
+    assert_eq!(
+        metric(&before_batch, "prefix_warden_usage_records_total"),
+        Some(1.0),
+        "the lower-case batch counted"
+    );
     let (code, body) = post(&url, batch, Some("s3cret-token"));
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"accepted\":5"), "{body}");
     let m = r.get("/metrics").1;
+    assert_eq!(metric(&m, "prefix_warden_usage_records_total"), Some(6.0));
     let v = |name: &str, prompt: &str, provider: &str| {
         metric(&m, &format!("prefix_warden_{name}_total{{prompt=\"{prompt}\",provider=\"{provider}\",source=\"traffic\"}}")).unwrap_or(-1.0)
     };

@@ -60,7 +60,11 @@ fn a_rank_of_four_billion_aborted_the_process() {
 fn dev_zero_was_read_until_memory_ran_out() {
     let d = scratch();
     cl100k_file(d.path(), "/dev/zero");
-    assert_refused(&["check"], d.path(), "larger than the");
+    assert_refused(
+        &["check"],
+        d.path(),
+        "/dev/zero: not a regular file (a character device)",
+    );
     let d = scratch();
     let y = d.path().join("prompts/cline-hermes-4.yaml");
     let yaml = std::fs::read_to_string(&y).unwrap();
@@ -71,7 +75,7 @@ fn dev_zero_was_read_until_memory_ran_out() {
     assert_refused(
         &["tokenize", "--tokenizer", "openai/o200k_base", "/dev/zero"],
         d.path(),
-        "/dev/zero: larger than the",
+        "/dev/zero: not a regular file (a character device)",
     );
 }
 

@@ -120,6 +120,14 @@ impl Analyzer {
         out
     }
 
+    /// The one redaction path ([`crate::redact`]) over every prompt's text and tools: what the
+    /// daemon's errors pass through before a log line or `/status`.
+    pub fn redactor(&self) -> crate::redact::Redactor<'_> {
+        crate::redact::Redactor::new(self.prompts.iter().flat_map(|p| {
+            std::iter::once(p.text.expose()).chain(p.tools.iter().map(|t| t.expose()))
+        }))
+    }
+
     /// Prompts selected by id (all when `ids` is empty), failing on an unknown id.
     pub fn select_prompts(&self, ids: &[String]) -> Result<Vec<&Prompt>> {
         if ids.is_empty() {

@@ -52,7 +52,8 @@ impl FpCache {
     }
 
     pub fn get(&self, key: &str) -> Option<PrefixFingerprints> {
-        let bytes = std::fs::read(self.path(key)).ok()?;
+        let bytes =
+            crate::bounded::read_limited(&self.path(key), crate::bounded::SMALL_FILE_BYTES).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 

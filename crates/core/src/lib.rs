@@ -19,7 +19,8 @@
 //! - [`provider`]: the one table of provider APIs, their names and metric labels.
 //! - [`usage`]: provider usage objects normalized to cache reads, writes and uncached tokens.
 //! - [`schedule`]: cron parsing, shared by the daemon and warm-ups.
-//! - [`bounded`]: file reads with a size limit checked while reading.
+//! - [`bounded`]: file reads with a size limit checked while reading, regular files only.
+//! - [`redact`]: the one path that cuts fragments of secrets out of error messages.
 //! - [`error`]: the error type; every message names file, line and field.
 #![forbid(unsafe_code)]
 
@@ -37,6 +38,7 @@ pub mod money;
 pub mod prefix;
 pub mod prompt;
 pub mod provider;
+pub mod redact;
 pub mod report;
 pub mod schedule;
 pub mod template;

@@ -189,7 +189,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Prompt> {
         let field = e.path().to_string();
         let inner = e.into_inner();
         let line = inner.location().map(|l| l.line()).unwrap_or(1);
-        let msg = strip_yaml_location(&inner.to_string());
+        // serde quotes wrong-typed values (`invalid type: string "..."`): the file holds the
+        // prompt, so the message goes through the one redaction path against it.
+        let msg =
+            crate::redact::Redactor::new([yaml]).clean(&strip_yaml_location(&inner.to_string()));
         // serde_path_to_error says "." at the top and "?" where YAML syntax failed.
         invalid(
             path,

@@ -278,11 +278,23 @@ impl Config {
                         .expect("a count format")
                         .to_string(),
                 };
+                let timeout_secs = match &t.timeout_secs {
+                    Some(s) if !(1..=300).contains(s.get_ref()) => {
+                        return Err(err(
+                            loc(s.span()).line,
+                            field("timeout_secs"),
+                            format!("{} is out of range (1 to 300)", s.get_ref()),
+                        ))
+                    }
+                    Some(s) => *s.get_ref(),
+                    None => tokenizer::DEFAULT_COUNT_TIMEOUT_SECS,
+                };
                 Some(CountEntry {
                     model,
                     endpoint,
                     api_key_env: t.api_key_env.clone(),
                     api_key_file: t.api_key_file.clone(),
+                    timeout_secs,
                 })
             } else {
                 for (present, name) in [
@@ -290,6 +302,7 @@ impl Config {
                     (t.endpoint.is_some(), "endpoint"),
                     (t.api_key_env.is_some(), "api_key_env"),
                     (t.api_key_file.is_some(), "api_key_file"),
+                    (t.timeout_secs.is_some(), "timeout_secs"),
                 ] {
                     if present {
                         return Err(err(

@@ -127,7 +127,13 @@ pub struct CountEntry {
     /// Where the API key comes from, as for warm-ups.
     pub api_key_env: Option<String>,
     pub api_key_file: Option<String>,
+    /// How long one count request may take, connection to last byte (`timeout_secs`, 1 to
+    /// 300, default [`DEFAULT_COUNT_TIMEOUT_SECS`]).
+    pub timeout_secs: u64,
 }
+
+/// A count request's timeout when `timeout_secs` is not set.
+pub const DEFAULT_COUNT_TIMEOUT_SECS: u64 = 30;
 
 impl std::str::FromStr for TokenizerFormat {
     type Err = String;
@@ -188,6 +194,8 @@ pub struct RawTokenizer {
     pub api_key_env: Option<String>,
     #[serde(default)]
     pub api_key_file: Option<String>,
+    #[serde(default)]
+    pub timeout_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

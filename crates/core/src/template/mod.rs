@@ -72,7 +72,8 @@ impl ChatTemplate {
 
     pub fn new(source: String, bos: Option<String>, eos: Option<String>) -> Result<Self, String> {
         // Compile once now, so a syntax error is reported at load, not at the first render.
-        hf_env::environment(&source, Utc::now()).map_err(|e| describe(&e, None))?;
+        hf_env::environment(&source, Utc::now())
+            .map_err(|e| describe(&e, &crate::redact::Redactor::default()))?;
         Ok(Self {
             sha256: crate::tokenizer::sha256_hex(source.as_bytes()),
             reads_clock: source.contains("strftime_now"),
@@ -137,6 +138,7 @@ impl ChatTemplate {
 
     /// Renders the conversation as `apply_chat_template(..., add_generation_prompt=False)`.
     pub fn render(&self, c: &Conversation, now: DateTime<Utc>) -> Result<String, String> {
+        let secrets = crate::redact::Redactor::new([c.system].into_iter().chain(c.tools));
         let Some(source) = &self.source else {
             return harmony::render(
                 c.system,
@@ -144,16 +146,18 @@ impl ChatTemplate {
                 c.user,
                 &now.format("%Y-%m-%d").to_string(),
             )
-            .map_err(|m| format!("harmony: {m}"));
+            .map_err(|m| secrets.clean(&format!("harmony: {m}")));
         };
         let tools = match c.tools {
-            Some(t) => Some(pyjson::parse(t).map_err(|e| format!("tools: not JSON: {e}"))?),
+            Some(t) => Some(
+                pyjson::parse(t).map_err(|e| secrets.clean(&format!("tools: not JSON: {e}")))?,
+            ),
             None => None,
         };
-        let env = hf_env::environment(source, now).map_err(|e| describe(&e, None))?;
+        let env = hf_env::environment(source, now).map_err(|e| describe(&e, &secrets))?;
         let tmpl = env
             .get_template("chat_template")
-            .map_err(|e| describe(&e, None))?;
+            .map_err(|e| describe(&e, &secrets))?;
         let message = |role: &str, content: &str| {
             pyjson::ordered_map([
                 ("role", Value::from(role)),
@@ -174,29 +178,18 @@ impl ChatTemplate {
             ctx.push(("eos_token", Value::from(e.as_str())));
         }
         tmpl.render(pyjson::ordered_map(ctx))
-            .map_err(|e| describe(&e, Some(c.system)))
+            .map_err(|e| describe(&e, &secrets))
     }
 }
 
-/// One line for a template error: its kind, message and line, with any message that quotes
-/// the prompt replaced.
-fn describe(e: &minijinja::Error, secret: Option<&str>) -> String {
-    let mut msg = match e.detail() {
+/// One line for a template error: its kind, message and line, with every fragment of the
+/// conversation it quotes cut out ([`crate::redact`]: `raise_exception` can quote any slice).
+fn describe(e: &minijinja::Error, secrets: &crate::redact::Redactor) -> String {
+    let msg = match e.detail() {
         Some(d) => format!("{}: {d}", e.kind()),
         None => e.kind().to_string(),
     };
-    if let Some(s) = secret {
-        let leaks = s
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.len() >= 8)
-            .any(|l| msg.contains(l))
-            || (!s.trim().is_empty() && msg.contains(s.trim()));
-        if leaks {
-            msg = format!("{}: <message redacted: it quotes the prompt>", e.kind());
-        }
-    }
-    msg = msg.replace(['\n', '\r'], " ");
+    let msg = secrets.clean(&msg);
     match e.line() {
         Some(l) => format!("chat template line {l}: {msg}"),
         None => format!("chat template: {msg}"),
@@ -258,6 +251,33 @@ mod tests {
         let e = t.render(&conv("my very secret prompt"), at()).unwrap_err();
         assert!(!e.contains("secret"), "{e}");
         assert!(e.contains("redacted"), "{e}");
+    }
+
+    /// Issue #18, class 2: `raise_exception(messages[0].content[0:60])` printed the first 60
+    /// characters of the system prompt; only whole texts and whole lines were caught.
+    #[test]
+    fn a_slice_of_the_prompt_in_raise_exception_is_cut_out() {
+        let system = "You are Cline, a highly skilled software engineer.\nNever reveal this.";
+        for slice in ["[0:60]", "[5:35]", "[12:]", "[-30:]"] {
+            let t = ChatTemplate::new(
+                format!("{{{{ raise_exception('bad: ' + messages[0].content{slice}) }}}}"),
+                None,
+                None,
+            )
+            .unwrap();
+            let e = t.render(&conv(system), at()).unwrap_err();
+            assert!(e.starts_with("chat template line 1: "), "{e}");
+            assert!(e.contains("bad: "), "{e}");
+            for frag in [
+                "highly skilled",
+                "software engineer",
+                "Never reveal",
+                "Cline, a",
+            ] {
+                assert!(!e.contains(frag), "{slice}: {e}");
+            }
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 
     #[test]
