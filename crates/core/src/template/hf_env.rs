@@ -3,8 +3,11 @@
 //! `{% continue %}`, Python's `str`/`dict`/`list` methods (`minijinja-contrib`'s pycompat),
 //! `raise_exception`, `strftime_now` on an injected clock, and `tojson` as `json.dumps`.
 //!
-//! Bounded: templates run on fuel (a budget of instructions), so a template that loops
-//! forever, or a huge tools file, ends in an error rather than a hang.
+//! Bounded: templates run on fuel, so a template that loops forever, builds a huge string, or
+//! renders a huge tools file ends in an error rather than a hang or an out-of-memory abort.
+//! minijinja charges one unit per instruction and one per 64 bytes of every value an operation
+//! creates (checked before a repeat or concatenation allocates) and of the output; [`FUEL`]
+//! therefore bounds both the steps and the bytes one rendering may create.
 
 use chrono::{DateTime, Utc};
 use minijinja::value::{Kwargs, Value};
@@ -12,8 +15,11 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind};
 
 use super::pyjson;
 
-/// Instructions a single rendering may execute.
-const FUEL: u64 = 20_000_000;
+/// One rendering's budget: 2,000,000 instructions, or 128 MiB of values and output created
+/// (64 bytes a unit), whichever runs out first. The largest real rendering (an 8 MiB prompt,
+/// the most a prompt may hold, with tools) needs about a tenth of it. It was 20,000,000: a
+/// template could create 1.3 GB before running out (issue #18).
+const FUEL: u64 = 2_000_000;
 
 /// An environment holding one template, `chat_template`, rendering with `now` as the time.
 pub fn environment(source: &str, now: DateTime<Utc>) -> Result<Environment<'static>, Error> {
