@@ -21,3 +21,4 @@ mod support;
 mod templates;
 mod tidy;
 mod warmup;
+mod writes_and_escaping;
