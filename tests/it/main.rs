@@ -22,3 +22,4 @@ mod templates;
 mod tidy;
 mod trust;
 mod warmup;
+mod writes_and_escaping;

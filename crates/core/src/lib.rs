@@ -22,15 +22,20 @@
 //! - [`bounded`]: file reads with a size limit checked while reading, regular files only.
 //! - [`redact`]: the one path that cuts fragments of secrets out of error messages.
 //! - [`error`]: the error type; every message names file, line and field.
+//! - [`escape`]: outside text (request logs) made safe to print: controls and bidi as `\u{..}`.
+//! - [`confined_dir`]: files created inside one opened directory, never through a link.
 #![forbid(unsafe_code)]
 
 pub mod analyzer;
 pub mod bounded;
 pub mod cache_rules;
 pub mod config;
+#[cfg(unix)]
+pub mod confined_dir;
 pub mod data_file;
 pub mod diff;
 pub mod error;
+pub mod escape;
 pub mod fingerprint;
 pub mod fp_cache;
 pub mod lifecycle;

@@ -357,8 +357,14 @@ fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
-/// Left-aligned columns; Markdown pipes when `md`.
+/// Left-aligned columns; Markdown pipes when `md`. Every cell is escaped for the terminal
+/// ([`crate::escape::escape`]): a table never carries a control or bidi character, whichever
+/// source (a request log, a daemon's answer) its cells came from, and a cell stays on one line.
 pub fn table(rows: &[Vec<String>], md: bool) -> String {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| crate::escape::escape(c)).collect())
+        .collect();
     let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {

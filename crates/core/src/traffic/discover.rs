@@ -9,7 +9,8 @@
 //! is compared with the registered prompts' ids under the same tokenizer: registered (it
 //! contains one), or where it diverges from the closest one.
 //!
-//! Output is ids, counts and fingerprints; text only goes to `--write-prompts` files.
+//! Output is ids, counts and fingerprints; text only goes to `--write-prompts` files
+//! ([`super::stub`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -502,61 +503,9 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
 
 impl Discovery {
     /// Writes a prompt YAML stub and its text for each unregistered candidate into `dir`
-    /// (files mode 0600): the one output that holds text. Returns the files written.
+    /// (files mode 0600, created inside `dir`, never through a link: [`super::stub`]): the one
+    /// output that holds text. Returns the files written.
     pub fn write_prompts(&self, dir: &Path) -> Result<Vec<std::path::PathBuf>> {
-        let texts_dir = dir.join("texts");
-        std::fs::create_dir_all(&texts_dir).map_err(|e| Error::io(&texts_dir, e))?;
-        let mut written = Vec::new();
-        for (c, blocks) in self.candidates.iter().zip(&self.texts) {
-            if c.registered.is_some() || blocks.is_empty() {
-                continue;
-            }
-            let text: String = blocks.concat();
-            let mut segs = String::new();
-            let mut end = 0;
-            for (i, b) in blocks.iter().enumerate() {
-                end += b.len();
-                if b.is_empty() {
-                    continue;
-                }
-                if i + 1 < blocks.len() {
-                    segs.push_str(&format!("  - name: block-{}\n    end: {end}\n", i + 1));
-                } else {
-                    segs.push_str(&format!("  - name: block-{}\n", i + 1));
-                }
-            }
-            let per_day = c
-                .requests_per_hour
-                .map(|r| format!("traffic:\n  requests_per_day: {:.0}\n", r * 24.0))
-                .unwrap_or_default();
-            let yaml = format!(
-                "# Discovered by `prefix discover` from {} request(s); review before registering.\nid: {}\ndescription: shared prefix of {} tokens\ntext_file: texts/{}.txt\nsegments:\n{segs}models:\n  - {}\n{per_day}",
-                c.requests, c.id, c.tokens, c.id, c.model
-            );
-            for (p, body) in [
-                (texts_dir.join(format!("{}.txt", c.id)), text.as_bytes()),
-                (dir.join(format!("{}.yaml", c.id)), yaml.as_bytes()),
-            ] {
-                write_private(&p, body)?;
-                written.push(p);
-            }
-        }
-        Ok(written)
+        super::stub::write(&self.candidates, &self.texts, dir)
     }
-}
-
-fn write_private(p: &Path, body: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    let mut f = o.open(p).map_err(|e| Error::io(p, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io(p, e))?;
-    }
-    f.write_all(body).map_err(|e| Error::io(p, e))
 }

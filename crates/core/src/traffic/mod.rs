@@ -11,7 +11,9 @@
 //!   blocks whose edges are token sequences (each distinct block tokenized once).
 //! - [`lint`]: `prefix lint`: cache-hostile spans in prompts and logs.
 //! - [`simulate`]: `prefix simulate`: one model's traffic replayed against its cache rule.
-//! - [`report`]: both as a table, JSON or Markdown.
+//! - [`stub`]: `discover --write-prompts`: prompt stubs serialized as YAML, written inside the
+//!   directory and never through a link.
+//! - [`report`]: all three as a table, JSON or Markdown (strings from logs escaped).
 
 pub mod blocks;
 pub mod discover;
@@ -20,6 +22,7 @@ pub mod reader;
 pub mod report;
 pub mod request;
 pub mod simulate;
+pub mod stub;
 
 pub use reader::{read_log, BadLine, ReadStats};
 pub use request::{Api, Block, Record, Section};

@@ -1,8 +1,11 @@
-//! `prefix discover` output: a table, JSON or Markdown. Ids, counts and fingerprints only.
+//! `prefix discover`, `lint` and `simulate` output: a table, JSON or Markdown. Ids, counts and
+//! fingerprints only. Strings from the logs (models, tool names, bad-line reasons) are escaped
+//! for the terminal: in tables by [`table`], elsewhere with [`Escaped`].
 
 use std::fmt::Write as _;
 
 use super::discover::Discovery;
+use crate::escape::Escaped;
 use crate::report::{table, Format};
 
 pub fn discovery(d: &Discovery, format: Format) -> String {
@@ -60,7 +63,7 @@ pub fn discovery(d: &Discovery, format: Format) -> String {
     if !d.unserved_models.is_empty() {
         let _ = writeln!(out, "\nno registered tokenizer serves (requests skipped):");
         for (m, n) in &d.unserved_models {
-            let _ = writeln!(out, "  {m}: {n}");
+            let _ = writeln!(out, "  {}: {n}", Escaped(m));
         }
     }
     if d.read.bad_lines > 0 {
@@ -75,10 +78,16 @@ pub fn discovery(d: &Discovery, format: Format) -> String {
     out
 }
 
-/// One indented `file:line: reason` line per kept bad line.
+/// One indented `file:line: reason` line per kept bad line (a reason may quote the log).
 fn list_bad_lines(out: &mut String, read: &super::ReadStats) {
     for b in &read.bad {
-        let _ = writeln!(out, "  {}:{}: {}", b.file, b.line, b.reason);
+        let _ = writeln!(
+            out,
+            "  {}:{}: {}",
+            Escaped(&b.file),
+            b.line,
+            Escaped(&b.reason)
+        );
     }
 }
 
@@ -142,7 +151,7 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
         "{}prefix simulate: {} request(s) of {} replayed under rule {} (tokenizer {}){}\n",
         if md { "# " } else { "" },
         s.without_warmup.requests,
-        s.model,
+        Escaped(&s.model),
         s.rule,
         s.tokenizer,
         if s.without_timestamp + s.too_many_blocks > 0 {

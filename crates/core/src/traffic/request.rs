@@ -228,6 +228,11 @@ fn build(
         .filter(|m| !m.is_empty() && m.len() <= 200)
         .ok_or("model: missing")?
         .to_string();
+    // A model name is an identifier that becomes a table cell, a registry match and a prompt
+    // stub's `models` entry; one with a control or bidi character is a forged or corrupted line.
+    if model.contains(crate::escape::is_unsafe) {
+        return Err("model: holds a control or bidi character".into());
+    }
     let mut blocks = Vec::new();
     for t in body
         .get("tools")
@@ -374,12 +379,24 @@ mod tests {
             (r#"{"model": "m"}"#, "not a request body"),
             (r#"{"messages": []}"#, "model: missing"),
             (
+                r#"{"model": "gpt-5.5\n\u001b[31mowner: evil\nmodels: [x]", "messages": []}"#,
+                "model: holds a control or bidi character",
+            ),
+            (
+                r#"{"model": "gpt-5.5\u202e", "messages": []}"#,
+                "model: holds a control or bidi character",
+            ),
+            (
                 r#"{"url": "/v1/embeddings", "body": {"model": "m"}}"#,
                 "not a chat",
             ),
         ] {
             let e = parse_line(1, line).unwrap_err();
             assert!(e.contains(why), "{line}: {e}");
+            assert!(
+                !e.contains("owner") && !e.contains('\u{1b}'),
+                "never quoted: {e}"
+            );
         }
     }
 }
