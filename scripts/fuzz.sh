@@ -64,6 +64,11 @@ max_len() {
 }
 
 cd "$root"
+# cargo-fuzz has no --locked: check the committed fuzz/Cargo.lock is current first, so a run
+# never rewrites it (a test run must leave `git status` clean).
+cargo metadata --locked --offline --format-version 1 --manifest-path "$fuzz/Cargo.toml" >/dev/null 2>&1 ||
+    cargo metadata --locked --format-version 1 --manifest-path "$fuzz/Cargo.toml" >/dev/null ||
+    { echo "fuzz/Cargo.lock is out of date: cd fuzz && cargo update -p prefix-warden-core, and commit it" >&2; exit 1; }
 echo "building fuzz targets (cargo +nightly fuzz build, into $CARGO_TARGET_DIR)" >&2
 cargo +nightly fuzz build --fuzz-dir "$fuzz" --release --debug-assertions >&2
 
