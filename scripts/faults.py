@@ -37,7 +37,7 @@ import subprocess, sys, tempfile, threading, time, urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "target/release/prefix"
+BIN = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release/prefix"
 results = []
 
 

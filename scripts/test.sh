@@ -66,6 +66,10 @@ venv="${PREFIX_WARDEN_CLIENTS_VENV:-${TMPDIR:-/tmp}/prefix-warden-clients-venv}"
 # The retirement dates of data/model-lifecycle.toml against the ones these SDKs ship.
 "$venv/bin/python" scripts/clients/check_lifecycle.py data/model-lifecycle.toml
 
+echo "== fault scripts, short (longer runs: docs/reliability.md)"
+# An outside sqlite3 reader during daemon passes and kill -9s: no row lost; prefix backup.
+python3 scripts/faults.py outside-reader 20
+
 echo "== traffic benchmark at 20,000 requests (the 1M-request figures in README.md: scripts/bench-traffic.sh)"
 scripts/bench-traffic.sh 20000
 
