@@ -154,7 +154,10 @@ mod tests {
         assert!(made.success());
         // No writer: a plain open(2) would block here forever.
         let e = read_limited(&fifo, 1 << 16).unwrap_err().to_string();
-        assert!(e.ends_with("not a regular file (a FIFO); only regular files are read"), "{e}");
+        assert!(
+            e.ends_with("not a regular file (a FIFO); only regular files are read"),
+            "{e}"
+        );
         let e = read_limited(d.path(), 1 << 16).unwrap_err().to_string();
         assert!(e.contains("(a directory)"), "{e}");
     }
