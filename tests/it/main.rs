@@ -20,4 +20,5 @@ mod reload;
 mod support;
 mod templates;
 mod tidy;
+mod traffic_limits;
 mod warmup;
