@@ -723,6 +723,7 @@ fn simulate(config: &Path, args: SimulateArgs) -> Result<Outcome> {
             warmup,
             placement: args.breakpoints,
             per_request: args.per_request,
+            limits: Default::default(),
         },
     )?;
     print(&crate::traffic::report::simulation(&s, args.format))?;

@@ -20,6 +20,7 @@ mod reload;
 mod support;
 mod templates;
 mod tidy;
+mod traffic_limits;
 mod trust;
 mod warmup;
 mod writes_and_escaping;

@@ -123,6 +123,9 @@ impl<'de> serde::Deserialize<'de> for Json {
 
 struct V;
 
+/// Keys of an object below which duplicates are found by scanning.
+const SCAN_KEYS: usize = 16;
+
 impl<'de> serde::de::Visitor<'de> for V {
     type Value = Json;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -160,10 +163,30 @@ impl<'de> serde::de::Visitor<'de> for V {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Json, A::Error> {
         let mut m: Vec<(String, Json)> = Vec::new();
+        // Past a few keys, duplicates are found by hash: a scan per key is quadratic in the
+        // object's size (a 32 MB log line of a million keys would take hours).
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         while let Some((k, v)) = a.next_entry::<String, Json>()? {
-            match m.iter_mut().find(|(x, _)| *x == k) {
-                Some(slot) => slot.1 = v,
-                None => m.push((k, v)),
+            if m.len() == SCAN_KEYS && index.is_empty() {
+                index = m
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (x, _))| (x.clone(), i))
+                    .collect();
+            }
+            let found = if m.len() < SCAN_KEYS {
+                m.iter().position(|(x, _)| *x == k)
+            } else {
+                index.get(&k).copied()
+            };
+            match found {
+                Some(i) => m[i].1 = v,
+                None => {
+                    if m.len() >= SCAN_KEYS {
+                        index.insert(k.clone(), m.len());
+                    }
+                    m.push((k, v));
+                }
             }
         }
         Ok(Json::Object(Map(m)))

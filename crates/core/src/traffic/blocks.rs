@@ -40,6 +40,8 @@ pub struct BlockStore {
     keep: Keep,
     keep_text: bool,
     index: HashMap<[u8; 12], BlockId>,
+    /// Most ids the pool may hold (the caller's memory bound; at most [`MAX_POOL`]).
+    max_ids: usize,
     meta: Vec<Meta>,
     pool: Vec<u32>,
     texts: HashMap<BlockId, Box<str>>,
@@ -60,10 +62,18 @@ impl BlockStore {
             keep,
             keep_text,
             index: HashMap::new(),
+            max_ids: MAX_POOL,
             meta: Vec::new(),
             pool: Vec::new(),
             texts: HashMap::new(),
         }
+    }
+
+    /// The same store with at most `n` ids in its pool: past it, [`BlockStore::intern`] is an
+    /// error.
+    pub fn with_max_ids(mut self, n: usize) -> Self {
+        self.max_ids = n.min(MAX_POOL);
+        self
     }
 
     fn kept(&self, len: usize, seen: u32) -> bool {
@@ -109,9 +119,10 @@ impl BlockStore {
     }
 
     fn store(&mut self, b: BlockId, ids: &[u32], text: &str) -> Result<()> {
-        if self.pool.len() + ids.len() > MAX_POOL {
+        if self.pool.len() + ids.len() > self.max_ids {
             return Err(Error::Other(format!(
-                "more than {MAX_POOL} token ids of distinct blocks under one tokenizer"
+                "more than {} token ids of distinct blocks under one tokenizer",
+                self.max_ids
             )));
         }
         self.meta[b as usize].start = self.pool.len() as u32;

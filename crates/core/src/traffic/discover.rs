@@ -26,6 +26,7 @@ use crate::prefix::TokenizedPrefix;
 use crate::tokenizer::Tokenizer;
 
 use super::blocks::{BlockId, BlockStore, Keep};
+use super::shadow;
 
 pub struct Options {
     pub min_tokens: usize,
@@ -74,7 +75,6 @@ pub struct Candidate {
 
 struct Node {
     count: u32,
-    parent: u32,
     block: BlockId,
     first_child: u32,
     next_sibling: u32,
@@ -87,9 +87,9 @@ const NONE: u32 = u32::MAX;
 /// Requests per model index.
 type ModelCounts = Vec<(u16, usize)>;
 
-/// A radix tree per tokenizer whose edges are blocks. Nodes are compact, 24 bytes (a million
-/// requests make about as many nodes); the per-model counts of a node are kept once a second request
-/// passes through it.
+/// A radix tree per tokenizer whose edges are blocks. Nodes are compact, 20 bytes (a million
+/// requests make about as many nodes; no parent link: paths are walked from the root); the
+/// per-model counts of a node are kept once a second request passes through it.
 struct Tree {
     blocks: BlockStore,
     nodes: Vec<Node>,
@@ -101,7 +101,6 @@ impl Tree {
     fn new(tokenizer: Arc<Tokenizer>, keep: Keep, keep_text: bool) -> Self {
         let root = Node {
             count: 0,
-            parent: 0,
             block: BlockId::MAX,
             first_child: NONE,
             next_sibling: NONE,
@@ -129,7 +128,6 @@ impl Tree {
                     let parent = &self.nodes[at as usize];
                     let node = Node {
                         count: 0,
-                        parent: at,
                         block: b,
                         first_child: NONE,
                         next_sibling: parent.first_child,
@@ -181,16 +179,6 @@ impl Tree {
                 now
             })
         })
-    }
-
-    fn path(&self, mut n: u32) -> Vec<BlockId> {
-        let mut out = Vec::new();
-        while n != 0 {
-            out.push(self.nodes[n as usize].block);
-            n = self.nodes[n as usize].parent;
-        }
-        out.reverse();
-        out
     }
 }
 
@@ -286,40 +274,27 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
     let mut unserved: BTreeMap<String, usize> = BTreeMap::new();
     let mut requests = 0;
     let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut failure: Option<Error> = None;
     for log in logs {
         read_log(log, &mut read, |rec| {
-            if failure.is_some() {
-                return;
-            }
             let model = rec.model_name();
             let slot = match tree_of.get(&model) {
                 Some(s) => *s,
                 None => {
-                    let entry = a.bare_tokenizer_for(&model);
-                    let s = match entry {
+                    let s = match a.bare_tokenizer_for(&model) {
                         None => None,
                         Some(e) => {
                             let tree =
                                 match trees.iter().position(|t| t.blocks.tokenizer.id == e.id) {
                                     Some(i) => i,
-                                    None => match a.tokenizers.get(&e.id) {
-                                        Ok(tok) => {
-                                            trees.push(Tree::new(tok, keep, o.keep_text));
-                                            trees.len() - 1
-                                        }
-                                        Err(e) => {
-                                            failure = Some(e);
-                                            return;
-                                        }
-                                    },
+                                    None => {
+                                        let tok = a.tokenizers.get(&e.id)?;
+                                        trees.push(Tree::new(tok, keep, o.keep_text));
+                                        trees.len() - 1
+                                    }
                                 };
-                            let Ok(m) = u16::try_from(model_names.len()) else {
-                                failure = Some(Error::Other(
-                                    "more than 65535 distinct models in the logs".into(),
-                                ));
-                                return;
-                            };
+                            let m = u16::try_from(model_names.len()).map_err(|_| {
+                                Error::Other("more than 65535 distinct models in the logs".into())
+                            })?;
                             model_names.push(model.clone());
                             Some((tree, m))
                         }
@@ -330,7 +305,7 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
             };
             let Some((i, m)) = slot else {
                 *unserved.entry(model).or_default() += 1;
-                return;
+                return Ok(());
             };
             if let Some(t) = rec.timestamp {
                 first = first.min(t);
@@ -339,23 +314,12 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
             let tree = &mut trees[i];
             let mut ids = Vec::with_capacity(rec.blocks.len());
             for b in &rec.blocks {
-                match tree.blocks.intern(&b.text) {
-                    Ok(id) => ids.push(id),
-                    Err(e) => {
-                        failure = Some(e);
-                        return;
-                    }
-                }
+                ids.push(tree.blocks.intern(&b.text)?);
             }
-            if let Err(e) = tree.insert(&ids, m) {
-                failure = Some(e);
-                return;
-            }
+            tree.insert(&ids, m)?;
             requests += 1;
+            Ok(())
         })?;
-        if let Some(e) = failure.take() {
-            return Err(e);
-        }
     }
     let span_hours = (last > first).then(|| ((last - first) / 3600.0).max(1.0 / 60.0));
     let mut candidates = Vec::new();
@@ -371,19 +335,31 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                     .map(|t| (p.id.clone(), t.ids))
             })
             .collect::<Result<_>>()?;
-        for (n, node) in tree.nodes.iter().enumerate() {
+        // Depth first, keeping the path's blocks and ids as it goes: each node adds its own
+        // block (linear in the tree, where rebuilding each node's path was quadratic in depth).
+        // A child has at most its parent's requests, so a subtree under `min_requests` is
+        // skipped whole.
+        let mut path: Vec<BlockId> = Vec::new();
+        let mut path_ids: Vec<u32> = Vec::new();
+        // (node, blocks and ids of its parent's path)
+        let mut stack: Vec<(u32, usize, usize)> = vec![(0, 0, 0)];
+        while let Some((n, depth, id_len)) = stack.pop() {
+            let node = &tree.nodes[n as usize];
             if (node.count as usize) < o.min_requests {
                 continue;
             }
-            let n = n as u32;
-            let path = tree.path(n);
-            // Every block of a path at least two requests share was kept (seen twice).
-            let mut path_ids: Vec<u32> = Vec::new();
-            for &b in &path {
-                let ids = tree.blocks.ids(b).ok_or_else(|| {
+            path.truncate(depth);
+            path_ids.truncate(id_len);
+            if n != 0 {
+                path.push(node.block);
+                // Every block of a path at least two requests share was kept (seen twice).
+                let ids = tree.blocks.ids(node.block).ok_or_else(|| {
                     Error::Other("internal: a shared block's ids were not kept".into())
                 })?;
                 path_ids.extend_from_slice(ids);
+            }
+            for c in tree.children(n) {
+                stack.push((c, path.len(), path_ids.len()));
             }
             // Next blocks that differ but start with the same tokens (a timestamp late in a
             // block): groups of children sharing a token prefix.
@@ -463,20 +439,17 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
     }
     // A prefix a few tokens longer than one more requests share is not worth its own line
     // (requests in the same minute sharing a timestamp): keep it only past MIN_GAIN tokens.
-    let mut by_requests: Vec<usize> = (0..candidates.len()).collect();
-    by_requests.sort_by_key(|&i| std::cmp::Reverse(candidates[i].requests));
-    let mut kept: Vec<usize> = Vec::new();
-    for &i in &by_requests {
-        let shadowed = kept.iter().any(|&j| {
-            candidates[j].tokenizer == candidates[i].tokenizer
-                && candidates[j].requests > candidates[i].requests
-                && all_ids[i].starts_with(&all_ids[j])
-                && candidates[i].tokens - candidates[j].tokens < MIN_GAIN
-        });
-        if !shadowed {
-            kept.push(i);
-        }
-    }
+    let shadow_input: Vec<shadow::Candidate<'_>> = candidates
+        .iter()
+        .zip(&all_ids)
+        .map(|(c, ids)| shadow::Candidate {
+            tokenizer: &c.tokenizer,
+            requests: c.requests,
+            ids,
+        })
+        .collect();
+    let kept = shadow::unshadowed(&shadow_input, MIN_GAIN);
+    drop(shadow_input);
     // The most cached tokens per unit of traffic first.
     let mut order = kept;
     order.sort_by_key(|&i| {

@@ -144,20 +144,28 @@ fn looks_random(s: &str) -> bool {
 
 /// Cache-hostile spans in `text`, as (class, byte range), without overlaps.
 pub fn spans(text: &str) -> Vec<(Class, (usize, usize))> {
-    let mut out: Vec<(Class, (usize, usize))> = Vec::new();
+    // Kept spans by start. They never overlap, so the only one that can overlap a new span
+    // is the last one starting before its end: one lookup, where scanning them all was
+    // quadratic in the spans of a block.
+    let mut kept: BTreeMap<usize, (usize, Class)> = BTreeMap::new();
     for (class, re) in detectors() {
         for m in re.find_iter(text) {
             if *class == Class::HighEntropyId && !looks_random(m.as_str()) {
                 continue;
             }
             let r = (m.start(), m.end());
-            if out.iter().any(|(_, o)| o.0 < r.1 && r.0 < o.1) {
+            let overlaps = kept
+                .range(..r.1)
+                .next_back()
+                .is_some_and(|(&start, &(end, _))| start < r.1 && r.0 < end);
+            if overlaps {
                 continue;
             }
-            out.push((*class, r));
+            kept.insert(r.0, (r.1, *class));
         }
     }
-    out.sort_by_key(|(_, r)| *r);
+    let out: Vec<(Class, (usize, usize))> =
+        kept.into_iter().map(|(s, (e, c))| (c, (s, e))).collect();
     // One finding per run: spans of a class less than MERGE_GAP bytes apart (a base64 blob
     // split by punctuation, a date and its time) are one.
     let mut merged: Vec<(Class, (usize, usize))> = Vec::new();
@@ -310,6 +318,7 @@ pub fn lint(a: &Analyzer, logs: &[&Path]) -> Result<Lint> {
                     .entry(names)
                     .or_default() += 1;
             }
+            Ok(())
         })?;
     }
     let days = if last > first {
@@ -456,6 +465,32 @@ mod tests {
         let (a, b) = ("café au lait", "cafè au lait");
         assert_eq!(differing(a, b), (3, 5));
         assert_eq!(differing("abc", "abcdef"), (3, 6));
+    }
+
+    #[test]
+    fn a_block_of_100000_dates_was_quadratic_in_its_spans() {
+        // Dates 100 bytes apart (past MERGE_GAP: one finding each), a UUID inside every tenth.
+        let mut t = String::new();
+        for i in 0..100_000 {
+            let date = format!("20{:02}-0{}-1{}", i % 100, 1 + i % 9, i % 10);
+            if i % 10 == 0 {
+                t.push_str("3f2a9c1e-7b4d-4e8a-9c0f-1a2b3c4d5e6f ");
+            }
+            t.push_str(&format!("{date} {} ", "x".repeat(98 - date.len())));
+        }
+        let started = std::time::Instant::now();
+        let got = spans(&t);
+        // Scanning every kept span per match took minutes here.
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let count = |c: Class| got.iter().filter(|(k, _)| *k == c).count();
+        assert_eq!(
+            (count(Class::Uuid), count(Class::DateTime)),
+            (10_000, 100_000)
+        );
+        assert!(
+            got.windows(2).all(|w| w[0].1 .1 <= w[1].1 .0),
+            "ordered, no overlaps"
+        );
     }
 
     #[test]

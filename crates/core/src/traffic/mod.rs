@@ -5,10 +5,12 @@
 //!   Messages, OpenAI Chat Completions and Responses), OpenAI Batch input lines and Anthropic
 //!   Message Batches lines, each optionally with a timestamp and the response's `usage`. A bad
 //!   line is counted and reported by number; it never stops the run.
+//! - [`frames`]: a compressed log's gzip members and zstd frames, all of them, as one stream.
 //! - [`request`]: a request body to its cacheable blocks in the provider's order (tools, system,
 //!   messages), each a content block tokenized on its own.
 //! - [`discover`]: `prefix discover`: the shared prefixes of the traffic, from a radix tree over
 //!   blocks whose edges are token sequences (each distinct block tokenized once).
+//! - [`shadow`]: which discovered prefixes are worth a line of their own.
 //! - [`lint`]: `prefix lint`: cache-hostile spans in prompts and logs.
 //! - [`simulate`]: `prefix simulate`: one model's traffic replayed against its cache rule.
 //! - [`stub`]: `discover --write-prompts`: prompt stubs serialized as YAML, written inside the
@@ -17,12 +19,14 @@
 
 pub mod blocks;
 pub mod discover;
+pub mod frames;
 pub mod lint;
 pub mod reader;
 pub mod report;
 pub mod request;
+pub mod shadow;
 pub mod simulate;
 pub mod stub;
 
-pub use reader::{read_log, BadLine, ReadStats};
+pub use reader::{read_log, read_records, BadLine, ReadStats};
 pub use request::{Api, Block, Record, Section};

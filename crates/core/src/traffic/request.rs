@@ -63,9 +63,23 @@ impl Record {
     }
 }
 
+/// Deepest nesting of arrays and objects a line may have (serde_json's recursion limit of 128
+/// lets 127 through; real requests, tool schemas included, stay under 20).
+pub const MAX_DEPTH: usize = 127;
+
 /// Parses one line. `Err` says what is wrong, without quoting the line.
 pub fn parse_line(line: usize, text: &str) -> Result<Record, String> {
-    let v: Json = Json::parse(text).map_err(|e| format!("not JSON (column {})", e.column()))?;
+    let v: Json = Json::parse(text).map_err(|e| {
+        // serde_json stops at MAX_DEPTH levels, at once, whatever follows.
+        if e.to_string().starts_with("recursion limit exceeded") {
+            format!(
+                "nested deeper than {MAX_DEPTH} levels (column {})",
+                e.column()
+            )
+        } else {
+            format!("not JSON (column {})", e.column())
+        }
+    })?;
     if v.as_object().is_none() {
         return Err("not a JSON object".into());
     }
@@ -98,8 +112,9 @@ pub fn parse_line(line: usize, text: &str) -> Result<Record, String> {
     build(line, api, &v, timestamp, usage_of(&v))
 }
 
+/// At most 60 characters of `s`, control characters escaped: a reason stays one line.
 fn clip(s: &str) -> String {
-    s.chars().take(60).collect()
+    s.chars().take(60).flat_map(char::escape_debug).collect()
 }
 
 /// A raw body: Responses has `input`/`instructions`; Anthropic has a top-level `system` or a
@@ -372,6 +387,48 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_refused_at_once_naming_the_depth() {
+        // 16 MiB of brackets, in a content block: refused at level 128, not walked.
+        let deep = |n: usize| {
+            format!(
+                r#"{{"model": "m", "messages": [{{"role": "user", "content": [{}{}]}}]}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        let started = std::time::Instant::now();
+        let e = parse_line(7, &deep(8 << 20)).unwrap_err();
+        assert!(e.starts_with("nested deeper than 127 levels"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // The line's own 4 levels and 123 more are still a request.
+        assert_eq!(parse_line(7, &deep(123)).unwrap().blocks.len(), 1);
+        assert!(parse_line(7, &deep(124)).is_err());
+    }
+
+    #[test]
+    fn an_object_of_200000_keys_parses_in_linear_time() {
+        let mut line = String::from(
+            r#"{"model": "m", "messages": [{"role": "user", "content": "u"}], "x": {"#,
+        );
+        for i in 0..200_000 {
+            line.push_str(&format!(r#""k{i}": {i},"#));
+        }
+        line.push_str(r#""k7": "last"}}"#);
+        let started = std::time::Instant::now();
+        let v = Json::parse(&line).unwrap();
+        let x = v.get("x").and_then(Json::as_object).unwrap();
+        assert_eq!(
+            x.iter().count(),
+            200_000,
+            "a repeated key replaces its value"
+        );
+        assert_eq!(x.get("k7"), Some(&Json::String("last".into())));
+        assert!(parse_line(1, &line).is_ok());
+        // A scan per key took about a minute here.
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
     fn bad_lines_say_why_without_quoting() {
         for (line, why) in [
             ("{not json", "not JSON"),
@@ -389,6 +446,10 @@ mod tests {
             (
                 r#"{"url": "/v1/embeddings", "body": {"model": "m"}}"#,
                 "not a chat",
+            ),
+            (
+                r#"{"url": "/v1/x\n\u2028y", "body": {"model": "m"}}"#,
+                r"`/v1/x\n\u{2028}y` is not a chat",
             ),
         ] {
             let e = parse_line(1, line).unwrap_err();

@@ -260,13 +260,14 @@ impl Warmups {
 }
 
 /// Replays the traffic (sorted by time) with `warmups` and breakpoints at `placement`;
-/// returns totals and each request's predicted read.
+/// returns totals and each request's predicted read. Its cache may hold `max_cached` ids.
 fn replay(
     a: &Applied,
     traffic: &Traffic,
     warmups: &Warmups,
     placement: Placement,
-) -> (Totals, Vec<u64>) {
+    max_cached: usize,
+) -> Result<(Totals, Vec<u64>)> {
     let reqs = &traffic.reqs;
     let rule = a.rule;
     let ttl = if rule.kind == RuleKind::Blocks {
@@ -294,15 +295,23 @@ fn replay(
     let start = reqs.first().map_or(0.0, |r| r.t);
     let mut next_warm = warmups.next(start, start);
     let mut last_prefix: Option<(Vec<u32>, Vec<usize>)> = None;
+    // Ids the live entries hold.
+    let mut cached = 0usize;
     // One request against the cache: (read, written, uncached).
-    let send = |cache: &mut Vec<Entry>,
-                now: f64,
-                ids: &[u32],
-                ends: &[usize],
-                bps: &[usize]|
-     -> (u64, u64, u64) {
+    let mut send = |cache: &mut Vec<Entry>,
+                    now: f64,
+                    ids: &[u32],
+                    ends: &[usize],
+                    bps: &[usize]|
+     -> Result<(u64, u64, u64)> {
         // Alive while strictly before its expiry, as the emulator and providers count it.
-        cache.retain(|e| e.expires > now);
+        cache.retain(|e| {
+            let alive = e.expires > now;
+            if !alive {
+                cached -= e.ids.len();
+            }
+            alive
+        });
         let new = Layout {
             len: ids.len(),
             block_ends: ends,
@@ -327,6 +336,12 @@ fn replay(
         let cacheable = a.cacheable(&new);
         let written = cacheable.saturating_sub(best.0);
         if cacheable > 0 && written > 0 {
+            cached += ids.len();
+            if cached > max_cached {
+                return Err(Error::Other(format!(
+                    "the simulated cache would hold more than {max_cached} token ids at once (at Unix time {now:.0}); split the logs by time and simulate each part"
+                )));
+            }
             cache.push(Entry {
                 ids: ids.to_vec(),
                 ends: ends.to_vec(),
@@ -339,11 +354,11 @@ fn replay(
                 let lru = (0..cache.len())
                     .min_by(|&x, &y| cache[x].used.total_cmp(&cache[y].used))
                     .expect("non-empty");
-                cache.swap_remove(lru);
+                cached -= cache.swap_remove(lru).ids.len();
             }
         }
         let read = best.0 as u64;
-        (read, written as u64, (ids.len() - best.0 - written) as u64)
+        Ok((read, written as u64, (ids.len() - best.0 - written) as u64))
     };
     let cost = |r: u64, w: u64, u: u64| {
         price * (r as f64 * a.read_multiplier() + w as f64 * rule.write_multiplier + u as f64)
@@ -353,7 +368,7 @@ fn replay(
         while let Some(w) = next_warm.filter(|w| *w <= q.t) {
             if let Some((ids, ends)) = &last_prefix {
                 let bps = [ends.len() - 1];
-                let (r, wr, u) = send(&mut cache, w, ids, ends, &bps);
+                let (r, wr, u) = send(&mut cache, w, ids, ends, &bps)?;
                 t.warmup_tokens += r + wr + u;
                 t.cost_usd += cost(r, wr, u);
             }
@@ -361,7 +376,7 @@ fn replay(
         }
         traffic.fill(q, &mut ids, &mut ends);
         let bps = placement.of(q);
-        let (r, w, u) = send(&mut cache, q.t, &ids, &ends, &bps);
+        let (r, w, u) = send(&mut cache, q.t, &ids, &ends, &bps)?;
         t.read += r;
         t.written += w;
         t.uncached += u;
@@ -372,7 +387,7 @@ fn replay(
             last_prefix = Some((ids[..end].to_vec(), ends[..=b].to_vec()));
         }
     }
-    (t, per_req)
+    Ok((t, per_req))
 }
 
 /// Candidate warm-up intervals, seconds.
@@ -384,6 +399,32 @@ pub struct Options {
     pub placement: Placement,
     /// List every request with `usage` (predicted against observed), not only the worst.
     pub per_request: bool,
+    pub limits: Limits,
+}
+
+/// What one simulation may hold, so that its memory has a bound whatever the logs hold: each
+/// request of the model costs about 200 bytes (its record and its prediction in every replay),
+/// each block reference 4 (plus about 40 for a distinct block), each token id 4. Past a limit
+/// the run stops with one line naming the file and line where it was passed (split the logs by
+/// time); nothing is dropped silently. Figures in `docs/traffic.md`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests of the model replayed.
+    pub requests: usize,
+    /// Blocks of those requests, counted per request.
+    pub block_refs: usize,
+    /// Token ids of the distinct blocks; a quarter of it is what one replay's cache may hold.
+    pub token_ids: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            requests: 2_000_000,
+            block_refs: 16_000_000,
+            token_ids: 64_000_000,
+        }
+    }
 }
 
 pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result<Simulation> {
@@ -402,25 +443,39 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
     let tokenizer = tok.id.clone();
     let mut read = ReadStats::default();
     let mut traffic = Traffic {
-        store: BlockStore::new(tok, Keep::All, false),
+        store: BlockStore::new(tok, Keep::All, false).with_max_ids(o.limits.token_ids),
         seq: Vec::new(),
         reqs: Vec::new(),
     };
     let mut without_timestamp = 0;
     let mut too_many_blocks = 0;
-    let mut failure = None;
+    let lim = o.limits;
     for (f, log) in logs.iter().enumerate() {
         read_log(log, &mut read, |rec| {
-            if failure.is_some() || rec.model_name() != model {
-                return;
+            if rec.model_name() != model {
+                return Ok(());
             }
             let Some(ts) = rec.timestamp else {
                 without_timestamp += 1;
-                return;
+                return Ok(());
             };
             if rec.blocks.len() > u16::MAX as usize {
                 too_many_blocks += 1;
-                return;
+                return Ok(());
+            }
+            let held = if traffic.reqs.len() >= lim.requests {
+                Some(format!("{} requests", lim.requests))
+            } else if traffic.seq.len() + rec.blocks.len() > lim.block_refs {
+                Some(format!("{} block references", lim.block_refs))
+            } else {
+                None
+            };
+            if let Some(what) = held {
+                return Err(Error::Other(format!(
+                    "{}: line {}: simulate holds at most {what} of one model; split the logs by time and simulate each part",
+                    log.display(),
+                    rec.line
+                )));
             }
             let start = traffic.seq.len() as u32;
             let mut q = Req {
@@ -435,13 +490,10 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
                 line: u32::try_from(rec.line).unwrap_or(u32::MAX),
             };
             for (i, b) in rec.blocks.iter().enumerate() {
-                match traffic.store.intern(&b.text) {
-                    Ok(id) => traffic.seq.push(id),
-                    Err(e) => {
-                        failure = Some(e);
-                        return;
-                    }
-                }
+                let id = traffic.store.intern(&b.text).map_err(|e| {
+                    Error::Other(format!("{}: line {}: {e}", log.display(), rec.line))
+                })?;
+                traffic.seq.push(id);
                 let i = i as u16;
                 match b.section {
                     Section::Tools => {
@@ -456,10 +508,8 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
                 }
             }
             traffic.reqs.push(q);
+            Ok(())
         })?;
-        if let Some(e) = failure.take() {
-            return Err(e);
-        }
     }
     traffic.reqs.sort_by(|x, y| x.t.total_cmp(&y.t));
     let placement = o.placement;
@@ -471,10 +521,11 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
     }
     options.insert(0, Warmups::None);
     // Every replay is independent: one per core.
+    let max_cached = o.limits.token_ids / 4;
     let mut runs: Vec<(Totals, Vec<u64>)> = options
         .par_iter()
-        .map(|w| replay(&applied, &traffic, w, placement))
-        .collect();
+        .map(|w| replay(&applied, &traffic, w, placement, max_cached))
+        .collect::<Result<_>>()?;
     let (without, mut predicted) = runs.remove(0);
     let mut warmups: Vec<Totals> = runs.into_iter().map(|r| r.0).collect();
     warmups.sort_by(|x, y| x.cost_usd.total_cmp(&y.cost_usd));
@@ -485,11 +536,11 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
                 let (t, per) = if p == placement {
                     (without.clone(), predicted.clone())
                 } else {
-                    replay(&applied, &traffic, &Warmups::None, p)
+                    replay(&applied, &traffic, &Warmups::None, p, max_cached)?
                 };
-                (p, t, per)
+                Ok((p, t, per))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let mut costs = Vec::new();
         for (p, t, per) in runs {
             // The logs' usage came from the breakpoints the client sent: the fit compares
