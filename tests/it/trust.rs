@@ -389,3 +389,62 @@ fn the_count_timeout_is_a_config_value() {
     assert!(stderr(&o).contains("slow/count"), "{}", stderr(&o));
     drop(held);
 }
+
+/// Class 2, the log path: lines that fail to parse in every way a request can (JSON cut
+/// mid-string, wrong types, unknown roles and block types, a control character in the model)
+/// each carry fragments of a registered prompt; no report of `discover`, `lint` or `simulate`,
+/// table or JSON, quotes one.
+#[test]
+fn leak_scan_seeds_prompt_fragments_through_bad_log_lines() {
+    let d = scratch();
+    let prompts = prefix_warden::prompt::load_dir(&d.path().join("prompts")).unwrap();
+    let text: Vec<char> = prompts[0].text.expose().chars().collect();
+    let mut fragments = Vec::new();
+    let mut lines = Vec::new();
+    for k in 0..12usize {
+        let len = 20 + (k * 7) % 41;
+        let start = (k * 131) % (text.len() - len);
+        let f: String = text[start..start + len].iter().collect();
+        let j = serde_json::to_string(&f).unwrap();
+        lines.push(match k % 6 {
+            0 => format!("{{\"model\": \"gpt-5.5\", \"messages\": [{{\"role\": \"system\", \"content\": {j}"),
+            1 => format!("{{\"model\": {j}, \"messages\": [{{\"role\": \"system\", \"content\": {j}}}]}}"),
+            2 => format!("{{\"model\": \"gpt-5.5\", \"messages\": [{{\"role\": {j}, \"content\": \"x\"}}]}}"),
+            3 => format!("{{\"model\": \"gpt-5.5\", \"messages\": {j}}}"),
+            4 => format!("{{\"model\": \"gpt-5.5\", \"messages\": [{{\"role\": \"system\", \"content\": [{{\"type\": {j}, \"text\": {j}}}]}}]}}"),
+            _ => format!("{{\"model\": [{j}], \"system\": {j}, \"messages\": 7}}"),
+        });
+        fragments.push(f);
+    }
+    std::fs::write(d.path().join("bad.jsonl"), lines.join("\n") + "\n").unwrap();
+    for args in [
+        vec!["discover", "bad.jsonl"],
+        vec!["discover", "--format", "json", "bad.jsonl"],
+        vec!["lint", "bad.jsonl"],
+        vec!["lint", "--format", "json", "bad.jsonl"],
+        vec!["simulate", "--model", "openai/gpt-5.5", "bad.jsonl"],
+        vec![
+            "simulate",
+            "--model",
+            "openai/gpt-5.5",
+            "--format",
+            "json",
+            "bad.jsonl",
+        ],
+    ] {
+        let o = run_bounded(d.path(), &args, 120);
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            all.contains("bad.jsonl"),
+            "{args:?} reports the bad lines: {all}"
+        );
+        for f in &fragments {
+            let c: Vec<char> = f.chars().collect();
+            for w in c.windows(20) {
+                let w: String = w.iter().collect();
+                let at = all.lines().find(|l| l.contains(&w)).unwrap_or_default();
+                assert!(!all.contains(&w), "{args:?} leaks {w:?} in {at:?}");
+            }
+        }
+    }
+}

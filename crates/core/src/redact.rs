@@ -78,8 +78,9 @@ impl<'a> Redactor<'a> {
     }
 
     /// `message` with every fragment of a secret cut out, capped at [`MAX_MESSAGE`] bytes and
-    /// with line breaks and other control characters turned into spaces (one line). A message
-    /// that quoted nothing is returned as it was, apart from that.
+    /// with line breaks, other control characters and bidi overrides escaped as `\u{..}`
+    /// ([`crate::escape`]: one line, safe for a terminal). A message that quoted nothing is
+    /// returned as it was, apart from that.
     pub fn clean(&self, message: &str) -> String {
         let capped = cap(message);
         let cut = self.fragments(capped);
@@ -97,9 +98,7 @@ impl<'a> Redactor<'a> {
                 message.len() - capped.len()
             ));
         }
-        out.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
+        crate::escape::escape(&out).into_owned()
     }
 
     /// Whether `message` quotes a fragment of any secret.
@@ -229,14 +228,17 @@ mod tests {
         let msg = "count endpoint: HTTP 500 (api_error)\nretry later";
         assert_eq!(
             r.clean(msg),
-            "count endpoint: HTTP 500 (api_error) retry later"
+            "count endpoint: HTTP 500 (api_error)\\u{a}retry later"
         );
         assert!(!r.quotes_secret(msg));
         // Words the prompt also has, in another order, and runs of digits and punctuation are
         // not fragments; a 16-byte run of the prompt is.
         assert!(!r.quotes_secret("engineer, software, skilled: 2026-12-02 ======== ...."));
         assert!(r.quotes_secret("x software engineer y"));
-        assert_eq!(Redactor::default().clean("x\ty"), "x y");
+        assert_eq!(
+            Redactor::default().clean("x\ty\u{202e}"),
+            "x\\u{9}y\\u{202e}"
+        );
     }
 
     #[test]

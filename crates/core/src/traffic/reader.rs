@@ -10,6 +10,7 @@ use std::path::Path;
 use super::frames::{is_compressed, Frames, Source};
 use super::request::{parse_line, Record};
 use crate::error::{Error, Result};
+use crate::redact::Redactor;
 
 /// Longest line read (a request body with a long conversation).
 pub const MAX_LINE: usize = 32 << 20;
@@ -139,7 +140,9 @@ pub fn read_records(
                 stats.records += 1;
                 f(rec)?;
             }
-            Err(reason) => stats.bad(name, line, reason),
+            // The line is a request: whatever built the reason passes the one redaction path
+            // against it before the reason is kept or shown.
+            Err(reason) => stats.bad(name, line, Redactor::new([text]).clean(&reason)),
         }
     }
 }

@@ -163,6 +163,18 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
             String::new()
         }
     );
+    // Lines that were not requests are counted and listed here too, as discover and lint do:
+    // a replay of fewer requests than the log holds must say so.
+    if s.read.bad_lines > 0 {
+        let _ = writeln!(
+            out,
+            "bad lines ({}; the first {} listed):",
+            s.read.bad_lines,
+            s.read.bad.len()
+        );
+        list_bad_lines(&mut out, &s.read);
+        out.push('\n');
+    }
     let mut rows = vec![vec![
         "WARM-UP".to_string(),
         "READ".into(),

@@ -112,9 +112,11 @@ pub fn parse_line(line: usize, text: &str) -> Result<Record, String> {
     build(line, api, &v, timestamp, usage_of(&v))
 }
 
-/// At most 60 characters of `s`, control characters escaped: a reason stays one line.
+/// At most 60 characters of `s`, control and bidi characters escaped as the reports escape
+/// them ([`crate::escape`]): a reason stays one line.
 fn clip(s: &str) -> String {
-    s.chars().take(60).flat_map(char::escape_debug).collect()
+    let head: String = s.chars().take(60).collect();
+    crate::escape::escape(&head).into_owned()
 }
 
 /// A raw body: Responses has `input`/`instructions`; Anthropic has a top-level `system` or a
@@ -244,9 +246,13 @@ fn build(
         .ok_or("model: missing")?
         .to_string();
     // A model name is an identifier that becomes a table cell, a registry match and a prompt
-    // stub's `models` entry; one with a control or bidi character is a forged or corrupted line.
+    // stub's `models` entry; one with a control or bidi character is a forged or corrupted line,
+    // and one with white space is text, not a name (it could be prompt text: never shown).
     if model.contains(crate::escape::is_unsafe) {
         return Err("model: holds a control or bidi character".into());
+    }
+    if model.contains(char::is_whitespace) {
+        return Err("model: holds white space, so it is not a model name".into());
     }
     let mut blocks = Vec::new();
     for t in body
@@ -444,12 +450,16 @@ mod tests {
                 "model: holds a control or bidi character",
             ),
             (
+                r#"{"model": "You are a helpful assistant", "messages": []}"#,
+                "model: holds white space, so it is not a model name",
+            ),
+            (
                 r#"{"url": "/v1/embeddings", "body": {"model": "m"}}"#,
                 "not a chat",
             ),
             (
                 r#"{"url": "/v1/x\n\u2028y", "body": {"model": "m"}}"#,
-                r"`/v1/x\n\u{2028}y` is not a chat",
+                r"`/v1/x\u{a}\u{2028}y` is not a chat",
             ),
         ] {
             let e = parse_line(1, line).unwrap_err();
