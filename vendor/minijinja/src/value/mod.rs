@@ -601,18 +601,34 @@ pub fn python_float_repr(val: f64) -> String {
     if val.is_infinite() {
         return if val < 0.0 { "-inf" } else { "inf" }.into();
     }
-    let sci = format!("{val:e}"); // shortest round-trip digits: `1.5e16`, `-1e-6`, `0e0`
-    let (mant, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
+    if val == 0.0 {
+        return if val.is_sign_negative() { "-0.0" } else { "0.0" }.into();
+    }
+    // The number of digits: the shortest that read back as `val` (`{:e}`). Which digits:
+    // the closest such decimal, ties to even, as Python's dtoa picks them; the shortest
+    // formatter may pick the other neighbour on a tie (650695463490133.25 -> ...133.3, where
+    // Python prints ...133.2), the exact formatter rounds half to even.
+    let shortest = format!("{:e}", val.abs());
+    let (mant, _) = shortest.split_once('e').expect("`{:e}` writes an exponent");
+    let n = mant.bytes().filter(u8::is_ascii_digit).count();
+    let exact = format!("{:.*e}", n - 1, val.abs());
+    let (mant, exp) = exact.split_once('e').expect("`{:e}` writes an exponent");
     let exp: i32 = exp.parse().expect("`{:e}` writes an integer exponent");
-    if val != 0.0 && !(-4..16).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mant}e{sign}{:02}", exp.abs());
+    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+    let sign = if val < 0.0 { "-" } else { "" };
+    if !(-4..16).contains(&exp) {
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{mant}e{esign}{:02}", exp.abs());
     }
-    let mut num = val.to_string();
-    if !num.contains('.') {
-        num.push_str(".0");
+    if exp < 0 {
+        return format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize));
     }
-    num
+    let int_len = exp as usize + 1;
+    if digits.len() <= int_len {
+        format!("{sign}{digits}{}.0", "0".repeat(int_len - digits.len()))
+    } else {
+        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
+    }
 }
 
 fn python_string_debug_fmt(value: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
