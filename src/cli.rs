@@ -562,7 +562,16 @@ fn fingerprint(config: &Path, args: FingerprintArgs) -> Result<Outcome> {
         .iter()
         .flat_map(|p| local.iter().map(move |t| (*p, t.clone())))
         .collect();
-    let mut evals = a.evaluate(&pairs, now)?;
+    // One pair that cannot load or render is that pair's error, reported after every other
+    // pair's fingerprint (issue #19): exit 2 at the end, never an empty table.
+    let mut evals = Vec::with_capacity(pairs.len());
+    let mut failed = Vec::new();
+    for ((p, t), r) in pairs.iter().zip(a.evaluate_each(&pairs, now)?) {
+        match r {
+            Ok(e) => evals.push(e),
+            Err(e) => failed.push(format!("prompt `{}`, tokenizer `{t}`: {e}", p.id)),
+        }
+    }
     if args.remote && !counting.is_empty() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -575,7 +584,24 @@ fn fingerprint(config: &Path, args: FingerprintArgs) -> Result<Outcome> {
     }
     let show = args.show_text.then_some(a.prompts.as_slice());
     print(&report::fingerprints(&evals, args.format, show))?;
+    pair_errors(&failed, pairs.len())?;
     Ok(Outcome::Ok)
+}
+
+/// Reports each failed pair on its own line (stderr) and fails the command when any did: the
+/// other pairs' results are already printed.
+fn pair_errors(failed: &[String], total: usize) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    crate::progress::clear();
+    for f in failed {
+        eprintln!("error: {f}");
+    }
+    Err(Error::Other(format!(
+        "{} of {total} pair(s) failed (listed above); every other pair is reported",
+        failed.len()
+    )))
 }
 
 fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {

@@ -6,6 +6,7 @@ mod cli;
 mod conventions;
 mod count;
 mod daemon;
+mod differential;
 mod discover;
 mod exact_ids;
 mod golden;

@@ -209,3 +209,59 @@ fn a_missing_config_gave_no_hint() {
         "{err}"
     );
 }
+
+/// Issue #19: one entry whose chat template cannot load (here a statement the renderer does
+/// not know) made the whole `prefix fingerprint` run exit 2 with no fingerprint for any other
+/// entry. Now that entry's pairs are errors, one line each, and every other pair is reported.
+#[test]
+fn one_unloadable_template_hid_every_other_fingerprint() {
+    let d = scratch();
+    let path = d.path().join("templates/qwen/Qwen3-0.6B.jinja");
+    let src = std::fs::read_to_string(&path).unwrap();
+    let bad = src.replacen("{%- if tools %}", "{%- frobnicate %}{%- if tools %}", 1);
+    assert_ne!(bad, src, "the template has a tools block to break");
+    std::fs::write(&path, &bad).unwrap();
+    let cfg = std::fs::read_to_string(d.path().join("daemon.toml")).unwrap();
+    let old = prefix_warden::tokenizer::sha256_hex(src.as_bytes());
+    assert!(cfg.contains(&old), "the shipped config pins the template");
+    let cfg = cfg.replace(&old, &prefix_warden::tokenizer::sha256_hex(bad.as_bytes()));
+    std::fs::write(d.path().join("daemon.toml"), cfg).unwrap();
+
+    let o = run_in(d.path(), &["fingerprint", "--format", "json"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("a JSON report");
+    let rows = v["pairs"].as_array().expect("the report lists pairs");
+    let toks: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter_map(|r| r["tokenizer"].as_str())
+        .collect();
+    assert!(!toks.contains("qwen/qwen3-chat"), "{toks:?}");
+    assert!(
+        toks.len() >= 3,
+        "every other tokenizer is reported: {toks:?}"
+    );
+    let prompts = std::fs::read_dir(d.path().join("prompts"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "yaml")
+        })
+        .count();
+    let failed: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("qwen/qwen3-chat"))
+        .collect();
+    assert_eq!(failed.len(), prompts, "one line per failed pair: {err}");
+    for l in &failed {
+        assert!(l.contains("unknown statement frobnicate"), "{l}");
+        assert!(l.contains("line "), "{l}");
+    }
+    assert!(
+        err.lines().last().unwrap().contains("pair(s) failed"),
+        "{err}"
+    );
+}

@@ -457,12 +457,25 @@ fn a_template_that_refuses_the_system_role_is_one_error_line_without_the_prompt(
     );
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("System role not supported"), "{err}");
-    assert_eq!(
-        err.lines().filter(|l| !l.trim().is_empty()).count(),
-        1,
-        "{err}"
-    );
+    // One line per pair (issue #19: each pair's error, every other pair still reported),
+    // then the count.
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    let prompts = std::fs::read_dir(d.path().join("prompts"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "yaml")
+        })
+        .count();
+    assert_eq!(lines.len(), prompts + 1, "{err}");
+    for l in &lines[..prompts] {
+        assert!(l.contains("System role not supported"), "{l}");
+        assert!(l.contains("qwen/gemma2-template"), "{l}");
+    }
+    assert!(lines[prompts].contains("pair(s) failed"), "{err}");
     assert_no_prompt_text(d.path(), &err, "template error");
 }
 

@@ -169,29 +169,46 @@ impl Analyzer {
     }
 
     /// Fingerprints every pair, using the cache and tokenizing only the misses. `now` is the
-    /// time chat templates that read the clock render (`strftime_now`).
+    /// time chat templates that read the clock render (`strftime_now`). Whole or nothing: the
+    /// first pair that fails fails the call (the daemon's generations); see
+    /// [`Analyzer::evaluate_each`] for a result per pair.
     pub fn evaluate(
         &self,
         pairs: &[(&Prompt, String)],
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Evaluation>> {
+        self.evaluate_each(pairs, now)?.into_iter().collect()
+    }
+
+    /// Like [`Analyzer::evaluate`], with a result per pair, in order: a tokenizer that cannot
+    /// load or a template that cannot load or render fails only its own pairs (issue #19).
+    /// The outer error is for the request as a whole (a counting tokenizer among the pairs).
+    pub fn evaluate_each(
+        &self,
+        pairs: &[(&Prompt, String)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Result<Evaluation>>> {
+        use crate::error::Error;
         let started = std::time::Instant::now();
         if let Some((_, t)) = pairs
             .iter()
             .find(|(_, t)| self.tokenizers.entry(t).is_ok_and(|e| e.format.is_count()))
         {
-            return Err(crate::error::Error::Other(format!(
+            return Err(Error::Other(format!(
                 "tokenizer `{t}` counts by calling its provider: the analyzer has no ids for it"
             )));
         }
+        // Errors are kept as their one-line text: one tokenizer's error is every one of its
+        // pairs' error.
+        let failed = |m: &String| Error::Other(m.clone());
         let tok_ids: BTreeSet<&str> = pairs.iter().map(|(_, t)| t.as_str()).collect();
         let tok_ids: Vec<&str> = tok_ids.into_iter().collect();
-        let identities: Vec<Identity> = tok_ids
+        let identities: Vec<std::result::Result<Identity, String>> = tok_ids
             .par_iter()
-            .map(|id| self.tokenizers.identity(id))
-            .collect::<Result<_>>()?;
+            .map(|id| self.tokenizers.identity(id).map_err(|e| e.to_string()))
+            .collect();
         let identity_of =
-            |id: &str| identities[tok_ids.binary_search(&id).expect("collected above")].clone();
+            |id: &str| &identities[tok_ids.binary_search(&id).expect("collected above")];
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "tokenizer files hashed"
@@ -199,55 +216,63 @@ impl Analyzer {
         let bs = self.config.block_size;
         // Render each pair whose tokenizer version has a chat template (cheap next to
         // tokenizing): the rendering is part of the cache key.
-        let renderings: Vec<Option<Rendering>> = pairs
+        let renderings: Vec<Result<Option<Rendering>>> = pairs
             .par_iter()
             .map(|(p, t)| match self.tokenizers.template(t)? {
                 Some(tmpl) => Rendering::new(&tmpl, p, now).map(Some),
                 None => Ok(None),
             })
-            .collect::<Result<_>>()?;
-        let looked_up: Vec<(String, Option<PrefixFingerprints>)> = pairs
+            .collect();
+        let looked_up: Vec<Option<(String, Option<PrefixFingerprints>)>> = pairs
             .par_iter()
             .zip(&renderings)
             .map(|((p, t), r)| {
+                let (Ok(id), Ok(r)) = (identity_of(t), r) else {
+                    return None;
+                };
                 let key = match r {
-                    Some(r) => FpCache::key_rendered(p, &identity_of(t), bs, &r.digest()),
-                    None => FpCache::key(p, &identity_of(t), bs),
+                    Some(r) => FpCache::key_rendered(p, id, bs, &r.digest()),
+                    None => FpCache::key(p, id, bs),
                 };
                 let hit = self.cache.get(&key);
-                (key, hit)
+                Some((key, hit))
             })
             .collect();
         // Load each tokenizer that has a miss, once, in parallel.
         let needed: BTreeSet<&str> = pairs
             .iter()
             .zip(&looked_up)
-            .filter(|(_, (_, hit))| hit.is_none())
+            .filter(|(_, l)| matches!(l, Some((_, None))))
             .map(|((_, t), _)| t.as_str())
             .collect();
-        let loaded: Vec<(&str, Arc<Tokenizer>)> = needed
+        let loaded: Vec<(&str, std::result::Result<Arc<Tokenizer>, String>)> = needed
             .into_par_iter()
-            .map(|id| self.tokenizers.get(id).map(|t| (id, t)))
-            .collect::<Result<_>>()?;
+            .map(|id| (id, self.tokenizers.get(id).map_err(|e| e.to_string())))
+            .collect();
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             loaded = loaded.len(),
             "tokenizers loaded"
         );
-        pairs
+        Ok(pairs
             .par_iter()
             .zip(looked_up)
-            .zip(&renderings)
-            .map(|(((p, t), (key, hit)), rendering)| {
+            .zip(renderings)
+            .map(|(((p, t), looked_up), rendering)| {
+                let identity = identity_of(t).as_ref().map_err(failed)?;
+                let rendering = rendering?;
+                let (key, hit) = looked_up.expect("identity and rendering are fine");
                 let (fp, from_cache) = match hit {
                     Some(fp) => (fp, true),
                     None => {
-                        let tok = &loaded
+                        let tok = loaded
                             .iter()
                             .find(|(id, _)| id == t)
                             .expect("loaded above")
-                            .1;
-                        let tp = match rendering {
+                            .1
+                            .as_ref()
+                            .map_err(failed)?;
+                        let tp = match &rendering {
                             Some(r) => TokenizedPrefix::rendered(tok, r, p, false)?,
                             None => TokenizedPrefix::new(tok, p, false)?,
                         };
@@ -259,7 +284,7 @@ impl Analyzer {
                 Ok(Evaluation {
                     prompt: p.id.clone(),
                     tokenizer: t.clone(),
-                    identity: identity_of(t),
+                    identity: identity.clone(),
                     fp,
                     kind: if rendering.is_some() {
                         FingerprintKind::Rendered
@@ -269,6 +294,6 @@ impl Analyzer {
                     from_cache,
                 })
             })
-            .collect()
+            .collect())
     }
 }

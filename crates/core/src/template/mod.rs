@@ -320,6 +320,66 @@ mod tests {
         }
     }
 
+    fn render_with_tools(src: &str, tools: Option<&str>) -> Result<String, String> {
+        let t = ChatTemplate::new(src.into(), None, None)?;
+        t.render(
+            &Conversation {
+                system: "S",
+                tools,
+                user: PROBE_USERS[0],
+            },
+            at(),
+        )
+    }
+
+    /// Issue #19, class 1: `{% generation %}` (transformers' assistant-mask block) was a
+    /// syntax error; transformers renders its body unchanged, whitespace modifiers included.
+    #[test]
+    fn issue_19_generation_block_renders_its_body() {
+        let src = "{% for m in messages %}\n{%- if m.role == 'user' %}\n  {% generation %}\n[{{ m.content }}]\n  {%- endgeneration -%}\n  |{% set x = 1 %}\n{% endif %}{% endfor %}{{ x is defined }}";
+        // Rendered by jinja2 3.1.6 with transformers' AssistantTracker (see
+        // tests/data/differential/: the same block on every generated request).
+        assert_eq!(render_with_tools(src, None).unwrap(), "[Hello.]|False");
+        let e = render_with_tools("{% generation %}x", None).unwrap_err();
+        assert!(e.starts_with("chat template line 1: syntax error"), "{e}");
+    }
+
+    /// Issue #19, class 2: a float printed by `~`, `{{ }}`, `|string` or inside a printed
+    /// dict or list is Python's `repr(float)`, not Rust's `Display` (`0.000001`, `1e-6`).
+    #[test]
+    fn issue_19_floats_print_as_python_repr() {
+        let tools = r#"[{"d": 1e-06, "big": 1.5e16, "small": 0.0001, "e16": 1e16, "nz": -0.0, "f": 1.0, "i": 12345678901234567890, "s": "it's \"q\" \u00e9\u200b\n", "n": null, "b": true, "l": [0.1, 1e300]}]"#;
+        let out = render_with_tools(
+            "{% set t = tools[0] %}{{ 'x' ~ t.d }}|{{ t.d }}|{{ t.d|string }}|{{ t.big }}|{{ t.small ~ '' }}|{{ t.e16 }}|{{ t.nz }}|{{ t.f }}|{{ t.i }}|{{ t.l }}|{{ t|string }}",
+            Some(tools),
+        )
+        .unwrap();
+        // Python 3.11: the same expressions on the same data (`str()` of the dict).
+        assert_eq!(
+            out,
+            "x1e-06|1e-06|1e-06|1.5e+16|0.0001|1e+16|-0.0|1.0|12345678901234567890|[0.1, 1e+300]|{'d': 1e-06, 'big': 1.5e+16, 'small': 0.0001, 'e16': 1e+16, 'nz': -0.0, 'f': 1.0, 'i': 12345678901234567890, 's': 'it\\'s \"q\" é\\u200b\\n', 'n': None, 'b': True, 'l': [0.1, 1e+300]}"
+        );
+    }
+
+    /// Issue #19, class 3: transformers passes `tools=None` when a request has no tools, so
+    /// `tools is defined` holds and iterating it raises; an empty list iterates as empty.
+    #[test]
+    fn issue_19_no_tools_is_none_not_an_empty_list() {
+        let src =
+            "{{ tools is defined }}{{ tools is none }}{% for t in tools %}{{ t }}{% endfor %}.";
+        let e = render_with_tools(src, None).unwrap_err();
+        assert_eq!(
+            e,
+            "chat template line 1: invalid operation: 'NoneType' object is not iterable"
+        );
+        assert_eq!(render_with_tools(src, Some("[]")).unwrap(), "TrueFalse.");
+        // Undefined still iterates as empty, as Jinja2's default Undefined does.
+        assert_eq!(
+            render_with_tools("{% for t in nothing %}x{% endfor %}.", None).unwrap(),
+            "."
+        );
+    }
+
     #[test]
     fn an_endless_template_runs_out_of_fuel() {
         let t = ChatTemplate::new(

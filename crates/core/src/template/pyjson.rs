@@ -137,16 +137,9 @@ fn python_float(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
     }
-    // Python: shortest round-trip digits; exponent form below 1e-4 and from 1e16 on.
-    let a = f.abs();
-    if a != 0.0 && !(1e-4..1e16).contains(&a) {
-        let s = format!("{f:e}"); // e.g. 1e20, 1.5e-7
-        let (mant, exp) = s.split_once('e').expect("{:e} has an exponent");
-        let exp: i32 = exp.parse().expect("integer exponent");
-        return format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-    }
-    let s = format!("{f:?}"); // shortest round-trip, always with a `.`
-    s
+    // Python's repr (shortest digits, ties to even; exponent form below 1e-4 and from 1e16
+    // on): the same function `~` and `{{ }}` print floats with.
+    minijinja::value::python_float_repr(f)
 }
 
 fn write_str(out: &mut String, s: &str, ensure_ascii: bool) {
@@ -259,6 +252,29 @@ mod tests {
             dumps(&parse(r#"{"k": ["é😀", []]}"#).unwrap(), &o).unwrap(),
             "{\n  \"k\": [\n    \"\\u00e9\\ud83d\\ude00\",\n    []\n  ]\n}"
         );
+    }
+
+    /// Issue #19: Python's repr picks, among the shortest digits that read back, the closest
+    /// decimal with ties to even; Rust's shortest formatter rounded a tie up. Expected strings
+    /// are Python 3.11's `repr` of the same doubles.
+    #[test]
+    fn floats_are_python_repr_including_ties() {
+        for (f, py) in [
+            (650695463490133.25, "650695463490133.2"),
+            (1e-06, "1e-06"),
+            (1.5e16, "1.5e+16"),
+            (1e16, "1e+16"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (0.0001, "0.0001"),
+            (1e-05, "1e-05"),
+            (-0.0, "-0.0"),
+            (123456.789, "123456.789"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (-2.5e-7, "-2.5e-07"),
+        ] {
+            assert_eq!(python_float(f), py, "{f:e}");
+        }
     }
 
     #[test]
