@@ -34,7 +34,7 @@ pub struct ModelLifecycle {
     pub model: String,
     /// `prompt <id>`, `warmup <group>`.
     pub used_by: Vec<String>,
-    /// `current`, `retiring` or `retired`.
+    /// `unknown` (no data for the provider), `current`, `retiring` or `retired`.
     pub status: &'static str,
     /// The retirement day, when the data knows one.
     pub retires: Option<String>,
@@ -131,7 +131,13 @@ fn build(a: &Analyzer, today: NaiveDate) -> Result<CheckReport> {
             field: format!("warmup[{i}].lookup"),
             message: e.to_string(),
         };
-        crate::live_color::Lookup::new(&w.lookup, &a.config.base_dir).map_err(at)?;
+        let lookup = crate::live_color::Lookup::new(&w.lookup, &a.config.base_dir).map_err(at)?;
+        // A file lookup is read and parsed as the first tick will (issue #20: a missing path
+        // passed here and failed at the daemon's next tick). Network lookups are not sent.
+        if lookup.is_local() {
+            rt.block_on(lookup.resolve())
+                .map_err(|e| at(Error::Other(e.to_string())))?;
+        }
         if let Err(e) = crate::warmup::api_key(w, &a.config.base_dir) {
             warnings.push(format!("{loc}: warmup[{i}]: {e}"));
         }
@@ -147,10 +153,12 @@ fn build(a: &Analyzer, today: NaiveDate) -> Result<CheckReport> {
             }
         }
     }
+    warnings.extend(below_minimum(a)?);
     let mut models = Vec::new();
     for (model, used_by) in a.used_models() {
         let entry = a.lifecycle.for_model(&model);
         let (status, days) = match a.lifecycle.status(&model, today) {
+            Status::Unknown => ("unknown", None),
             Status::Current => ("current", None),
             Status::Retiring(d) => ("retiring", Some(d)),
             Status::Retired(d) => ("retired", Some(-d)),
@@ -181,6 +189,43 @@ fn build(a: &Analyzer, today: NaiveDate) -> Result<CheckReport> {
         models,
         warnings,
     })
+}
+
+/// A warning for every (prompt, model) whose prompt is shorter than the model's minimum
+/// cacheable prefix: the provider never caches it, so warming it is paid for nothing. Counted
+/// under the model's local tokenizer (the fingerprint cache makes this cheap after the first
+/// run); a model with no local tokenizer (Claude) is skipped: `check` never calls a provider.
+fn below_minimum(a: &Analyzer) -> Result<Vec<String>> {
+    let mut pairs = Vec::new();
+    let mut wanted = Vec::new();
+    for p in &a.prompts {
+        for m in &p.models {
+            let (Some(rule), Some(t)) = (a.rules.for_model(m), a.bare_tokenizer_for(m)) else {
+                continue;
+            };
+            if rule.model.min_tokens > 0 {
+                pairs.push((p, t.id.clone()));
+                wanted.push((p, m.clone(), rule.model.min_tokens));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let evals = a.evaluate(&pairs, chrono::Utc::now())?;
+    let mut out = Vec::new();
+    for ((p, model, min), ev) in wanted.into_iter().zip(evals) {
+        if ev.fp.token_count < min {
+            out.push(format!(
+                "{}: prompt `{}` is {} tokens under {}, shorter than the {min}-token minimum {model} caches: it is never cached",
+                p.file.display(),
+                p.id,
+                ev.fp.token_count,
+                ev.tokenizer
+            ));
+        }
+    }
+    Ok(out)
 }
 
 fn render(r: &CheckReport, format: Format) -> String {

@@ -771,13 +771,24 @@ fn lint(config: &Path, args: LintArgs) -> Result<Outcome> {
 fn status(config: &Path, args: StatusArgs) -> Result<Outcome> {
     let (base, config_token) = match args.url {
         Some(u) => (u, None),
-        None => {
-            let c = crate::config::Config::load(config)?;
-            (
+        None => match crate::config::Config::load(config) {
+            Ok(c) => (
                 format!("http://{}", c.daemon.listen),
                 c.daemon.ingest_token_file,
-            )
-        }
+            ),
+            // A config the daemon refused to reload must not hide the daemon that kept the
+            // running one: find its address leniently and say why.
+            Err(e) => {
+                let Ok(bytes) = crate::bounded::read_limited(config, crate::bounded::CONFIG_BYTES)
+                else {
+                    return Err(e);
+                };
+                let text = String::from_utf8_lossy(&bytes);
+                let (listen, token) = crate::config::endpoint_of(config, &text);
+                eprintln!("warning: the config does not load ({e}); asking the daemon at {listen}");
+                (format!("http://{listen}"), token)
+            }
+        },
     };
     let token = args
         .token_file

@@ -34,7 +34,7 @@ impl Daemon {
             metrics::gauge!(MODEL_RETIREMENT, "model" => model.clone()).set(at as f64);
             exported.insert(model.clone());
             match a.lifecycle.status(&model, today) {
-                crate::lifecycle::Status::Current => {}
+                crate::lifecycle::Status::Current | crate::lifecycle::Status::Unknown => {}
                 crate::lifecycle::Status::Retiring(days) => tracing::warn!(
                     model = %model,
                     used_by = %used_by.join(", "),

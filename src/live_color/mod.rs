@@ -258,6 +258,12 @@ impl Lookup {
         Ok(Lookup { backend })
     }
 
+    /// Whether resolving reads only this machine (a `file` lookup): `prefix check` resolves
+    /// those, never one that would send a request.
+    pub fn is_local(&self) -> bool {
+        matches!(self.backend, Backend::File { .. })
+    }
+
     /// One lookup, no retries (the caller retries brown-outs within a tick).
     pub async fn resolve(&self) -> Result<LiveColor, LookupError> {
         match &self.backend {

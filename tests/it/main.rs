@@ -9,6 +9,7 @@ mod daemon;
 mod differential;
 mod discover;
 mod exact_ids;
+mod first_hour;
 mod golden;
 mod hostile;
 mod lifecycle;

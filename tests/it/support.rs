@@ -36,7 +36,14 @@ pub fn stderr(o: &Output) -> String {
 /// break or change any of them.
 pub fn scratch() -> tempfile::TempDir {
     let d = tempfile::tempdir().expect("tempdir");
-    for item in ["daemon.toml", "prompts", "data", "tokenizers", "templates"] {
+    for item in [
+        "daemon.toml",
+        "prompts",
+        "data",
+        "tokenizers",
+        "templates",
+        "deploy",
+    ] {
         copy_recursive(&root().join(item), &d.path().join(item));
     }
     d

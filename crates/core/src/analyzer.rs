@@ -61,7 +61,16 @@ impl Analyzer {
             });
         }
         let prompts = prompt::load_dir(&config.prompts_dir)?;
-        let rules = CacheRules::load(&config.cache_rules)?;
+        // A missing or unreadable rules file is the config's `cache_rules` line's fault.
+        let rules = CacheRules::load(&config.cache_rules).map_err(|e| match e {
+            crate::error::Error::Io { path, source } => crate::error::Error::Invalid {
+                file: config.path.clone(),
+                line: config.cache_rules_line,
+                field: "cache_rules".into(),
+                message: format!("{}: {source}", path.display()),
+            },
+            other => other,
+        })?;
         let lifecycle = if config.model_lifecycle_set || config.model_lifecycle.exists() {
             Lifecycle::load(&config.model_lifecycle)?
         } else {

@@ -51,7 +51,10 @@ pub struct Lifecycle {
 /// Where a model stands on a given day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
-    /// No known retirement within the warning window.
+    /// The data has no entry for the model's provider (Gemini, self-hosted engines): nothing is
+    /// known either way.
+    Unknown,
+    /// The provider's retirements are in the data and none is due within the warning window.
     Current,
     /// Retires in this many days (within the window).
     Retiring(i64),
@@ -125,9 +128,17 @@ impl Lifecycle {
             .find(|e| e.provider == provider && e.models.iter().any(|p| glob_match(p, model)))
     }
 
+    /// Whether the data lists any retirement of `provider/model`'s provider: only then does a
+    /// model without an entry count as current.
+    pub fn covers(&self, name: &str) -> bool {
+        let provider = name.split_once('/').map_or(name, |(p, _)| p);
+        self.entries.iter().any(|e| e.provider == provider)
+    }
+
     /// Where `provider/model` stands on `today`.
     pub fn status(&self, name: &str, today: NaiveDate) -> Status {
         match self.for_model(name) {
+            None if !self.covers(name) => Status::Unknown,
             None => Status::Current,
             Some(e) => {
                 let days = (e.retires - today).num_days();
@@ -179,9 +190,14 @@ source = "https://example.test/deprecations"
             l.status("anthropic/claude-sonnet-4-6", day("2026-12-01")),
             Status::Current
         );
+        // Issue #20: a provider the data does not cover is unknown, not current.
         assert_eq!(
             l.status("openai/claude-sonnet-4-5", day("2026-12-01")),
-            Status::Current
+            Status::Unknown
+        );
+        assert_eq!(
+            l.status("vllm/Qwen3-8B", day("2026-12-01")),
+            Status::Unknown
         );
     }
 

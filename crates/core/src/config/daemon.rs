@@ -97,8 +97,53 @@ impl Default for RawDaemon {
     }
 }
 
+/// Where the daemon listens unless `[daemon] listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
 fn default_listen() -> Spanned<String> {
-    Spanned::new(0..0, "127.0.0.1:9464".into())
+    Spanned::new(0..0, DEFAULT_LISTEN.into())
+}
+
+/// The running daemon's address and token file as a config names them, read leniently: only
+/// `[daemon] listen` and `ingest_token_file`, from any file TOML can parse (a config the daemon
+/// refused to reload is usually still TOML), else from the lines themselves. `prefix status`
+/// uses it so a broken config never hides the daemon that kept the old one.
+pub fn endpoint_of(path: &std::path::Path, text: &str) -> (String, Option<std::path::PathBuf>) {
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    if let Ok(t) = text.parse::<toml::Table>() {
+        let d = t.get("daemon").and_then(|d| d.as_table());
+        let listen = d
+            .and_then(|d| d.get("listen"))
+            .and_then(|v| v.as_str())
+            .unwrap_or(DEFAULT_LISTEN);
+        let token = d
+            .and_then(|d| d.get("ingest_token_file"))
+            .and_then(|v| v.as_str())
+            .map(|f| base.join(f));
+        return (listen.to_string(), token);
+    }
+    // Not even TOML: the first `listen = "…"` and `ingest_token_file = "…"` under `[daemon]`.
+    let (mut listen, mut token, mut in_daemon) = (None, None, false);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_daemon = line == "[daemon]";
+            continue;
+        }
+        let value = |key: &str| {
+            let rest = line
+                .strip_prefix(key)?
+                .trim_start()
+                .strip_prefix('=')?
+                .trim();
+            let rest = rest.strip_prefix('"')?;
+            Some(rest[..rest.find('"')?].to_string())
+        };
+        if in_daemon {
+            listen = listen.or_else(|| value("listen"));
+            token = token.or_else(|| value("ingest_token_file").map(|f| base.join(f)));
+        }
+    }
+    (listen.unwrap_or_else(|| DEFAULT_LISTEN.into()), token)
 }
 fn default_schedule() -> Spanned<String> {
     Spanned::new(0..0, "0 */10 * * * *".into())

@@ -20,7 +20,7 @@ mod warmup;
 mod watch;
 
 pub use crate::error::Loc;
-pub use daemon::{DaemonConfig, RawDaemon};
+pub use daemon::{endpoint_of, DaemonConfig, RawDaemon, DEFAULT_LISTEN};
 pub use emulator::{EmulatorSection, Engine, Listen};
 pub use lookup::LookupConfig;
 pub use tokenizer::{
@@ -45,6 +45,8 @@ pub struct Config {
     pub prompts_dir: PathBuf,
     /// The provider cache rules data file.
     pub cache_rules: PathBuf,
+    /// The line of `cache_rules =` (1 when the default is used), for an error that names it.
+    pub cache_rules_line: usize,
     /// Hosted models' retirement dates (`data/model-lifecycle.toml`).
     pub model_lifecycle: PathBuf,
     /// `model_lifecycle` was set in the file: a missing file is an error. Unset, a missing
@@ -155,7 +157,22 @@ impl Config {
                 .span()
                 .map(|s| line_of_offset(text, s.start))
                 .unwrap_or(1);
-            err(line, field, inner.message().to_string())
+            let mut message = inner.message().to_string();
+            // A warm-up's provider must be one warm-ups can send: suggest only those (the
+            // general list named gemini, which the next run then refused).
+            if field.starts_with("warmup[") && field.ends_with(".provider") {
+                if let Some(head) = message
+                    .split(" (expected ")
+                    .next()
+                    .filter(|_| message.starts_with("unknown provider"))
+                {
+                    message = format!(
+                        "{head} (warm-ups send: {})",
+                        crate::provider::Api::names(true).join(", ")
+                    );
+                }
+            }
+            err(line, field, message)
         })?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let loc = |span: std::ops::Range<usize>| Loc {
@@ -528,6 +545,25 @@ impl Config {
                             .into(),
                     ));
                 }
+                // Issue #20: an unknown id surfaced only when the emulator started, with no
+                // place; it must be a registered tokenizer with local ids.
+                let local: Vec<&str> = tokenizers
+                    .iter()
+                    .filter(|t| !t.format.is_count())
+                    .map(|t| t.id.as_str())
+                    .collect();
+                if !local.contains(&v.tokenizer.as_str()) {
+                    return Err(err(
+                        find_key_line_after(text, "tokenizer", e.span().start)
+                            .unwrap_or(loc(e.span()).line),
+                        "emulator.tokenizer".into(),
+                        format!(
+                            "`{}` is not a registered tokenizer with local ids (known: {})",
+                            v.tokenizer,
+                            local.join(", ")
+                        ),
+                    ));
+                }
                 Some(v.clone())
             }
         };
@@ -537,6 +573,7 @@ impl Config {
             state_dir: base_dir.join(&raw.state_dir),
             prompts_dir: base_dir.join(&raw.prompts),
             cache_rules: base_dir.join(&raw.cache_rules),
+            cache_rules_line: find_key_line(text, "cache_rules"),
             model_lifecycle: base_dir
                 .join(raw.model_lifecycle.as_deref().unwrap_or(DEFAULT_LIFECYCLE)),
             model_lifecycle_set: raw.model_lifecycle.is_some(),

@@ -1,0 +1,126 @@
+//! Issue #20, "the first hour, second pass": what a new user still tripped on, one test per
+//! item whose behaviour changed.
+
+use std::time::Duration;
+
+use crate::daemon::{write_config, Running};
+use crate::support::{free_port, run_in, scratch, stderr, stdout};
+
+/// Item 5: after a failed reload, `prefix status` re-read the broken `daemon.toml` to find the
+/// daemon and printed only the parse error; the daemon itself still ran the old config.
+#[test]
+fn status_after_a_failed_reload_printed_only_the_parse_error() {
+    let d = scratch();
+    let port = free_port();
+    write_config(d.path(), &["openai/o200k_base"], "", |c| {
+        c.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+    });
+    let mut r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    for broken in ["\n[daemon\nlisten = 1\n", "\nblock_size = \"sixteen\"\n"] {
+        let cfg = d.path().join("daemon.toml");
+        let good = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{good}{broken}")).unwrap();
+        r.hup();
+        r.wait_log(
+            |l| l.contains("config reload failed"),
+            Duration::from_secs(30),
+        );
+        let o = run_in(d.path(), &["status"]);
+        assert!(o.status.success(), "{broken:?}: {}", stderr(&o));
+        assert!(
+            stdout(&o).contains("last reload failed (running config kept)"),
+            "{}",
+            stdout(&o)
+        );
+        assert!(
+            stderr(&o).contains(&format!("asking the daemon at 127.0.0.1:{port}")),
+            "{}",
+            stderr(&o)
+        );
+        std::fs::write(&cfg, good).unwrap();
+    }
+}
+
+/// Item 6: `check` passed a warm-up whose lookup file does not exist (the daemon failed at its
+/// next tick), and said nothing of a 20-token prompt for a model that caches 1,024 at least.
+#[test]
+fn check_missed_what_the_daemon_would_hit() {
+    let d = scratch();
+    let cfg = d.path().join("daemon.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("path = \"deploy/live-color.json\""));
+    std::fs::write(
+        &cfg,
+        text.replacen(
+            "path = \"deploy/live-color.json\"",
+            "path = \"deploy/nope.json\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let o = run_in(d.path(), &["check"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("warmup[0].lookup") && err.contains("nope.json"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let d = scratch();
+    std::fs::write(
+        d.path().join("prompts/tiny.yaml"),
+        "id: tiny\ndescription: too short to cache\nowner: x@example.com\ntext: \"You are terse. Answer in one word.\"\nmodels:\n  - openai/gpt-5.5\n",
+    )
+    .unwrap();
+    let o = run_in(d.path(), &["check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        all.contains("prompt `tiny` is ")
+            && all.contains("shorter than the 1024-token minimum openai/gpt-5.5 caches"),
+        "{all}"
+    );
+    assert!(!all.contains("prompt `browser-use-agent` is "), "{all}");
+}
+
+/// Item 7: errors that lost their place or suggested what the next run refuses.
+#[test]
+fn config_errors_name_their_place_and_suggest_what_works() {
+    for (from, to, want) in [
+        (
+            "tokenizer = \"openai/o200k_base\"\n\n# ----",
+            "tokenizer = \"openai/o200k\"\n\n# ----",
+            "emulator.tokenizer: `openai/o200k` is not a registered tokenizer with local ids",
+        ),
+        (
+            "cache_rules = \"data/cache-rules.toml\"",
+            "cache_rules = \"data/nope.toml\"",
+            "daemon.toml:6: cache_rules: ",
+        ),
+        (
+            "provider = \"openai-chat\"",
+            "provider = \"openai_chat\"",
+            "warmup[1].provider: unknown provider `openai_chat` (warm-ups send: ",
+        ),
+    ] {
+        let d = scratch();
+        let cfg = d.path().join("daemon.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        assert!(text.contains(from), "{from}");
+        std::fs::write(&cfg, text.replacen(from, to, 1)).unwrap();
+        let o = run_in(d.path(), &["check"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{want:?} in {err}");
+        assert!(err.contains("daemon.toml:"), "{err}");
+        if want.contains("warm-ups send") {
+            assert!(!err.contains("gemini"), "{err}");
+        }
+    }
+}
