@@ -142,15 +142,33 @@ fn looks_random(s: &str) -> bool {
     h >= 4.0
 }
 
+/// Byte ranges of `data:<type>;base64,<payload>` URIs in `text`, payload included.
+fn embedded_assets(text: &str) -> Vec<(usize, usize)> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"data:[a-zA-Z0-9.+/-]{1,100}(?:;[a-zA-Z0-9=._-]{1,100})*;base64,[A-Za-z0-9+/=_-]+")
+            .expect("a valid pattern")
+    });
+    re.find_iter(text).map(|m| (m.start(), m.end())).collect()
+}
+
 /// Cache-hostile spans in `text`, as (class, byte range), without overlaps.
 pub fn spans(text: &str) -> Vec<(Class, (usize, usize))> {
     // Kept spans by start. They never overlap, so the only one that can overlap a new span
     // is the last one starting before its end: one lookup, where scanning them all was
     // quadratic in the spans of a block.
     let mut kept: BTreeMap<usize, (usize, Class)> = BTreeMap::new();
+    let assets = embedded_assets(text);
     for (class, re) in detectors() {
         for m in re.find_iter(text) {
             if *class == Class::HighEntropyId && !looks_random(m.as_str()) {
+                continue;
+            }
+            // Base64 in a `data:` URI is an embedded asset (an icon in a tool schema): the
+            // same bytes in every request, random-looking but not an id (issue #20).
+            if *class == Class::HighEntropyId
+                && assets.iter().any(|&(s, e)| s <= m.start() && m.end() <= e)
+            {
                 continue;
             }
             let r = (m.start(), m.end());
@@ -509,6 +527,30 @@ mod tests {
                 (Class::HighEntropyId, "sk9Xq2LmZ8vT4wR7yB1nK5pD"),
                 (Class::DateTime, "30 Nov 2026, 12:00:01"),
             ]
+        );
+    }
+
+    /// Issue #20: the shipped github-mcp prompt's tool schema embeds PNG icons as `data:`
+    /// URIs; each was a `high-entropy-id` finding worth 300 M tokens a day. An id next to one
+    /// is still found.
+    #[test]
+    fn base64_in_a_data_uri_is_an_asset_not_an_id() {
+        let png = "iVBORw0KGgoAAAANSUhEUgAAABgAAAAYCAYAAADgdz34AAAABmJLR0QA/wD/AP+gvaeTAAAC20lEQVRIidWUS4wMURSGv3O7kWmPEMRrSMzcbl1dpqtmGuOxsCKECCKxEBusSJhIW";
+        let t = format!("{{\"icon\": \"data:image/png;base64,{png}\", \"session\": \"sk9Xq2LmZ8vT4wR7yB1nK5pD\"}}");
+        let got: Vec<(Class, &str)> = spans(&t)
+            .into_iter()
+            .map(|(c, r)| (c, &t[r.0..r.1]))
+            .collect();
+        assert_eq!(got, [(Class::HighEntropyId, "sk9Xq2LmZ8vT4wR7yB1nK5pD")]);
+        let shipped = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../prompts/texts/github__github-mcp-server__mcp_tools_issues_json.txt"
+        ))
+        .unwrap();
+        assert!(shipped.contains("data:image/png;base64,"));
+        assert!(
+            !spans(&shipped).iter().any(|(c, _)| *c == Class::HighEntropyId),
+            "the shipped icons are not ids"
         );
     }
 }
