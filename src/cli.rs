@@ -34,9 +34,9 @@ data/model-lifecycle.toml: within 30 days of retirement a warning, past it an er
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success; for `diff`: no fingerprint changed
-  1  `diff`: at least one prompt's fingerprint changed
-  2  error (bad config, prompt, tokenizer file, unknown id, ...)";
+  0  success; for `diff`: no fingerprint changed; for `lint`: findings within --fail-over
+  1  `diff`: at least one prompt's fingerprint changed; `lint`: findings above --fail-over
+  2  error (bad config, prompt, tokenizer file, unknown id, failed pass of `daemon --once`, ...)";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -127,7 +127,7 @@ Examples:
 
 const TOKENIZE_HELP: &str = "\
 Examples:
-  prefix tokenize --tokenizer openai/o200k_base prompts/texts/browser-use__browser-use__system_prompt.txt
+  prefix tokenize --tokenizer openai/o200k_base prompts/texts/cline__cline__system_hermes_4.txt
   echo 'Hello, world' | prefix tokenize --tokenizer mistral/tekken-240911";
 
 const FINGERPRINT_HELP: &str = "\
@@ -198,7 +198,7 @@ const DISCOVER_HELP: &str = "Logs are JSON lines (plain, .gz or .zst): raw reque
 Examples:
   prefix discover examples/logs/agents.jsonl.gz
   prefix discover --format json --min-tokens 2048 logs/*.jsonl.zst
-  prefix discover --write-prompts discovered/ logs/today.jsonl   # stubs for the unregistered ones";
+  prefix discover --write-prompts discovered/ logs/today.jsonl  # stubs: unregistered ones";
 
 const LINT_HELP: &str = "Classes: date-time, uuid, high-entropy-id, user-path (in prompt texts and logged system blocks); tool-key-order, tools-order (across logged requests); after-last-breakpoint (a prompt's layout). Each finding: subject (prompt id or log:<model>), where, byte range, class, requests, and the tokens per day it makes uncacheable. Never the text.
 
@@ -211,7 +211,7 @@ Examples:
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
   prefix simulate --model openai/gpt-5.4 examples/logs/agents.jsonl.gz
-  prefix simulate --model anthropic/claude-sonnet-4-6 --breakpoints as-sent --warmup '0 */4 * * * *' logs/*.jsonl.gz
+  prefix simulate --model anthropic/claude-sonnet-4-6 --warmup '0 */4 * * * *' logs/*.jsonl.gz
   prefix simulate --model openai/gpt-5.5 --per-request --format json logs/today.jsonl")]
 pub struct SimulateArgs {
     /// Request log files (as for discover); requests need timestamps

@@ -121,7 +121,7 @@ pub struct EmulateArgs {
     #[arg(long, default_value = "openai/o200k_base")]
     pub tokenizer: String,
     /// Which server to imitate
-    #[arg(long, default_value = "hosted")]
+    #[arg(long, value_enum, default_value = "hosted")]
     pub engine: Engine,
     /// Requests per minute before answering 429 (0: no limit; hosted only)
     #[arg(long, default_value_t = DEFAULT_REQUESTS_PER_MINUTE)]

@@ -124,3 +124,63 @@ fn config_errors_name_their_place_and_suggest_what_works() {
         }
     }
 }
+
+/// Item 8: help a newcomer can follow. Examples never wrap mid-command (each fits in 100
+/// columns, clap's width when the output is not a terminal); `prefix --help` names lint's exit
+/// 1; `emulate --engine` lists its values; the examples of `simulate --help` that use shipped
+/// files run on the shipped config.
+#[test]
+fn help_examples_fit_and_run() {
+    let d = scratch();
+    crate::support::copy_recursive(
+        &crate::support::root().join("examples"),
+        &d.path().join("examples"),
+    );
+    let top = stdout(&run_in(d.path(), &["--help"]));
+    assert!(top.contains("`lint`: findings above --fail-over"), "{top}");
+    for sub in [
+        "check",
+        "tokenize",
+        "fingerprint",
+        "diff",
+        "discover",
+        "simulate",
+        "lint",
+        "daemon",
+        "status",
+        "backup",
+        "emulate",
+        "completions",
+        "man",
+    ] {
+        let help = stdout(&run_in(d.path(), &[sub, "--help"]));
+        let examples: Vec<&str> = help
+            .lines()
+            .skip_while(|l| !l.starts_with("Examples:"))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .collect();
+        assert!(!examples.is_empty(), "{sub}: no examples");
+        for l in &examples {
+            // A wrapped command leaves a tail line without the command on it.
+            assert!(l.contains("prefix "), "{sub}: a wrapped example line {l:?}");
+            assert!(l.len() <= 100, "{sub}: {l:?} is {} columns", l.len());
+        }
+        if sub == "emulate" {
+            assert!(
+                help.contains("hosted") && help.contains("vllm") && help.contains("sglang"),
+                "{help}"
+            );
+            assert!(help.contains("possible values"), "{help}");
+        }
+        if sub == "simulate" {
+            let first = examples[0]
+                .trim()
+                .split_whitespace()
+                .skip(1)
+                .collect::<Vec<_>>();
+            let o = run_in(d.path(), &first);
+            assert!(o.status.success(), "{first:?}: {}", stderr(&o));
+        }
+    }
+}

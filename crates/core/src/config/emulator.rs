@@ -51,7 +51,9 @@ impl std::fmt::Display for Listen {
 }
 
 /// Which server the emulator pretends to be. A closed set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     /// The Anthropic and OpenAI APIs, with their auth, usage fields and rate-limit headers.

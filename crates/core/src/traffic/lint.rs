@@ -146,8 +146,10 @@ fn looks_random(s: &str) -> bool {
 fn embedded_assets(text: &str) -> Vec<(usize, usize)> {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| {
-        regex::Regex::new(r"data:[a-zA-Z0-9.+/-]{1,100}(?:;[a-zA-Z0-9=._-]{1,100})*;base64,[A-Za-z0-9+/=_-]+")
-            .expect("a valid pattern")
+        regex::Regex::new(
+            r"data:[a-zA-Z0-9.+/-]{1,100}(?:;[a-zA-Z0-9=._-]{1,100})*;base64,[A-Za-z0-9+/=_-]+",
+        )
+        .expect("a valid pattern")
     });
     re.find_iter(text).map(|m| (m.start(), m.end())).collect()
 }
@@ -549,7 +551,9 @@ mod tests {
         .unwrap();
         assert!(shipped.contains("data:image/png;base64,"));
         assert!(
-            !spans(&shipped).iter().any(|(c, _)| *c == Class::HighEntropyId),
+            !spans(&shipped)
+                .iter()
+                .any(|(c, _)| *c == Class::HighEntropyId),
             "the shipped icons are not ids"
         );
     }
