@@ -210,6 +210,15 @@ impl Daemon {
             .unwrap_or(prev.blocks.len().min(ev.fp.blocks.len()));
         // Ids are not stored, so the common prefix is known to within one block.
         let lcp = block * ev.fp.block_size;
+        // Only the models this tokenizer serves: the others' caches are keyed on other ids
+        // and never priced (README), so a count for them would only lengthen the line.
+        let served = a
+            .config
+            .tokenizers
+            .iter()
+            .find(|t| t.id == ev.tokenizer)
+            .map(|t| t.models.clone())
+            .unwrap_or_default();
         let surviving: BTreeMap<String, usize> = a
             .prompts
             .iter()
@@ -217,6 +226,7 @@ impl Daemon {
             .map(|p| {
                 p.models
                     .iter()
+                    .filter(|m| crate::diff::serves(&served, m))
                     .filter_map(|m| {
                         let ap = a.rules.for_model(m)?;
                         let ends_old: Vec<usize> =

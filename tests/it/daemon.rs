@@ -241,6 +241,9 @@ fn tokenizer_swap_reload_failure_and_sigterm() {
         ev.contains("first_divergent_block") && ev.contains("surviving"),
         "{ev}"
     );
+    // Issue #20: only models the tokenizer serves are counted (deepseek/v3 does not serve the
+    // prompt's Hermes models; they were listed, lengthening every line).
+    assert!(!ev.contains("Hermes-4-70B"), "{ev}");
 
     // A broken config keeps the daemon running on the old one.
     std::fs::write(&cfg_path, format!("{cfg}\nbogus = [\n")).unwrap();

@@ -8,6 +8,7 @@ mod count;
 mod daemon;
 mod differential;
 mod discover;
+mod docs_true;
 mod exact_ids;
 mod first_hour;
 mod golden;
