@@ -32,6 +32,9 @@ if cargo tree --locked -p prefix-warden-core -e normal --prefix none | grep -E '
   echo "prefix-warden-core depends on a network crate (above)" >&2; exit 1
 fi
 
+echo "== the minimum Rust version claimed is the locked graph's (scripts/msrv.py)"
+python3 scripts/msrv.py --check
+
 echo "== formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -q -- -D warnings
