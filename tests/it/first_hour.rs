@@ -184,3 +184,33 @@ fn help_examples_fit_and_run() {
         }
     }
 }
+
+/// Item 9: `diff --to-template` printed empty byte ranges (`[0, 0)`) where the template's own
+/// text was inserted; a place is named as one, and every range shown holds text.
+#[test]
+fn diff_to_template_printed_empty_ranges() {
+    let d = scratch();
+    let o = run_in(
+        d.path(),
+        &[
+            "diff",
+            "--from",
+            "mistral/nemo-chat",
+            "--to-template",
+            "templates/mistral/Mistral-Small-3.1-24B-Instruct-2503.jinja",
+        ],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(out.contains("template text at byte 0"), "{out}");
+    for part in out.split('[').skip(1) {
+        let Some((range, _)) = part.split_once(')') else {
+            continue;
+        };
+        if let Some((a, b)) = range.split_once(", ") {
+            if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+                assert!(a < b, "an empty range [{a}, {b}) in {out}");
+            }
+        }
+    }
+}

@@ -227,10 +227,18 @@ fn diff_text(r: &DiffReport, md: bool, show: ShowText) -> String {
             p.from_fingerprint, p.to_fingerprint
         );
         if p.divergent_range_count > 0 {
+            // An empty range is a place, not text: the template's own text was inserted there
+            // (a rendering change), so it is named as such rather than printed as `[0, 0)`.
             let ranges: Vec<String> = p
                 .divergent_ranges
                 .iter()
-                .map(|(a, b)| format!("[{a}, {b})"))
+                .map(|(a, b)| {
+                    if a == b {
+                        format!("template text at byte {a}")
+                    } else {
+                        format!("[{a}, {b})")
+                    }
+                })
                 .collect();
             let more = p
                 .divergent_range_count
@@ -247,7 +255,7 @@ fn diff_text(r: &DiffReport, md: bool, show: ShowText) -> String {
             );
             if let Some(prompts) = show {
                 if let Some(pr) = prompts.iter().find(|x| x.id == p.prompt) {
-                    for (a, b) in &p.divergent_ranges {
+                    for (a, b) in p.divergent_ranges.iter().filter(|(a, b)| a != b) {
                         let t = char_span(pr.text.expose(), *a, *b);
                         let _ = writeln!(out, "{li}  [{a}, {b}) {t:?}");
                     }
