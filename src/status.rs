@@ -33,6 +33,27 @@ pub struct Status {
     pub warmups: BTreeMap<String, GroupStatus>,
     #[serde(default)]
     pub store: StoreStatus,
+    /// Alerts this daemon raised to Alertmanager that are still firing (until `ends_at`).
+    /// The alerts of the Prometheus rules over `/metrics` live in Alertmanager, not here.
+    #[serde(default)]
+    pub alerts_firing: Vec<FiringAlert>,
+    /// `daemon.alertmanager_url` without user info, query or fragment: where to see every
+    /// alert's state.
+    #[serde(default)]
+    pub alertmanager: Option<String>,
+}
+
+/// One alert the daemon raised and keeps re-sending until it ends.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FiringAlert {
+    pub alertname: String,
+    pub severity: String,
+    /// Alertmanager's labels of the alert: ids (prompt, tokenizer, kind), never text.
+    pub labels: BTreeMap<String, String>,
+    pub starts_at: f64,
+    pub ends_at: f64,
+    /// Alertmanager accepted it at least once.
+    pub delivered: bool,
 }
 
 /// The history database's health.
