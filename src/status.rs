@@ -196,6 +196,22 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
             st.unfingerprinted.join(", ")
         );
     }
+    if !st.alerts_firing.is_empty() {
+        let names: Vec<String> = st
+            .alerts_firing
+            .iter()
+            .map(|a| match a.labels.get("prompt") {
+                Some(p) => format!("{} ({p})", a.alertname),
+                None => a.alertname.clone(),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} alert(s) raised and firing: {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
     let changed: Vec<&PairStatus> = st
         .pairs
         .iter()

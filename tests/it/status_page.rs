@@ -213,6 +213,16 @@ fn status_page_shows_status_escaped_with_strict_headers_and_the_token_rule() {
     assert!(page.contains("PromptFingerprintChanged</td>"), "{page}");
     assert!(page.contains(">not yet</span>"), "{page}");
     assert!(!page.contains("<script"), "{page}");
+    // `prefix status` names them too.
+    let out = crate::support::run_in(
+        d.path(),
+        &["status", "--url", &format!("http://{}", r.addr)],
+    );
+    let text = crate::support::stdout(&out);
+    assert!(
+        text.contains("2 alert(s) raised and firing: PromptFingerprintChanged ("),
+        "{text}"
+    );
 
     // A reload error quoting hostile text is escaped too.
     std::fs::write(
