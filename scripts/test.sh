@@ -6,8 +6,9 @@
 # Needs: a Rust toolchain (cargo). Installs with apt-get when missing, for tests that run the
 # real thing on loopback: prometheus (promtool, and a Prometheus server for the end-to-end test),
 # prometheus-alertmanager (alerts are delivered to a real one), dnsmasq and etcd-server (the
-# live-color lookup backends), systemd (systemd-analyze, for the unit file). Run as root or
-# install those packages first.
+# live-color lookup backends), systemd (systemd-analyze, for the unit file), chromium (the status
+# page at `/` in a real headless browser, with and without JavaScript). Run as root or install
+# those packages first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

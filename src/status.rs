@@ -33,6 +33,27 @@ pub struct Status {
     pub warmups: BTreeMap<String, GroupStatus>,
     #[serde(default)]
     pub store: StoreStatus,
+    /// Alerts this daemon raised to Alertmanager that are still firing (until `ends_at`).
+    /// The alerts of the Prometheus rules over `/metrics` live in Alertmanager, not here.
+    #[serde(default)]
+    pub alerts_firing: Vec<FiringAlert>,
+    /// `daemon.alertmanager_url` without user info, query or fragment: where to see every
+    /// alert's state.
+    #[serde(default)]
+    pub alertmanager: Option<String>,
+}
+
+/// One alert the daemon raised and keeps re-sending until it ends.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FiringAlert {
+    pub alertname: String,
+    pub severity: String,
+    /// Alertmanager's labels of the alert: ids (prompt, tokenizer, kind), never text.
+    pub labels: BTreeMap<String, String>,
+    pub starts_at: f64,
+    pub ends_at: f64,
+    /// Alertmanager accepted it at least once.
+    pub delivered: bool,
 }
 
 /// The history database's health.
@@ -173,6 +194,22 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
             out,
             "not ready: no fingerprint for prompt(s) {}",
             st.unfingerprinted.join(", ")
+        );
+    }
+    if !st.alerts_firing.is_empty() {
+        let names: Vec<String> = st
+            .alerts_firing
+            .iter()
+            .map(|a| match a.labels.get("prompt") {
+                Some(p) => format!("{} ({p})", a.alertname),
+                None => a.alertname.clone(),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} alert(s) raised and firing: {}",
+            names.len(),
+            names.join(", ")
         );
     }
     let changed: Vec<&PairStatus> = st

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use super::generation::AlertTargets;
 use crate::metrics::ALERT_DELIVERIES;
+use crate::status::FiringAlert;
 
 /// One alert, as sent to every configured sink.
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +78,9 @@ mod tokio_util_tasks {
 struct Firing {
     url: String,
     body: serde_json::Value,
+    /// What `/status` and the page at `/` show of it.
+    labels: BTreeMap<String, String>,
+    starts_at: chrono::DateTime<chrono::Utc>,
     ends_at: chrono::DateTime<chrono::Utc>,
     /// Delivered at least once; an alert that expires undelivered is counted as dropped.
     delivered: Arc<AtomicBool>,
@@ -130,6 +134,8 @@ impl Outbox {
                 Firing {
                     url: url.clone(),
                     body: body.clone(),
+                    labels,
+                    starts_at: now,
                     ends_at,
                     delivered: delivered.clone(),
                 },
@@ -218,6 +224,25 @@ impl Outbox {
         }
     }
 
+    /// The Alertmanager alerts still firing at `now`, newest first.
+    pub fn firing(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<FiringAlert> {
+        let secs = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros() as f64 / 1e6;
+        let mut v: Vec<FiringAlert> = lock(&self.firing)
+            .values()
+            .filter(|f| f.ends_at > now)
+            .map(|f| FiringAlert {
+                alertname: f.labels.get("alertname").cloned().unwrap_or_default(),
+                severity: f.labels.get("severity").cloned().unwrap_or_default(),
+                labels: f.labels.clone(),
+                starts_at: secs(f.starts_at),
+                ends_at: secs(f.ends_at),
+                delivered: f.delivered.load(Ordering::Acquire),
+            })
+            .collect();
+        v.sort_by(|a, b| b.starts_at.total_cmp(&a.starts_at));
+        v
+    }
+
     /// Waits up to `timeout` for deliveries in flight (on shutdown).
     pub async fn drain(&self, timeout: Duration) {
         self.tasks.wait(timeout).await;
@@ -244,6 +269,35 @@ async fn post(
     false
 }
 
+/// `url` as a page may show it: http(s) only, without user info, query or fragment (a
+/// password or token in the URL stays in the config).
+pub fn shown_url(url: &str) -> Option<String> {
+    let mut u = reqwest::Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return None;
+    }
+    u.set_username("").ok()?;
+    u.set_password(None).ok()?;
+    u.set_query(None);
+    u.set_fragment(None);
+    Some(u.to_string())
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_url_has_no_credentials_query_or_fragment() {
+        assert_eq!(
+            shown_url("https://user:s3cret@am.example:9093/base?token=t#x").as_deref(),
+            Some("https://am.example:9093/base")
+        );
+        assert_eq!(shown_url("javascript:alert(1)"), None);
+        assert_eq!(shown_url("not a url"), None);
+    }
 }

@@ -1,4 +1,5 @@
-//! The daemon's HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/status`.
+//! The daemon's HTTP endpoints: `/` (the status page), `/metrics`, `/healthz`, `/readyz`,
+//! `/status`, `POST /v1/usage`.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use super::Shared;
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .route("/", get(page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -65,4 +67,26 @@ async fn status(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         return super::auth::unauthorized();
     }
     axum::Json(s.status()).into_response()
+}
+
+/// The status page: the `/status` document as HTML, under the same token rule, with headers
+/// that let a browser load nothing else, run nothing, frame nothing and keep nothing.
+async fn page(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let token = s.generation.borrow().ingest.token.clone();
+    if !super::auth::authorized(&headers, token.as_deref()) {
+        return super::auth::unauthorized();
+    }
+    let body = super::status_page::render(&s.status(), crate::clock::Clock::system().unix());
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, super::status_page::CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }

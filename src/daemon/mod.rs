@@ -28,6 +28,7 @@ pub mod ingest;
 pub mod lifecycle;
 mod pages;
 mod source;
+mod status_page;
 mod systemd;
 mod watch;
 mod workers;
@@ -65,6 +66,8 @@ pub struct Shared {
     /// The current generation: ingest reads its prompt ids and token from here on every
     /// request, so a reload reaches it at once.
     pub generation: tokio::sync::watch::Receiver<Arc<Generation>>,
+    /// Alert deliveries; shared so `/status` can show the alerts still firing.
+    pub outbox: Outbox,
 }
 
 impl Shared {
@@ -78,6 +81,14 @@ impl Shared {
         st.ready = self.ready.is_ready() && st.unfingerprinted.is_empty();
         st.generation = self.generation.borrow().number;
         st.warmups = self.warmups.statuses();
+        st.alerts_firing = self.outbox.firing(chrono::Utc::now());
+        st.alertmanager = self
+            .generation
+            .borrow()
+            .alerts
+            .alertmanager
+            .as_deref()
+            .and_then(alerts::shown_url);
         st
     }
 }
@@ -144,6 +155,7 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         ready: Readiness::default(),
         warmups: states,
         generation: gen_rx,
+        outbox: Outbox::new(),
         status: RwLock::new(Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             config: gen.analyzer.config.path.clone(),
@@ -164,7 +176,7 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         gen_tx,
         store,
         shared: shared.clone(),
-        outbox: Outbox::new(),
+        outbox: shared.outbox.clone(),
         fetcher: source::Fetcher::new(&state_dir),
         pages: pages::Pages::new(&state_dir),
         retirements_exported: Default::default(),

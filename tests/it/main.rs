@@ -20,6 +20,7 @@ mod prometheus_e2e;
 mod readme;
 mod regressions;
 mod reload;
+mod status_page;
 mod support;
 mod templates;
 mod tidy;
