@@ -3,6 +3,10 @@
 //! `{% continue %}`, Python's `str`/`dict`/`list` methods (`minijinja-contrib`'s pycompat),
 //! `raise_exception`, `strftime_now` on an injected clock, and `tojson` as `json.dumps`.
 //!
+//! The environment holds no clock: it is compiled once per template ([`environment`]) and
+//! `strftime_now` is a context value of each rendering ([`clock`]), so one compiled template
+//! renders at any time.
+//!
 //! Bounded: templates run on fuel, so a template that loops forever, builds a huge string, or
 //! renders a huge tools file ends in an error rather than a hang or an out-of-memory abort.
 //! minijinja charges one unit per instruction and one per 64 bytes of every value an operation
@@ -21,8 +25,9 @@ use super::pyjson;
 /// template could create 1.3 GB before running out (issue #18).
 const FUEL: u64 = 2_000_000;
 
-/// An environment holding one template, `chat_template`, rendering with `now` as the time.
-pub fn environment(source: &str, now: DateTime<Utc>) -> Result<Environment<'static>, Error> {
+/// An environment holding one template, `chat_template`, compiled. A rendering passes the
+/// time through its context (`strftime_now`, [`clock`]).
+pub fn environment(source: &str) -> Result<Environment<'static>, Error> {
     let mut env = Environment::new();
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
@@ -38,14 +43,16 @@ pub fn environment(source: &str, now: DateTime<Utc>) -> Result<Environment<'stat
     env.add_function("raise_exception", |msg: String| -> Result<Value, Error> {
         Err(Error::new(ErrorKind::InvalidOperation, msg))
     });
-    env.add_function(
-        "strftime_now",
-        move |fmt: String| -> Result<String, Error> { strftime(now, &fmt) },
-    );
     env.add_filter("tojson", tojson);
     env.add_test("iterable", is_iterable);
     env.add_template_owned("chat_template", python_string_continuations(source))?;
     Ok(env)
+}
+
+/// `strftime_now` reading `now`: the context value a rendering at `now` passes (a context
+/// variable shadows nothing the environment defines; the environment has no clock).
+pub fn clock(now: DateTime<Utc>) -> Value {
+    Value::from_function(move |fmt: String| -> Result<String, Error> { strftime(now, &fmt) })
 }
 
 /// Python's `strftime`, for the codes chat templates use (chrono's are the same letters).
