@@ -356,6 +356,18 @@ fn one_prompt_that_cannot_render_hid_every_other_diff() {
     assert_eq!(lines.len(), 1, "one line for the failed prompt: {err}");
     assert!(lines[0].contains("this request is refused"), "{}", lines[0]);
     assert!(lines[0].contains("side `to`"), "{}", lines[0]);
+    // The pair's line names the prompt once (the error under it named it again).
+    assert_eq!(
+        lines[0].matches("`github-mcp-issue-tools`").count(),
+        1,
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("github-mcp-issue-tools.yaml:1"),
+        "{}",
+        lines[0]
+    );
     assert!(
         err.lines()
             .last()
