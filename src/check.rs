@@ -81,19 +81,15 @@ pub fn run(config: &Path, format: Format, today: Option<NaiveDate>) -> Result<su
                 .join("; ")
         )
     });
-    if !r.errors.is_empty() {
+    // One line per failing entry (and the retired models' line), no summary line: with one
+    // failure the output is the one error line it always was.
+    let mut errors: Vec<String> = r.errors.iter().cloned().chain(retired).collect();
+    if let Some(last) = errors.pop() {
         crate::progress::clear();
-        for e in r.errors.iter().chain(&retired) {
+        for e in &errors {
             eprintln!("error: {e}");
         }
-        return Err(Error::Other(format!(
-            "{} tokenizer entr{} failed to load (listed above); every other entry is checked",
-            r.errors.len(),
-            if r.errors.len() == 1 { "y" } else { "ies" }
-        )));
-    }
-    if let Some(retired) = retired {
-        return Err(Error::Other(retired));
+        return Err(Error::Other(last));
     }
     Ok(super::cli::Outcome::Ok)
 }
