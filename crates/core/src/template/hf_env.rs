@@ -56,9 +56,23 @@ pub fn clock(now: DateTime<Utc>) -> Value {
 }
 
 /// Python's `strftime`, for the codes chat templates use (chrono's are the same letters).
+/// `%f` is Python's: microseconds, six digits (a `datetime` has no finer part); chrono's `%f`
+/// is nine digits of nanoseconds, so it is written `%6f` here.
 fn strftime(now: DateTime<Utc>, fmt: &str) -> Result<String, Error> {
     use std::fmt::Write;
-    let items: Vec<_> = chrono::format::StrftimeItems::new(fmt).collect();
+    let mut python = String::with_capacity(fmt.len());
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        python.push(c);
+        if c == '%' {
+            match chars.next() {
+                Some('f') => python.push_str("6f"),
+                Some(n) => python.push(n),
+                None => {}
+            }
+        }
+    }
+    let items: Vec<_> = chrono::format::StrftimeItems::new(&python).collect();
     if items
         .iter()
         .any(|i| matches!(i, chrono::format::Item::Error))
@@ -177,6 +191,15 @@ fn python_string_continuations(src: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Python's `%f` is six digits of microseconds; `%%f` is a literal.
+    #[test]
+    fn percent_f_is_microseconds_as_in_python() {
+        let t: DateTime<Utc> = "2027-02-03T04:05:06.123456789Z".parse().unwrap();
+        assert_eq!(strftime(t, "%S.%f|%%f|%H").unwrap(), "06.123456|%f|04");
+        let whole: DateTime<Utc> = "2027-02-03T04:05:06Z".parse().unwrap();
+        assert_eq!(strftime(whole, "%f").unwrap(), "000000");
+    }
 
     #[test]
     fn backslash_newline_continues_a_string_literal_inside_tags_only() {

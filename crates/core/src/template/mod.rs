@@ -246,8 +246,8 @@ mod tests {
         let a = t.render(&conv("s"), at()).unwrap();
         let b = t.render(&conv("s"), later).unwrap();
         let again = t.render(&conv("s"), at()).unwrap();
-        assert_eq!(a, "30 Nov 2026 12:00:00.000000000|2026-11-30|334334");
-        assert_eq!(b, "03 Feb 2027 04:05:06.123456789|2027-02-03|034034");
+        assert_eq!(a, "30 Nov 2026 12:00:00.000000|2026-11-30|334334");
+        assert_eq!(b, "03 Feb 2027 04:05:06.123456|2027-02-03|034034");
         assert_eq!(again, a, "a rendering never sees an earlier one's clock");
         // The clones share the compiled environment.
         let c = t.clone();
