@@ -1,7 +1,9 @@
 //! `prefix check`: the config, every tokenizer file (pins verified), the prompts, the cache
 //! rules, the warm-up groups' lookups and keys, and the retirement dates of every model the
 //! config registers or warms. A model within the data's warning window (30 days) is a warning;
-//! a retired one makes the check fail after the report is printed.
+//! a retired one makes the check fail after the report is printed. Every tokenizer or template
+//! entry that fails to load is its own error line (issue #19: not only the first); the other
+//! entries are still checked and listed, and the check exits 2 at the end.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,6 +54,9 @@ pub struct CheckReport {
     pub cache_rules: usize,
     pub models: Vec<ModelLifecycle>,
     pub warnings: Vec<String>,
+    /// One line per tokenizer entry whose file, spec or chat template failed to load; those
+    /// entries are absent from `tokenizers`.
+    pub errors: Vec<String>,
 }
 
 pub fn run(config: &Path, format: Format, today: Option<NaiveDate>) -> Result<super::cli::Outcome> {
@@ -65,8 +70,8 @@ pub fn run(config: &Path, format: Format, today: Option<NaiveDate>) -> Result<su
         }
     }
     let retired: Vec<&ModelLifecycle> = r.models.iter().filter(|m| m.status == "retired").collect();
-    if !retired.is_empty() {
-        return Err(Error::Other(format!(
+    let retired = (!retired.is_empty()).then(|| {
+        format!(
             "{} retired model(s) in use: {} (see data/model-lifecycle.toml; move to a current model)",
             retired.len(),
             retired
@@ -74,27 +79,49 @@ pub fn run(config: &Path, format: Format, today: Option<NaiveDate>) -> Result<su
                 .map(|m| format!("{} ({})", m.model, m.used_by.join(", ")))
                 .collect::<Vec<_>>()
                 .join("; ")
-        )));
+        )
+    });
+    // One line per failing entry (and the retired models' line), no summary line: with one
+    // failure the output is the one error line it always was.
+    let mut errors: Vec<String> = r.errors.iter().cloned().chain(retired).collect();
+    if let Some(last) = errors.pop() {
+        crate::progress::clear();
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        return Err(Error::Other(last));
     }
     Ok(super::cli::Outcome::Ok)
 }
 
 fn build(a: &Analyzer, today: NaiveDate) -> Result<CheckReport> {
-    // Counting tokenizers have no file and are never called from here.
-    let loaded: Vec<Arc<Tokenizer>> = a
+    // Counting tokenizers have no file and are never called from here. Each entry loads on
+    // its own: one that fails is an error line, never the end of the check.
+    let loaded: Vec<std::result::Result<(Arc<Tokenizer>, String), String>> = a
         .config
         .tokenizers
         .par_iter()
         .filter(|t| !t.format.is_count())
-        .map(|t| a.tokenizers.get(&t.id))
-        .collect::<Result<_>>()?;
+        .map(|t| {
+            let tok = a.tokenizers.get(&t.id).map_err(|e| e.to_string())?;
+            // A version that renders: say with what (its template is verified when loaded).
+            let engine = match a.tokenizers.template(&t.id).map_err(|e| e.to_string())? {
+                Some(tmpl) if tmpl.kind() == "harmony" => format!("{} + harmony", tok.engine()),
+                Some(tmpl) => format!("{} + template {}", tok.engine(), &tmpl.sha256[..12]),
+                None => tok.engine(),
+            };
+            Ok((tok, engine))
+        })
+        .collect();
     let mut tokenizers = Vec::new();
-    for t in &loaded {
-        // A version that renders: say with what (its template is verified when loaded).
-        let engine = match a.tokenizers.template(&t.id)? {
-            Some(tmpl) if tmpl.kind() == "harmony" => format!("{} + harmony", t.engine()),
-            Some(tmpl) => format!("{} + template {}", t.engine(), &tmpl.sha256[..12]),
-            None => t.engine(),
+    let mut errors = Vec::new();
+    for l in loaded {
+        let (t, engine) = match l {
+            Ok(l) => l,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
         };
         tokenizers.push(CheckedTokenizer {
             id: t.id.clone(),
@@ -188,6 +215,7 @@ fn build(a: &Analyzer, today: NaiveDate) -> Result<CheckReport> {
         cache_rules: a.rules.rules.len(),
         models,
         warnings,
+        errors,
     })
 }
 
@@ -212,9 +240,12 @@ fn below_minimum(a: &Analyzer) -> Result<Vec<String>> {
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
-    let evals = a.evaluate(&pairs, chrono::Utc::now())?;
+    // A tokenizer that fails to load is already an error line of the check: its pairs are
+    // skipped here.
+    let evals = a.evaluate_each(&pairs, chrono::Utc::now())?;
     let mut out = Vec::new();
     for ((p, model, min), ev) in wanted.into_iter().zip(evals) {
+        let Ok(ev) = ev else { continue };
         if ev.fp.token_count < min {
             out.push(format!(
                 "{}: prompt `{}` is {} tokens under {}, shorter than the {min}-token minimum {model} caches: it is never cached",
@@ -284,7 +315,11 @@ fn render(r: &CheckReport, format: Format) -> String {
     let retired = r.models.iter().filter(|m| m.status == "retired").count();
     out.push_str(&format!(
         "\n{}: {} tokenizer(s), {} prompt(s), {} cache rule(s) in {}\n",
-        if retired == 0 { "ok" } else { "failed" },
+        if retired == 0 && r.errors.is_empty() {
+            "ok"
+        } else {
+            "failed"
+        },
         r.tokenizers.len(),
         r.prompts,
         r.cache_rules,

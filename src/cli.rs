@@ -695,6 +695,14 @@ fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {
     )?;
     let show = args.show_text.then_some(a.prompts.as_slice());
     print(&report::diff(&r, args.format, show))?;
+    // A prompt that cannot render or tokenize on a side is its own error, after every other
+    // prompt's diff (issue #19).
+    let failed: Vec<String> = r
+        .failed
+        .iter()
+        .map(|f| format!("prompt `{}`, side `{}`: {}", f.prompt, f.side, f.error))
+        .collect();
+    pair_errors(&failed, r.summary.prompts + r.failed.len())?;
     Ok(if r.summary.changed > 0 {
         Outcome::Changed
     } else {

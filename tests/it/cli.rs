@@ -319,7 +319,20 @@ fn bad_input_is_one_clear_line_and_exit_2() {
         b"\x1f\x8b\x08\x00garbage",
     )
     .unwrap();
-    assert_error(&run_in(d.path(), &["check"]), "corrupt gzip data");
+    // Two entries read this file (qwen/qwen3 and qwen/qwen3-chat): one line each (issue #19:
+    // check lists every failing entry), each naming its entry and config line.
+    let o = run_in(d.path(), &["check"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "one line per entry: {err}");
+    for (line, id) in lines.iter().zip(["`qwen/qwen3`", "`qwen/qwen3-chat`"]) {
+        assert!(line.starts_with("error: "), "{err}");
+        assert!(line.contains(id), "{id} in {line}");
+        assert!(line.contains("corrupt gzip data"), "{line}");
+        assert!(line.contains("daemon.toml:"), "{line}");
+    }
     let d = scratch();
     std::fs::write(
         d.path().join("tokenizers/openai/cl100k_base.tiktoken.gz"),

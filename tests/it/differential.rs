@@ -5,6 +5,9 @@
 //! rendered (`expected.json.gz`: per case the first 16 hex digits of the rendering's sha256,
 //! or `error` when the template raised). Zero differences is the bar; every difference is
 //! reported, one line each, with the template, the case and what kind of request it was.
+//! Where a template is paired with a shipped tokenizer, a sample of the renderings is also
+//! tokenized and compared id for id with the reference's ids (`ids.json.gz`, made by
+//! `scripts/reference/differential_ids.py`).
 //!
 //! `PREFIX_WARDEN_DIFFERENTIAL=DIR` points at another pair of files (a longer run made with
 //! `differential.py --n N --out DIR`); `PREFIX_WARDEN_DIFFERENTIAL_DUMP=DIR` writes the
@@ -150,6 +153,116 @@ fn every_shipped_template_renders_generated_requests_as_transformers_does() {
     assert!(
         differences.is_empty(),
         "{} of {compared} differ from transformers:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+/// The ids of `tokens` as the data files write them: `<count>:<first 16 hex digits of the
+/// sha256 of the ids as little-endian u32>` (the fingerprint's encoding, docs/fingerprint.md).
+fn ids_digest(ids: &[u32]) -> String {
+    let mut h = Sha256::new();
+    for id in ids {
+        h.update(id.to_le_bytes());
+    }
+    let hex: String = h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}:{hex}", ids.len())
+}
+
+/// Id by id where a template is paired with a shipped tokenizer: a sample of the generated
+/// requests (every 10th, `ids.json.gz` from `scripts/reference/differential_ids.py`) rendered
+/// and tokenized whole by the project must give the reference's ids (transformers'
+/// rendering tokenized by `tokenizers` / tiktoken), token for token.
+#[test]
+fn generated_requests_tokenize_as_the_reference_does() {
+    let dir = root().join("tests/data/differential");
+    let requests: Vec<Request> = read_gz(&dir.join("requests.jsonl.gz"))
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a request line");
+            Request {
+                system: v["system"].as_str().expect("system").to_string(),
+                tools: v["tools"].as_str().map(str::to_string),
+            }
+        })
+        .collect();
+    let rendered: serde_json::Value =
+        serde_json::from_str(&read_gz(&dir.join("expected.json.gz"))).expect("expected JSON");
+    let user = rendered["user"].as_str().expect("user");
+    let now: chrono::DateTime<chrono::Utc> =
+        format!("{}Z", rendered["date"].as_str().expect("date"))
+            .parse()
+            .expect("date");
+    let data: serde_json::Value =
+        serde_json::from_str(&read_gz(&dir.join("ids.json.gz"))).expect("ids JSON");
+    let templates = data["templates"].as_object().expect("templates");
+    assert!(
+        templates.len() >= 12,
+        "{} paired templates",
+        templates.len()
+    );
+    let mut differences = Vec::new();
+    let (mut compared, mut errors) = (0usize, 0usize);
+    let mut tokenizers = std::collections::BTreeMap::new();
+    for (name, t) in templates {
+        let label = t["tokenizer"].as_str().expect("tokenizer");
+        let tok = tokenizers
+            .entry(label.to_string())
+            .or_insert_with(|| crate::support::shipped_tokenizer(label));
+        let r = &rendered["templates"][name];
+        let bytes = std::fs::read(root().join("templates").join(name)).unwrap();
+        assert_eq!(
+            prefix_warden::tokenizer::sha256_hex(&bytes),
+            r["sha256"].as_str().unwrap(),
+            "{name}: the reference was made from other bytes"
+        );
+        let token = |k: &str| r[k].as_str().map(str::to_string);
+        let tmpl = ChatTemplate::new(String::from_utf8(bytes).unwrap(), None, None)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .with_tokens(token("bos_token"), token("eos_token"));
+        let cases = t["ids"].as_object().expect("ids");
+        assert_eq!(cases.len(), requests.len() / 10, "{name}");
+        for (i, want) in cases {
+            let i: usize = i.parse().expect("a case index");
+            let req = &requests[i];
+            let want = want.as_str().unwrap();
+            let got = match tmpl.render(
+                &Conversation {
+                    system: &req.system,
+                    tools: req.tools.as_deref(),
+                    user,
+                },
+                now,
+            ) {
+                Ok(text) => ids_digest(&tok.encode_rendered_with_offsets(&text).unwrap().0),
+                Err(_) => "error".to_string(),
+            };
+            if got != want {
+                differences.push(format!(
+                    "{name} under {label}, case {i} ({}): the project {got}, the reference {want}",
+                    describe(req)
+                ));
+            }
+            errors += usize::from(want == "error");
+            compared += 1;
+        }
+    }
+    eprintln!(
+        "differential ids: {compared} renderings tokenized ({} templates, {errors} raised on both sides), {} differences",
+        templates.len(),
+        differences.len()
+    );
+    assert!(compared >= 2400, "{compared}");
+    assert!(
+        errors < compared,
+        "most cases render: the ids are compared, not only errors"
+    );
+    assert!(
+        differences.is_empty(),
+        "{} of {compared} differ from the reference's ids:\n{}",
         differences.len(),
         differences.join("\n")
     );

@@ -265,3 +265,172 @@ fn one_unloadable_template_hid_every_other_fingerprint() {
         "{err}"
     );
 }
+
+/// Pins a scratch config's qwen3-chat template to `text` (written in place of the shipped one).
+fn replace_qwen_template(dir: &std::path::Path, edit: impl FnOnce(&str) -> String) {
+    let path = dir.join("templates/qwen/Qwen3-0.6B.jinja");
+    let src = std::fs::read_to_string(&path).unwrap();
+    let bad = edit(&src);
+    assert_ne!(bad, src, "the edit changed the template");
+    std::fs::write(&path, &bad).unwrap();
+    let cfg = std::fs::read_to_string(dir.join("daemon.toml")).unwrap();
+    let old = prefix_warden::tokenizer::sha256_hex(src.as_bytes());
+    assert!(cfg.contains(&old), "the shipped config pins the template");
+    let cfg = cfg.replace(&old, &prefix_warden::tokenizer::sha256_hex(bad.as_bytes()));
+    std::fs::write(dir.join("daemon.toml"), cfg).unwrap();
+}
+
+/// The ids of the shipped prompts.
+fn prompt_ids(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir.join("prompts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| p.file_stem().unwrap().to_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue #19: in `prefix diff`, one prompt the `to` template refuses to render (here by
+/// `raise_exception` on a marker only that prompt's text carries) made the whole diff exit 2
+/// with no report for any other prompt. Now that prompt is its own error line and every other
+/// prompt is diffed.
+#[test]
+fn one_prompt_that_cannot_render_hid_every_other_diff() {
+    let d = scratch();
+    let texts = d.path().join("prompts/texts");
+    let victim = std::fs::read_dir(d.path().join("prompts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_stem().is_some_and(|s| s == "github-mcp-issue-tools"))
+        .expect("the shipped prompt");
+    let yaml = std::fs::read_to_string(&victim).unwrap();
+    let text_file = yaml
+        .lines()
+        .find_map(|l| l.strip_prefix("text_file: texts/"))
+        .expect("the prompt's text is a file");
+    let text_path = texts.join(text_file.trim());
+    let mut text = std::fs::read_to_string(&text_path).unwrap();
+    text.push_str("\nzz-refused-by-template-zz\n");
+    std::fs::write(&text_path, text).unwrap();
+    let bad = d.path().join("refusing.jinja");
+    let src = std::fs::read_to_string(d.path().join("templates/qwen/Qwen3-0.6B.jinja")).unwrap();
+    std::fs::write(
+        &bad,
+        format!(
+            "{{%- if 'zz-refused-by-template-zz' in (messages | tojson) %}}{{{{ raise_exception('this request is refused') }}}}{{%- endif %}}\n{src}"
+        ),
+    )
+    .unwrap();
+
+    let o = run_in(
+        d.path(),
+        &[
+            "diff",
+            "--from",
+            "qwen/qwen3-chat",
+            "--to-template",
+            bad.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("a JSON report");
+    let diffed: std::collections::BTreeSet<String> = v["prompts"]
+        .as_array()
+        .expect("the report lists prompts")
+        .iter()
+        .map(|p| p["prompt"].as_str().unwrap().to_string())
+        .collect();
+    let mut others = prompt_ids(d.path());
+    assert!(others.remove("github-mcp-issue-tools"));
+    assert_eq!(diffed, others, "every other prompt is diffed");
+    assert_eq!(v["summary"]["failed"], 1);
+    assert_eq!(v["failed"][0]["prompt"], "github-mcp-issue-tools");
+    assert_eq!(v["failed"][0]["side"], "to");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("github-mcp-issue-tools"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line for the failed prompt: {err}");
+    assert!(lines[0].contains("this request is refused"), "{}", lines[0]);
+    assert!(lines[0].contains("side `to`"), "{}", lines[0]);
+    // The pair's line names the prompt once (the error under it named it again).
+    assert_eq!(
+        lines[0].matches("`github-mcp-issue-tools`").count(),
+        1,
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("github-mcp-issue-tools.yaml:1"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .contains("1 of 5 pair(s) failed"),
+        "{err}"
+    );
+    assert!(!err.contains("zz-refused"), "prompt text stays out: {err}");
+}
+
+/// Issue #19: `prefix check` stopped at the first entry that failed to load, so a config with
+/// two broken entries took two runs to fix. Now every failing tokenizer and template entry is
+/// one line, the others are still checked and listed, and the check exits 2.
+#[test]
+fn check_reported_only_the_first_failing_entry() {
+    let d = scratch();
+    replace_qwen_template(d.path(), |s| {
+        s.replacen("{%- if tools %}", "{%- frobnicate %}{%- if tools %}", 1)
+    });
+    let cfg = std::fs::read_to_string(d.path().join("daemon.toml")).unwrap();
+    let pin = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7";
+    assert!(cfg.contains(pin), "the shipped config pins cl100k_base");
+    std::fs::write(
+        d.path().join("daemon.toml"),
+        cfg.replace(pin, &"0".repeat(64)),
+    )
+    .unwrap();
+
+    let o = run_in(d.path(), &["check", "--format", "json"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("a JSON report");
+    let listed: Vec<&str> = v["tokenizers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(!listed.contains(&"openai/cl100k_base"), "{listed:?}");
+    assert!(!listed.contains(&"qwen/qwen3-chat"), "{listed:?}");
+    assert!(listed.contains(&"openai/o200k_base"), "{listed:?}");
+    assert!(listed.contains(&"qwen/qwen3"), "{listed:?}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    let cl100k: Vec<&&str> = errors
+        .iter()
+        .filter(|l| l.contains("openai/cl100k_base"))
+        .collect();
+    let qwen: Vec<&&str> = errors
+        .iter()
+        .filter(|l| l.contains("qwen/qwen3-chat"))
+        .collect();
+    assert_eq!(cl100k.len(), 1, "{err}");
+    assert_eq!(qwen.len(), 1, "{err}");
+    assert!(cl100k[0].contains("sha256"), "{}", cl100k[0]);
+    assert!(
+        qwen[0].contains("unknown statement frobnicate"),
+        "{}",
+        qwen[0]
+    );
+    assert!(qwen[0].contains("line "), "{}", qwen[0]);
+    assert_eq!(
+        errors.len(),
+        2,
+        "one line per failing entry, nothing else: {err}"
+    );
+}

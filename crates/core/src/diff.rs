@@ -89,7 +89,20 @@ pub struct DiffReport {
     pub cause: Cause,
     pub block_size: usize,
     pub prompts: Vec<PromptDiff>,
+    /// Prompts that could not be rendered or tokenized on a side, with the one-line error:
+    /// each fails alone, every other prompt is in `prompts` (issue #19).
+    pub failed: Vec<FailedPrompt>,
     pub summary: Summary,
+}
+
+/// A prompt that could not be diffed: which side failed and why (one line, redacted by the
+/// caller's redaction path where the error came from a template).
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedPrompt {
+    pub prompt: String,
+    /// `from` or `to`.
+    pub side: &'static str,
+    pub error: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,7 +165,10 @@ pub struct RuleImpact {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// Prompts diffed (the failed ones are counted apart).
     pub prompts: usize,
+    /// Prompts that could not be rendered or tokenized on a side.
+    pub failed: usize,
     pub changed: usize,
     pub unchanged: usize,
     pub from_tokens: usize,
@@ -185,7 +201,8 @@ fn tokenize(s: Side, p: &Prompt, now: chrono::DateTime<chrono::Utc>) -> Result<T
 
 /// Diffs every prompt between two sides. `served` is the `models` glob list of the `from`
 /// tokenizer's registry entry: only those of a prompt's models are priced. `now` is the time
-/// templates that read the clock render.
+/// templates that read the clock render. A prompt that cannot be rendered or tokenized on a
+/// side is listed in [`DiffReport::failed`]; every other prompt is still diffed.
 pub fn diff(
     from: Side,
     to: Side,
@@ -197,11 +214,18 @@ pub fn diff(
 ) -> Result<DiffReport> {
     let same_vocabulary = from.tokenizer.vocab_hash == to.tokenizer.vocab_hash;
     let cause = Cause::of(from, to);
-    let prompts: Vec<PromptDiff> = prompts
+    let results: Vec<std::result::Result<PromptDiff, FailedPrompt>> = prompts
         .par_iter()
         .map(|p| {
-            let a = tokenize(from, p, now)?;
-            let b = tokenize(to, p, now)?;
+            let fail = |side: &'static str| {
+                move |e: crate::error::Error| FailedPrompt {
+                    prompt: p.id.clone(),
+                    side,
+                    error: e.to_string(),
+                }
+            };
+            let a = tokenize(from, p, now).map_err(fail("from"))?;
+            let b = tokenize(to, p, now).map_err(fail("to"))?;
             Ok(diff_prompt(
                 p,
                 &a,
@@ -213,10 +237,19 @@ pub fn diff(
                 served,
             ))
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let mut prompts = Vec::with_capacity(results.len());
+    let mut failed = Vec::new();
+    for r in results {
+        match r {
+            Ok(d) => prompts.push(d),
+            Err(f) => failed.push(f),
+        }
+    }
     let changed = prompts.iter().filter(|d| d.fingerprint_changed).count();
     let summary = Summary {
         prompts: prompts.len(),
+        failed: failed.len(),
         changed,
         unchanged: prompts.len() - changed,
         from_tokens: prompts.iter().map(|d| d.from_tokens).sum(),
@@ -239,6 +272,7 @@ pub fn diff(
         cause,
         block_size,
         prompts,
+        failed,
         summary,
     })
 }

@@ -48,7 +48,9 @@ impl Rendering {
                     },
                     now,
                 )
-                .map_err(|m| bad(format!("rendering prompt `{}`: {m}", prompt.id)))
+                // The file names the prompt; the caller's line names the pair: the message is
+                // the template's own (its id once per line, not twice).
+                .map_err(bad)
         };
         let texts = [render(PROBE_USERS[0])?, render(PROBE_USERS[1])?];
         // Where the system text is in the rendering: verbatim, or trimmed.
@@ -62,10 +64,10 @@ impl Rendering {
                 (trimmed_start, trimmed_start + trimmed.len()),
             )
         } else {
-            return Err(bad(format!(
-                "the chat template does not render prompt `{}` as its system message (verbatim or trimmed), so its breakpoints cannot be placed",
-                prompt.id
-            )));
+            return Err(bad(
+                "the chat template does not render the prompt text as its system message (verbatim or trimmed), so its breakpoints cannot be placed"
+                    .into(),
+            ));
         };
         Ok(Self {
             texts,

@@ -3,6 +3,10 @@
 //! `{% continue %}`, Python's `str`/`dict`/`list` methods (`minijinja-contrib`'s pycompat),
 //! `raise_exception`, `strftime_now` on an injected clock, and `tojson` as `json.dumps`.
 //!
+//! The environment holds no clock: it is compiled once per template ([`environment`]) and
+//! `strftime_now` is a context value of each rendering ([`clock`]), so one compiled template
+//! renders at any time.
+//!
 //! Bounded: templates run on fuel, so a template that loops forever, builds a huge string, or
 //! renders a huge tools file ends in an error rather than a hang or an out-of-memory abort.
 //! minijinja charges one unit per instruction and one per 64 bytes of every value an operation
@@ -21,8 +25,9 @@ use super::pyjson;
 /// template could create 1.3 GB before running out (issue #18).
 const FUEL: u64 = 2_000_000;
 
-/// An environment holding one template, `chat_template`, rendering with `now` as the time.
-pub fn environment(source: &str, now: DateTime<Utc>) -> Result<Environment<'static>, Error> {
+/// An environment holding one template, `chat_template`, compiled. A rendering passes the
+/// time through its context (`strftime_now`, [`clock`]).
+pub fn environment(source: &str) -> Result<Environment<'static>, Error> {
     let mut env = Environment::new();
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
@@ -38,20 +43,36 @@ pub fn environment(source: &str, now: DateTime<Utc>) -> Result<Environment<'stat
     env.add_function("raise_exception", |msg: String| -> Result<Value, Error> {
         Err(Error::new(ErrorKind::InvalidOperation, msg))
     });
-    env.add_function(
-        "strftime_now",
-        move |fmt: String| -> Result<String, Error> { strftime(now, &fmt) },
-    );
     env.add_filter("tojson", tojson);
     env.add_test("iterable", is_iterable);
     env.add_template_owned("chat_template", python_string_continuations(source))?;
     Ok(env)
 }
 
+/// `strftime_now` reading `now`: the context value a rendering at `now` passes (a context
+/// variable shadows nothing the environment defines; the environment has no clock).
+pub fn clock(now: DateTime<Utc>) -> Value {
+    Value::from_function(move |fmt: String| -> Result<String, Error> { strftime(now, &fmt) })
+}
+
 /// Python's `strftime`, for the codes chat templates use (chrono's are the same letters).
+/// `%f` is Python's: microseconds, six digits (a `datetime` has no finer part); chrono's `%f`
+/// is nine digits of nanoseconds, so it is written `%6f` here.
 fn strftime(now: DateTime<Utc>, fmt: &str) -> Result<String, Error> {
     use std::fmt::Write;
-    let items: Vec<_> = chrono::format::StrftimeItems::new(fmt).collect();
+    let mut python = String::with_capacity(fmt.len());
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        python.push(c);
+        if c == '%' {
+            match chars.next() {
+                Some('f') => python.push_str("6f"),
+                Some(n) => python.push(n),
+                None => {}
+            }
+        }
+    }
+    let items: Vec<_> = chrono::format::StrftimeItems::new(&python).collect();
     if items
         .iter()
         .any(|i| matches!(i, chrono::format::Item::Error))
@@ -170,6 +191,15 @@ fn python_string_continuations(src: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Python's `%f` is six digits of microseconds; `%%f` is a literal.
+    #[test]
+    fn percent_f_is_microseconds_as_in_python() {
+        let t: DateTime<Utc> = "2027-02-03T04:05:06.123456789Z".parse().unwrap();
+        assert_eq!(strftime(t, "%S.%f|%%f|%H").unwrap(), "06.123456|%f|04");
+        let whole: DateTime<Utc> = "2027-02-03T04:05:06Z".parse().unwrap();
+        assert_eq!(strftime(whole, "%f").unwrap(), "000000");
+    }
 
     #[test]
     fn backslash_newline_continues_a_string_literal_inside_tags_only() {

@@ -27,8 +27,10 @@ pub const PROBE_USERS: [&str; 2] = ["Hello.", "Goodbye."];
 /// A loaded chat template.
 #[derive(Clone)]
 pub struct ChatTemplate {
-    /// The Jinja text; `None` for the built-in harmony renderer.
-    source: Option<String>,
+    /// The Jinja text compiled once, in the environment transformers renders in; `None` for
+    /// the built-in harmony renderer. Shared, not rebuilt per rendering: compiling was most
+    /// of a rendering's cost, and the clock is a context value, not part of the environment.
+    env: Option<std::sync::Arc<minijinja::Environment<'static>>>,
     /// sha256 of the template text itself (for a `tokenizer_config.json`: of its
     /// `chat_template` string), lowercase hex.
     pub sha256: String,
@@ -71,13 +73,13 @@ impl ChatTemplate {
     }
 
     pub fn new(source: String, bos: Option<String>, eos: Option<String>) -> Result<Self, String> {
-        // Compile once now, so a syntax error is reported at load, not at the first render.
-        hf_env::environment(&source, Utc::now())
+        // Compiled once, here: a syntax error is reported at load, and every rendering reuses it.
+        let env = hf_env::environment(&source)
             .map_err(|e| describe(&e, &crate::redact::Redactor::default()))?;
         Ok(Self {
             sha256: crate::tokenizer::sha256_hex(source.as_bytes()),
             reads_clock: source.contains("strftime_now"),
-            source: Some(source),
+            env: Some(std::sync::Arc::new(env)),
             bos_token: bos,
             eos_token: eos,
         })
@@ -87,7 +89,7 @@ impl ChatTemplate {
     /// the developer message's instructions; the system message carries today's date.
     pub fn harmony() -> Self {
         Self {
-            source: None,
+            env: None,
             sha256: crate::tokenizer::sha256_hex(harmony::VERSION.as_bytes()),
             bos_token: None,
             eos_token: None,
@@ -97,7 +99,7 @@ impl ChatTemplate {
 
     /// `jinja` or `harmony`.
     pub fn kind(&self) -> &'static str {
-        if self.source.is_some() {
+        if self.env.is_some() {
             "jinja"
         } else {
             "harmony"
@@ -139,7 +141,7 @@ impl ChatTemplate {
     /// Renders the conversation as `apply_chat_template(..., add_generation_prompt=False)`.
     pub fn render(&self, c: &Conversation, now: DateTime<Utc>) -> Result<String, String> {
         let secrets = crate::redact::Redactor::new([c.system].into_iter().chain(c.tools));
-        let Some(source) = &self.source else {
+        let Some(env) = &self.env else {
             return harmony::render(
                 c.system,
                 c.tools,
@@ -154,7 +156,6 @@ impl ChatTemplate {
             ),
             None => None,
         };
-        let env = hf_env::environment(source, now).map_err(|e| describe(&e, &secrets))?;
         let tmpl = env
             .get_template("chat_template")
             .map_err(|e| describe(&e, &secrets))?;
@@ -170,6 +171,7 @@ impl ChatTemplate {
             ("tools", tools.unwrap_or(Value::from(()))),
             ("documents", Value::from(())),
             ("add_generation_prompt", Value::from(false)),
+            ("strftime_now", hf_env::clock(now)),
         ];
         if let Some(b) = &self.bos_token {
             ctx.push(("bos_token", Value::from(b.as_str())));
@@ -227,6 +229,32 @@ mod tests {
             out,
             "SYSTEM:sys|{\"a<\": [1, 2.5]}|30 Nov 2026USER:Hello.|{\"a<\": [1, 2.5]}|30 Nov 2026"
         );
+    }
+
+    /// One compiled template renders at any time: the clock is each rendering's context value,
+    /// read at the top level, inside a macro and inside a loop; clones share the compiled
+    /// environment.
+    #[test]
+    fn one_compiled_template_renders_at_any_time() {
+        let t = ChatTemplate::new(
+            "{% macro day() %}{{ strftime_now('%Y-%m-%d') }}{% endmacro %}{{ strftime_now('%d %b %Y %H:%M:%S.%f') }}|{{ day() }}|{% for m in messages %}{{ strftime_now('%j') }}{% endfor %}".into(),
+            None,
+            None,
+        )
+        .unwrap();
+        let later: DateTime<Utc> = "2027-02-03T04:05:06.123456789Z".parse().unwrap();
+        let a = t.render(&conv("s"), at()).unwrap();
+        let b = t.render(&conv("s"), later).unwrap();
+        let again = t.render(&conv("s"), at()).unwrap();
+        assert_eq!(a, "30 Nov 2026 12:00:00.000000|2026-11-30|334334");
+        assert_eq!(b, "03 Feb 2027 04:05:06.123456|2027-02-03|034034");
+        assert_eq!(again, a, "a rendering never sees an earlier one's clock");
+        // The clones share the compiled environment.
+        let c = t.clone();
+        assert!(std::sync::Arc::ptr_eq(
+            t.env.as_ref().unwrap(),
+            c.env.as_ref().unwrap()
+        ));
     }
 
     #[test]

@@ -288,4 +288,286 @@ mod tests {
         }
         assert!(dumps(&v, &DumpOptions::default()).is_err());
     }
+
+    /// Generated tool-schema-like JSON (issue #19): what a tools file can hold, written in
+    /// every notation a client may use, read by [`parse`] and printed by [`dumps`].
+    mod round_trips {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum J {
+            Null,
+            Bool(bool),
+            /// Any 64-bit integer, signed or not (past 2^53, where a double loses digits).
+            Int(i128),
+            /// A finite double and the notation its source text uses (see [`float_text`]).
+            Float(f64, u8),
+            Str(String),
+            Arr(Vec<J>),
+            /// Keys in source order; duplicates possible (Python keeps the last value at the
+            /// first one's position).
+            Obj(Vec<(String, J)>),
+        }
+
+        /// One finite double in one of six notations, all of which read back as that double:
+        /// shortest (`1e-7`, `1.0`), `e`, `E`, 17 significant digits, plain decimal (no
+        /// exponent, however long), and an explicit `e+`.
+        fn float_text(f: f64, notation: u8) -> String {
+            let s = match notation % 6 {
+                0 => format!("{f:?}"),
+                1 => format!("{f:e}"),
+                2 => format!("{f:E}"),
+                3 => format!("{f:.16e}"),
+                4 => format!("{f}"),
+                _ => {
+                    let e = format!("{f:e}");
+                    if e.contains("e-") {
+                        e
+                    } else {
+                        e.replace('e', "e+")
+                    }
+                }
+            };
+            // A JSON number without `.` or an exponent is an int: keep it a float.
+            if s.contains(['.', 'e', 'E']) {
+                s
+            } else {
+                format!("{s}.0")
+            }
+        }
+
+        /// Text mixing any character with the ones JSON and Python escape or treat apart.
+        fn text() -> impl Strategy<Value = String> {
+            let c = prop_oneof![
+                any::<char>(),
+                prop::sample::select(vec![
+                    '\t',
+                    '\u{8}',
+                    '\u{c}',
+                    '\r',
+                    '\n',
+                    '"',
+                    '\\',
+                    '/',
+                    '\u{0}',
+                    '\u{1f}',
+                    '\u{7f}',
+                    '\u{85}',
+                    '\u{2028}',
+                    '\u{feff}',
+                    'e',
+                    '\u{e9}',
+                    '\u{1f600}',
+                ]),
+            ];
+            prop::collection::vec(c, 0..10).prop_map(|v| v.into_iter().collect())
+        }
+
+        fn odd_key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => text(),
+                1 => prop::sample::select(vec![
+                    String::new(),
+                    "\"".into(),
+                    "\\".into(),
+                    "a\nb".into(),
+                    "\u{2028}\u{2029}".into(),
+                    "\u{0}\u{1f}\u{7f}".into(),
+                    "null".into(),
+                    "1".into(),
+                    "type".into(),
+                    "\u{1f9d1}\u{200d}\u{1f4bb}".into(),
+                    "\u{d55c}\u{ad6d}\u{c5b4}".into(),
+                ]),
+            ]
+        }
+
+        fn float() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                any::<f64>().prop_filter("finite", |f| f.is_finite()),
+                prop::sample::select(vec![
+                    0.0,
+                    -0.0,
+                    5e-324,
+                    1e-320,
+                    2.2250738585072014e-308,
+                    1e-7,
+                    1e-6,
+                    0.0001,
+                    0.1,
+                    1.0,
+                    100.0,
+                    1e16,
+                    9007199254740993.0,
+                    650695463490133.25,
+                    1e308,
+                    f64::MAX,
+                ]),
+                (-330i32..309).prop_map(|e| 10f64.powi(e)),
+            ]
+        }
+
+        fn int() -> impl Strategy<Value = i128> {
+            prop_oneof![
+                any::<i64>().prop_map(i128::from),
+                any::<u64>().prop_map(i128::from),
+                (-5i128..5).prop_map(|d| (1i128 << 53) + d),
+                prop::sample::select(vec![
+                    i128::from(i64::MIN),
+                    i128::from(i64::MAX),
+                    i128::from(u64::MAX),
+                    0,
+                ]),
+            ]
+        }
+
+        fn json() -> impl Strategy<Value = J> {
+            let leaf = prop_oneof![
+                Just(J::Null),
+                any::<bool>().prop_map(J::Bool),
+                int().prop_map(J::Int),
+                (float(), any::<u8>()).prop_map(|(f, n)| J::Float(f, n)),
+                odd_key().prop_map(J::Str),
+            ];
+            leaf.prop_recursive(5, 64, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(J::Arr),
+                    prop::collection::vec((odd_key(), inner), 0..6).prop_map(J::Obj),
+                ]
+            })
+        }
+
+        /// The source text: compact or spaced, strings escaped as serde_json escapes them.
+        fn source(j: &J, spaced: bool, out: &mut String) {
+            let (item, key) = if spaced { (" , ", " : ") } else { (",", ":") };
+            match j {
+                J::Null => out.push_str("null"),
+                J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                J::Int(i) => out.push_str(&i.to_string()),
+                J::Float(f, n) => out.push_str(&float_text(*f, *n)),
+                J::Str(s) => out.push_str(&serde_json::to_string(s).unwrap()),
+                J::Arr(a) => {
+                    out.push('[');
+                    for (i, x) in a.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(item);
+                        }
+                        source(x, spaced, out);
+                    }
+                    out.push(']');
+                }
+                J::Obj(o) => {
+                    out.push('{');
+                    for (i, (k, x)) in o.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(item);
+                        }
+                        out.push_str(&serde_json::to_string(k).unwrap());
+                        out.push_str(key);
+                        source(x, spaced, out);
+                    }
+                    out.push('}');
+                }
+            }
+        }
+
+        /// What Python's `json.dumps(json.loads(source))` writes, written independently:
+        /// ints exact, floats as `repr`, strings escaped as `json.dumps(ensure_ascii=False)`
+        /// does (`"`, `\`, the C0 controls; nothing else), duplicate keys as a dict keeps
+        /// them.
+        fn python(j: &J, out: &mut String) {
+            match j {
+                J::Null => out.push_str("null"),
+                J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                J::Int(i) => out.push_str(&i.to_string()),
+                J::Float(f, _) => out.push_str(&python_float(*f)),
+                J::Str(s) => python_str(s, out),
+                J::Arr(a) => {
+                    out.push('[');
+                    for (i, x) in a.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(", ");
+                        }
+                        python(x, out);
+                    }
+                    out.push(']');
+                }
+                J::Obj(o) => {
+                    let mut dict: Vec<(&String, &J)> = Vec::new();
+                    for (k, x) in o {
+                        match dict.iter_mut().find(|(dk, _)| *dk == k) {
+                            Some(slot) => slot.1 = x,
+                            None => dict.push((k, x)),
+                        }
+                    }
+                    out.push('{');
+                    for (i, (k, x)) in dict.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(", ");
+                        }
+                        python_str(k, out);
+                        out.push_str(": ");
+                        python(x, out);
+                    }
+                    out.push('}');
+                }
+            }
+        }
+
+        fn python_str(s: &str, out: &mut String) {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' | '\\' => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\u{8}' => out.push_str("\\b"),
+                    '\u{c}' => out.push_str("\\f"),
+                    c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            /// Read in any notation, printed as Python prints what `json.loads` read: the same
+            /// doubles (correctly rounded), the same ints (exact past 2^53), keys in order.
+            #[test]
+            fn printed_as_python_prints_it_whatever_the_notation(j in json(), spaced in any::<bool>()) {
+                let mut src = String::new();
+                source(&j, spaced, &mut src);
+                let mut want = String::new();
+                python(&j, &mut want);
+                let v = parse(&src).unwrap();
+                let got = dumps(&v, &DumpOptions::default()).unwrap();
+                prop_assert_eq!(&got, &want, "source {}", src);
+                // Printing is a fixed point: what was printed reads back to the same text.
+                let again = dumps(&parse(&got).unwrap(), &DumpOptions::default()).unwrap();
+                prop_assert_eq!(&again, &want);
+                // ensure_ascii writes ASCII only, and reads back to the same values.
+                let o = DumpOptions { ensure_ascii: true, ..Default::default() };
+                let ascii = dumps(&v, &o).unwrap();
+                prop_assert!(ascii.is_ascii(), "{}", ascii);
+                let back = dumps(&parse(&ascii).unwrap(), &DumpOptions::default()).unwrap();
+                prop_assert_eq!(&back, &want);
+            }
+
+            /// A float stays a float and keeps its value: `repr` always has `.` or `e`, and
+            /// reads back as the same double (bit for bit, -0.0 included).
+            #[test]
+            fn a_float_reads_back_as_the_same_double(f in float(), n in any::<u8>()) {
+                let printed = dumps(&parse(&float_text(f, n)).unwrap(), &DumpOptions::default()).unwrap();
+                prop_assert!(printed.contains(['.', 'e']), "{}", printed);
+                prop_assert_eq!(printed.parse::<f64>().unwrap().to_bits(), f.to_bits(), "{}", printed);
+            }
+        }
+    }
 }
