@@ -678,7 +678,7 @@ fn encode_blocks(blocks: &[String]) -> std::result::Result<Vec<u8>, String> {
 }
 
 fn decode_blocks(blob: &[u8]) -> Option<Vec<String>> {
-    if blob.len() % 8 != 0 {
+    if !blob.len().is_multiple_of(8) {
         return None;
     }
     Some(

@@ -70,7 +70,7 @@ fn child(path: &str, first: u64) {
                 i as i64,
             )
             .expect("record");
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             store
                 .record_tokenizer("t", "tiktoken", &format!("sha{i}"), None, i as i64)
                 .expect("record tokenizer");

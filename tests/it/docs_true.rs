@@ -59,7 +59,7 @@ fn links_and_paths_in_the_docs_exist() {
         // Backquoted paths of the repository's own source: `src/…`, `crates/…`, `scripts/…`.
         for (i, part) in text.split('`').enumerate() {
             // Build outputs (`fuzz/target/…`) are made by the scripts, not committed.
-            if i % 2 == 0
+            if i.is_multiple_of(2)
                 || part.contains(' ')
                 || part.contains('*')
                 || part.contains('<')

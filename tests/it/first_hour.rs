@@ -174,11 +174,7 @@ fn help_examples_fit_and_run() {
             assert!(help.contains("possible values"), "{help}");
         }
         if sub == "simulate" {
-            let first = examples[0]
-                .trim()
-                .split_whitespace()
-                .skip(1)
-                .collect::<Vec<_>>();
+            let first = examples[0].split_whitespace().skip(1).collect::<Vec<_>>();
             let o = run_in(d.path(), &first);
             assert!(o.status.success(), "{first:?}: {}", stderr(&o));
         }

@@ -228,3 +228,32 @@ pub fn fingerprint_pairs(
         .map(|p| (p["tokenizer"].as_str().unwrap().to_string(), p.clone()))
         .collect()
 }
+
+/// Runs `prefix args` in `dir`; kills it and fails after `secs` seconds.
+pub fn run_deadline(dir: &Path, args: &[&str], secs: u64) -> std::process::Output {
+    let mut c: Command = prefix();
+    let child = c
+        .current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run prefix");
+    let id = child.id();
+    let started = std::time::Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(o) => o.expect("wait for prefix"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
+            panic!(
+                "prefix {args:?} still running after {:?}: killed",
+                started.elapsed()
+            );
+        }
+    }
+}

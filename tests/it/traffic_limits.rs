@@ -4,43 +4,14 @@
 //! one-line error; a run that hangs is killed at a deadline and fails the test.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use prefix_warden::analyzer::Analyzer;
 use prefix_warden::traffic::simulate::{self, Limits, Placement};
 use serde_json::Value;
 
-use crate::support::{prefix, root, stderr};
-
-/// Runs `prefix args` in `dir`; kills it and fails after `secs` seconds.
-fn run_deadline(dir: &Path, args: &[&str], secs: u64) -> Output {
-    let mut c: Command = prefix();
-    let child = c
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run prefix");
-    let id = child.id();
-    let started = Instant::now();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(o) => o.expect("wait for prefix"),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
-            panic!(
-                "prefix {args:?} still running after {:?}: killed",
-                started.elapsed()
-            );
-        }
-    }
-}
+use crate::support::{root, run_deadline, stderr};
 
 /// The three commands that read logs, on `log`.
 fn commands(log: &str) -> [Vec<String>; 3] {

@@ -4,52 +4,12 @@
 //! are not regular files never hang a command; a pass with failed pairs is not a success.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::daemon::{write_config, Running};
 use crate::support::{prefix, scratch, stderr, stdout};
-
-/// Runs `prefix args` in `dir`, killing it (and failing) if it is still running after `secs`.
-fn run_bounded(dir: &std::path::Path, args: &[&str], secs: u64) -> Output {
-    let mut child = prefix()
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let o = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let e = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let end = Instant::now() + Duration::from_secs(secs);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("prefix {args:?} still running after {secs} s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Output {
-        status,
-        stdout: o.join().unwrap(),
-        stderr: e.join().unwrap(),
-    }
-}
 
 fn mkfifo(path: &std::path::Path) {
     let _ = std::fs::remove_file(path);
@@ -66,7 +26,7 @@ fn a_fifo_as_text_file_or_watch_source_hung_daemon_once() {
         .path()
         .join("prompts/texts/cline__cline__system_hermes_4.txt");
     mkfifo(&text);
-    let o = run_bounded(d.path(), &["daemon", "--once"], 30);
+    let o = crate::support::run_deadline(d.path(), &["daemon", "--once"], 30);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -79,7 +39,7 @@ fn a_fifo_as_text_file_or_watch_source_hung_daemon_once() {
         format!("{c}\n[[watch]]\nname = \"deprecations\"\nsource = \"page.fifo\"\n")
     });
     mkfifo(&d.path().join("page.fifo"));
-    let o = run_bounded(d.path(), &["daemon", "--once"], 60);
+    let o = crate::support::run_deadline(d.path(), &["daemon", "--once"], 60);
     // The unreadable source is a warning and a counted failure, not a hang; the pass itself
     // fingerprints every pair.
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -359,7 +319,7 @@ fn the_count_timeout_is_a_config_value() {
     };
     let shipped = std::fs::read_to_string(d.path().join("daemon.toml")).unwrap();
     write_config(d.path(), &[], "", |c| format!("{c}{}", entry("0")));
-    let o = run_bounded(d.path(), &["check"], 30);
+    let o = crate::support::run_deadline(d.path(), &["check"], 30);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -432,7 +392,7 @@ fn leak_scan_seeds_prompt_fragments_through_bad_log_lines() {
             "bad.jsonl",
         ],
     ] {
-        let o = run_bounded(d.path(), &args, 120);
+        let o = crate::support::run_deadline(d.path(), &args, 120);
         let all = format!("{}{}", stdout(&o), stderr(&o));
         assert!(
             all.contains("bad.jsonl"),

@@ -96,7 +96,7 @@ pub fn compute(
     for cut in cuts {
         feed(&mut h, &ids[pos..cut]);
         pos = cut;
-        if cut > 0 && (cut % block_size == 0 || cut == n) {
+        if cut > 0 && (cut.is_multiple_of(block_size) || cut == n) {
             blocks.push(hex::encode(&h.clone().finalize()[..8]));
         }
         for (name, end) in breakpoints.iter().filter(|(_, e)| (*e).min(n) == cut) {

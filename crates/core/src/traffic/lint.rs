@@ -493,7 +493,7 @@ mod tests {
         let mut t = String::new();
         for i in 0..100_000 {
             let date = format!("20{:02}-0{}-1{}", i % 100, 1 + i % 9, i % 10);
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 t.push_str("3f2a9c1e-7b4d-4e8a-9c0f-1a2b3c4d5e6f ");
             }
             t.push_str(&format!("{date} {} ", "x".repeat(98 - date.len())));

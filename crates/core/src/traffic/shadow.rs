@@ -108,7 +108,7 @@ mod tests {
         for (n, s) in seqs.iter().enumerate() {
             for len in (0..300).step_by(13 + n) {
                 c.push(Candidate {
-                    tokenizer: if len % 2 == 0 { "a" } else { "b" },
+                    tokenizer: if len.is_multiple_of(2) { "a" } else { "b" },
                     requests: 1 + (len * 31 + n) % 9,
                     ids: &s[..len],
                 });

@@ -24,7 +24,7 @@ impl CharsMap {
             return Err(bad("too short"));
         }
         let trie_bytes = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize;
-        if trie_bytes >= blob.len() - 4 || trie_bytes % 4 != 0 || trie_bytes == 0 {
+        if trie_bytes >= blob.len() - 4 || !trie_bytes.is_multiple_of(4) || trie_bytes == 0 {
             return Err(bad("trie size does not fit the blob"));
         }
         let units = blob[4..4 + trie_bytes]
