@@ -491,7 +491,7 @@ mod tests {
     fn a_block_of_100000_dates_was_quadratic_in_its_spans() {
         // Dates 100 bytes apart (past MERGE_GAP: one finding each), a UUID inside every tenth.
         let mut t = String::new();
-        for i in 0..100_000 {
+        for i in 0..100_000u32 {
             let date = format!("20{:02}-0{}-1{}", i % 100, 1 + i % 9, i % 10);
             if i.is_multiple_of(10) {
                 t.push_str("3f2a9c1e-7b4d-4e8a-9c0f-1a2b3c4d5e6f ");

@@ -106,7 +106,7 @@ mod tests {
             .collect();
         let mut c = Vec::new();
         for (n, s) in seqs.iter().enumerate() {
-            for len in (0..300).step_by(13 + n) {
+            for len in (0..300usize).step_by(13 + n) {
                 c.push(Candidate {
                     tokenizer: if len.is_multiple_of(2) { "a" } else { "b" },
                     requests: 1 + (len * 31 + n) % 9,
