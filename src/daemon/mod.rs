@@ -431,8 +431,9 @@ impl Daemon {
         ok
     }
 
+    /// Records a failed reload: the error in `/status` first, then the counter, so whoever sees
+    /// the counter move also finds the error (a test saw the counter at 1 and no error yet).
     fn reload_failed(&self, e: &Error) {
-        metrics::counter!(CONFIG_RELOAD_FAILURES).increment(1);
         // The running generation's prompts are the secrets at hand (the new ones failed to
         // load; their own file errors were cut at their source).
         let e = self.gen.analyzer.redactor().clean(&e.to_string());
@@ -442,6 +443,7 @@ impl Daemon {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .last_reload_error = Some(e);
+        metrics::counter!(CONFIG_RELOAD_FAILURES).increment(1);
     }
 
     /// Makes `next` the running generation: readers see it at once, the old generation's

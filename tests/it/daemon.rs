@@ -6,7 +6,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_no_prompt_text, get, prefix, scratch, LoopbackServer};
+use crate::support::{assert_no_prompt_text, get, http, prefix, scratch, LoopbackServer};
 
 pub(crate) struct Running {
     pub child: Child,
@@ -681,7 +681,9 @@ fn sighup_reloads_and_a_bad_config_keeps_the_running_one() {
         ) == Some(1.0)
     });
     let s: serde_json::Value = serde_json::from_str(&r.get("/status").1).unwrap();
-    let err = s["last_reload_error"].as_str().unwrap();
+    let err = s["last_reload_error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{s}"));
     assert!(
         err.contains("daemon.toml:") && err.contains("block_size"),
         "{err}"
@@ -703,58 +705,34 @@ fn sighup_reloads_and_a_bad_config_keeps_the_running_one() {
 
 /// A GET with an `Authorization` header as given.
 fn get_with(url: &str, authorization: &str) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .get(url)
-            .header("authorization", authorization)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    })
+    http("GET", url, &[("authorization", authorization)], None)
 }
 
 /// A JSON POST with an `Authorization` header as given.
 fn post_with(url: &str, body: &str, authorization: &str) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .post(url)
-            .header("content-type", "application/json")
-            .header("authorization", authorization)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    })
+    http(
+        "POST",
+        url,
+        &[
+            ("content-type", "application/json"),
+            ("authorization", authorization),
+        ],
+        Some(body),
+    )
 }
 
+/// A JSON POST, with a bearer token when given. Anthropic's Messages API requires
+/// `anthropic-version`; other endpoints ignore it.
 pub(crate) fn post(url: &str, body: &str, token: Option<&str>) -> (u16, String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut req = reqwest::Client::new()
-            .post(url)
-            .header("content-type", "application/json")
-            // Anthropic's Messages API requires it; other endpoints ignore it.
-            .header("anthropic-version", "2023-06-01")
-            .body(body.to_string());
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let r = req.send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    })
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("anthropic-version", "2023-06-01"),
+    ];
+    if let Some(b) = &bearer {
+        headers.push(("authorization", b));
+    }
+    http("POST", url, &headers, Some(body))
 }
 
 #[test]

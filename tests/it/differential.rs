@@ -30,6 +30,42 @@ fn read_gz(path: &std::path::Path) -> String {
     String::from_utf8(bytes).expect("UTF-8")
 }
 
+/// The generated requests and transformers' renderings of them (`expected.json.gz`), with the
+/// user message and date every rendering used.
+struct Reference {
+    requests: Vec<Request>,
+    expected: serde_json::Value,
+    user: String,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Reference {
+    fn load(dir: &std::path::Path) -> Self {
+        let requests = read_gz(&dir.join("requests.jsonl.gz"))
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a request line");
+                Request {
+                    system: v["system"].as_str().expect("system").to_string(),
+                    tools: v["tools"].as_str().map(str::to_string),
+                }
+            })
+            .collect();
+        let expected: serde_json::Value =
+            serde_json::from_str(&read_gz(&dir.join("expected.json.gz"))).expect("expected JSON");
+        let user = expected["user"].as_str().expect("user").to_string();
+        let now = format!("{}Z", expected["date"].as_str().expect("date"))
+            .parse()
+            .expect("date");
+        Reference {
+            requests,
+            expected,
+            user,
+            now,
+        }
+    }
+}
+
 /// What the request is, in a few words, for a difference line (never its text).
 fn describe(r: &Request) -> String {
     match &r.tools {
@@ -47,23 +83,13 @@ fn every_shipped_template_renders_generated_requests_as_transformers_does() {
     let dir = std::env::var_os("PREFIX_WARDEN_DIFFERENTIAL")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root().join("tests/data/differential"));
-    let requests: Vec<Request> = read_gz(&dir.join("requests.jsonl.gz"))
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("a request line");
-            Request {
-                system: v["system"].as_str().expect("system").to_string(),
-                tools: v["tools"].as_str().map(str::to_string),
-            }
-        })
-        .collect();
-    let expected: serde_json::Value =
-        serde_json::from_str(&read_gz(&dir.join("expected.json.gz"))).expect("expected JSON");
-    let user = expected["user"].as_str().expect("user");
-    let now: chrono::DateTime<chrono::Utc> =
-        format!("{}Z", expected["date"].as_str().expect("date"))
-            .parse()
-            .expect("date");
+    let Reference {
+        requests,
+        expected,
+        user,
+        now,
+    } = Reference::load(&dir);
+    let user = user.as_str();
     let templates = expected["templates"].as_object().expect("templates");
     // Every shipped Jinja template is in the reference data.
     let shipped = std::fs::read_to_string(root().join("templates/SOURCES.tsv")).unwrap();
@@ -179,23 +205,13 @@ fn ids_digest(ids: &[u32]) -> String {
 #[test]
 fn generated_requests_tokenize_as_the_reference_does() {
     let dir = root().join("tests/data/differential");
-    let requests: Vec<Request> = read_gz(&dir.join("requests.jsonl.gz"))
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("a request line");
-            Request {
-                system: v["system"].as_str().expect("system").to_string(),
-                tools: v["tools"].as_str().map(str::to_string),
-            }
-        })
-        .collect();
-    let rendered: serde_json::Value =
-        serde_json::from_str(&read_gz(&dir.join("expected.json.gz"))).expect("expected JSON");
-    let user = rendered["user"].as_str().expect("user");
-    let now: chrono::DateTime<chrono::Utc> =
-        format!("{}Z", rendered["date"].as_str().expect("date"))
-            .parse()
-            .expect("date");
+    let Reference {
+        requests,
+        expected: rendered,
+        user,
+        now,
+    } = Reference::load(&dir);
+    let user = user.as_str();
     let data: serde_json::Value =
         serde_json::from_str(&read_gz(&dir.join("ids.json.gz"))).expect("ids JSON");
     let templates = data["templates"].as_object().expect("templates");

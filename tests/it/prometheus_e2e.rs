@@ -134,19 +134,13 @@ fn emulator_swap_and_fingerprint_change_reach_prometheus_and_alertmanager() {
 
     // The provider swaps its tokenizer: new writes show up in Prometheus.
     let w0 = prom.query(writes).unwrap_or(0.0);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .post(format!("{emu}/admin/tokenizer"))
-            .json(&serde_json::json!({"tokenizer": "deepseek/v3"}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
-    });
+    let (code, _) = crate::support::http(
+        "POST",
+        &format!("{emu}/admin/tokenizer"),
+        &[("content-type", "application/json")],
+        Some(r#"{"tokenizer": "deepseek/v3"}"#),
+    );
+    assert!((200..300).contains(&code), "{code}");
     wait(
         "cache writes to rise in Prometheus after the swap",
         60,

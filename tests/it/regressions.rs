@@ -241,16 +241,7 @@ fn one_unloadable_template_hid_every_other_fingerprint() {
         toks.len() >= 3,
         "every other tokenizer is reported: {toks:?}"
     );
-    let prompts = std::fs::read_dir(d.path().join("prompts"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "yaml")
-        })
-        .count();
+    let prompts = crate::support::yaml_files(&d.path().join("prompts"));
     let failed: Vec<&str> = err
         .lines()
         .filter(|l| l.contains("qwen/qwen3-chat"))

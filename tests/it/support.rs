@@ -200,6 +200,46 @@ pub fn get(url: &str) -> Option<(u16, String)> {
     })
 }
 
+/// One HTTP request on a throwaway runtime with the headers given: (status, body). Panics when
+/// nothing answers.
+pub fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut req = reqwest::Client::new().request(method, url);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        let r = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
+/// How many `*.yaml` files (prompts) `dir` holds.
+pub fn yaml_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "yaml")
+        })
+        .count()
+}
+
 /// A tokenizer of the shipped registry, loaded.
 pub fn shipped_tokenizer(id: &str) -> prefix_warden::tokenizer::Tokenizer {
     let cfg = prefix_warden::config::Config::load(&root().join("daemon.toml")).unwrap();

@@ -460,16 +460,7 @@ fn a_template_that_refuses_the_system_role_is_one_error_line_without_the_prompt(
     // One line per pair (issue #19: each pair's error, every other pair still reported),
     // then the count.
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    let prompts = std::fs::read_dir(d.path().join("prompts"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "yaml")
-        })
-        .count();
+    let prompts = crate::support::yaml_files(&d.path().join("prompts"));
     assert_eq!(lines.len(), prompts + 1, "{err}");
     for l in &lines[..prompts] {
         assert!(l.contains("System role not supported"), "{l}");

@@ -57,19 +57,13 @@ impl Emu {
 
     fn admin(&self, path: &str, body: serde_json::Value) {
         let url = format!("{}{path}", self.url);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let r = reqwest::Client::new()
-                .post(&url)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{path}: {}", r.status());
-        });
+        let (code, _) = crate::support::http(
+            "POST",
+            &url,
+            &[("content-type", "application/json")],
+            Some(&body.to_string()),
+        );
+        assert!((200..300).contains(&code), "{path}: {code}");
     }
 }
 

@@ -67,18 +67,24 @@ pub fn discovery(d: &Discovery, format: Format) -> String {
         }
     }
     if d.read.bad_lines > 0 {
-        let _ = writeln!(
-            out,
-            "\nbad lines ({}; the first {} listed):",
-            d.read.bad_lines,
-            d.read.bad.len()
-        );
-        list_bad_lines(&mut out, &d.read);
+        out.push('\n');
+        bad_lines_section(&mut out, &d.read);
     }
     out
 }
 
 /// One indented `file:line: reason` line per kept bad line (a reason may quote the log).
+/// "bad lines (N; the first M listed):", then the kept ones as `list_bad_lines` writes them.
+fn bad_lines_section(out: &mut String, read: &super::ReadStats) {
+    let _ = writeln!(
+        out,
+        "bad lines ({}; the first {} listed):",
+        read.bad_lines,
+        read.bad.len()
+    );
+    list_bad_lines(out, read);
+}
+
 fn list_bad_lines(out: &mut String, read: &super::ReadStats) {
     for b in &read.bad {
         let _ = writeln!(
@@ -166,13 +172,7 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
     // Lines that were not requests are counted and listed here too, as discover and lint do:
     // a replay of fewer requests than the log holds must say so.
     if s.read.bad_lines > 0 {
-        let _ = writeln!(
-            out,
-            "bad lines ({}; the first {} listed):",
-            s.read.bad_lines,
-            s.read.bad.len()
-        );
-        list_bad_lines(&mut out, &s.read);
+        bad_lines_section(&mut out, &s.read);
         out.push('\n');
     }
     let mut rows = vec![vec![
