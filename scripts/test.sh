@@ -3,15 +3,48 @@
 #
 #   scripts/test.sh
 #
-# Needs: a Rust toolchain (cargo). Installs with apt-get when missing, for tests that run the
-# real thing on loopback: prometheus (promtool, and a Prometheus server for the end-to-end test),
-# prometheus-alertmanager (alerts are delivered to a real one), dnsmasq and etcd-server (the
-# live-color lookup backends), systemd (systemd-analyze, for the unit file), chromium (the status
-# page at `/` in a real headless browser, with and without JavaScript). Run as root or install
-# those packages first.
+# Needs: a Rust toolchain (cargo, clippy). Installs with apt-get when missing, for tests that
+# run the real thing on loopback: prometheus (promtool, and a Prometheus server for the
+# end-to-end test), prometheus-alertmanager (alerts are delivered to a real one), dnsmasq and
+# etcd-server (the live-color lookup backends), systemd (systemd-analyze, for the unit file),
+# chromium (the status page at `/` in a real headless browser, with and without JavaScript).
+# Run as root or install those packages first. Ports 9464-9466 must be free (the README
+# examples start a daemon and emulators there).
+#
+# What it costs (README "Costs", measured by scripts/costs.sh): one debug build that is also the
+# clippy run (clippy-driver as the workspace's rustc wrapper, so dependencies compile once for
+# both), one release build, and a few minutes of tests. Every temporary file goes under
+# target/tmp (TMPDIR), so /tmp is left as it was found; the run ends by checking that
+# `git status` is as it began. Each step prints its duration, and a summary at the end.
+# Coverage-guided fuzzing (libFuzzer, nightly) is scripts/fuzz.sh, outside this run: the fuzz
+# targets' properties run here as unit tests on their seeds and mutations (src/fuzz_props).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+started=$SECONDS
+step_name=""
+step_start=$SECONDS
+summary=()
+step() {
+  if [ -n "$step_name" ]; then summary+=("$(printf '%5ss  %s' $((SECONDS - step_start)) "$step_name")"); fi
+  step_name=$1
+  step_start=$SECONDS
+  [ -z "$1" ] || echo "== $1"
+}
+
+git_before=$(git status --porcelain 2>/dev/null || true)
+export TMPDIR="$PWD/target/tmp"
+rm -rf "$TMPDIR"
+mkdir -p "$TMPDIR"
+
+for port in 9464 9465 9466; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is in use (a daemon or emulator from the README's \"Run it\"?): stop it first" >&2
+    exit 1
+  fi
+done
+
+step "packages (apt-get, when missing)"
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
@@ -28,58 +61,98 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-echo "== the core crate cannot do network IO"
+tmp_before=$(ls -A /tmp)
+
+step "the core crate cannot do network IO"
 # prefix-warden-core's dependency tree must hold no async runtime or HTTP crate.
 if cargo tree --locked -p prefix-warden-core -e normal --prefix none | grep -E '^(tokio|hyper|reqwest|axum|h2|hickory)[ -]'; then
   echo "prefix-warden-core depends on a network crate (above)" >&2; exit 1
 fi
 
-echo "== the minimum Rust version claimed is the locked graph's (scripts/msrv.py)"
+step "the minimum Rust version claimed is the locked graph's (scripts/msrv.py)"
 python3 scripts/msrv.py --check
 
-echo "== formatting and lints"
+step "formatting; the fuzz package's lockfile is current"
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -q -- -D warnings
+cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
 
-echo "== alert rules (promtool)"
+step "alert rules (promtool)"
 promtool check rules deploy/prometheus/prefix-warden.rules.yml
 tests/prometheus/make-e2e-rules.sh --check
 (cd tests/prometheus && promtool test rules ./*.test.yml)
 
-echo "== rust tests"
-log=$(mktemp -t prefix-warden-test.XXXXXX.log)
-cargo test --locked --workspace --all-targets --no-fail-fast 2>&1 | tee "$log"
+step "clippy and the tests' build (one build: clippy-driver is the rustc of the workspace's crates)"
+# What `cargo clippy --workspace --all-targets -- -D warnings` checks, in the same compilation as
+# the tests: cargo clippy runs clippy-driver as RUSTC_WORKSPACE_WRAPPER with its arguments in
+# CLIPPY_ARGS, joined by __CLIPPY_HACKERY__. Dependencies are built once, not once per command.
+clippy_driver=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver) ||
+  { echo "needs clippy (rustup component add clippy)" >&2; exit 1; }
+export RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+cargo test --locked --workspace --all-targets --no-run
 
-echo "== systemd unit"
+step "rust tests (the release build runs beside them, at low priority)"
+# The tests wait on daemons, timers and child processes much of the time; the release build
+# (target/release, its own lock) takes the idle CPU instead of running after them.
+(b=$SECONDS; env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS nice -n 15 cargo build --locked --release -q \
+  >"$TMPDIR/release-build.log" 2>&1 && echo $((SECONDS - b)) >"$TMPDIR/release-build.secs") &
+release_pid=$!
+trap 'kill "$release_pid" 2>/dev/null || true' EXIT
+cargo test --locked --workspace --all-targets --no-fail-fast
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+
+step "release build (what was left of it after the tests)"
+if ! wait "$release_pid"; then
+  cat "$TMPDIR/release-build.log" >&2
+  echo "cargo build --release failed (above)" >&2
+  exit 1
+fi
+trap - EXIT
+summary+=("$(printf '%5ss  %s' "$(cat "$TMPDIR/release-build.secs")" "(release build from start to end, beside the tests)")")
 cargo build --locked --release -q
+
+step "systemd unit"
 PREFIX_BIN=target/release/prefix deploy/systemd/verify.sh
 
-echo "== Debian package (cargo-deb): build, install, verify the installed unit, purge"
+step "Debian package (cargo-deb): build, install, verify the installed unit, purge"
 command -v cargo-deb >/dev/null 2>&1 || cargo install --locked cargo-deb --version 3.8.0
 scripts/package-deb.sh
 scripts/test-deb.sh
 
-echo "== the README's install and run examples (scripts/readme-examples.sh)"
+step "the README's install and run examples (scripts/readme-examples.sh)"
 scripts/readme-examples.sh
 
-echo "== official SDKs against the emulator"
+step "official SDKs against the emulator"
 # The anthropic and openai Python packages, unmodified, as clients of `prefix emulate`.
-venv="${PREFIX_WARDEN_CLIENTS_VENV:-${TMPDIR:-/tmp}/prefix-warden-clients-venv}"
+venv="${PREFIX_WARDEN_CLIENTS_VENV:-target/clients-venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/clients/requirements.txt
 "$venv/bin/python" -W ignore::DeprecationWarning scripts/clients/sdk_clients.py target/release/prefix .
 # The retirement dates of data/model-lifecycle.toml against the ones these SDKs ship.
 "$venv/bin/python" scripts/clients/check_lifecycle.py data/model-lifecycle.toml
 
-echo "== fault scripts, short (longer runs: docs/reliability.md)"
+step "fault scripts, short (longer runs: docs/reliability.md)"
 # An outside sqlite3 reader during daemon passes and kill -9s: no row lost; prefix backup.
 python3 scripts/faults.py outside-reader 20
 
-echo "== traffic benchmark at 20,000 requests (the 1M-request figures in README.md: scripts/bench-traffic.sh)"
+step "traffic benchmark at 20,000 requests (the 1M-request figures in README.md: scripts/bench-traffic.sh)"
 scripts/bench-traffic.sh 20000
 
-echo "== fuzzing: every target briefly (scripts/fuzz.sh; longer runs in docs/reliability.md)"
-# libFuzzer through cargo-fuzz on the nightly toolchain the machine image carries.
-rustup toolchain list | grep -q '^nightly' || { echo "needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
-scripts/fuzz.sh "${PREFIX_WARDEN_FUZZ_SECS:-10}"
+step "the clone is left as it was"
+git_after=$(git status --porcelain 2>/dev/null || true)
+if [ "$git_after" != "$git_before" ]; then
+  echo "scripts/test.sh changed the checkout (git status):" >&2
+  diff <(echo "$git_before") <(echo "$git_after") >&2 || true
+  exit 1
+fi
+rm -rf "$TMPDIR"
+tmp_new=$(comm -13 <(echo "$tmp_before" | sort) <(ls -A /tmp | sort))
+if [ -n "$tmp_new" ]; then
+  echo "left in /tmp by this run (every temporary file belongs under \$TMPDIR):" >&2
+  echo "$tmp_new" >&2
+  exit 1
+fi
+
+step ""
+echo "== durations"
+printf '%s\n' "${summary[@]}"
+printf '%5ss  total\n' $((SECONDS - started))

@@ -141,6 +141,7 @@ Examples:
 
 const DIFF_HELP: &str = "\
 Examples:
+  prefix diff --from qwen/qwen2.5-qwen3 --to qwen/qwen3 --price 'vllm/*=0.30'
   prefix diff --from openai/cl100k_base --to openai/o200k_base
   prefix diff --from qwen/qwen2.5-qwen3 --to qwen/qwen3 --prompt browser-use-agent --format json
   prefix diff --from deepseek/v3 --to-file new/tokenizer.json
@@ -312,6 +313,18 @@ pub struct TokenizeArgs {
     pub tokenizer: String,
     /// File to tokenize; `-` or nothing reads standard input
     pub file: Option<PathBuf>,
+    /// json: `{"tokenizer", "count", "ids"}` on one line; ids: one id per line; count: the
+    /// number of tokens only
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: TokenizeFormat,
+}
+
+/// What `prefix tokenize` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenizeFormat {
+    Json,
+    Ids,
+    Count,
 }
 
 #[derive(Args, Debug)]
@@ -359,6 +372,11 @@ pub struct DiffArgs {
     /// Only these prompts (repeatable); default all
     #[arg(long = "prompt")]
     pub prompts: Vec<String>,
+    /// Price the models matching MODEL (a glob on provider/model, e.g. 'vllm/*') at USD per
+    /// million uncached input tokens instead of data/cache-rules.toml's price; self-hosted
+    /// engines ship at 0, so give your compute cost here (repeatable)
+    #[arg(long = "price", value_name = "MODEL=USD")]
+    pub prices: Vec<String>,
     /// table or markdown for people, json for scripts
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -490,31 +508,42 @@ fn tokenize(config: &Path, a: TokenizeArgs) -> Result<Outcome> {
     let tok = Tokenizer::load_cached(entry, Some(&cfg.state_dir))?;
     let ids = tok.encode(&text)?;
     drop(text);
-    write_ids(&tok.id, &ids).map_err(|e| Error::io("<stdout>", e))?;
+    write_ids(&tok.id, &ids, a.format).map_err(|e| Error::io("<stdout>", e))?;
     Ok(Outcome::Ok)
 }
 
-/// `{"tokenizer": .., "count": .., "ids": [..]}` on one line, streamed: a JSON value per id
-/// would cost tens of bytes each for a 16 MB input.
-fn write_ids(tokenizer: &str, ids: &[u32]) -> std::io::Result<()> {
+/// The ids in `format`, streamed: for json, `{"tokenizer": .., "count": .., "ids": [..]}` on one
+/// line (a JSON value per id would cost tens of bytes each for a 16 MB input).
+fn write_ids(tokenizer: &str, ids: &[u32], format: TokenizeFormat) -> std::io::Result<()> {
     use std::io::Write;
     crate::progress::clear();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let r = (|| {
-        write!(
-            out,
-            "{{\"tokenizer\":{},\"count\":{},\"ids\":[",
-            serde_json::Value::from(tokenizer),
-            ids.len()
-        )?;
         let mut buf = itoa::Buffer::new();
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                out.write_all(b",")?;
+        match format {
+            TokenizeFormat::Count => writeln!(out, "{}", ids.len())?,
+            TokenizeFormat::Ids => {
+                for id in ids {
+                    out.write_all(buf.format(*id).as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
             }
-            out.write_all(buf.format(*id).as_bytes())?;
+            TokenizeFormat::Json => {
+                write!(
+                    out,
+                    "{{\"tokenizer\":{},\"count\":{},\"ids\":[",
+                    serde_json::Value::from(tokenizer),
+                    ids.len()
+                )?;
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b",")?;
+                    }
+                    out.write_all(buf.format(*id).as_bytes())?;
+                }
+                out.write_all(b"]}\n")?;
+            }
         }
-        out.write_all(b"]}\n")?;
         out.flush()
     })();
     match r {
@@ -605,7 +634,30 @@ fn pair_errors(failed: &[String], total: usize) -> Result<()> {
 }
 
 fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {
-    let a = Analyzer::load(config)?;
+    let mut a = Analyzer::load(config)?;
+    let models: Vec<String> = a
+        .select_prompts(&args.prompts)?
+        .iter()
+        .flat_map(|p| p.models.iter().cloned())
+        .collect();
+    for p in &args.prices {
+        let (glob, usd) = p
+            .split_once('=')
+            .and_then(|(g, u)| Some((g, u.trim().parse::<f64>().ok()?)))
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "--price {p:?}: expected MODEL=USD, such as 'vllm/*=0.30'"
+                ))
+            })?;
+        let repriced = a
+            .rules
+            .with_price(glob, usd, &models)
+            .map_err(Error::Other)?;
+        eprintln!(
+            "note: priced at ${usd}/M input tokens (--price): {}",
+            repriced.join(", ")
+        );
+    }
     let prompts = a.select_prompts(&args.prompts)?;
     a.tokenizers.entry(&args.from)?;
     let (from, to) = match (&args.to, &args.to_file) {

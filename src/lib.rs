@@ -35,6 +35,8 @@ pub mod clock;
 pub mod count;
 pub mod daemon;
 pub mod emulator;
+#[doc(hidden)]
+pub mod fuzz_props;
 pub mod live_color;
 pub mod logging;
 pub mod memory;

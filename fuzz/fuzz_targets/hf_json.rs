@@ -1,19 +1,17 @@
-//! Fuzzes HF `tokenizer.json` files: `tokenizer::HfJson::from_bytes` (the `tokenizers` crate
-//! plus our byte-level vocabulary decoding), then encoding a short fixed text.
-//!
-//! Must hold: no panic, no abort, no OOM, bounded time (the `tokenizers` crate is the slow
-//! part: a timeout here is a finding, reported with the input size); ids and offsets pair up.
+//! libFuzzer target `hf_json`: what it feeds and what must hold are in src/fuzz_props/hf_json.rs,
+//! which `cargo test` also runs on the committed seeds (fuzz/corpus/hf_json/) and their
+//! mutations.
 //!
 //! Known finding: the `tokenizers` crate itself panics on some malformed files (0.23.2:
 //! `.expect("Helper")` in `decoders/mod.rs` on any `decoder` value it cannot read, even the
-//! 11 bytes `{"decoder":` of a truncated file; see fuzz/regressions/hf_json-*), and `HfJson`
-//! does not contain it. So that the fuzzer can get past it, a panic whose location is inside
-//! the `tokenizers` crate is tolerated here: it is printed once per location as a
-//! `KNOWN-UPSTREAM-PANIC` line (scripts/fuzz.sh counts them as `known=`), and the first input per
-//! location is written to `$FUZZ_ARTIFACTS/known-upstream-<location>`. Set `FUZZ_STRICT=1` to
-//! make it fatal like any other panic. A panic anywhere else (our code, the regex engines)
-//! aborts as usual. The tolerance stays useful after a fix in `HfJson` by `catch_unwind`:
-//! libfuzzer-sys's panic hook aborts even on a panic that is caught.
+//! 11 bytes `{"decoder":` of a truncated file; see fuzz/regressions/hf_json-*). `HfJson`
+//! contains it with `catch_unwind`, but libfuzzer-sys's panic hook aborts even on a panic that
+//! is caught. So that the fuzzer can get past it, a panic whose location is inside the
+//! `tokenizers` crate is tolerated here: it is printed once per location as a
+//! `KNOWN-UPSTREAM-PANIC` line (scripts/fuzz.sh counts them as `known=`), and the first input
+//! per location is written to `$FUZZ_ARTIFACTS/known-upstream-<location>`. Set `FUZZ_STRICT=1`
+//! to make it fatal like any other panic. A panic anywhere else (our code, the regex engines)
+//! aborts as usual.
 #![no_main]
 
 use std::collections::HashSet;
@@ -21,9 +19,6 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, Once};
 
 use libfuzzer_sys::fuzz_target;
-use prefix_warden::tokenizer::HfJson;
-
-const TEXT: &str = "Hello, world! The cache is warm: 42 tokens\n\tüñí 日本 🦀. <think>";
 
 /// Locations (`file:line:col`) of known upstream panics already reported.
 static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
@@ -87,15 +82,5 @@ fn guarded<T>(data: &[u8], f: impl FnOnce() -> T) -> Option<T> {
 
 fuzz_target!(|data: &[u8]| {
     install_hook();
-    let Some(Ok(tok)) = guarded(data, || HfJson::from_bytes(data)) else {
-        return;
-    };
-    guarded(data, || {
-        if let Ok((ids, offsets)) = tok.encode_with_offsets(TEXT) {
-            assert_eq!(ids.len(), offsets.len());
-        }
-        let _ = tok.encode(TEXT);
-    });
-    let _ = tok.vocab().count();
-    let _ = tok.special_tokens().len();
+    guarded(data, || prefix_warden::fuzz_props::hf_json::check(data));
 });

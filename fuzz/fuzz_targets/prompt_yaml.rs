@@ -1,31 +1,7 @@
-//! Fuzzes prompt definitions (`prompts/*.yaml`): `prompt::parse` on arbitrary bytes, from a
-//! directory that does not exist (so a `text_file` is never read; inline `text` is exercised).
-//!
-//! Must hold: no panic, no abort, no OOM, bounded time; an accepted prompt's segments are
-//! ordered byte ranges on char boundaries of its text (`segment_texts` slices with them), and
-//! errors format.
+//! libFuzzer target `prompt_yaml`: what it feeds and what must hold are in src/fuzz_props/prompt_yaml.rs, which
+//! `cargo test` also runs on the committed seeds (fuzz/corpus/prompt_yaml/) and their mutations.
 #![no_main]
 
-use std::path::Path;
-
 use libfuzzer_sys::fuzz_target;
-use prefix_warden::prompt;
 
-fuzz_target!(|data: &[u8]| {
-    match prompt::parse(Path::new("/nonexistent-fuzz-dir/p.yaml"), data) {
-        Ok(p) => {
-            let text = p.text.expose();
-            let mut prev = 0;
-            for s in &p.segments {
-                assert!(s.start <= s.end && s.end <= text.len(), "segment out of range");
-                assert!(s.start >= prev, "segments out of order");
-                prev = s.end;
-            }
-            let total: usize = p.segment_texts().map(str::len).sum();
-            assert!(total <= text.len());
-        }
-        Err(e) => {
-            let _ = e.to_string();
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| prefix_warden::fuzz_props::prompt_yaml::check(data));

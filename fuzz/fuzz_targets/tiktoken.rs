@@ -1,27 +1,7 @@
-//! Fuzzes tiktoken `.tiktoken` rank files: `tokenizer::parse_rank_file`, then building a
-//! `RankBpe` from the ranks (tiktoken's usual split regex) and encoding a short fixed text.
-//!
-//! Must hold: no panic, no abort, no OOM (the decoder table is sized by the largest rank,
-//! which must be checked first), bounded time; encoding the text gives ids whose offsets
-//! cover it exactly.
+//! libFuzzer target `tiktoken`: what it feeds and what must hold are in src/fuzz_props/tiktoken.rs, which
+//! `cargo test` also runs on the committed seeds (fuzz/corpus/tiktoken/) and their mutations.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use prefix_warden::tokenizer::{parse_rank_file, RankBpe};
 
-const TEXT: &str = "Hello, world! The cache is warm: 42 tokens\n\tüñí 日本 🦀.";
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(ranks) = parse_rank_file(data) else {
-        return;
-    };
-    let Ok(bpe) = RankBpe::new(ranks, r"\w+|\s+|[^\w\s]+", 0, Default::default()) else {
-        return;
-    };
-    if let Ok((ids, offsets)) = bpe.encode_with_offsets(TEXT) {
-        assert_eq!(ids.len(), offsets.len());
-        assert_eq!(offsets.last().map_or(0, |o| o.1), TEXT.len(), "offsets do not cover the text");
-        assert_eq!(bpe.encode(TEXT).ok(), Some(ids));
-    }
-    let _ = bpe.vocab().count();
-});
+fuzz_target!(|data: &[u8]| prefix_warden::fuzz_props::tiktoken::check(data));

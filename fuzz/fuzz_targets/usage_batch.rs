@@ -1,51 +1,7 @@
-//! Fuzzes the `/v1/usage` ingest body: `daemon::ingest::parse_batch` with a fixed set of
-//! registered prompt ids, and `usage::normalize` in every `UsageFormat` on the input as JSON.
-//!
-//! Must hold: no panic, no abort, no OOM, bounded time; accepted counts stay within
-//! `usage::MAX_TOKENS` each (so counters cannot wrap), and a record's prompt label is a
-//! registered id or `unregistered`, never an arbitrary string.
+//! libFuzzer target `usage_batch`: what it feeds and what must hold are in src/fuzz_props/usage_batch.rs, which
+//! `cargo test` also runs on the committed seeds (fuzz/corpus/usage_batch/) and their mutations.
 #![no_main]
 
-use std::collections::HashSet;
-
 use libfuzzer_sys::fuzz_target;
-use prefix_warden::daemon::ingest::parse_batch;
-use prefix_warden::usage::{normalize, Usage, UsageFormat, MAX_TOKENS};
 
-const FORMATS: [UsageFormat; 6] = [
-    UsageFormat::Anthropic,
-    UsageFormat::OpenaiChat,
-    UsageFormat::OpenaiResponses,
-    UsageFormat::BedrockConverse,
-    UsageFormat::Gemini,
-    UsageFormat::OpenaiCompatible,
-];
-
-fn check(u: &Usage) {
-    assert!(u.cache_read <= MAX_TOKENS && u.cache_write <= MAX_TOKENS && u.uncached <= MAX_TOKENS);
-    let _ = u.total_input();
-}
-
-fuzz_target!(|data: &[u8]| {
-    let known: HashSet<String> = ["cline-claude-sonnet-4", "browser-use-agent"]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    if let Ok(records) = parse_batch(data, &known) {
-        for r in &records {
-            assert!(r.prompt == "unregistered" || known.contains(&r.prompt), "unexpected label");
-            check(&r.usage);
-        }
-    }
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
-        return;
-    };
-    for f in FORMATS {
-        match normalize(f, &v) {
-            Ok(u) => check(&u),
-            Err(e) => {
-                let _ = e.to_string();
-            }
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| prefix_warden::fuzz_props::usage_batch::check(data));

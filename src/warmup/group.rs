@@ -206,7 +206,7 @@ impl Group {
         let mut failed = false;
         let mut deferred = false;
         let mut last_error = None;
-        let (mut read, mut written) = (0u64, 0u64);
+        let (mut read, mut written, mut write_reported) = (0u64, 0u64, false);
         for target in &live.targets {
             for p in &prompts {
                 if deferred {
@@ -217,6 +217,7 @@ impl Group {
                     RequestResult::Done(u) => {
                         read += u.cache_read;
                         written += u.cache_write;
+                        write_reported |= u.write_reported;
                     }
                     RequestResult::Failed(why) => {
                         failed = true;
@@ -236,7 +237,7 @@ impl Group {
         } else {
             RunResult::Success
         };
-        tracing::info!(group = %group, color = %live.color, targets = %live.targets.join(","), result = %result, cache_read_tokens = read, cache_write_tokens = written, "warm-up run");
+        tracing::info!(group = %group, color = %live.color, targets = %live.targets.join(","), result = %result, cache_read_tokens = read, cache_write_tokens = %WriteTokens(written, write_reported), "warm-up run");
         self.finish(clock, result, started, Some(&live), last_error);
         result
     }
@@ -409,6 +410,20 @@ impl Group {
     }
 }
 
+/// The `cache_write_tokens` of a warm-up run's log line: the sum, or `not_reported` when no
+/// answer of the run reported writes (OpenAI before GPT-5.6, Gemini), so that a cold run on such
+/// a provider does not read as "nothing written" (issue #20, item 9).
+struct WriteTokens(u64, bool);
+
+impl std::fmt::Display for WriteTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteTokens(n, true) => write!(f, "{n}"),
+            WriteTokens(_, false) => f.write_str("not_reported"),
+        }
+    }
+}
+
 enum RequestResult {
     Done(crate::usage::Usage),
     Failed(String),
@@ -430,6 +445,13 @@ fn jitter(max_secs: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreported_writes_log_as_not_reported_not_zero() {
+        assert_eq!(WriteTokens(0, false).to_string(), "not_reported");
+        assert_eq!(WriteTokens(0, true).to_string(), "0");
+        assert_eq!(WriteTokens(1200, true).to_string(), "1200");
+    }
 
     /// A group whose lookup names a color without targets: every run ends `no_targets`
     /// without any network IO.

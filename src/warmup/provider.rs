@@ -278,7 +278,8 @@ mod tests {
             Some(Usage {
                 cache_read: 1000,
                 cache_write: 20,
-                uncached: 5
+                uncached: 5,
+                write_reported: true,
             })
         );
         let o = json!({"usage": {"prompt_tokens": 2006, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 1920}}});
@@ -287,7 +288,8 @@ mod tests {
             Some(Usage {
                 cache_read: 1920,
                 cache_write: 0,
-                uncached: 86
+                uncached: 86,
+                write_reported: false,
             })
         );
         let r = json!({"usage": {"input_tokens": 3000, "input_tokens_details": {"cached_tokens": 2048}, "cache_write_tokens": 900}});
@@ -296,7 +298,8 @@ mod tests {
             Some(Usage {
                 cache_read: 2048,
                 cache_write: 900,
-                uncached: 52
+                uncached: 52,
+                write_reported: true,
             })
         );
     }

@@ -116,3 +116,49 @@ fn the_alert_count_and_table_match_the_rules() {
         );
     }
 }
+
+/// Issue #20, item 1: the README's "Costs" lines are the ones `scripts/costs.sh` wrote, from the
+/// run recorded in docs/costs.md (same commit, same total, same release-build time).
+#[test]
+fn the_readme_costs_come_from_the_recorded_run() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- costs: written by scripts/costs.sh")
+        .expect("costs block");
+    let end = readme[start..]
+        .find("<!-- /costs -->")
+        .expect("end of the costs block")
+        + start;
+    let block = &readme[start..end];
+    let costs = std::fs::read_to_string(root().join("docs/costs.md")).expect("docs/costs.md");
+    let commit = costs
+        .split("at commit ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .expect("docs/costs.md names the commit");
+    assert!(block.contains(&format!("commit {commit};")), "{block}");
+    let secs = |name: &str| -> u64 {
+        costs
+            .lines()
+            .find(|l| l.ends_with(&format!("| {name} |")))
+            .and_then(|l| l.split('|').nth(1))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("docs/costs.md has no step `{name}`"))
+    };
+    let mins = |s: u64| format!("{} min {:02} s", s / 60, s % 60);
+    let total: u64 = costs
+        .lines()
+        .find_map(|l| l.strip_prefix("- whole run as timed by costs.sh: "))
+        .and_then(|l| l.strip_suffix(" s"))
+        .and_then(|n| n.parse().ok())
+        .expect("the whole run's seconds");
+    assert!(
+        block.contains(&format!("`scripts/test.sh` took {}", mins(total))),
+        "{block}"
+    );
+    let build = secs("(release build from start to end, beside the tests)");
+    assert!(
+        block.contains(&format!("does: at most {}", mins(build))),
+        "{block}"
+    );
+}

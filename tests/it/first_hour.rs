@@ -181,6 +181,109 @@ fn help_examples_fit_and_run() {
     }
 }
 
+/// Item 3: the README's headline `diff` example (in "Run it") prices something: the cl100k
+/// example priced nothing once its models retired. The command is read from the README and run
+/// as written; the cold cost it reports is the one the README quotes, and not zero.
+#[test]
+fn the_headline_diff_example_shows_a_cost() {
+    let readme = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
+    let run_it = &readme[readme.find("## Run it").unwrap()..readme.find("## Test it").unwrap()];
+    let line = run_it
+        .lines()
+        .find(|l| l.starts_with("cargo run --release -- diff "))
+        .expect("a diff example in Run it");
+    let args: Vec<String> = line["cargo run --release -- ".len()..]
+        .split_whitespace()
+        .map(|a| a.trim_matches('\'').to_string())
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let d = scratch();
+    let o = run_in(d.path(), &args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("browser-use-agent "))
+        .expect("a browser-use-agent row");
+    let cold: f64 = row.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(cold > 0.0, "{row}");
+    assert!(
+        run_it.contains(&format!("${cold:.2} a day")),
+        "README quotes another cost than {cold:.2}"
+    );
+    assert!(
+        stderr(&o).contains("priced at $0.3/M input tokens (--price): vllm/Qwen3-32B"),
+        "{}",
+        stderr(&o)
+    );
+    let bad = run_in(
+        d.path(),
+        &[
+            "diff",
+            "--from",
+            "qwen/qwen2.5-qwen3",
+            "--to",
+            "qwen/qwen3",
+            "--price",
+            "vllm/*=-1",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("must be 0 to"), "{}", stderr(&bad));
+}
+
+/// Item 8: `tokenize --format`: the JSON object (default), one id per line, or the count alone,
+/// all the same ids.
+#[test]
+fn tokenize_prints_json_ids_or_a_count() {
+    let d = scratch();
+    std::fs::write(d.path().join("t.txt"), "Hello, cache! 日本 🦀\n").unwrap();
+    let run = |format: &str| {
+        let o = run_in(
+            d.path(),
+            &[
+                "tokenize",
+                "--tokenizer",
+                "openai/o200k_base",
+                "t.txt",
+                "--format",
+                format,
+            ],
+        );
+        assert!(o.status.success(), "{format}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    let ids: Vec<u64> = json["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(ids.len() > 3, "{json}");
+    let lines: Vec<u64> = run("ids").lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(lines, ids);
+    assert_eq!(run("count").trim(), ids.len().to_string());
+    assert_eq!(json["count"].as_u64(), Some(ids.len() as u64));
+    let bad = run_in(
+        d.path(),
+        &[
+            "tokenize",
+            "--tokenizer",
+            "openai/o200k_base",
+            "t.txt",
+            "--format",
+            "table",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("possible values: json, ids, count"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
 /// Item 9: `diff --to-template` printed empty byte ranges (`[0, 0)`) where the template's own
 /// text was inserted; a place is named as one, and every range shown holds text.
 #[test]

@@ -152,6 +152,61 @@ impl CacheRules {
     }
 }
 
+/// The most a `--price` may say, USD per million input tokens (list prices are under 100).
+pub const MAX_PRICE_USD_PER_MTOK: f64 = 10_000.0;
+
+impl CacheRules {
+    /// Prices each of `models` (full names, `provider/model`) that `glob` matches at `usd` per
+    /// million uncached input tokens, in place of the price its rule gives: for self-hosted
+    /// engines, shipped at 0, a compute cost. Each match gets a rule of its own (the exact name,
+    /// first in its rule's list, the rest copied). Returns the models repriced; an error when
+    /// the price is out of range or no model has a rule.
+    pub fn with_price(
+        &mut self,
+        glob: &str,
+        usd: f64,
+        models: &[String],
+    ) -> std::result::Result<Vec<String>, String> {
+        if !(0.0..=MAX_PRICE_USD_PER_MTOK).contains(&usd) {
+            return Err(format!(
+                "--price {glob}={usd}: the price must be 0 to {MAX_PRICE_USD_PER_MTOK} USD per million tokens"
+            ));
+        }
+        let mut repriced = Vec::new();
+        for name in models.iter().filter(|m| glob_match(glob, m)) {
+            let Some((provider, model)) = name.split_once('/') else {
+                continue;
+            };
+            let Some((ri, mi)) = self
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.provider == provider)
+                .find_map(|(ri, r)| {
+                    r.models
+                        .iter()
+                        .position(|m| glob_match(&m.pattern, model))
+                        .map(|mi| (ri, mi))
+                })
+            else {
+                continue;
+            };
+            let rule = &mut self.rules[ri];
+            let mut exact = rule.models[mi].clone();
+            exact.pattern = model.to_string();
+            exact.input_usd_per_mtok = usd;
+            rule.models.insert(0, exact);
+            repriced.push(name.clone());
+        }
+        if repriced.is_empty() {
+            return Err(format!(
+                "--price {glob}=...: no model of the selected prompts matches `{glob}` and has cache rules"
+            ));
+        }
+        Ok(repriced)
+    }
+}
+
 impl Applied<'_> {
     pub fn read_multiplier(&self) -> f64 {
         self.model
@@ -255,5 +310,62 @@ mod tests {
         assert!(glob_match("gpt-5.*-mini", "gpt-5.1-mini"));
         assert!(!glob_match("gpt-5.*-mini", "gpt-5.1"));
         assert!(!glob_match("gpt-4o", "gpt-4o-mini"));
+    }
+
+    /// `diff --price`: only the matching models change price, and only in this copy.
+    #[test]
+    fn a_price_override_reprices_only_the_matching_models() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/cache-rules.toml");
+        let mut rules = CacheRules::load(&path).unwrap();
+        let models: Vec<String> = ["vllm/Qwen3-32B", "vllm/Hermes-4-70B", "openai/gpt-5.5"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            rules
+                .for_model("vllm/Qwen3-32B")
+                .unwrap()
+                .model
+                .input_usd_per_mtok,
+            0.0
+        );
+        let openai = rules
+            .for_model("openai/gpt-5.5")
+            .unwrap()
+            .model
+            .input_usd_per_mtok;
+        let got = rules.with_price("vllm/Qwen3-*", 0.3, &models).unwrap();
+        assert_eq!(got, ["vllm/Qwen3-32B"]);
+        assert_eq!(
+            rules
+                .for_model("vllm/Qwen3-32B")
+                .unwrap()
+                .model
+                .input_usd_per_mtok,
+            0.3
+        );
+        assert_eq!(
+            rules
+                .for_model("vllm/Hermes-4-70B")
+                .unwrap()
+                .model
+                .input_usd_per_mtok,
+            0.0
+        );
+        assert_eq!(
+            rules
+                .for_model("openai/gpt-5.5")
+                .unwrap()
+                .model
+                .input_usd_per_mtok,
+            openai
+        );
+        assert!(rules
+            .with_price("sglang/*", 0.3, &models)
+            .unwrap_err()
+            .contains("no model"));
+        for bad in [-1.0, f64::NAN, f64::INFINITY, 1e9] {
+            assert!(rules.with_price("vllm/*", bad, &models).is_err(), "{bad}");
+        }
     }
 }

@@ -33,6 +33,10 @@ pub struct Usage {
     pub cache_read: u64,
     pub cache_write: u64,
     pub uncached: u64,
+    /// Whether the object reports cache writes at all. OpenAI reports them only from GPT-5.6
+    /// (`cache_write_tokens`), Gemini never: there `cache_write` is 0 because nothing was said,
+    /// which must not read as "nothing was written" (issue #20, item 9).
+    pub write_reported: bool,
 }
 
 impl Usage {
@@ -82,30 +86,36 @@ pub fn normalize(format: UsageFormat, v: &Value) -> Result<Usage, UsageError> {
         num(path)?.ok_or_else(|| UsageError(format!("missing `{}`", path.join("."))))
     };
     Ok(match format {
-        UsageFormat::Anthropic => Usage {
-            cache_read: num(&["cache_read_input_tokens"])?.unwrap_or(0),
-            cache_write: num(&["cache_creation_input_tokens"])?.unwrap_or(0),
-            uncached: need(&["input_tokens"])?,
-        },
-        UsageFormat::BedrockConverse => Usage {
-            cache_read: num(&["cacheReadInputTokens"])?.unwrap_or(0),
-            cache_write: num(&["cacheWriteInputTokens"])?.unwrap_or(0),
-            uncached: need(&["inputTokens"])?,
-        },
+        UsageFormat::Anthropic => {
+            let write = num(&["cache_creation_input_tokens"])?;
+            Usage {
+                cache_read: num(&["cache_read_input_tokens"])?.unwrap_or(0),
+                cache_write: write.unwrap_or(0),
+                uncached: need(&["input_tokens"])?,
+                write_reported: write.is_some(),
+            }
+        }
+        UsageFormat::BedrockConverse => {
+            let write = num(&["cacheWriteInputTokens"])?;
+            Usage {
+                cache_read: num(&["cacheReadInputTokens"])?.unwrap_or(0),
+                cache_write: write.unwrap_or(0),
+                uncached: need(&["inputTokens"])?,
+                write_reported: write.is_some(),
+            }
+        }
         UsageFormat::OpenaiChat | UsageFormat::OpenaiCompatible => {
             let total = need(&["prompt_tokens"])?;
             let read = num(&["prompt_tokens_details", "cached_tokens"])?.unwrap_or(0);
             let write = num(&["cache_write_tokens"])?
-                .or(num(&["prompt_tokens_details", "cache_write_tokens"])?)
-                .unwrap_or(0);
+                .or(num(&["prompt_tokens_details", "cache_write_tokens"])?);
             included(total, read, write)?
         }
         UsageFormat::OpenaiResponses => {
             let total = need(&["input_tokens"])?;
             let read = num(&["input_tokens_details", "cached_tokens"])?.unwrap_or(0);
             let write = num(&["cache_write_tokens"])?
-                .or(num(&["input_tokens_details", "cache_write_tokens"])?)
-                .unwrap_or(0);
+                .or(num(&["input_tokens_details", "cache_write_tokens"])?);
             included(total, read, write)?
         }
         UsageFormat::Gemini => {
@@ -115,13 +125,15 @@ pub fn normalize(format: UsageFormat, v: &Value) -> Result<Usage, UsageError> {
             let read = num(&["cached_content_token_count"])?
                 .or(num(&["cachedContentTokenCount"])?)
                 .unwrap_or(0);
-            included(total, read, 0)?
+            included(total, read, None)?
         }
     })
 }
 
-/// Formats whose total includes the cached tokens.
-fn included(total: u64, read: u64, write: u64) -> Result<Usage, UsageError> {
+/// Formats whose total includes the cached tokens; `write` is `None` when not reported.
+fn included(total: u64, read: u64, write: Option<u64>) -> Result<Usage, UsageError> {
+    let write_reported = write.is_some();
+    let write = write.unwrap_or(0);
     let cached = read
         .checked_add(write)
         .ok_or_else(|| UsageError("token counts overflow".into()))?;
@@ -134,6 +146,7 @@ fn included(total: u64, read: u64, write: u64) -> Result<Usage, UsageError> {
         cache_read: read,
         cache_write: write,
         uncached: total - cached,
+        write_reported,
     })
 }
 
@@ -227,15 +240,49 @@ mod tests {
         for (f, v, (r, w, u)) in cases {
             let got = normalize(f, &v).unwrap_or_else(|e| panic!("{f:?} {v}: {e}"));
             assert_eq!(
-                got,
-                Usage {
-                    cache_read: r,
-                    cache_write: w,
-                    uncached: u
-                },
+                (got.cache_read, got.cache_write, got.uncached),
+                (r, w, u),
                 "{f:?} {v}"
             );
         }
+    }
+
+    /// A zero write is "not reported" unless the object has the field (issue #20, item 9).
+    #[test]
+    fn writes_not_reported_are_told_apart_from_zero_writes() {
+        let reported = |f, v: serde_json::Value| normalize(f, &v).unwrap().write_reported;
+        assert!(!reported(
+            UsageFormat::OpenaiChat,
+            json!({"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 0}})
+        ));
+        assert!(reported(
+            UsageFormat::OpenaiChat,
+            json!({"prompt_tokens": 10, "cache_write_tokens": 0})
+        ));
+        assert!(!reported(
+            UsageFormat::OpenaiResponses,
+            json!({"input_tokens": 10})
+        ));
+        assert!(reported(
+            UsageFormat::OpenaiResponses,
+            json!({"input_tokens": 10, "input_tokens_details": {"cache_write_tokens": 4}})
+        ));
+        assert!(reported(
+            UsageFormat::Anthropic,
+            json!({"input_tokens": 1, "cache_creation_input_tokens": 0})
+        ));
+        assert!(!reported(
+            UsageFormat::Anthropic,
+            json!({"input_tokens": 1})
+        ));
+        assert!(reported(
+            UsageFormat::BedrockConverse,
+            json!({"inputTokens": 1, "cacheWriteInputTokens": 0})
+        ));
+        assert!(!reported(
+            UsageFormat::Gemini,
+            json!({"prompt_token_count": 10, "cached_content_token_count": 4})
+        ));
     }
 
     #[test]

@@ -258,6 +258,8 @@ mod tests {
     /// decimal with ties to even; Rust's shortest formatter rounded a tie up. Expected strings
     /// are Python 3.11's `repr` of the same doubles.
     #[test]
+    // The tie cases are written with every digit of the exact double on purpose.
+    #[allow(clippy::excessive_precision)]
     fn floats_are_python_repr_including_ties() {
         for (f, py) in [
             (650695463490133.25, "650695463490133.2"),
@@ -383,6 +385,8 @@ mod tests {
             ]
         }
 
+        // The tie cases are written with every digit of the exact double on purpose.
+        #[allow(clippy::excessive_precision)]
         fn float() -> impl Strategy<Value = f64> {
             prop_oneof![
                 any::<f64>().prop_filter("finite", |f| f.is_finite()),
