@@ -93,17 +93,21 @@ cargo test --locked --workspace --all-targets --no-run
 step "rust tests (the release build runs beside them, at low priority)"
 # The tests wait on daemons, timers and child processes much of the time; the release build
 # (target/release, its own lock) takes the idle CPU instead of running after them.
+# Then the libFuzzer targets are type-checked on stable (scripts/fuzz.sh builds them on nightly):
+# each is one line calling its check in src/fuzz_props, which the tests run.
 (b=$SECONDS; env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS nice -n 15 cargo build --locked --release -q \
-  >"$TMPDIR/release-build.log" 2>&1 && echo $((SECONDS - b)) >"$TMPDIR/release-build.secs") &
+  >"$TMPDIR/release-build.log" 2>&1 && echo $((SECONDS - b)) >"$TMPDIR/release-build.secs" &&
+  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_TARGET_DIR="$PWD/target/fuzz-check" nice -n 15 \
+    cargo check --locked -q --manifest-path fuzz/Cargo.toml --bins >>"$TMPDIR/release-build.log" 2>&1) &
 release_pid=$!
-trap 'kill "$release_pid" 2>/dev/null || true' EXIT
+trap 'pkill -TERM -P "$release_pid" 2>/dev/null; kill "$release_pid" 2>/dev/null || true' EXIT
 cargo test --locked --workspace --all-targets --no-fail-fast
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
-step "release build (what was left of it after the tests)"
+step "release build and fuzz targets' check (what was left of them after the tests)"
 if ! wait "$release_pid"; then
   cat "$TMPDIR/release-build.log" >&2
-  echo "cargo build --release failed (above)" >&2
+  echo "cargo build --release or the fuzz targets' cargo check failed (above)" >&2
   exit 1
 fi
 trap - EXIT
