@@ -101,7 +101,8 @@ fn a_text_file_outside_the_prompts_directory_was_accepted() {
     let tf = yaml.lines().find(|l| l.starts_with("text_file:")).unwrap();
     std::fs::write(
         &y,
-        yaml.replace(tf, "text_file: ../../../../../../etc/passwd"),
+        // Enough `..` to reach / from any scratch directory (TMPDIR may be deep).
+        yaml.replace(tf, &format!("text_file: {}etc/passwd", "../".repeat(64))),
     )
     .unwrap();
     assert_refused(
