@@ -151,9 +151,11 @@ fi
 rm -rf "$TMPDIR"
 tmp_new=$(comm -13 <(echo "$tmp_before" | sort) <(ls -A /tmp | sort))
 if [ -n "$tmp_new" ]; then
-  echo "left in /tmp by this run (every temporary file belongs under \$TMPDIR):" >&2
+  echo "new in /tmp since this run began (every temporary file of ours belongs under \$TMPDIR):" >&2
   echo "$tmp_new" >&2
-  exit 1
+  # On a machine where other work writes /tmp meanwhile, PREFIX_WARDEN_TMP_CHECK=warn reports
+  # the entries without failing (CI runs on a machine of its own: strict).
+  [ "${PREFIX_WARDEN_TMP_CHECK:-strict}" = warn ] || exit 1
 fi
 
 step ""
