@@ -145,7 +145,8 @@ struct Cursor<'a> {
     /// `arglen` / `argidx` as CPython keeps them: -1 / -2 for a single (non-tuple) argument.
     len: isize,
     idx: isize,
-    /// The right operand when it can be indexed by key (a dict or a list), else `None`.
+    /// The right operand when Python sees a mapping in it (a dict, a list, an undefined
+    /// value), else `None`.
     dict: Option<&'a Value>,
 }
 
@@ -172,7 +173,13 @@ pub fn percent(fmt: &str, args: Args) -> Result<String, Error> {
         Args::One(v) => (
             -1,
             -2,
-            matches!(v.kind(), ValueKind::Map | ValueKind::Seq).then_some(*v),
+            // `PyMapping_Check`: anything with `__getitem__` but a tuple or a string (Jinja2's
+            // `Undefined` has one).
+            matches!(
+                v.kind(),
+                ValueKind::Map | ValueKind::Seq | ValueKind::Undefined
+            )
+            .then_some(*v),
         ),
     };
     let mut cur = Cursor {
