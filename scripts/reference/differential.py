@@ -17,7 +17,8 @@ What the generator covers: system text mixing corpus slices with every Unicode c
 corpus has and more (CJK, emoji and ZWJ sequences, combining marks, RTL, zero-width and
 format characters, line/paragraph separators, controls, quotes, backslashes, CRLF, Jinja-like
 braces); tool schemas with floats in every magnitude (1e-320..1e308, -0.0) and JSON notation
-(`1e-06`, `1E-6`, `0.000001`, `1.0e-6`, `100.0`), ints past 2^53 up to the 64-bit limits,
+(`1e-06`, `1E-6`, `0.000001`, `1.0e-6`, `100.0`), ints past 2^53, past 64 bits and up to
+the 128-bit limits (2^128 - 1, -2^127; json.loads keeps them exact), `-0`,
 nulls, booleans, nested objects and arrays, keys in shuffled order, strings with quotes,
 backslashes, newlines and emoji; no tools, empty tools.
 
@@ -123,7 +124,10 @@ def rand_float_text(r: random.Random) -> str:
     return repr(v)
 
 
-def rand_int(r: random.Random) -> int:
+def rand_int(r: random.Random):
+    """An int (or `-0`, which json.loads reads as the int 0): small, around 2^53, up to the
+    64-bit limits, and past them up to what a template value holds (2^128 - 1, -2^127), which
+    Python keeps exact. Past 128 bits the project refuses the request (tested in Rust)."""
     return r.choice([
         r.randint(-100, 100),
         r.randint(2**53 - 3, 2**53 + 3),
@@ -131,6 +135,11 @@ def rand_int(r: random.Random) -> int:
         r.randint(2**60, 2**64 - 1),
         -r.randint(2**60, 2**63),
         0,
+        r.randint(2**64, 2**64 + 3),
+        r.randint(2**64, 2**127 - 1),
+        -r.randint(2**63 + 1, 2**127),
+        r.randint(2**127, 2**128 - 1),
+        Raw("-0"),
     ])
 
 

@@ -470,6 +470,59 @@ fn a_template_that_refuses_the_system_role_is_one_error_line_without_the_prompt(
     assert_no_prompt_text(d.path(), &err, "template error");
 }
 
+/// Issue #19: a template using a Jinja2 feature the renderer lacks fails each pair with one
+/// line naming the template line and the feature (it was `unknown filter: filter wordwrap is
+/// unknown`), never a rendering transformers would not produce, never the prompt.
+#[test]
+fn a_jinja2_feature_the_renderer_lacks_is_named_in_one_line() {
+    let d = scratch();
+    let rel = "templates/qwen/wordwrap.jinja";
+    std::fs::write(
+        d.path().join(rel),
+        "{%- for m in messages %}\n<|im_start|>{{ m.role }}\n{{ m.content|wordwrap(60) }}<|im_end|>\n{%- endfor %}",
+    )
+    .unwrap();
+    add_to_config(d.path(), &qwen_entry(d.path(), "qwen/wordwrap", rel));
+    let o = run_in(d.path(), &["fingerprint", "--tokenizer", "qwen/wordwrap"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    let prompts = crate::support::yaml_files(&d.path().join("prompts"));
+    assert_eq!(lines.len(), prompts + 1, "{err}");
+    for l in &lines[..prompts] {
+        assert!(l.contains("qwen/wordwrap"), "{l}");
+        assert!(
+            l.contains("chat template line 3: the `wordwrap` filter is not supported by prefix-warden's renderer (transformers would accept it)"),
+            "{l}"
+        );
+    }
+    assert_no_prompt_text(d.path(), &err, "unsupported feature");
+}
+
+/// Issue #19: an integer past 128 bits in a tools file cannot be held as Python holds it; the
+/// prompt is refused at load naming the file and the field, not rendered with a float.
+#[test]
+fn an_integer_past_128_bits_in_a_tools_file_is_refused_naming_the_field() {
+    let d = scratch();
+    std::fs::write(
+        d.path().join("prompts/texts/huge.json"),
+        "[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {\"type\": \"object\",\n \"properties\": {\"n\": {\"type\": \"integer\", \"default\": 1234567890123456789012345678901234567890}}}}}]",
+    )
+    .unwrap();
+    let y = d.path().join("prompts/cline-hermes-4.yaml");
+    let mut yaml = std::fs::read_to_string(&y).unwrap();
+    yaml.push_str("tools_file: texts/huge.json\n");
+    std::fs::write(&y, yaml).unwrap();
+    let o = run_in(d.path(), &["fingerprint", "--tokenizer", "qwen/qwen3-chat"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("tools_file: texts/huge.json: $[0].function.parameters.properties.n.default (line 2, column 53): an integer of 40 digits (past 128 bits) is not supported by prefix-warden's renderer (transformers would accept it)"),
+        "{err}"
+    );
+    assert!(!err.contains("1234567890"), "{err}");
+}
+
 #[test]
 fn a_template_whose_pin_does_not_match_is_refused() {
     let d = scratch();

@@ -291,7 +291,11 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Prompt> {
                     path,
                     at,
                     "tools_file",
-                    format!("{f}: not JSON (line {}, column {})", e.line(), e.column()),
+                    if e.is_unsupported() {
+                        format!("{f}: {e}")
+                    } else {
+                        format!("{f}: not JSON (line {}, column {})", e.line(), e.column())
+                    },
                 )
             })?;
             if v.kind() != minijinja::value::ValueKind::Seq {

@@ -1,7 +1,8 @@
 //! The Jinja environment Hugging Face `transformers` renders chat templates in, rebuilt on
 //! `minijinja`: `trim_blocks` and `lstrip_blocks`, no autoescaping, `{% break %}` and
 //! `{% continue %}`, Python's `str`/`dict`/`list` methods (`minijinja-contrib`'s pycompat),
-//! `raise_exception`, `strftime_now` on an injected clock, and `tojson` as `json.dumps`.
+//! `raise_exception`, `strftime_now` on an injected clock, `tojson` as `json.dumps`, and `format`
+//! and `%` on strings as Python's printf-style formatting ([`super::pyformat`]).
 //!
 //! The environment holds no clock: it is compiled once per template ([`environment`]) and
 //! `strftime_now` is a context value of each rendering ([`clock`]), so one compiled template
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 use minijinja::value::{Kwargs, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind};
 
-use super::pyjson;
+use super::{pyformat, pyjson, unsupported};
 
 /// One rendering's budget: 2,000,000 instructions, or 128 MiB of values and output created
 /// (64 bytes a unit), whichever runs out first. The largest real rendering (an 8 MiB prompt,
@@ -44,7 +45,21 @@ pub fn environment(source: &str) -> Result<Environment<'static>, Error> {
         Err(Error::new(ErrorKind::InvalidOperation, msg))
     });
     env.add_filter("tojson", tojson);
+    // Jinja2's `format` and `%` on a string are Python's `str % args` (minijinja's `format`
+    // ignores surplus arguments and has no string `%`).
+    env.add_filter("format", pyformat::format_filter);
+    env.set_string_rem_callback(|_, lhs, rhs| pyformat::rem(lhs, rhs));
     env.add_test("iterable", is_iterable);
+    // What Jinja2 lacks fails here as in transformers (`No filter named 'split'`).
+    for f in unsupported::MINIJINJA_ONLY_FILTERS {
+        env.remove_filter(f);
+    }
+    for t in unsupported::MINIJINJA_ONLY_TESTS {
+        env.remove_test(t);
+    }
+    for g in unsupported::MINIJINJA_ONLY_GLOBALS {
+        env.remove_global(g);
+    }
     env.add_template_owned("chat_template", python_string_continuations(source))?;
     Ok(env)
 }

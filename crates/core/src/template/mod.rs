@@ -13,8 +13,11 @@
 mod harmony;
 mod harmony_ts;
 mod hf_env;
+pub mod json_loads;
 pub(crate) mod ojson;
+pub mod pyformat;
 pub mod pyjson;
+mod unsupported;
 
 use chrono::{DateTime, Utc};
 use minijinja::value::Value;
@@ -151,9 +154,13 @@ impl ChatTemplate {
             .map_err(|m| secrets.clean(&format!("harmony: {m}")));
         };
         let tools = match c.tools {
-            Some(t) => Some(
-                pyjson::parse(t).map_err(|e| secrets.clean(&format!("tools: not JSON: {e}")))?,
-            ),
+            Some(t) => Some(pyjson::parse(t).map_err(|e| {
+                secrets.clean(&if e.is_unsupported() {
+                    format!("tools: {e}")
+                } else {
+                    format!("tools: not JSON: {e}")
+                })
+            })?),
             None => None,
         };
         let tmpl = env
@@ -186,10 +193,15 @@ impl ChatTemplate {
 
 /// One line for a template error: its kind, message and line, with every fragment of the
 /// conversation it quotes cut out ([`crate::redact`]: `raise_exception` can quote any slice).
+/// A feature transformers' environment has and the renderer lacks is named as such
+/// ([`unsupported`]).
 fn describe(e: &minijinja::Error, secrets: &crate::redact::Redactor) -> String {
-    let msg = match e.detail() {
-        Some(d) => format!("{}: {d}", e.kind()),
-        None => e.kind().to_string(),
+    let msg = match (unsupported::feature(e), e.detail()) {
+        (Some(f), _) => format!(
+            "{f} is not supported by prefix-warden's renderer (transformers would accept it)"
+        ),
+        (None, Some(d)) => format!("{}: {d}", e.kind()),
+        (None, None) => e.kind().to_string(),
     };
     let msg = secrets.clean(&msg);
     match e.line() {
@@ -406,6 +418,113 @@ mod tests {
             render_with_tools("{% for t in nothing %}x{% endfor %}.", None).unwrap(),
             "."
         );
+    }
+
+    /// Issue #19: an integer past 64 bits in a tool schema is exact, as Python's `json.loads`
+    /// keeps it (serde_json made it a double: `1.2345678901234568e+29`); past 128 bits the
+    /// rendering fails naming the field, never prints something transformers would not.
+    #[test]
+    fn issue_19_integers_past_64_bits_print_exactly() {
+        let tools = r#"[{"big": 123456789012345678901234567890, "neg": -98765432109876543210, "max": 340282366920938463463374607431768211455, "z": -0}]"#;
+        let out = render_with_tools(
+            "{% set t = tools[0] %}{{ t.big }}|{{ 'x' ~ t.neg }}|{{ t.max|string }}|{{ t.z }}|{{ t|tojson }}|{{ t }}|{{ t.big > 2**64 }}",
+            Some(tools),
+        )
+        .unwrap();
+        // Python 3.11 with jinja2 3.1.6, the same expressions on `json.loads(tools)`.
+        assert_eq!(
+            out,
+            "123456789012345678901234567890|x-98765432109876543210|340282366920938463463374607431768211455|0|{\"big\": 123456789012345678901234567890, \"neg\": -98765432109876543210, \"max\": 340282366920938463463374607431768211455, \"z\": 0}|{'big': 123456789012345678901234567890, 'neg': -98765432109876543210, 'max': 340282366920938463463374607431768211455, 'z': 0}|True"
+        );
+        let e = render_with_tools(
+            "{{ tools }}",
+            Some(r#"[{"default": 1234567890123456789012345678901234567890}]"#),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "tools: $[0].default (line 1, column 14): an integer of 40 digits (past 128 bits) is not supported by prefix-warden's renderer (transformers would accept it)"
+        );
+    }
+
+    /// Issue #19: where the renderer cannot match transformers it says so in one line naming
+    /// the template line and the feature (it said `unknown filter: filter wordwrap is
+    /// unknown`); what transformers' environment rejects is rejected here too.
+    #[test]
+    fn issue_19_what_the_renderer_lacks_is_named_with_its_line() {
+        let not_here =
+            "is not supported by prefix-warden's renderer (transformers would accept it)";
+        for (src, want) in [
+            (
+                "x\n{{ messages[0].content|wordwrap(10) }}",
+                "chat template line 2: the `wordwrap` filter",
+            ),
+            (
+                "{{ 'a'|center(9) }}",
+                "chat template line 1: the `center` filter",
+            ),
+            (
+                "{% if true %}\n\n{% if messages is callable %}{% endif %}{% endif %}",
+                "chat template line 3: the `callable` test",
+            ),
+            (
+                "{% set c = cycler('a', 'b') %}{{ c.next() }}",
+                "chat template line 1: the global `cycler()`",
+            ),
+            (
+                "{{ messages[0].role.zfill(9) }}",
+                "chat template line 1: the str method `zfill()`",
+            ),
+            (
+                "{{ messages[0].copy() }}",
+                "chat template line 1: the dict method `copy()`",
+            ),
+        ] {
+            let e = render_with_tools(src, None).unwrap_err();
+            assert_eq!(e, format!("{want} {not_here}"), "{src}");
+        }
+        // Jinja2 as transformers configures it rejects these (no `jinja2.ext.do`, no such
+        // filter, test or global), so the renderer does too.
+        for src in [
+            "{% do messages.append(1) %}",
+            "{{ 'a b'|split }}",
+            "{{ 'x' is startingwith('x') }}",
+            "{{ debug() }}",
+        ] {
+            let e = render_with_tools(src, None).unwrap_err();
+            assert!(!e.contains(not_here), "{src}: {e}");
+        }
+        // A method Python's str lacks is an ordinary error.
+        let e = render_with_tools("{{ messages[0].role.nosuch() }}", None).unwrap_err();
+        assert!(e.contains("unknown method"), "{e}");
+    }
+
+    /// Issue #19: `format` and `%` on strings print as Python's `str % args` does inside
+    /// transformers: the cases of `tests/data/templates/format_cases.json`, rendered by
+    /// transformers' `render_jinja_template` (`scripts/reference/gen_format_cases.py`).
+    #[test]
+    fn python_formatting_renders_as_transformers_does() {
+        let data: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../tests/data/templates/format_cases.json"
+        ))
+        .unwrap();
+        let tools = data["tools"].as_str().unwrap();
+        let cases = data["cases"].as_array().unwrap();
+        assert!(cases.len() >= 20, "{}", cases.len());
+        let mut fails = Vec::new();
+        for case in cases {
+            let src = case["template"].as_str().unwrap();
+            let got = render_with_tools(src, Some(tools));
+            match (&got, case["output"].as_str()) {
+                (Ok(g), Some(w)) if g == w => {}
+                (Err(_), None) => {}
+                _ => fails.push(format!(
+                    "{src}\n  transformers: {}\n  prefix-warden: {got:?}",
+                    case
+                )),
+            }
+        }
+        assert!(fails.is_empty(), "{}", fails.join("\n"));
     }
 
     #[test]

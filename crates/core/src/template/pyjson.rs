@@ -1,8 +1,9 @@
 //! JSON as Python's `json.dumps` writes it, which is what Hugging Face's `tojson` filter is
 //! (`transformers` replaces Jinja's own filter, which HTML-escapes `<>&'`): keys in insertion
 //! order, `ensure_ascii=False` by default, `", "` / `": "` separators (`","` with an indent),
-//! floats as Python prints them. And the reverse: a JSON document read into template values
-//! with its key order kept (a tools file is rendered in the order its author wrote it).
+//! floats as Python prints them. And the reverse ([`parse`]): a JSON document read into
+//! template values as `json.loads` reads it, key order kept (a tools file is rendered in the
+//! order its author wrote it), integers exact.
 
 use indexmap::IndexMap;
 use minijinja::value::{Value, ValueKind};
@@ -166,69 +167,10 @@ fn write_str(out: &mut String, s: &str, ensure_ascii: bool) {
     out.push('"');
 }
 
-/// Parses JSON into template values, objects keeping their key order.
-pub fn parse(text: &str) -> Result<Value, serde_json::Error> {
-    use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let v = Seed.deserialize(&mut de)?;
-    de.end()?;
-    Ok(v)
-}
-
-struct Seed;
-
-impl<'de> serde::de::DeserializeSeed<'de> for Seed {
-    type Value = Value;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(Visitor)
-    }
-}
-
-struct Visitor;
-
-impl<'de> serde::de::Visitor<'de> for Visitor {
-    type Value = Value;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::from(()))
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(v) = a.next_element_seed(Seed)? {
-            items.push(v);
-        }
-        Ok(Value::from(items))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
-        // Python's json keeps the last of duplicate keys, at the first one's position, as an
-        // IndexMap insert does.
-        let mut items: IndexMap<Value, Value> = IndexMap::new();
-        while let Some(k) = a.next_key::<String>()? {
-            let v = a.next_value_seed(Seed)?;
-            items.insert(Value::from(k), v);
-        }
-        Ok(Value::from_object(items))
-    }
+/// Parses JSON into template values as Python's `json.loads` does (see [`super::json_loads`]):
+/// objects keeping their key order, integers exact.
+pub fn parse(text: &str) -> Result<Value, super::json_loads::LoadError> {
+    super::json_loads::loads(text)
 }
 
 #[cfg(test)]
@@ -301,7 +243,8 @@ mod tests {
         enum J {
             Null,
             Bool(bool),
-            /// Any 64-bit integer, signed or not (past 2^53, where a double loses digits).
+            /// Any integer a template value holds (past 2^53, where a double loses digits, and
+            /// past 64 bits, where serde_json makes it a double).
             Int(i128),
             /// A finite double and the notation its source text uses (see [`float_text`]).
             Float(f64, u8),
@@ -416,6 +359,8 @@ mod tests {
             prop_oneof![
                 any::<i64>().prop_map(i128::from),
                 any::<u64>().prop_map(i128::from),
+                // Past 64 bits: Python keeps them exact, and so must the reader.
+                any::<i128>(),
                 (-5i128..5).prop_map(|d| (1i128 << 53) + d),
                 prop::sample::select(vec![
                     i128::from(i64::MIN),

@@ -12,6 +12,9 @@ use crate::syntax::SyntaxConfig;
 use crate::value::Value;
 
 const MAX_RECURSION: usize = 150;
+/// prefix-warden: whether `{% do %}` parses (Jinja2's `jinja2.ext.do`); transformers'
+/// environment does not load that extension.
+const JINJA2_DO_EXTENSION: bool = false;
 const RESERVED_NAMES: [&str; 8] = [
     "true", "True", "false", "False", "none", "None", "loop", "self",
 ];
@@ -912,7 +915,9 @@ impl<'a> Parser<'a> {
                 }
                 ast::Stmt::Break(respan!(ast::Break))
             }
-            "do" => ast::Stmt::Do(respan!(ok!(self.parse_do()))),
+            // prefix-warden: `{% do %}` is Jinja2's `jinja2.ext.do`, which transformers'
+            // environment does not load: there it is an unknown tag, so it is one here.
+            "do" if JINJA2_DO_EXTENSION => ast::Stmt::Do(respan!(ok!(self.parse_do()))),
             name => syntax_error!("unknown statement {}", name),
         })
     }

@@ -665,7 +665,17 @@ impl<'env> Executor<'env> {
                 Instruction::Mul => alloc_binop!(mul),
                 Instruction::Div => func_binop!(div),
                 Instruction::IntDiv => func_binop!(int_div),
-                Instruction::Rem => func_binop!(rem),
+                Instruction::Rem => {
+                    b = stack.pop();
+                    a = stack.pop();
+                    // prefix-warden: `string % value` is Python's printf-style formatting
+                    // when the environment has a callback for it.
+                    let rv = match state.env().string_rem_callback {
+                        Some(ref f) if a.as_str().is_some() => f(state, &a, &b),
+                        _ => ops::rem(&a, &b),
+                    };
+                    stack.push(charge_value!(ctx_ok!(rv)));
+                }
                 Instruction::Pow => func_binop!(pow),
                 Instruction::Eq => op_binop!(==),
                 Instruction::Ne => op_binop!(!=),
