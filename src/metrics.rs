@@ -143,7 +143,7 @@ fn describe() {
     );
     describe_counter!(
         CACHE_DIAGNOSES,
-        "Provider cache diagnostics read, by prompt, provider, source and result (hit, miss, no_comparison, unavailable, pending)."
+        "Provider cache diagnostics read, by prompt, provider, source and result (hit, miss, no_comparison, unavailable, no_reason)."
     );
     describe_counter!(
         CACHE_MISSES,

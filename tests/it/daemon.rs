@@ -912,7 +912,7 @@ fn usage_ingest_counts_provider_diagnostics_by_reason() {
     );
     assert_eq!(
         v(
-            r#"prefix_warden_cache_diagnoses_total{prompt="cline-claude-sonnet-4",provider="anthropic",source="traffic",result="pending"}"#
+            r#"prefix_warden_cache_diagnoses_total{prompt="cline-claude-sonnet-4",provider="anthropic",source="traffic",result="no_reason"}"#
         ),
         1.0
     );

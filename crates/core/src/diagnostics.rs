@@ -2,11 +2,13 @@
 //! (issue #21): why a request did not read the cache, as the provider says it.
 //!
 //! - **Anthropic** (Messages API): the request names `diagnostics.previous_message_id`; the
-//!   response's `diagnostics.cache_miss_reason` is `null` while the comparison is pending, or an
-//!   object whose `type` is `model_changed`, `system_changed`, `tools_changed` or
-//!   `messages_changed` (each with `cache_missed_input_tokens`), `previous_message_not_found` or
-//!   `unavailable`. No reason (`diagnostics` without `cache_miss_reason`) is not a hit: Anthropic
-//!   reports misses only, so the outcome is `pending` either way.
+//!   response's `diagnostics.cache_miss_reason` is an object whose `type` is `model_changed`,
+//!   `system_changed`, `tools_changed` or `messages_changed` (each with
+//!   `cache_missed_input_tokens`), `previous_message_not_found` or `unavailable`; or `null`,
+//!   which Anthropic uses for three things it does not tell apart: no previous id (first turn),
+//!   no divergence found, and a comparison still running when the response was serialized. So
+//!   `null` is `no_reason`, never a hit. The comparison is of the requests' structure, whether or
+//!   not the cache actually hit: read it beside the usage.
 //! - **OpenAI** (Responses): the request names `prompt_cache_options.comparison_response_id`;
 //!   the response's `prompt_cache_diagnostics.type` is `cache_hit`, `cache_miss` (with `reason`,
 //!   `cache_missed_tokens`, `comparison_reusable_tokens`), `comparison_response_not_found` or
@@ -96,8 +98,9 @@ pub enum Diagnosis {
     NoComparison,
     /// The provider could not diagnose this request.
     Unavailable,
-    /// Not diagnosed yet (Anthropic `null`: the comparison was still running).
-    Pending,
+    /// No reason given: Anthropic `null` (first turn, no divergence, or still comparing), or
+    /// OpenAI `null` (diagnostics not requested).
+    NoReason,
 }
 
 impl Diagnosis {
@@ -108,7 +111,7 @@ impl Diagnosis {
             Diagnosis::Miss { .. } => "miss",
             Diagnosis::NoComparison => "no_comparison",
             Diagnosis::Unavailable => "unavailable",
-            Diagnosis::Pending => "pending",
+            Diagnosis::NoReason => "no_reason",
         }
     }
 }
@@ -159,7 +162,7 @@ pub fn parse(format: DiagnosticsFormat, v: &Value) -> Result<Diagnosis, UsageErr
                 return Err(err("not a JSON object".into()));
             }
             let reason = match v.get("cache_miss_reason") {
-                None | Some(Value::Null) => return Ok(Diagnosis::Pending),
+                None | Some(Value::Null) => return Ok(Diagnosis::NoReason),
                 Some(r) => r,
             };
             let t = type_of(reason)?;
@@ -184,7 +187,7 @@ pub fn parse(format: DiagnosticsFormat, v: &Value) -> Result<Diagnosis, UsageErr
         }
         DiagnosticsFormat::OpenaiResponses => {
             if v.is_null() {
-                return Ok(Diagnosis::Pending);
+                return Ok(Diagnosis::NoReason);
             }
             if !v.is_object() {
                 return Err(err("not a JSON object".into()));
@@ -260,9 +263,9 @@ mod tests {
         );
         assert_eq!(
             a(json!({"cache_miss_reason": null})).unwrap(),
-            Diagnosis::Pending
+            Diagnosis::NoReason
         );
-        assert_eq!(a(json!({})).unwrap(), Diagnosis::Pending);
+        assert_eq!(a(json!({})).unwrap(), Diagnosis::NoReason);
         let e = a(json!({"cache_miss_reason": {"type": "moon_phase"}}))
             .unwrap_err()
             .to_string();
@@ -289,7 +292,7 @@ mod tests {
             o(json!({"type": "unavailable"})).unwrap(),
             Diagnosis::Unavailable
         );
-        assert_eq!(o(Value::Null).unwrap(), Diagnosis::Pending);
+        assert_eq!(o(Value::Null).unwrap(), Diagnosis::NoReason);
         for (r, reason) in [
             ("model_changed", MissReason::ModelChanged),
             ("prompt_cache_key_changed", MissReason::CacheKeyChanged),
