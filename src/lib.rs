@@ -23,8 +23,9 @@
 // The analyzer core, re-exported so `crate::config` and `prefix_warden::tokenizer` read the same
 // in both crates. The core cannot do network IO (see its crate doc).
 pub use prefix_warden_core::{
-    analyzer, bounded, cache_rules, config, diff, error, fingerprint, fp_cache, lifecycle, money,
-    prefix, prompt, provider, redact, report, schedule, template, tokenizer, traffic, usage,
+    analyzer, bounded, cache_rules, config, diagnostics, diff, error, fingerprint, fp_cache,
+    lifecycle, money, prefix, prompt, provider, redact, report, schedule, template, tokenizer,
+    traffic, usage,
 };
 
 pub mod backoff;

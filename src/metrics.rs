@@ -27,6 +27,9 @@ pub const CACHE_READ_TOKENS: &str = "prefix_warden_cache_read_tokens_total";
 pub const CACHE_WRITE_TOKENS: &str = "prefix_warden_cache_write_tokens_total";
 pub const UNCACHED_INPUT_TOKENS: &str = "prefix_warden_uncached_input_tokens_total";
 pub const USAGE_RECORDS: &str = "prefix_warden_usage_records_total";
+pub const CACHE_DIAGNOSES: &str = "prefix_warden_cache_diagnoses_total";
+pub const CACHE_MISSES: &str = "prefix_warden_cache_misses_total";
+pub const CACHE_MISSED_TOKENS: &str = "prefix_warden_cache_missed_tokens_total";
 pub const STORE_HEALTHY: &str = "prefix_warden_store_healthy";
 pub const STORE_RECOVERIES: &str = "prefix_warden_store_recoveries_total";
 pub const MODEL_RETIREMENT: &str = "prefix_warden_model_retirement_timestamp_seconds";
@@ -56,6 +59,9 @@ pub const ALL: &[&str] = &[
     CACHE_WRITE_TOKENS,
     UNCACHED_INPUT_TOKENS,
     USAGE_RECORDS,
+    CACHE_DIAGNOSES,
+    CACHE_MISSES,
+    CACHE_MISSED_TOKENS,
     STORE_HEALTHY,
     STORE_RECOVERIES,
     MODEL_RETIREMENT,
@@ -134,6 +140,18 @@ fn describe() {
     describe_gauge!(
         LIVE_COLOR,
         "1 for the color the last lookup found live, 0 for the others."
+    );
+    describe_counter!(
+        CACHE_DIAGNOSES,
+        "Provider cache diagnostics read, by prompt, provider, source and result (hit, miss, no_comparison, unavailable, no_reason)."
+    );
+    describe_counter!(
+        CACHE_MISSES,
+        "Cache misses the provider diagnosed, by prompt, provider, source and reason."
+    );
+    describe_counter!(
+        CACHE_MISSED_TOKENS,
+        "Input tokens the provider says a diagnosed miss would have read from cache, by reason."
     );
     describe_counter!(
         CACHE_READ_TOKENS,

@@ -95,6 +95,37 @@ try:
                                  messages=[{"role": "user", "content": "Hello."}]).input_tokens
     t2 = o.responses.input_tokens.count(model="gpt-5.5", instructions=system, input="Hello.").input_tokens
     check("count endpoints: the admin offset moves both counts", (n2 - n1, t2 - t1) == (7, 7), repr((n1, n2, t1, t2)))
+
+    # Cache diagnostics (issue #21): each provider's answers, read by the SDKs' own types.
+    msgs = [{"role": "user", "content": "Hello."}]
+    d1 = a.messages.create(model="claude-sonnet-4-6", max_tokens=1, system=system, messages=msgs,
+                           diagnostics={"previous_message_id": None})
+    check("anthropic diagnostics: a first turn has no reason", d1.diagnostics is not None and d1.diagnostics.cache_miss_reason is None, repr(d1.diagnostics))
+    d2 = a.messages.create(model="claude-sonnet-4-6", max_tokens=1, system=system + " Today is Tuesday.", messages=msgs,
+                           diagnostics={"previous_message_id": d1.id})
+    r = d2.diagnostics.cache_miss_reason
+    check("anthropic diagnostics: a system edit is system_changed", type(r).__name__ == "CacheMissSystemChanged" and r.cache_missed_input_tokens > 1024, repr(d2.diagnostics))
+    d3 = a.messages.create(model="claude-opus-4-6", max_tokens=1, system=system + " Today is Tuesday.", messages=msgs,
+                           diagnostics={"previous_message_id": d2.id})
+    check("anthropic diagnostics: another model is model_changed", type(d3.diagnostics.cache_miss_reason).__name__ == "CacheMissModelChanged", repr(d3.diagnostics))
+    d4 = a.messages.create(model="claude-opus-4-6", max_tokens=1, system=system, messages=msgs,
+                           diagnostics={"previous_message_id": "msg_unknown"})
+    check("anthropic diagnostics: an unknown id is previous_message_not_found", type(d4.diagnostics.cache_miss_reason).__name__ == "CacheMissPreviousMessageNotFound", repr(d4.diagnostics))
+    admin(base, "/admin/diagnostics", {"unavailable": 1})
+    d5 = a.messages.create(model="claude-opus-4-6", max_tokens=1, system=system, messages=msgs,
+                           diagnostics={"previous_message_id": d4.id})
+    check("anthropic diagnostics: the admin fault gives unavailable", type(d5.diagnostics.cache_miss_reason).__name__ == "CacheMissUnavailable", repr(d5.diagnostics))
+    r1 = o.responses.create(model="gpt-5.6", max_output_tokens=16, instructions=system, input="Hello.")
+    r2 = o.responses.create(model="gpt-5.6", max_output_tokens=16, instructions=system, input="Hello.",
+                            prompt_cache_options={"comparison_response_id": r1.id})
+    check("openai diagnostics: the same request is cache_hit", type(r2.prompt_cache_diagnostics).__name__ == "PromptCacheDiagnosticsCacheHit", repr(r2.prompt_cache_diagnostics))
+    r3 = o.responses.create(model="gpt-5.6", max_output_tokens=16, instructions=system, input="Hello.", prompt_cache_key="tenant-2",
+                            prompt_cache_options={"comparison_response_id": r2.id})
+    pd = r3.prompt_cache_diagnostics
+    check("openai diagnostics: another key is a cache_miss, prompt_cache_key_changed", type(pd).__name__ == "PromptCacheDiagnosticsCacheMiss" and pd.reason == "prompt_cache_key_changed" and pd.cache_missed_tokens > 1024, repr(pd))
+    r4 = o.responses.create(model="gpt-5.6", max_output_tokens=16, instructions=system, input="Hello.",
+                            prompt_cache_options={"comparison_response_id": "resp_unknown"})
+    check("openai diagnostics: an unknown id is comparison_response_not_found", type(r4.prompt_cache_diagnostics).__name__ == "PromptCacheDiagnosticsComparisonResponseNotFound", repr(r4.prompt_cache_diagnostics))
 finally:
     emu.terminate()
     emu.wait(10)

@@ -4,7 +4,9 @@
 //! Body: a JSON array of records, or `{"records": [...]}`; a record is
 //! `{"prompt": "<registered id>", "provider": "anthropic" | "openai-chat" | "openai-responses" |
 //! "bedrock" | "gemini" | "vllm" | "sglang", "usage": {...}}` where `usage` is the provider's
-//! own object (Gemini: `usage_metadata`). A batch is validated whole before anything is counted;
+//! own object (Gemini: `usage_metadata`). An `anthropic` record may carry the response's
+//! `diagnostics` object and an `openai-responses` record its `prompt_cache_diagnostics`,
+//! verbatim: they are counted by result and miss reason (crate::diagnostics). A batch is validated whole before anything is counted;
 //! a bad one gets a 400 naming the record and the problem. Unregistered prompt ids are counted
 //! together under `prompt="unregistered"`, never one label each. A bearer token, when
 //! configured, is required; it must be configured when the daemon listens beyond loopback.
@@ -18,7 +20,11 @@ use axum::response::IntoResponse;
 use serde_json::Value;
 
 use super::Shared;
-use crate::metrics::{CACHE_READ_TOKENS, CACHE_WRITE_TOKENS, UNCACHED_INPUT_TOKENS, USAGE_RECORDS};
+use crate::diagnostics::{self, Diagnosis, DiagnosticsFormat};
+use crate::metrics::{
+    CACHE_DIAGNOSES, CACHE_MISSED_TOKENS, CACHE_MISSES, CACHE_READ_TOKENS, CACHE_WRITE_TOKENS,
+    UNCACHED_INPUT_TOKENS, USAGE_RECORDS,
+};
 use crate::provider::Api;
 use crate::usage::normalize;
 
@@ -43,8 +49,12 @@ pub async fn post_usage(
         prompt,
         provider,
         usage: u,
+        diagnosis,
     } in &parsed
     {
+        if let Some(d) = diagnosis {
+            count_diagnosis(prompt, provider, "traffic", d);
+        }
         let labels = [
             ("prompt", prompt.clone()),
             ("provider", provider.to_string()),
@@ -62,6 +72,28 @@ pub async fn post_usage(
         .into_response()
 }
 
+/// Counts one diagnosis under `source` ("traffic" or "warmup").
+pub fn count_diagnosis(prompt: &str, provider: &str, source: &str, d: &Diagnosis) {
+    let labels = [
+        ("prompt", prompt.to_string()),
+        ("provider", provider.to_string()),
+        ("source", source.to_string()),
+    ];
+    let mut with_result = labels.to_vec();
+    with_result.push(("result", d.result().to_string()));
+    metrics::counter!(CACHE_DIAGNOSES, &with_result).increment(1);
+    if let Diagnosis::Miss {
+        reason,
+        missed_tokens,
+    } = d
+    {
+        let mut with_reason = labels.to_vec();
+        with_reason.push(("reason", reason.label().to_string()));
+        metrics::counter!(CACHE_MISSES, &with_reason).increment(1);
+        metrics::counter!(CACHE_MISSED_TOKENS, &with_reason).increment(*missed_tokens);
+    }
+}
+
 /// One record of a batch, ready to count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Counted {
@@ -69,6 +101,8 @@ pub struct Counted {
     pub prompt: String,
     pub provider: &'static str,
     pub usage: crate::usage::Usage,
+    /// What the provider's diagnostics object in the record says, when it has one.
+    pub diagnosis: Option<Diagnosis>,
 }
 
 /// Parses and validates a whole batch; the first bad record rejects it, named in the error.
@@ -107,6 +141,8 @@ pub fn parse_batch(body: &[u8], known: &HashSet<String>) -> Result<Vec<Counted>,
             Ok(u) => u,
             Err(e) => return Err(format!("records[{i}].usage: {e}")),
         };
+        let diagnosis = record_diagnosis(r, api.diagnostics_format())
+            .map_err(|e| format!("records[{i}].{e}"))?;
         let prompt = if known.contains(prompt) {
             prompt.to_string()
         } else {
@@ -116,9 +152,38 @@ pub fn parse_batch(body: &[u8], known: &HashSet<String>) -> Result<Vec<Counted>,
             prompt,
             provider: api.provider().label(),
             usage,
+            diagnosis,
         });
     }
     Ok(parsed)
+}
+
+/// The record's diagnostics object, read in the format its provider answers; a diagnostics
+/// field that provider does not send is an error naming it (it would otherwise be ignored).
+fn record_diagnosis(
+    r: &Value,
+    format: Option<DiagnosticsFormat>,
+) -> Result<Option<Diagnosis>, String> {
+    for other in [
+        DiagnosticsFormat::Anthropic,
+        DiagnosticsFormat::OpenaiResponses,
+    ] {
+        if Some(other) != format && r.get(other.field()).is_some() {
+            return Err(format!(
+                "{}: this provider's responses do not carry it (anthropic sends `diagnostics`, openai-responses `prompt_cache_diagnostics`)",
+                other.field()
+            ));
+        }
+    }
+    let Some(format) = format else {
+        return Ok(None);
+    };
+    match r.get(format.field()) {
+        None => Ok(None),
+        Some(v) => diagnostics::parse(format, v)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+    }
 }
 
 fn reply(status: StatusCode, message: String) -> axum::response::Response {

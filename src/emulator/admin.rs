@@ -8,6 +8,8 @@
 //! - `POST /admin/clock {"advance_ms": N}` moves the emulator's clock forward.
 //! - `POST /admin/count {"offset": N}` adds N to every count the count endpoints answer, as a
 //!   provider changing its tokenizer or framing would.
+//! - `POST /admin/diagnostics {"unavailable": N}`: the next N cache diagnostics answer
+//!   `unavailable` (every other reason comes from the requests themselves).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,4 +124,19 @@ pub async fn count(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -
     shared.lock().count_offset = c.offset;
     tracing::info!(offset = c.offset, "emulator: count offset set");
     Json(json!({"offset": c.offset})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiagnosticsFault {
+    unavailable: u32,
+}
+
+pub async fn diagnostics(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let d: DiagnosticsFault = match serde_json::from_slice(&body) {
+        Ok(d) => d,
+        Err(e) => return bad_request(format!("invalid body: {e}")),
+    };
+    shared.lock().diagnostics.unavailable = d.unavailable;
+    Json(json!({"unavailable": d.unavailable})).into_response()
 }

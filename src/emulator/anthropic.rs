@@ -46,6 +46,15 @@ struct MessagesRequest {
     /// Automatic caching: a breakpoint on the last block.
     #[serde(default)]
     cache_control: Option<Value>,
+    /// Cache diagnostics: `{"previous_message_id": ID | null}` (the object opts in).
+    #[serde(default)]
+    diagnostics: Option<DiagnosticsParam>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiagnosticsParam {
+    previous_message_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -320,6 +329,22 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Response,
     };
     st.breakpoints.commit(&blocks, &plan, now);
     st.counters.tokens(read, written, input, output_tokens);
+    let message_id = format!("msg_{id:024x}");
+    let diagnostics = req.diagnostics.as_ref().map(|d| {
+        let shape = super::diagnose::Shape::new(
+            &req.model,
+            None,
+            text_blocks
+                .iter()
+                .zip(&ids)
+                .map(|(b, ids)| (b.section.as_str(), ids.as_slice())),
+        );
+        let answer = st
+            .diagnostics
+            .anthropic(d.previous_message_id.as_deref(), &shape);
+        st.diagnostics.insert(message_id.clone(), shape);
+        answer
+    });
     drop(st);
     tracing::debug!(
         model = %req.model,
@@ -335,8 +360,8 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Response,
         Some(t) => json!([{"type": "text", "text": t}]),
         None => json!([]),
     };
-    let body = json!({
-        "id": format!("msg_{id:024x}"),
+    let mut body = json!({
+        "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": req.model,
@@ -354,6 +379,9 @@ fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Response,
             "output_tokens": output_tokens,
         },
     });
+    if let Some(d) = diagnostics {
+        body["diagnostics"] = d;
+    }
     let mut r = (StatusCode::OK, axum::Json(body)).into_response();
     let h = r.headers_mut();
     h.extend(limits::anthropic_headers(&snapshot, chrono::Utc::now()));

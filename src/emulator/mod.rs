@@ -28,6 +28,7 @@ mod api_error;
 mod cache;
 mod connection;
 mod count;
+mod diagnose;
 mod engine;
 mod faults;
 mod limits;
@@ -163,6 +164,8 @@ pub(crate) struct State {
     counters: stats::Counters,
     /// Source of request and message ids.
     next_id: u64,
+    /// Request fingerprints for cache diagnostics, by response id.
+    diagnostics: diagnose::Shapes,
     /// Added to every count of the count endpoints (`POST /admin/count`): a provider that
     /// changed its tokenizer or framing, for tests.
     count_offset: i64,
@@ -205,6 +208,7 @@ impl Emulator {
             fault: faults::Fault::default(),
             counters: stats::Counters::default(),
             next_id: 0,
+            diagnostics: diagnose::Shapes::default(),
             count_offset: 0,
         };
         Ok(Self {
@@ -247,6 +251,7 @@ impl Emulator {
             .route("/admin/reset", post(admin::reset))
             .route("/admin/clock", post(admin::clock))
             .route("/admin/count", post(admin::count))
+            .route("/admin/diagnostics", post(admin::diagnostics))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(self.shared.clone())
     }

@@ -53,6 +53,9 @@ struct CacheOptions {
     ttl: Option<String>,
     #[serde(default)]
     prewarm: bool,
+    /// Responses only: the response to compare with, for `prompt_cache_diagnostics`.
+    #[serde(default)]
+    comparison_response_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +120,7 @@ struct Prompt {
     silent: bool,
     /// Responses `max_output_tokens`, checked against the floor of older models.
     max_output_tokens: Option<u32>,
+    api: Api,
 }
 
 /// The text a content part contributes: its text, or its JSON (keys sorted) without the
@@ -202,16 +206,20 @@ fn chat_prompt(req: ChatRequest) -> Result<Prompt, ApiError> {
             latest = Some(blocks.len() - 1);
         }
     }
-    if req
-        .cache
-        .prompt_cache_options
-        .as_ref()
-        .is_some_and(|o| o.prewarm)
-    {
-        return Err(ApiError::invalid(
-            FLAVOR,
-            "Unsupported parameter: 'prompt_cache_options.prewarm' is only supported by the Responses API.",
-        ));
+    let opts = req.cache.prompt_cache_options.as_ref();
+    for (set, name) in [
+        (opts.is_some_and(|o| o.prewarm), "prewarm"),
+        (
+            opts.is_some_and(|o| o.comparison_response_id.is_some()),
+            "comparison_response_id",
+        ),
+    ] {
+        if set {
+            return Err(ApiError::invalid(
+                FLAVOR,
+                format!("Unsupported parameter: 'prompt_cache_options.{name}' is only supported by the Responses API."),
+            ));
+        }
     }
     Ok(Prompt {
         model: req.model,
@@ -220,6 +228,7 @@ fn chat_prompt(req: ChatRequest) -> Result<Prompt, ApiError> {
         latest,
         silent: req.max_completion_tokens.or(req.max_tokens) == Some(0),
         max_output_tokens: None,
+        api: Api::Chat,
     })
 }
 
@@ -279,6 +288,7 @@ fn responses_prompt(req: ResponsesRequest) -> Result<Prompt, ApiError> {
         latest,
         silent: prewarm || req.max_output_tokens == Some(0),
         max_output_tokens: req.max_output_tokens,
+        api: Api::Responses,
     })
 }
 
@@ -347,6 +357,8 @@ struct Outcome {
     output_tokens: usize,
     reply: Option<&'static str>,
     snapshot: limits::Snapshot,
+    /// `prompt_cache_diagnostics` (Responses with `comparison_response_id`).
+    diagnostics: Option<Value>,
 }
 
 fn unsupported(param: &str) -> ApiError {
@@ -540,6 +552,21 @@ fn complete(shared: &Shared, p: &Prompt) -> Result<Outcome, ApiError> {
     }
     st.counters
         .tokens(cached, written, n - cached - written, output_tokens);
+    let mut diagnostics = None;
+    if p.api == Api::Responses {
+        let shape = super::diagnose::Shape::new(
+            &p.model,
+            p.cache.prompt_cache_key.as_deref(),
+            p.blocks
+                .iter()
+                .zip(&ids)
+                .map(|(b, ids)| (b.tag.as_str(), ids.as_slice())),
+        );
+        if let Some(prev) = opts.and_then(|o| o.comparison_response_id.as_deref()) {
+            diagnostics = Some(st.diagnostics.openai(prev, &shape));
+        }
+        st.diagnostics.insert(format!("resp_{id:024x}"), shape);
+    }
     drop(st);
     tracing::debug!(
         model = %p.model,
@@ -550,6 +577,7 @@ fn complete(shared: &Shared, p: &Prompt) -> Result<Outcome, ApiError> {
         "emulator: openai request"
     );
     Ok(Outcome {
+        diagnostics,
         id,
         prompt_tokens: n,
         cached,
@@ -601,7 +629,7 @@ fn responses_body(p: &Prompt, o: &Outcome) -> Value {
         }]),
         None => json!([]),
     };
-    json!({
+    let mut body = json!({
         "id": format!("resp_{:024x}", o.id),
         "object": "response",
         "created_at": chrono::Utc::now().timestamp(),
@@ -615,5 +643,9 @@ fn responses_body(p: &Prompt, o: &Outcome) -> Value {
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": o.prompt_tokens + o.output_tokens,
         },
-    })
+    });
+    if let Some(d) = &o.diagnostics {
+        body["prompt_cache_diagnostics"] = d.clone();
+    }
+    body
 }

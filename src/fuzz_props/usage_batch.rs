@@ -3,7 +3,8 @@
 //!
 //! Must hold: no panic, no OOM, bounded time; accepted counts stay within `usage::MAX_TOKENS`
 //! each (so counters cannot wrap), and a record's prompt label is a registered id or
-//! `unregistered`, never an arbitrary string.
+//! `unregistered`, never an arbitrary string; a diagnosed miss's tokens stay within
+//! `usage::MAX_TOKENS` too.
 
 use std::collections::HashSet;
 

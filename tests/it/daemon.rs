@@ -873,3 +873,92 @@ fn usage_ingest_counts_traffic_per_provider() {
     );
     assert_eq!(post(&url, &big, Some("s3cret-token")).0, 413);
 }
+
+/// Issue #21: a usage record may carry the provider's own cache diagnostics verbatim
+/// (Anthropic `diagnostics`, OpenAI Responses `prompt_cache_diagnostics`); the daemon counts
+/// every diagnosis by result and every miss, and its missed tokens, by one closed set of
+/// reasons. A diagnostics object on a provider that does not send it, or an unknown reason, is
+/// a 400 naming the record, and counts nothing.
+#[test]
+fn usage_ingest_counts_provider_diagnostics_by_reason() {
+    let d = scratch();
+    write_config(d.path(), &["openai/o200k_base"], "", |c| c);
+    let r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let url = format!("http://{}/v1/usage", r.addr);
+    let batch = r#"[
+        {"prompt": "cline-claude-sonnet-4", "provider": "anthropic", "usage": {"input_tokens": 12021, "cache_read_input_tokens": 0}, "diagnostics": {"cache_miss_reason": {"type": "system_changed", "cache_missed_input_tokens": 12000}}},
+        {"prompt": "cline-claude-sonnet-4", "provider": "anthropic", "usage": {"input_tokens": 9000}, "diagnostics": {"cache_miss_reason": {"type": "system_changed", "cache_missed_input_tokens": 8990}}},
+        {"prompt": "cline-claude-sonnet-4", "provider": "anthropic", "usage": {"input_tokens": 21, "cache_read_input_tokens": 12000}, "diagnostics": {"cache_miss_reason": null}},
+        {"prompt": "browser-use-agent", "provider": "openai-responses", "usage": {"input_tokens": 5300}, "prompt_cache_diagnostics": {"type": "cache_miss", "reason": "prompt_cache_key_changed", "cache_missed_tokens": 5120, "comparison_reusable_tokens": 5248}},
+        {"prompt": "browser-use-agent", "provider": "openai-responses", "usage": {"input_tokens": 5300, "input_tokens_details": {"cached_tokens": 5248}}, "prompt_cache_diagnostics": {"type": "cache_hit"}},
+        {"prompt": "browser-use-agent", "provider": "openai-responses", "usage": {"input_tokens": 5300}, "prompt_cache_diagnostics": {"type": "comparison_response_not_found"}}
+    ]"#;
+    let (code, body) = post(&url, batch, None);
+    assert_eq!(code, 200, "{body}");
+    let m = r.get("/metrics").1;
+    let v = |series: &str| metric(&m, series).unwrap_or_else(|| panic!("no {series}"));
+    assert_eq!(
+        v(
+            r#"prefix_warden_cache_misses_total{prompt="cline-claude-sonnet-4",provider="anthropic",source="traffic",reason="system_changed"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        v(
+            r#"prefix_warden_cache_missed_tokens_total{prompt="cline-claude-sonnet-4",provider="anthropic",source="traffic",reason="system_changed"}"#
+        ),
+        20990.0
+    );
+    assert_eq!(
+        v(
+            r#"prefix_warden_cache_diagnoses_total{prompt="cline-claude-sonnet-4",provider="anthropic",source="traffic",result="no_reason"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            r#"prefix_warden_cache_misses_total{prompt="browser-use-agent",provider="openai",source="traffic",reason="cache_key_changed"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            r#"prefix_warden_cache_diagnoses_total{prompt="browser-use-agent",provider="openai",source="traffic",result="hit"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            r#"prefix_warden_cache_diagnoses_total{prompt="browser-use-agent",provider="openai",source="traffic",result="no_comparison"}"#
+        ),
+        1.0
+    );
+
+    for (body, needle) in [
+        (
+            r#"[{"prompt": "x", "provider": "openai-chat", "usage": {"prompt_tokens": 1}, "diagnostics": {"cache_miss_reason": null}}]"#,
+            "records[0].diagnostics: this provider's responses do not carry it",
+        ),
+        (
+            r#"[{"prompt": "x", "provider": "anthropic", "usage": {"input_tokens": 1}, "diagnostics": {"cache_miss_reason": {"type": "cosmic_ray"}}}]"#,
+            "records[0].diagnostics: unknown cache_miss_reason type `cosmic_ray`",
+        ),
+        (
+            r#"[{"prompt": "x", "provider": "openai-responses", "usage": {"input_tokens": 1}, "prompt_cache_diagnostics": {"type": "cache_miss", "reason": "tools_changed"}}]"#,
+            "records[0].prompt_cache_diagnostics: missing `cache_missed_tokens`",
+        ),
+    ] {
+        let (code, resp) = post(&url, body, None);
+        assert_eq!(code, 400, "{body}");
+        assert!(resp.contains(needle), "{resp}");
+    }
+    let after = r.get("/metrics").1;
+    assert_eq!(
+        after
+            .matches("prefix_warden_cache_diagnoses_total{")
+            .count(),
+        m.matches("prefix_warden_cache_diagnoses_total{").count(),
+        "a rejected batch counts nothing"
+    );
+}

@@ -33,6 +33,7 @@ pub mod config;
 #[cfg(unix)]
 pub mod confined_dir;
 pub mod data_file;
+pub mod diagnostics;
 pub mod diff;
 pub mod error;
 pub mod escape;

@@ -145,6 +145,15 @@ impl Api {
         self.row().usage
     }
 
+    /// The cache diagnostics its responses can carry (Anthropic Messages, OpenAI Responses).
+    pub fn diagnostics_format(self) -> Option<crate::diagnostics::DiagnosticsFormat> {
+        match self {
+            Api::Anthropic => Some(crate::diagnostics::DiagnosticsFormat::Anthropic),
+            Api::OpenaiResponses => Some(crate::diagnostics::DiagnosticsFormat::OpenaiResponses),
+            _ => None,
+        }
+    }
+
     pub fn warmable(self) -> bool {
         self.row().warmable
     }
