@@ -7,7 +7,11 @@
 //! charges for the bytes a value or the output takes); errors format, and no error quotes a
 //! 16-byte run of the system prompt (the redaction path, issue #18). Hostile seeds in
 //! fuzz/corpus/chat_template/hostile-*: a string doubled in a loop, huge repeats, deep macro
-//! recursion, `raise_exception` with slices of the prompt.
+//! recursion, `raise_exception` with slices of the prompt. Seeds `reference-tools-*.json` are
+//! tool schemas of the differential generator (issue #19: `scripts/reference/differential.py`,
+//! `tests/data/differential/requests.jsonl.gz`; ints past 2^64 and 2^127, floats in every
+//! notation, non-ASCII keys), so the fuzzer and the unit test start from the reference's own
+//! cases and mutate them.
 
 use crate::redact::Redactor;
 use crate::template::{ChatTemplate, Conversation};
