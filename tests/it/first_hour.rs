@@ -238,8 +238,8 @@ fn the_headline_diff_example_shows_a_cost() {
 fn tokenize_prints_json_ids_or_a_count() {
     let d = scratch();
     std::fs::write(d.path().join("t.txt"), "Hello, cache! 日本 🦀\n").unwrap();
-    let run = |format: &str| {
-        let o = run_in(
+    let tokenize = |format: &str| {
+        run_in(
             d.path(),
             &[
                 "tokenize",
@@ -249,7 +249,10 @@ fn tokenize_prints_json_ids_or_a_count() {
                 "--format",
                 format,
             ],
-        );
+        )
+    };
+    let run = |format: &str| {
+        let o = tokenize(format);
         assert!(o.status.success(), "{format}: {}", stderr(&o));
         stdout(&o)
     };
@@ -265,17 +268,7 @@ fn tokenize_prints_json_ids_or_a_count() {
     assert_eq!(lines, ids);
     assert_eq!(run("count").trim(), ids.len().to_string());
     assert_eq!(json["count"].as_u64(), Some(ids.len() as u64));
-    let bad = run_in(
-        d.path(),
-        &[
-            "tokenize",
-            "--tokenizer",
-            "openai/o200k_base",
-            "t.txt",
-            "--format",
-            "table",
-        ],
-    );
+    let bad = tokenize("table");
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         stderr(&bad).contains("possible values: json, ids, count"),

@@ -318,48 +318,17 @@ mod tests {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/cache-rules.toml");
         let mut rules = CacheRules::load(&path).unwrap();
+        let price = |r: &CacheRules, m: &str| r.for_model(m).unwrap().model.input_usd_per_mtok;
         let models: Vec<String> = ["vllm/Qwen3-32B", "vllm/Hermes-4-70B", "openai/gpt-5.5"]
             .map(String::from)
             .into();
-        assert_eq!(
-            rules
-                .for_model("vllm/Qwen3-32B")
-                .unwrap()
-                .model
-                .input_usd_per_mtok,
-            0.0
-        );
-        let openai = rules
-            .for_model("openai/gpt-5.5")
-            .unwrap()
-            .model
-            .input_usd_per_mtok;
+        assert_eq!(price(&rules, "vllm/Qwen3-32B"), 0.0);
+        let openai = price(&rules, "openai/gpt-5.5");
         let got = rules.with_price("vllm/Qwen3-*", 0.3, &models).unwrap();
         assert_eq!(got, ["vllm/Qwen3-32B"]);
-        assert_eq!(
-            rules
-                .for_model("vllm/Qwen3-32B")
-                .unwrap()
-                .model
-                .input_usd_per_mtok,
-            0.3
-        );
-        assert_eq!(
-            rules
-                .for_model("vllm/Hermes-4-70B")
-                .unwrap()
-                .model
-                .input_usd_per_mtok,
-            0.0
-        );
-        assert_eq!(
-            rules
-                .for_model("openai/gpt-5.5")
-                .unwrap()
-                .model
-                .input_usd_per_mtok,
-            openai
-        );
+        assert_eq!(price(&rules, "vllm/Qwen3-32B"), 0.3);
+        assert_eq!(price(&rules, "vllm/Hermes-4-70B"), 0.0);
+        assert_eq!(price(&rules, "openai/gpt-5.5"), openai);
         assert!(rules
             .with_price("sglang/*", 0.3, &models)
             .unwrap_err()
