@@ -213,7 +213,12 @@ Examples:
 #[command(after_help = "Examples:
   prefix simulate --model openai/gpt-5.4 examples/logs/agents.jsonl.gz
   prefix simulate --model anthropic/claude-sonnet-4-6 --warmup '0 */4 * * * *' logs/*.jsonl.gz
-  prefix simulate --model openai/gpt-5.5 --per-request --format json logs/today.jsonl")]
+  prefix simulate --model openai/gpt-5.5 --per-request --format json logs/today.jsonl
+
+Each request also gets a predicted outcome (hit, first_request, model_changed, cache_key_changed,
+tools_changed, system_changed, messages_changed, ttl_expired, evicted, below_minimum,
+no_breakpoint); where the logs carry the providers' cache diagnostics (Anthropic `diagnostics`,
+OpenAI `prompt_cache_diagnostics`) the two are compared, disagreements first (docs/traffic.md).")]
 pub struct SimulateArgs {
     /// Request log files (as for discover); requests need timestamps
     #[arg(required = true)]
@@ -233,7 +238,8 @@ pub struct SimulateArgs {
     /// The fit against the logs' usage always uses the breakpoints as sent
     #[arg(long, value_enum, default_value = "auto")]
     pub breakpoints: crate::traffic::simulate::Placement,
-    /// List predicted against observed cached tokens for every request with usage
+    /// List every request: predicted against observed cached tokens (requests with usage), and
+    /// the predicted miss reason against the provider's diagnostics, disagreements first
     #[arg(long)]
     pub per_request: bool,
     /// table or markdown for people, json for scripts

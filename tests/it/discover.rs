@@ -396,7 +396,7 @@ fn simulate_predicts_the_emulators_cached_tokens_per_hour() {
 
 /// A scratch project whose o200k tokenizer also serves claude-sonnet-4-6 (standing in for
 /// Claude's private tokenizer, as the emulator's does).
-fn claude_served() -> tempfile::TempDir {
+pub(crate) fn claude_served() -> tempfile::TempDir {
     let d = scratch();
     let config = d.path().join("daemon.toml");
     let toml = std::fs::read_to_string(&config).unwrap().replacen(

@@ -170,3 +170,26 @@ fn the_readme_costs_come_from_the_recorded_run() {
         "{block}"
     );
 }
+
+/// docs/traffic.md shows the same miss-reason tables as the README (both written by
+/// `scripts/reason-tables.sh`; tests/it/readme.rs runs the README's command and checks each
+/// line against the binary).
+#[test]
+fn the_reason_tables_in_the_docs_are_the_readmes() {
+    let blocks = |path: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(root().join(path)).unwrap();
+        text.split("<!-- reasons:begin ")
+            .skip(1)
+            .map(|b| b.split("<!-- reasons:end -->").next().unwrap().to_string())
+            .collect()
+    };
+    let readme = blocks("README.md");
+    assert!(!readme.is_empty(), "README.md has no reason table");
+    assert!(
+        readme
+            .iter()
+            .all(|b| b.contains("# against the providers' diagnostics:")),
+        "an empty reason block: run scripts/reason-tables.sh"
+    );
+    assert_eq!(readme, blocks("docs/traffic.md"));
+}

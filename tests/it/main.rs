@@ -6,6 +6,7 @@ mod cli;
 mod conventions;
 mod count;
 mod daemon;
+mod diagnosed;
 mod differential;
 mod discover;
 mod docs_true;

@@ -3,7 +3,8 @@
 //!
 //! - [`reader`]: JSON-lines files (optionally gzip or zstd) of raw request bodies (Anthropic
 //!   Messages, OpenAI Chat Completions and Responses), OpenAI Batch input lines and Anthropic
-//!   Message Batches lines, each optionally with a timestamp and the response's `usage`. A bad
+//!   Message Batches lines, each optionally with a timestamp and the response (its `usage`,
+//!   `id` and cache diagnostics). A bad
 //!   line is counted and reported by number; it never stops the run.
 //! - [`frames`]: a compressed log's gzip members and zstd frames, all of them, as one stream.
 //! - [`request`]: a request body to its cacheable blocks in the provider's order (tools, system,
@@ -13,6 +14,8 @@
 //! - [`shadow`]: which discovered prefixes are worth a line of their own.
 //! - [`lint`]: `prefix lint`: cache-hostile spans in prompts and logs.
 //! - [`simulate`]: `prefix simulate`: one model's traffic replayed against its cache rule.
+//! - [`reasons`]: why requests missed: the providers' diagnostics in the logs, the reasons
+//!   `simulate` predicts, and where the two disagree.
 //! - [`stub`]: `discover --write-prompts`: prompt stubs serialized as YAML, written inside the
 //!   directory and never through a link.
 //! - [`report`]: all three as a table, JSON or Markdown (strings from logs escaped).
@@ -22,6 +25,7 @@ pub mod discover;
 pub mod frames;
 pub mod lint;
 pub mod reader;
+pub mod reasons;
 pub mod report;
 pub mod request;
 pub mod shadow;

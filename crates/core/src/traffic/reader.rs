@@ -30,6 +30,8 @@ pub struct ReadStats {
     pub bad_lines: usize,
     /// The first bad lines, by file and line number.
     pub bad: Vec<BadLine>,
+    /// The providers' cache diagnostics the good lines carried, by provider and outcome.
+    pub reported: super::reasons::Reported,
 }
 
 impl ReadStats {
@@ -138,6 +140,9 @@ pub fn read_records(
         match parse_line(line, text) {
             Ok(rec) => {
                 stats.records += 1;
+                if let Some(d) = &rec.diagnosis {
+                    stats.reported.add(rec.api.provider(), d);
+                }
                 f(rec)?;
             }
             // The line is a request: whatever built the reason passes the one redaction path

@@ -66,11 +66,99 @@ pub fn discovery(d: &Discovery, format: Format) -> String {
             let _ = writeln!(out, "  {}: {n}", Escaped(m));
         }
     }
+    reported_section(&mut out, &d.read.reported, md);
     if d.read.bad_lines > 0 {
         out.push('\n');
         bad_lines_section(&mut out, &d.read);
     }
     out
+}
+
+/// The providers' own diagnostics the logs carried, by provider and outcome (nothing when
+/// no line carries them).
+fn reported_section(out: &mut String, r: &super::reasons::Reported, md: bool) {
+    if r.is_empty() {
+        return;
+    }
+    let mut rows = vec![vec![
+        "PROVIDER".to_string(),
+        "REPORTED".into(),
+        "REQUESTS".into(),
+        "MISSED TOKENS".into(),
+    ]];
+    for x in r.rows() {
+        rows.push(vec![
+            x.provider.to_string(),
+            x.reported.to_string(),
+            x.requests.to_string(),
+            x.missed_tokens.to_string(),
+        ]);
+    }
+    out.push_str("\ncache diagnostics the providers reported in the logs:\n");
+    out.push_str(&table(&rows, md));
+}
+
+/// Predicted miss reasons, and the table of predicted against reported ones, disagreements
+/// first.
+fn reasons_section(out: &mut String, s: &super::simulate::Simulation, md: bool) {
+    let r = &s.reasons;
+    let mut rows = vec![vec!["PREDICTED".to_string(), "REQUESTS".into()]];
+    for c in &r.predicted {
+        rows.push(vec![
+            c.predicted.label().to_string(),
+            c.requests.to_string(),
+        ]);
+    }
+    out.push_str("\npredicted outcome of each request, without warm-ups (breakpoints as sent):\n");
+    out.push_str(&table(&rows, md));
+    if r.with_diagnostics > 0 {
+        let _ = writeln!(
+            out,
+            "\nagainst the providers' diagnostics: {} request(s) carry them, {} agree, {} disagree, {} not compared by the provider",
+            r.with_diagnostics, r.agree, r.disagree, r.not_compared
+        );
+        let mut rows = vec![vec![
+            "PREDICTED".to_string(),
+            "REPORTED".into(),
+            "REQUESTS".into(),
+            "AGREES".into(),
+        ]];
+        for p in &r.pairs {
+            rows.push(vec![
+                p.predicted.label().to_string(),
+                p.reported.to_string(),
+                p.requests.to_string(),
+                agrees_cell(p.agrees).into(),
+            ]);
+        }
+        out.push_str(&table(&rows, md));
+    }
+    if !s.per_request_reasons.is_empty() {
+        let mut rows = vec![vec![
+            "FILE:LINE".to_string(),
+            "PREDICTED".into(),
+            "REPORTED".into(),
+            "AGREES".into(),
+        ]];
+        for q in &s.per_request_reasons {
+            rows.push(vec![
+                format!("{}:{}", q.file, q.line),
+                q.predicted.label().to_string(),
+                q.reported.unwrap_or("-").to_string(),
+                agrees_cell(q.agrees).into(),
+            ]);
+        }
+        out.push_str("every request's reason, disagreements first:\n");
+        out.push_str(&table(&rows, md));
+    }
+}
+
+fn agrees_cell(a: Option<bool>) -> &'static str {
+    match a {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "-",
+    }
 }
 
 /// One indented `file:line: reason` line per kept bad line (a reason may quote the log).
@@ -142,6 +230,7 @@ pub fn lint(l: &super::lint::Lint, format: Format) -> String {
         l.read.bad_lines
     );
     list_bad_lines(&mut out, &l.read);
+    reported_section(&mut out, &l.read.reported, md);
     out
 }
 
@@ -287,5 +376,6 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
             out.push_str(&table(&rows, md));
         }
     }
+    reasons_section(&mut out, s, md);
     out
 }

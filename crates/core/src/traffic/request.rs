@@ -3,6 +3,7 @@
 //! their text; anything else (tool schemas, images, tool calls) is its JSON with the keys in the
 //! order the client wrote them, since that order is what the provider sees and caches.
 
+use crate::diagnostics::{Diagnosis, DiagnosticsFormat};
 use crate::template::ojson::Json;
 
 /// Which request shape a record had.
@@ -54,6 +55,18 @@ pub struct Record {
     pub blocks: Vec<Block>,
     /// The response's cached input tokens and total input tokens, when the line carries `usage`.
     pub usage: Option<(u64, u64)>,
+    /// The response's `id` (`msg_…`, `resp_…`), when the line carries the response.
+    pub response_id: Option<String>,
+    /// The response id the request asked the provider to compare with (Anthropic
+    /// `diagnostics.previous_message_id`, OpenAI `prompt_cache_options.comparison_response_id`).
+    pub compared_with: Option<String>,
+    /// The provider's cache diagnostics of the response ([`crate::diagnostics`]).
+    pub diagnosis: Option<Diagnosis>,
+    /// OpenAI's `prompt_cache_key` (it routes the request, so it keys the cache).
+    pub cache_key: Option<String>,
+    /// OpenAI's `prompt_cache_options.mode` is `explicit`: from GPT-5.6, no implicit
+    /// breakpoint on the latest message.
+    pub explicit_only: bool,
 }
 
 impl Record {
@@ -90,7 +103,7 @@ pub fn parse_line(line: usize, text: &str) -> Result<Record, String> {
         .and_then(timestamp_of);
     // Anthropic Message Batches: {"custom_id", "params": {...}}.
     if let Some(params) = v.get("params") {
-        return build(line, Api::Anthropic, params, timestamp, usage_of(&v));
+        return build(line, Api::Anthropic, params, timestamp, &v);
     }
     // OpenAI Batch input: {"custom_id", "method", "url", "body"}.
     if let (Some(body), Some(url)) = (v.get("body"), v.get("url").and_then(Json::as_str)) {
@@ -106,10 +119,10 @@ pub fn parse_line(line: usize, text: &str) -> Result<Record, String> {
                 clip(url)
             ));
         };
-        return build(line, api, body, timestamp, usage_of(&v));
+        return build(line, api, body, timestamp, &v);
     }
     let api = detect(&v)?;
-    build(line, api, &v, timestamp, usage_of(&v))
+    build(line, api, &v, timestamp, &v)
 }
 
 /// At most 60 characters of `s`, control and bidi characters escaped as the reports escape
@@ -149,15 +162,85 @@ fn timestamp_of(v: &Json) -> Option<f64> {
     }
 }
 
-/// `usage` at the top, or in `response` / `response.body` (batch outputs).
+/// The response a line carries: `response.body` (OpenAI Batch output joined to its input),
+/// `response` (a request/response log), or `result.message` (Anthropic Message Batches results
+/// joined to their `params`).
+fn response_of(v: &Json) -> Option<&Json> {
+    let r = v.get("response");
+    r.and_then(|r| r.get("body"))
+        .or(r)
+        .or(v.get("result").and_then(|r| r.get("message")))
+}
+
+/// Longest response id kept (providers' ids are under 64 characters).
+const MAX_ID: usize = 200;
+
+/// The response's `id`, when it is a plausible one.
+fn response_id_of(v: &Json) -> Option<String> {
+    response_of(v)?
+        .get("id")
+        .and_then(Json::as_str)
+        .filter(|s| is_id(s))
+        .map(str::to_string)
+}
+
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_ID && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The response id the request names for its diagnostics comparison. A present but
+/// malformed one is an error: the request asked for something we cannot follow.
+fn compared_with_of(api: Api, body: &Json) -> Result<Option<String>, String> {
+    let (outer, field) = match api {
+        Api::Anthropic => ("diagnostics", "previous_message_id"),
+        Api::OpenaiResponses => ("prompt_cache_options", "comparison_response_id"),
+        Api::OpenaiChat => return Ok(None),
+    };
+    match body.get(outer).and_then(|o| o.get(field)) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) if is_id(s) => Ok(Some(s.clone())),
+        Some(_) => Err(format!(
+            "{outer}.{field}: not a response id (printable ASCII, at most {MAX_ID} bytes)"
+        )),
+    }
+}
+
+/// The provider's diagnostics of the response: Anthropic's `diagnostics` (with
+/// `cache_miss_reason`), OpenAI's `prompt_cache_diagnostics`; in the response, or at the top
+/// of the line for logs that flatten it. An object that does not parse is an error (the line is
+/// bad, as a bad `usage` would make it).
+fn diagnosis_of(api: Api, line: &Json) -> Result<Option<Diagnosis>, String> {
+    let format = match api {
+        Api::Anthropic => DiagnosticsFormat::Anthropic,
+        Api::OpenaiResponses => DiagnosticsFormat::OpenaiResponses,
+        Api::OpenaiChat => return Ok(None),
+    };
+    let field = format.field();
+    let found = response_of(line)
+        .and_then(|r| r.get(field))
+        .or_else(|| match format {
+            // At the top of a raw request body, `diagnostics` is the request's own
+            // (`previous_message_id`); only one with `cache_miss_reason` is an answer.
+            DiagnosticsFormat::Anthropic => line
+                .get(field)
+                .filter(|d| d.get("cache_miss_reason").is_some()),
+            DiagnosticsFormat::OpenaiResponses => line.get(field),
+        });
+    let Some(d) = found else {
+        return Ok(None);
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&d.to_string()).map_err(|_| format!("{field}: not JSON"))?;
+    crate::diagnostics::parse(format, &value)
+        .map(Some)
+        .map_err(|e| e.0)
+}
+
+/// `usage` at the top, or in the response ([`response_of`]).
 fn usage_of(v: &Json) -> Option<(u64, u64)> {
     let u = v
         .get("usage")
-        .or(v.get("response").and_then(|r| r.get("usage")))
-        .or(v
-            .get("response")
-            .and_then(|r| r.get("body"))
-            .and_then(|b| b.get("usage")))?;
+        .or(response_of(v).and_then(|r| r.get("usage")))?;
     let n = |k: &str| {
         u.get(k).and_then(|x| match x {
             Json::Number(n) => n.as_u64(),
@@ -237,7 +320,7 @@ fn build(
     api: Api,
     body: &Json,
     timestamp: Option<f64>,
-    usage: Option<(u64, u64)>,
+    line_v: &Json,
 ) -> Result<Record, String> {
     let model = body
         .get("model")
@@ -335,7 +418,22 @@ fn build(
         model,
         timestamp,
         blocks,
-        usage,
+        usage: usage_of(line_v),
+        response_id: response_id_of(line_v),
+        compared_with: compared_with_of(api, body)?,
+        diagnosis: diagnosis_of(api, line_v)?,
+        cache_key: match api {
+            Api::Anthropic => None,
+            Api::OpenaiChat | Api::OpenaiResponses => body
+                .get("prompt_cache_key")
+                .and_then(Json::as_str)
+                .map(str::to_string),
+        },
+        explicit_only: body
+            .get("prompt_cache_options")
+            .and_then(|o| o.get("mode"))
+            .and_then(Json::as_str)
+            == Some("explicit"),
     })
 }
 
@@ -390,6 +488,68 @@ mod tests {
 
         let b = parse_line(4, r#"{"custom_id": "y", "params": {"model": "claude-haiku-4-5", "max_tokens": 5, "system": "S", "messages": [{"role": "user", "content": "u"}]}}"#).unwrap();
         assert_eq!((b.api, b.blocks.len()), (Api::Anthropic, 2));
+    }
+
+    #[test]
+    fn responses_give_their_id_the_compared_id_and_the_diagnosis() {
+        use crate::diagnostics::MissReason;
+        // Anthropic Message Batches: `params` joined with its `result`.
+        let a = parse_line(1, r#"{"custom_id": "c1", "params": {"model": "claude-sonnet-4-6", "max_tokens": 1, "system": "S", "messages": [{"role": "user", "content": "u"}], "diagnostics": {"previous_message_id": "msg_01"}}, "result": {"type": "succeeded", "message": {"id": "msg_02", "usage": {"input_tokens": 5, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 2000}, "diagnostics": {"cache_miss_reason": {"type": "system_changed", "cache_missed_input_tokens": 1900}}}}}"#).unwrap();
+        assert_eq!(a.response_id.as_deref(), Some("msg_02"));
+        assert_eq!(a.compared_with.as_deref(), Some("msg_01"));
+        assert_eq!(a.usage, Some((0, 2005)));
+        assert_eq!(
+            a.diagnosis,
+            Some(Diagnosis::Miss {
+                reason: MissReason::SystemChanged,
+                missed_tokens: 1900
+            })
+        );
+        // A raw body's own `diagnostics` is the request's, not an answer.
+        let raw = parse_line(2, r#"{"model": "claude-sonnet-4-6", "system": "S", "messages": [{"role": "user", "content": "u"}], "diagnostics": {"previous_message_id": "msg_01"}}"#).unwrap();
+        assert_eq!(
+            (raw.diagnosis, raw.compared_with.as_deref()),
+            (None, Some("msg_01"))
+        );
+        let null = parse_line(3, r#"{"model": "claude-sonnet-4-6", "messages": [], "response": {"id": "msg_3", "diagnostics": {"cache_miss_reason": null}}}"#).unwrap();
+        assert_eq!(null.diagnosis, Some(Diagnosis::NoReason));
+        // OpenAI Batch input joined with its output line's `response`.
+        let o = parse_line(4, r#"{"custom_id": "c", "method": "POST", "url": "/v1/responses", "body": {"model": "gpt-5.5", "input": "u", "prompt_cache_options": {"comparison_response_id": "resp_1"}}, "response": {"status_code": 200, "body": {"id": "resp_2", "usage": {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0}}, "prompt_cache_diagnostics": {"type": "cache_miss", "reason": "prompt_cache_key_changed", "cache_missed_tokens": 8, "comparison_reusable_tokens": 8}}}}"#).unwrap();
+        assert_eq!(
+            (o.response_id.as_deref(), o.compared_with.as_deref()),
+            (Some("resp_2"), Some("resp_1"))
+        );
+        assert_eq!(
+            o.diagnosis,
+            Some(Diagnosis::Miss {
+                reason: MissReason::CacheKeyChanged,
+                missed_tokens: 8
+            })
+        );
+        // Chat Completions has no diagnostics.
+        let c = parse_line(5, r#"{"model": "gpt-5.5", "messages": [], "prompt_cache_diagnostics": {"type": "cache_hit"}}"#).unwrap();
+        assert_eq!(c.diagnosis, None);
+    }
+
+    #[test]
+    fn a_diagnosis_or_compared_id_that_does_not_parse_is_a_bad_line() {
+        for (line, why) in [
+            (
+                r#"{"model": "gpt-5.5", "input": "u", "prompt_cache_diagnostics": {"type": "cache_miss", "reason": "moon_phase", "cache_missed_tokens": 1}}"#,
+                "prompt_cache_diagnostics: unknown cache_miss reason `moon_phase`",
+            ),
+            (
+                r#"{"model": "claude-sonnet-4-6", "messages": [], "response": {"diagnostics": {"cache_miss_reason": {"type": "system_changed"}}}}"#,
+                "cache_missed_input_tokens",
+            ),
+            (
+                r#"{"model": "claude-sonnet-4-6", "messages": [], "diagnostics": {"previous_message_id": "msg 1\nx"}}"#,
+                "diagnostics.previous_message_id: not a response id",
+            ),
+        ] {
+            let e = parse_line(1, line).unwrap_err();
+            assert!(e.contains(why), "{line}: {e}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! request's prefix up to its breakpoint. When logs carry `usage`, predicted cached tokens are
 //! compared with the observed ones, per request and per hour.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -19,9 +19,11 @@ use rayon::prelude::*;
 
 use super::blocks::{BlockId, BlockStore, Keep};
 use super::reader::{read_log, ReadStats};
+use super::reasons::{self, Predicted, ReasonSummary, RequestReason};
 use super::request::Section;
 use crate::analyzer::Analyzer;
 use crate::cache_rules::{Applied, Layout, RuleKind};
+use crate::diagnostics::Diagnosis;
 use crate::error::{Error, Result};
 use crate::fingerprint::common_prefix_len;
 
@@ -80,6 +82,13 @@ pub struct Simulation {
     /// Every request with `usage` (`--per-request`), in time order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_request: Vec<RequestFit>,
+    /// Why each request missed, as predicted (without warm-ups, breakpoints as sent), and
+    /// against the providers' diagnostics where the logs carry them.
+    pub reasons: ReasonSummary,
+    /// Every request's predicted reason (`--per-request`), disagreements with the provider
+    /// first, then in time order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_request_reasons: Vec<RequestReason>,
 }
 
 /// One request of the model, its blocks by reference (ids stay in the [`BlockStore`]).
@@ -96,6 +105,21 @@ struct Req {
     observed: Option<u64>,
     file: u32,
     line: u32,
+    /// The response's id and the id the request named for diagnostics, hashed ([`id_hash`]).
+    response: Option<u64>,
+    compared_with: Option<u64>,
+    /// OpenAI's `prompt_cache_key`, hashed.
+    cache_key: Option<u64>,
+    /// The provider's diagnostics of the response.
+    diagnosis: Option<Diagnosis>,
+}
+
+/// A response id as a 64-bit hash: the replay only matches ids, never shows them.
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
 /// The traffic of one model, ready to replay any number of times.
@@ -103,6 +127,9 @@ struct Traffic {
     store: BlockStore,
     seq: Vec<BlockId>,
     reqs: Vec<Req>,
+    /// Response ids of other models' requests (at most [`Limits::requests`]): a request that
+    /// names one as its comparison switched models.
+    other_models: HashSet<u64>,
 }
 
 impl Traffic {
@@ -220,6 +247,8 @@ pub struct FitSummary {
 const WORST: usize = 10;
 
 struct Entry {
+    /// The `prompt_cache_key` that wrote it (OpenAI routes by it: another key never reads it).
+    key: Option<u64>,
     ids: Vec<u32>,
     ends: Vec<usize>,
     bps: Vec<usize>,
@@ -294,12 +323,13 @@ fn replay(
     let mut per_req = Vec::with_capacity(reqs.len());
     let start = reqs.first().map_or(0.0, |r| r.t);
     let mut next_warm = warmups.next(start, start);
-    let mut last_prefix: Option<(Vec<u32>, Vec<usize>)> = None;
+    let mut last_prefix: Option<(Option<u64>, Vec<u32>, Vec<usize>)> = None;
     // Ids the live entries hold.
     let mut cached = 0usize;
     // One request against the cache: (read, written, uncached).
     let mut send = |cache: &mut Vec<Entry>,
                     now: f64,
+                    key: Option<u64>,
                     ids: &[u32],
                     ends: &[usize],
                     bps: &[usize]|
@@ -318,7 +348,7 @@ fn replay(
             breakpoints: bps,
         };
         let mut best = (0usize, None);
-        for (i, e) in cache.iter().enumerate() {
+        for (i, e) in cache.iter().enumerate().filter(|(_, e)| e.key == key) {
             let old = Layout {
                 len: e.ids.len(),
                 block_ends: &e.ends,
@@ -346,6 +376,7 @@ fn replay(
                 ids: ids.to_vec(),
                 ends: ends.to_vec(),
                 bps: bps.to_vec(),
+                key,
                 expires: now + ttl,
                 used: now,
             });
@@ -366,9 +397,9 @@ fn replay(
     let (mut ids, mut ends) = (Vec::new(), Vec::new());
     for q in reqs {
         while let Some(w) = next_warm.filter(|w| *w <= q.t) {
-            if let Some((ids, ends)) = &last_prefix {
+            if let Some((key, ids, ends)) = &last_prefix {
                 let bps = [ends.len() - 1];
-                let (r, wr, u) = send(&mut cache, w, ids, ends, &bps)?;
+                let (r, wr, u) = send(&mut cache, w, *key, ids, ends, &bps)?;
                 t.warmup_tokens += r + wr + u;
                 t.cost_usd += cost(r, wr, u);
             }
@@ -376,7 +407,7 @@ fn replay(
         }
         traffic.fill(q, &mut ids, &mut ends);
         let bps = placement.of(q);
-        let (r, w, u) = send(&mut cache, q.t, &ids, &ends, &bps)?;
+        let (r, w, u) = send(&mut cache, q.t, q.cache_key, &ids, &ends, &bps)?;
         t.read += r;
         t.written += w;
         t.uncached += u;
@@ -384,7 +415,7 @@ fn replay(
         per_req.push(r);
         if let Some(b) = placement.warm_end(q) {
             let end = ends[b];
-            last_prefix = Some((ids[..end].to_vec(), ends[..=b].to_vec()));
+            last_prefix = Some((q.cache_key, ids[..end].to_vec(), ends[..=b].to_vec()));
         }
     }
     Ok((t, per_req))
@@ -446,6 +477,7 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
         store: BlockStore::new(tok, Keep::All, false).with_max_ids(o.limits.token_ids),
         seq: Vec::new(),
         reqs: Vec::new(),
+        other_models: HashSet::new(),
     };
     let mut without_timestamp = 0;
     let mut too_many_blocks = 0;
@@ -453,6 +485,11 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
     for (f, log) in logs.iter().enumerate() {
         read_log(log, &mut read, |rec| {
             if rec.model_name() != model {
+                if let Some(id) = &rec.response_id {
+                    if traffic.other_models.len() < lim.requests {
+                        traffic.other_models.insert(id_hash(id));
+                    }
+                }
                 return Ok(());
             }
             let Some(ts) = rec.timestamp else {
@@ -488,6 +525,10 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
                 observed: rec.usage.map(|u| u.0),
                 file: f as u32,
                 line: u32::try_from(rec.line).unwrap_or(u32::MAX),
+                response: rec.response_id.as_deref().map(id_hash),
+                compared_with: rec.compared_with.as_deref().map(id_hash),
+                cache_key: rec.cache_key.as_deref().map(id_hash),
+                diagnosis: rec.diagnosis,
             };
             for (i, b) in rec.blocks.iter().enumerate() {
                 let id = traffic.store.intern(&b.text).map_err(|e| {
@@ -505,6 +546,18 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
                 }
                 if b.breakpoint {
                     q.sent.push(i);
+                }
+            }
+            // OpenAI from GPT-5.6 (a breakpoint rule) also caches at the latest message,
+            // unless the request asks for explicit breakpoints only.
+            let last = rec.blocks.len().checked_sub(1).map(|l| l as u16);
+            if let Some(l) = last.filter(|_| {
+                rec.api.provider() == "openai"
+                    && !rec.explicit_only
+                    && applied.rule.kind == RuleKind::Breakpoints
+            }) {
+                if q.sent.last() != Some(&l) {
+                    q.sent.push(l);
                 }
             }
             traffic.reqs.push(q);
@@ -561,6 +614,33 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
     } else {
         Vec::new()
     };
+    // The fit's replay: breakpoints as sent for breakpoint rules (what the provider saw).
+    let fit_placement = if applied.rule.kind == RuleKind::Breakpoints {
+        Placement::AsSent
+    } else {
+        placement
+    };
+    let why = predict_reasons(&applied, &traffic, &predicted, fit_placement);
+    let mut per_request_reasons = Vec::new();
+    if o.per_request {
+        for (q, p) in traffic.reqs.iter().zip(&why) {
+            per_request_reasons.push(RequestReason {
+                file: logs[q.file as usize].display().to_string(),
+                line: q.line as usize,
+                predicted: *p,
+                reported: q.diagnosis.as_ref().map(reasons::reported_label),
+                agrees: q.diagnosis.as_ref().and_then(|d| reasons::agrees(*p, d)),
+            });
+        }
+        // Stable: time order within each group.
+        per_request_reasons.sort_by_key(|r| reasons::disagreement_first(r.agrees));
+    }
+    let reasons = ReasonSummary::of(
+        &why.iter()
+            .zip(&traffic.reqs)
+            .map(|(p, q)| (*p, q.diagnosis))
+            .collect::<Vec<_>>(),
+    );
     let mut hours: BTreeMap<i64, HourFit> = BTreeMap::new();
     let mut fits: Vec<RequestFit> = Vec::new();
     let mut fit = FitSummary::default();
@@ -616,5 +696,130 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
         hours: hours.into_values().collect(),
         requests_fit: fit,
         per_request,
+        reasons,
+        per_request_reasons,
     })
+}
+
+/// The sections of a request's blocks: tools, system, messages (ranges of `q`'s blocks).
+fn sections(q: &Req) -> [std::ops::Range<usize>; 3] {
+    let tools = q.last_tools.map_or(0, |t| t as usize + 1);
+    let fixed = q.last_fixed.map_or(0, |t| t as usize + 1).max(tools);
+    [0..tools, tools..fixed, fixed..q.len as usize]
+}
+
+/// Each request's predicted outcome, in `traffic.reqs` order, from the replay's predicted
+/// reads (`predicted`, breakpoints at `placement`).
+///
+/// A request is compared with its reference: the request it named for diagnostics when the
+/// logs hold it (another model's: `model_changed`), else the latest earlier request with the
+/// same first block, else the latest earlier request. The first part that differs, in the
+/// order the providers compare them, is the reason: the `prompt_cache_key`, the tools, the
+/// system blocks, the messages (when the reference's are not where this request's start).
+/// With the structure unchanged, a request that reads less than the reference leaves cacheable
+/// lost it to the TTL (or, for engines, to eviction); one with nothing cacheable is below the
+/// minimum, or marks no breakpoint.
+fn predict_reasons(
+    a: &Applied,
+    traffic: &Traffic,
+    predicted: &[u64],
+    placement: Placement,
+) -> Vec<Predicted> {
+    let blocks = |q: &Req| {
+        let s = q.start as usize;
+        &traffic.seq[s..s + q.len as usize]
+    };
+    let mut by_id: HashMap<u64, usize> = HashMap::new();
+    let mut by_first: HashMap<BlockId, usize> = HashMap::new();
+    let mut last: Option<usize> = None;
+    let (mut ids, mut ends) = (Vec::new(), Vec::new());
+    let (mut ref_ids, mut ref_ends) = (Vec::new(), Vec::new());
+    let mut out = Vec::with_capacity(traffic.reqs.len());
+    for (i, q) in traffic.reqs.iter().enumerate() {
+        let first = blocks(q).first().copied();
+        let named = q.compared_with.and_then(|h| {
+            if let Some(&j) = by_id.get(&h) {
+                Some(Some(j))
+            } else if traffic.other_models.contains(&h) {
+                Some(None)
+            } else {
+                None
+            }
+        });
+        let reference = match named {
+            Some(Some(j)) => Some(j),
+            Some(None) => {
+                out.push(Predicted::ModelChanged);
+                remember(q, i, first, &mut by_id, &mut by_first, &mut last);
+                continue;
+            }
+            None => first.and_then(|b| by_first.get(&b).copied()).or(last),
+        };
+        let p = match reference {
+            None => Predicted::FirstRequest,
+            Some(j) => {
+                let r = &traffic.reqs[j];
+                let (qs, rs) = (sections(q), sections(r));
+                let (qb, rb) = (blocks(q), blocks(r));
+                if q.cache_key != r.cache_key {
+                    Predicted::CacheKeyChanged
+                } else if qb[qs[0].clone()] != rb[rs[0].clone()] {
+                    Predicted::ToolsChanged
+                } else if qb[qs[1].clone()] != rb[rs[1].clone()] {
+                    Predicted::SystemChanged
+                } else if !qb[qs[2].clone()].starts_with(&rb[rs[2].clone()]) {
+                    Predicted::MessagesChanged
+                } else {
+                    traffic.fill(q, &mut ids, &mut ends);
+                    traffic.fill(r, &mut ref_ids, &mut ref_ends);
+                    let (bps, ref_bps) = (placement.of(q), placement.of(r));
+                    let new = Layout {
+                        len: ids.len(),
+                        block_ends: &ends,
+                        breakpoints: &bps,
+                    };
+                    let old = Layout {
+                        len: ref_ids.len(),
+                        block_ends: &ref_ends,
+                        breakpoints: &ref_bps,
+                    };
+                    let potential = a.surviving(&old, &new, common_prefix_len(&ref_ids, &ids));
+                    if a.cacheable(&new) == 0 {
+                        if a.rule.kind == RuleKind::Breakpoints && bps.is_empty() {
+                            Predicted::NoBreakpoint
+                        } else {
+                            Predicted::BelowMinimum
+                        }
+                    } else if predicted[i] >= potential as u64 {
+                        Predicted::Hit
+                    } else if a.rule.kind == RuleKind::Blocks {
+                        Predicted::Evicted
+                    } else {
+                        Predicted::TtlExpired
+                    }
+                }
+            }
+        };
+        out.push(p);
+        remember(q, i, first, &mut by_id, &mut by_first, &mut last);
+    }
+    out
+}
+
+/// Makes request `i` visible to the requests after it.
+fn remember(
+    q: &Req,
+    i: usize,
+    first: Option<BlockId>,
+    by_id: &mut HashMap<u64, usize>,
+    by_first: &mut HashMap<BlockId, usize>,
+    last: &mut Option<usize>,
+) {
+    if let Some(h) = q.response {
+        by_id.insert(h, i);
+    }
+    if let Some(b) = first {
+        by_first.insert(b, i);
+    }
+    *last = Some(i);
 }
