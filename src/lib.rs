@@ -24,8 +24,8 @@
 // in both crates. The core cannot do network IO (see its crate doc).
 pub use prefix_warden_core::{
     analyzer, bounded, cache_rules, config, diagnostics, diff, error, fingerprint, fp_cache,
-    lifecycle, money, prefix, prompt, provider, redact, report, schedule, template, tokenizer,
-    traffic, usage,
+    kv_events, lifecycle, money, prefix, prompt, provider, redact, report, schedule, template,
+    tokenizer, traffic, usage,
 };
 
 pub mod backoff;

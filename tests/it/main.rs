@@ -14,6 +14,7 @@ mod exact_ids;
 mod first_hour;
 mod golden;
 mod hostile;
+mod kv_events;
 mod lifecycle;
 mod live_color;
 mod observability;

@@ -39,6 +39,7 @@ pub mod error;
 pub mod escape;
 pub mod fingerprint;
 pub mod fp_cache;
+pub mod kv_events;
 pub mod lifecycle;
 pub mod money;
 pub mod prefix;

@@ -1,0 +1,6 @@
+//! Where a registered prefix is cached on self-hosted engines (issue #22): the KV-cache events
+//! vLLM and SGLang publish ([`wire`]), read into per-host residency of each registered prefix
+//! ([`residency`]).
+
+pub mod residency;
+pub mod wire;

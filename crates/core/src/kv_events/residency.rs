@@ -1,0 +1,376 @@
+//! One engine host's KV-cache events read into how much of each registered prefix it holds.
+//!
+//! The events carry each stored block's token ids and its parent's hash, so a prefix is matched
+//! block by block along the chain without reproducing the engine's hash: a block is kept when
+//! it is the first block of a sequence (no parent) and its tokens are some registered prefix's
+//! first block, or when its parent is kept at depth `d` and its tokens are block `d + 1` of one
+//! of the prefixes its parent matched. Everything else is counted and dropped, so memory is
+//! bounded by the registered prefixes, not by the traffic: at most [`MAX_KEPT`] blocks per host.
+//!
+//! Resident tokens of a prefix, per medium: the leading blocks with at least one kept block at
+//! each depth, in every KV-cache group the host has published (hybrid models need all of them),
+//! times the block size. Only full blocks are ever cached; a prefix shorter than one block is
+//! never resident (`prefix check` warns about it).
+//!
+//! Sequence numbers: a batch whose `seq` is the next one is applied; an older one is a duplicate
+//! (a replay overlapping what arrived) and skipped; a newer one is a gap, which the caller fills
+//! from the publisher's replay socket, or else reports the host as unknown. A `seq` far behind
+//! the last (a restarted publisher counts from 0) empties the index: a restarted engine's cache
+//! is empty.
+
+use std::collections::HashMap;
+
+use super::wire::{Batch, BlockHash, Event, Medium};
+
+/// Most blocks kept per host.
+pub const MAX_KEPT: usize = 1 << 20;
+
+/// A registered prefix: its id (for the caller) and its token ids under the engine's tokenizer.
+#[derive(Debug, Clone)]
+pub struct Prefix {
+    pub id: String,
+    pub ids: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct Kept {
+    depth: u32,
+    /// Indices of the prefixes this chain matches up to here.
+    prefixes: Vec<u32>,
+}
+
+/// Counters of what was read, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub batches: u64,
+    pub events: u64,
+    /// Stored blocks not on a registered prefix's chain (or past [`MAX_KEPT`]).
+    pub dropped_blocks: u64,
+    /// Removed blocks that were not kept.
+    pub ignored_removals: u64,
+    pub duplicates: u64,
+    /// Events whose block size differs from the host's first one.
+    pub block_size_mismatches: u64,
+    pub restarts: u64,
+}
+
+/// What applying one frame did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    /// Already seen (a replay overlap).
+    Duplicate,
+    /// Batches `from..to` are missing: replay from `from`, then apply this one again.
+    Gap {
+        from: u64,
+        to: u64,
+    },
+}
+
+/// One host's index.
+pub struct Host {
+    prefixes: Vec<Prefix>,
+    block_size: Option<u32>,
+    kept: HashMap<(Medium, u32, BlockHash), Kept>,
+    /// Kept blocks per (prefix, medium, group), by depth.
+    depth_counts: HashMap<(u32, Medium, u32), Vec<u32>>,
+    /// Groups the host has published.
+    groups: Vec<u32>,
+    last_seq: Option<u64>,
+    pub counts: Counts,
+}
+
+/// How far behind the last seq a batch must be to mean a restarted publisher rather than a
+/// replay overlap (vLLM's replay buffer holds 10,000 batches).
+const RESTART_BEHIND: u64 = 1 << 20;
+
+impl Host {
+    pub fn new(prefixes: Vec<Prefix>) -> Host {
+        Host {
+            prefixes,
+            block_size: None,
+            kept: HashMap::new(),
+            depth_counts: HashMap::new(),
+            groups: Vec::new(),
+            last_seq: None,
+            counts: Counts::default(),
+        }
+    }
+
+    /// The block size the host's events use, once one arrived.
+    pub fn block_size(&self) -> Option<u32> {
+        self.block_size
+    }
+
+    pub fn last_seq(&self) -> Option<u64> {
+        self.last_seq
+    }
+
+    /// Blocks kept now.
+    pub fn kept_blocks(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Applies the batch published as `seq`, unless it is a duplicate or past a gap.
+    pub fn apply(&mut self, seq: u64, batch: &Batch) -> Applied {
+        if let Some(last) = self.last_seq {
+            if seq <= last {
+                if last - seq < RESTART_BEHIND {
+                    self.counts.duplicates += 1;
+                    return Applied::Duplicate;
+                }
+                self.counts.restarts += 1;
+                self.clear();
+            } else if seq > last + 1 {
+                return Applied::Gap {
+                    from: last + 1,
+                    to: seq,
+                };
+            }
+        }
+        self.last_seq = Some(seq);
+        self.counts.batches += 1;
+        for e in &batch.events {
+            self.counts.events += 1;
+            self.event(e);
+        }
+        Applied::Applied
+    }
+
+    /// Forgets the sequence (a gap that replay could not fill): the next batch starts afresh,
+    /// with an empty index, since what was missed may have evicted anything.
+    pub fn reset(&mut self) {
+        self.last_seq = None;
+        self.clear();
+    }
+
+    fn clear(&mut self) {
+        self.kept.clear();
+        self.depth_counts.clear();
+    }
+
+    fn event(&mut self, e: &Event) {
+        match e {
+            Event::Stored {
+                hashes,
+                parent,
+                token_ids,
+                block_size,
+                medium,
+                group,
+            } => {
+                let bs = *self.block_size.get_or_insert(*block_size);
+                if bs != *block_size {
+                    self.counts.block_size_mismatches += 1;
+                    return;
+                }
+                if !self.groups.contains(group) {
+                    self.groups.push(*group);
+                }
+                let (mut depth, mut candidates) = match parent {
+                    None => (0u32, (0..self.prefixes.len() as u32).collect::<Vec<_>>()),
+                    Some(p) => match self.kept.get(&(*medium, *group, *p)) {
+                        Some(k) => (k.depth + 1, k.prefixes.clone()),
+                        None => {
+                            self.counts.dropped_blocks += hashes.len() as u64;
+                            return;
+                        }
+                    },
+                };
+                let bs = bs as usize;
+                for (i, h) in hashes.iter().enumerate() {
+                    let tokens = &token_ids[i * bs..(i + 1) * bs];
+                    let start = depth as usize * bs;
+                    candidates.retain(|&c| {
+                        self.prefixes[c as usize]
+                            .ids
+                            .get(start..start + bs)
+                            .is_some_and(|b| b == tokens)
+                    });
+                    if candidates.is_empty() || self.kept.len() >= MAX_KEPT {
+                        self.counts.dropped_blocks += (hashes.len() - i) as u64;
+                        return;
+                    }
+                    let key = (*medium, *group, *h);
+                    if !self.kept.contains_key(&key) {
+                        for &c in &candidates {
+                            let v = self.depth_counts.entry((c, *medium, *group)).or_default();
+                            if v.len() <= depth as usize {
+                                v.resize(depth as usize + 1, 0);
+                            }
+                            v[depth as usize] += 1;
+                        }
+                        self.kept.insert(
+                            key,
+                            Kept {
+                                depth,
+                                prefixes: candidates.clone(),
+                            },
+                        );
+                    }
+                    depth += 1;
+                }
+            }
+            Event::Removed {
+                hashes,
+                medium,
+                group,
+            } => {
+                for h in hashes {
+                    match self.kept.remove(&(*medium, *group, *h)) {
+                        Some(k) => {
+                            for c in k.prefixes {
+                                if let Some(v) = self.depth_counts.get_mut(&(c, *medium, *group)) {
+                                    if let Some(n) = v.get_mut(k.depth as usize) {
+                                        *n = n.saturating_sub(1);
+                                    }
+                                }
+                            }
+                        }
+                        None => self.counts.ignored_removals += 1,
+                    }
+                }
+            }
+            Event::AllCleared => self.clear(),
+        }
+    }
+
+    /// Leading tokens of prefix `i` resident on `medium` (0 before any event).
+    pub fn resident_tokens(&self, i: usize, medium: Medium) -> usize {
+        let Some(bs) = self.block_size else {
+            return 0;
+        };
+        if self.groups.is_empty() {
+            return 0;
+        }
+        let leading = |g: u32| {
+            self.depth_counts
+                .get(&(i as u32, medium, g))
+                .map_or(0, |v| v.iter().take_while(|&&n| n > 0).count())
+        };
+        let blocks = self.groups.iter().map(|&g| leading(g)).min().unwrap_or(0);
+        (blocks * bs as usize).min(self.prefixes[i].ids.len())
+    }
+
+    /// Tokens of prefix `i` an engine with this block size can cache: its full blocks.
+    pub fn cacheable_tokens(&self, i: usize) -> Option<usize> {
+        let bs = self.block_size? as usize;
+        Some(self.prefixes[i].ids.len() / bs * bs)
+    }
+
+    pub fn prefixes(&self) -> &[Prefix] {
+        &self.prefixes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(hashes: &[u64], parent: Option<u64>, tokens: std::ops::Range<u32>) -> Event {
+        Event::Stored {
+            hashes: hashes.iter().map(|&h| BlockHash(h)).collect(),
+            parent: parent.map(BlockHash),
+            token_ids: tokens.collect(),
+            block_size: 4,
+            medium: Medium::Gpu,
+            group: 0,
+        }
+    }
+
+    fn batch(events: Vec<Event>) -> Batch {
+        Batch {
+            ts: 0.0,
+            events,
+            rank: None,
+        }
+    }
+
+    fn host() -> Host {
+        Host::new(vec![
+            Prefix {
+                id: "a".into(),
+                ids: (0..10).collect(),
+            },
+            Prefix {
+                id: "b".into(),
+                ids: (0..4).chain(50..58).collect(),
+            },
+        ])
+    }
+
+    #[test]
+    fn a_chain_along_a_prefix_is_resident_block_by_block() {
+        let mut h = host();
+        assert_eq!(
+            h.apply(0, &batch(vec![stored(&[1, 2], None, 0..8)])),
+            Applied::Applied
+        );
+        assert_eq!(h.resident_tokens(0, Medium::Gpu), 8, "two full blocks of a");
+        assert_eq!(
+            h.resident_tokens(1, Medium::Gpu),
+            4,
+            "b shares the first block"
+        );
+        assert_eq!(h.cacheable_tokens(0), Some(8));
+        assert_eq!(h.resident_tokens(0, Medium::Other), 0);
+        // b's second block hangs off the shared first one.
+        h.apply(1, &batch(vec![stored(&[3], Some(1), 50..54)]));
+        assert_eq!(h.resident_tokens(1, Medium::Gpu), 8);
+        // Unrelated traffic is dropped, not kept.
+        h.apply(
+            2,
+            &batch(vec![
+                stored(&[9, 10], None, 100..108),
+                stored(&[11], Some(10), 0..4),
+            ]),
+        );
+        assert_eq!(h.kept_blocks(), 3);
+        assert_eq!(h.counts.dropped_blocks, 3);
+        // Evicting a's second block leaves one block resident.
+        h.apply(
+            3,
+            &batch(vec![Event::Removed {
+                hashes: vec![BlockHash(2)],
+                medium: Medium::Gpu,
+                group: 0,
+            }]),
+        );
+        assert_eq!(h.resident_tokens(0, Medium::Gpu), 4);
+        h.apply(4, &batch(vec![Event::AllCleared]));
+        assert_eq!(h.resident_tokens(1, Medium::Gpu), 0);
+    }
+
+    #[test]
+    fn gaps_duplicates_and_restarts() {
+        let mut h = host();
+        h.apply(5, &batch(vec![stored(&[1], None, 0..4)]));
+        assert_eq!(h.apply(5, &batch(vec![])), Applied::Duplicate);
+        assert_eq!(h.apply(9, &batch(vec![])), Applied::Gap { from: 6, to: 9 });
+        assert_eq!(h.last_seq(), Some(5), "a gap applies nothing");
+        // A publisher that restarted counts from 0, far behind: its cache is empty.
+        let mut far = host();
+        far.apply(RESTART_BEHIND + 10, &batch(vec![stored(&[1], None, 0..4)]));
+        assert_eq!(far.apply(0, &batch(vec![])), Applied::Applied);
+        assert_eq!(
+            (far.counts.restarts, far.resident_tokens(0, Medium::Gpu)),
+            (1, 0)
+        );
+        h.reset();
+        assert_eq!(h.resident_tokens(0, Medium::Gpu), 0);
+        assert_eq!(h.apply(9, &batch(vec![])), Applied::Applied);
+    }
+
+    #[test]
+    fn memory_stays_bounded_by_the_registered_prefixes() {
+        let mut h = host();
+        for seq in 0..10_000u64 {
+            h.apply(
+                seq,
+                &batch(vec![stored(&[seq * 2 + 100], None, 1000..1004)]),
+            );
+        }
+        assert_eq!(h.kept_blocks(), 0);
+        assert_eq!(h.counts.dropped_blocks, 10_000);
+    }
+}
