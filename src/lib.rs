@@ -43,6 +43,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod progress;
+pub mod residency;
 pub mod server;
 pub mod status;
 pub mod store;

@@ -10,6 +10,9 @@
 //!   provider changing its tokenizer or framing would.
 //! - `POST /admin/diagnostics {"unavailable": N}`: the next N cache diagnostics answer
 //!   `unavailable` (every other reason comes from the requests themselves).
+//! - `POST /admin/kv` (engines publishing KV-cache events): `{"evict": true}` evicts every
+//!   block (published as `BlockRemoved`), `{"clear": true}` clears them (`AllBlocksCleared`),
+//!   `{"drop_next": N}` keeps the next N batches for replay without publishing them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +86,9 @@ pub async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     let now = st.now();
     st.breakpoints.clear();
     st.sequences.clear();
+    if let Some(kv) = &mut st.kv {
+        kv.sync(1, std::iter::empty());
+    }
     st.counters = Default::default();
     st.limits.reset(now);
     st.fault.set(FaultSpec::default());
@@ -139,4 +145,39 @@ pub async fn diagnostics(State(shared): State<Arc<Shared>>, body: axum::body::By
     };
     shared.lock().diagnostics.unavailable = d.unavailable;
     Json(json!({"unavailable": d.unavailable})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KvAdmin {
+    #[serde(default)]
+    evict: bool,
+    #[serde(default)]
+    clear: bool,
+    #[serde(default)]
+    drop_next: Option<u32>,
+}
+
+pub async fn kv(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let a: KvAdmin = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return bad_request(format!("invalid kv call: {e}")),
+    };
+    let mut st = shared.lock();
+    let st = &mut *st;
+    let Some(kv) = &mut st.kv else {
+        return bad_request("this emulator publishes no KV-cache events (--kv-events)".into());
+    };
+    if let Some(n) = a.drop_next {
+        kv.drop_next(n);
+    }
+    if a.clear {
+        st.sequences.clear();
+        kv.cleared();
+    } else if a.evict {
+        st.sequences.clear();
+        kv.sync(1, std::iter::empty());
+    }
+    tracing::info!(evict = a.evict, clear = a.clear, drop_next = ?a.drop_next, "emulator: kv");
+    Json(json!({"evict": a.evict, "clear": a.clear, "drop_next": a.drop_next})).into_response()
 }

@@ -314,6 +314,14 @@ impl SequenceCache {
         self.seqs.iter().filter(|s| s.live(now)).count()
     }
 
+    /// The token ids of every live sequence (for the engines' KV-cache events).
+    pub fn live(&self, now: Instant) -> impl Iterator<Item = &[u32]> {
+        self.seqs
+            .iter()
+            .filter(move |s| s.live(now))
+            .map(|s| s.ids.as_slice())
+    }
+
     pub fn clear(&mut self) {
         self.seqs.clear();
     }

@@ -196,6 +196,10 @@ fn handle(
         st.sequences.refresh(&m, now);
     }
     st.sequences.insert(&partition, &ids, None, now);
+    let st_ref = &mut *st;
+    if let Some(kv) = &mut st_ref.kv {
+        kv.sync(block, st_ref.sequences.live(now));
+    }
     st.counters
         .tokens(cached, written, n - cached - written, output_tokens);
     drop(st);

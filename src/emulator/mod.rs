@@ -31,6 +31,7 @@ mod count;
 mod diagnose;
 mod engine;
 mod faults;
+pub mod kv_publish;
 mod limits;
 mod openai;
 mod stats;
@@ -87,6 +88,8 @@ pub struct EmulatorConfig {
     /// Input-token budget per minute (Anthropic: uncached input plus cache writes; OpenAI: all
     /// prompt tokens, cached ones included). 0: no limit.
     pub input_tokens_per_minute: u64,
+    /// Publish KV-cache events (engines only).
+    pub kv_events: Option<kv_publish::KvEventsConfig>,
 }
 
 impl EmulatorConfig {
@@ -97,6 +100,7 @@ impl EmulatorConfig {
             engine: Engine::Hosted,
             requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE,
             input_tokens_per_minute: DEFAULT_INPUT_TOKENS_PER_MINUTE,
+            kv_events: None,
         }
     }
 }
@@ -110,7 +114,9 @@ Endpoints (vllm, sglang): POST /v1/chat/completions, POST /v1/completions, no au
 Admin (no auth):     POST /admin/faults {\"mode\": \"none|rate_limit_ok_body|server_error|slow|drop\",
                      \"count\": N, \"delay_ms\": M, \"retry_after_secs\": S}, POST /admin/tokenizer
                      {\"tokenizer\": ID}, GET /admin/stats, POST /admin/reset,
-                     POST /admin/clock {\"advance_ms\": N} (ages cache entries and rate windows).
+                     POST /admin/clock {\"advance_ms\": N} (ages cache entries and rate windows),
+                     POST /admin/kv {\"evict\": true | \"clear\": true | \"drop_next\": N} (engines
+                     with --kv-events: evict every block, clear them all, skip publishing N batches).
 
 Cache rules and minimum lengths come from the config's cache_rules file; text is turned into ids
 with --tokenizer (content blocks apart). Prompt text is never logged.")]
@@ -133,6 +139,30 @@ pub struct EmulateArgs {
     /// Allow --listen beyond loopback (the admin API has no authentication)
     #[arg(long)]
     pub allow_non_loopback: bool,
+    /// vllm, sglang: publish KV-cache events on this ZMQ PUB endpoint, as the engine's
+    /// `--kv-events-config` does (e.g. tcp://127.0.0.1:5557)
+    #[arg(long, value_name = "ENDPOINT")]
+    pub kv_events: Option<String>,
+    /// The replay (ROUTER) endpoint for missed batches (e.g. tcp://127.0.0.1:5558)
+    #[arg(long, value_name = "ENDPOINT", requires = "kv_events")]
+    pub kv_replay: Option<String>,
+    /// The topic of every published batch
+    #[arg(long, default_value = "", requires = "kv_events")]
+    pub kv_topic: String,
+    /// Block hashes as vLLM publishes them: int (default) or the digest's bytes
+    /// (VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES=0)
+    #[arg(long, value_enum, default_value = "int", requires = "kv_events")]
+    pub kv_hashes: KvHashes,
+    /// Events as positional arrays, as vLLM releases before tagged maps published them
+    #[arg(long, requires = "kv_events")]
+    pub kv_positional: bool,
+}
+
+/// How block hashes go on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KvHashes {
+    Int,
+    Bytes,
 }
 
 /// A running emulator's handle; cheap to clone.
@@ -166,6 +196,8 @@ pub(crate) struct State {
     next_id: u64,
     /// Request fingerprints for cache diagnostics, by response id.
     diagnostics: diagnose::Shapes,
+    /// The engine's KV-cache events, when published.
+    kv: Option<kv_publish::KvBlocks>,
     /// Added to every count of the count endpoints (`POST /admin/count`): a provider that
     /// changed its tokenizer or framing, for tests.
     count_offset: i64,
@@ -199,6 +231,17 @@ impl Emulator {
         let tokenizer = registry.get(&cfg.tokenizer)?;
         let now = Instant::now();
         let limits = limits::Limits::new(cfg.requests_per_minute, cfg.input_tokens_per_minute, now);
+        let kv =
+            match (&cfg.kv_events, cfg.engine) {
+                (None, _) => None,
+                (Some(_), Engine::Hosted) => return Err(Error::Other(
+                    "--kv-events: only engines (--engine vllm or sglang) publish KV-cache events"
+                        .into(),
+                )),
+                (Some(k), _) => Some(kv_publish::KvBlocks::new(kv_publish::Publisher::start(
+                    k.clone(),
+                )?)),
+            };
         let state = State {
             tokenizer,
             skew: Duration::ZERO,
@@ -209,6 +252,7 @@ impl Emulator {
             counters: stats::Counters::default(),
             next_id: 0,
             diagnostics: diagnose::Shapes::default(),
+            kv,
             count_offset: 0,
         };
         Ok(Self {
@@ -252,6 +296,7 @@ impl Emulator {
             .route("/admin/clock", post(admin::clock))
             .route("/admin/count", post(admin::count))
             .route("/admin/diagnostics", post(admin::diagnostics))
+            .route("/admin/kv", post(admin::kv))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(self.shared.clone())
     }
@@ -301,6 +346,16 @@ pub fn run(config_path: &Path, args: EmulateArgs) -> Result<()> {
         engine: args.engine,
         requests_per_minute: args.requests_per_minute,
         input_tokens_per_minute: args.input_tokens_per_minute,
+        kv_events: args.kv_events.map(|endpoint| kv_publish::KvEventsConfig {
+            endpoint,
+            replay: args.kv_replay,
+            topic: args.kv_topic,
+            encoding: crate::kv_events::wire::Encoding {
+                tagged: !args.kv_positional,
+                int_hashes: args.kv_hashes == KvHashes::Int,
+                sglang: args.engine == Engine::Sglang,
+            },
+        }),
     };
     let emulator = Emulator::new(registry, rules, cfg.clone())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
