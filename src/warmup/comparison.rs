@@ -116,8 +116,9 @@ impl FingerprintChanges {
 /// What the daemon knows that explains a miss, joined into the miss's log line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Explanation {
-    /// The prompt's fingerprint changed after the previous warm-up (the daemon logged
-    /// `fingerprint_changed` and PromptFingerprintChanged fired).
+    /// The prompt was edited since the previous warm-up and its fingerprint change was
+    /// recorded after it (the daemon logged `fingerprint_changed`, PromptFingerprintChanged
+    /// fired).
     FingerprintChange { changed_at: DateTime<Utc> },
     /// The prompt's content changed since the previous warm-up and the evaluation pass has not
     /// recorded the fingerprint change yet (the warm-up ran first after the reload).
@@ -143,11 +144,13 @@ impl Explanation {
         let switched = (prev.model != model).then(|| Explanation::ModelSwitch {
             previous_model: prev.model.clone(),
         });
-        let edited = match changes.since(prompt, prev.at) {
-            Some(changed_at) => Some(Explanation::FingerprintChange { changed_at }),
-            None if prev.content_sha256 != content_sha256 => Some(Explanation::PromptEdit),
-            None => None,
-        };
+        // Only an edit of the prompt itself changes what the provider compares: a fingerprint
+        // change without one (our tokenizer changed) explains nothing on its side.
+        let edited =
+            (prev.content_sha256 != content_sha256).then(|| match changes.since(prompt, prev.at) {
+                Some(changed_at) => Explanation::FingerprintChange { changed_at },
+                None => Explanation::PromptEdit,
+            });
         let first = if reason == MissReason::ModelChanged {
             switched.or(edited)
         } else {
@@ -220,6 +223,11 @@ mod tests {
             Explanation::Unexplained
         );
         changes.record("p", DateTime::from_timestamp(120, 0).unwrap());
+        // A fingerprint change without an edit (our tokenizer changed) is not the provider's.
+        assert_eq!(
+            of(MissReason::SystemChanged, "m1", "a"),
+            Explanation::Unexplained
+        );
         let e = of(MissReason::SystemChanged, "m1", "b");
         assert_eq!(e.label(), "fingerprint_change");
         assert_eq!(e.changed_at().as_deref(), Some("1970-01-01T00:02:00Z"));
