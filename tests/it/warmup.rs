@@ -638,6 +638,15 @@ fn warmups_say_why_they_missed(
         ) > diagnosed
     });
     assert_eq!(misses(&r, "model_changed") + misses(&r, edit_reason), after);
+    // A provider that cannot diagnose says so: counted as such, not as a miss.
+    emu.admin("/admin/diagnostics", serde_json::json!({"unavailable": 1}));
+    r.wait_until("an unavailable diagnosis", |r| {
+        count(
+            r,
+            &series("cache_diagnoses_total", "result=\"unavailable\""),
+        ) >= 1.0
+    });
+    assert_eq!(misses(&r, "model_changed") + misses(&r, edit_reason), after);
 }
 
 #[test]
