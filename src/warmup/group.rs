@@ -293,7 +293,11 @@ impl Group {
     /// Warms one prompt on one target, with bounded retries.
     async fn warm(&self, clock: Clock, target: &str, p: &Prompt) -> RequestResult {
         let provider = self.cfg.provider;
-        let previous = self.state.comparisons.get(&p.id, target, provider);
+        let previous = self
+            .state
+            .comparisons
+            .get(&p.id, target, provider)
+            .filter(|_| provider::names_comparison(provider, &self.options));
         let (path, body) = provider::request(
             provider,
             p,

@@ -94,6 +94,19 @@ impl Outcome {
     }
 }
 
+/// Whether a warm-up request of `kind` with `o` names a comparison for the provider's cache
+/// diagnostics: Anthropic always, OpenAI Responses where the model takes
+/// `prompt_cache_options` (GPT-5.6 and later), nothing else. A diagnosis is counted only for a
+/// request that named one: an answer's `prompt_cache_diagnostics: null` to a request that did
+/// not ask is no `no_reason`.
+pub fn names_comparison(kind: ProviderKind, o: &RequestOptions) -> bool {
+    match kind {
+        ProviderKind::Anthropic => true,
+        ProviderKind::OpenaiResponses => o.breakpoints_api,
+        _ => false,
+    }
+}
+
 /// The endpoint path and JSON body of a warm-up request for `prompt`; `compare_with` is the
 /// response id of the previous warm-up of the same prompt and target, for the provider's cache
 /// diagnostics.
@@ -377,6 +390,19 @@ mod tests {
         // Models before GPT-5.6 reject `prompt_cache_options`: no comparison.
         let old = r(&options("gpt-4o", false), Some("resp_01"));
         assert!(old.get("prompt_cache_options").is_none(), "{old}");
+        assert!(!names_comparison(
+            ProviderKind::OpenaiResponses,
+            &options("gpt-4o", false)
+        ));
+        assert!(names_comparison(ProviderKind::OpenaiResponses, &new));
+        assert!(names_comparison(
+            ProviderKind::Anthropic,
+            &options("m", false)
+        ));
+        assert!(!names_comparison(
+            ProviderKind::OpenaiChat,
+            &options("m", true)
+        ));
         for kind in [
             ProviderKind::OpenaiChat,
             ProviderKind::Vllm,
