@@ -647,6 +647,35 @@ fn warmups_say_why_they_missed(
         ) >= 1.0
     });
     assert_eq!(misses(&r, "model_changed") + misses(&r, edit_reason), after);
+    // An answer whose diagnostics cannot be read: the warm-up still succeeds (its usage is
+    // good), the diagnosis is counted as malformed and logged once, without prompt text.
+    let failed = runs(&r, "blue", "failure");
+    emu.admin("/admin/diagnostics", serde_json::json!({"malformed": 1}));
+    let line = r.wait_log(
+        |l| l.contains("cache diagnostics unreadable"),
+        Duration::from_secs(10),
+    );
+    assert!(
+        line.contains("moon_phase_changed"),
+        "names the value: {line}"
+    );
+    crate::support::assert_no_prompt_text(d.path(), &line, "the unreadable-diagnostics line");
+    r.wait_until("a malformed diagnosis", |r| {
+        count(r, &series("cache_diagnoses_total", "result=\"malformed\"")) >= 1.0
+    });
+    assert_eq!(
+        runs(&r, "blue", "failure"),
+        failed,
+        "the warm-up did not fail"
+    );
+    assert_eq!(
+        metric(
+            &r.get("/metrics").1,
+            &format!("prefix_warden_warmup_requests_total{{prompt=\"cline-claude-sonnet-4\",provider=\"{label}\",result=\"bad_response\"}}")
+        )
+        .unwrap_or(0.0),
+        0.0
+    );
 }
 
 #[test]
