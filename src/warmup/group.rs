@@ -417,7 +417,7 @@ impl Group {
             Err(e) => {
                 crate::daemon::ingest::count_malformed_diagnosis(&p.id, provider, "warmup");
                 let e = self.analyzer.redactor().clean(e);
-                tracing::warn!(group = %self.cfg.group, prompt = %p.id, target, error = %e, "warm-up answer's cache diagnostics unreadable; usage counted, diagnosis not");
+                tracing::warn!(group = %self.cfg.group, prompt = %p.id, target_url = target, error = %e, "warm-up answer's cache diagnostics unreadable; usage counted, diagnosis not");
                 return;
             }
         };
