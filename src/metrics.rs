@@ -143,7 +143,7 @@ fn describe() {
     );
     describe_counter!(
         CACHE_DIAGNOSES,
-        "Provider cache diagnostics read, by prompt, provider, source and result (hit, miss, no_comparison, unavailable, no_reason)."
+        "Provider cache diagnostics read, by prompt, provider, source and result (hit, miss, no_comparison, unavailable, no_reason; malformed: a warm-up answer whose diagnostics could not be read)."
     );
     describe_counter!(
         CACHE_MISSES,

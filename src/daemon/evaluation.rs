@@ -130,6 +130,11 @@ impl Daemon {
                         if let Change::Changed { previous } = &change {
                             count += 1;
                             metrics::gauge!(FINGERPRINT_LAST_CHANGE, &labels).set(now);
+                            // Warm-ups that miss after this join it into their log line.
+                            self.shared
+                                .warmups
+                                .fingerprint_changes()
+                                .record(&ev.prompt, self.clock.now());
                             self.fingerprint_changed(&ev, &previous.fingerprints());
                         }
                         metrics::counter!(FINGERPRINT_CHANGES, &labels).absolute(count);

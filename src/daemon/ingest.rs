@@ -94,6 +94,19 @@ pub fn count_diagnosis(prompt: &str, provider: &str, source: &str, d: &Diagnosis
     }
 }
 
+/// Counts an answer whose diagnostics object could not be read (only warm-ups: a `/v1/usage`
+/// batch with one is refused whole) as `result="malformed"`, so an unreadable provider answer
+/// is seen, never mistaken for the provider's own `unavailable`.
+pub fn count_malformed_diagnosis(prompt: &str, provider: &str, source: &str) {
+    let labels = [
+        ("prompt", prompt.to_string()),
+        ("provider", provider.to_string()),
+        ("source", source.to_string()),
+        ("result", "malformed".to_string()),
+    ];
+    metrics::counter!(CACHE_DIAGNOSES, &labels).increment(1);
+}
+
 /// One record of a batch, ready to count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Counted {

@@ -207,6 +207,10 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         return Ok(());
     }
     spawn_signal_handler(stop_all)?;
+    // Installed before anything else can take a while: a SIGHUP during start-up (a deploy
+    // reloading early) must wait for the loop, not kill the process (SIGHUP's default action),
+    // as it did when the handler was installed only once the first pass had finished.
+    let sighup = signal(tokio::signal::unix::SignalKind::hangup())?;
 
     let listen = d.gen.analyzer.config.daemon.listen;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -264,7 +268,7 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     d.evaluate().await;
     d.shared.ready.set();
     tracing::info!(pairs = d.changes.len(), generation = d.gen.number, "ready");
-    d.run_loop().await?;
+    d.run_loop(sighup).await?;
 
     tracing::info!("shutting down");
     systemd::stopping();
@@ -319,8 +323,7 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::
 
 impl Daemon {
     /// Until SIGTERM: scheduled passes, reloads on SIGHUP and on file changes, source checks.
-    async fn run_loop(&mut self) -> Result<()> {
-        let mut sighup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    async fn run_loop(&mut self, mut sighup: tokio::signal::unix::Signal) -> Result<()> {
         let mut watched = watch::Snapshot::take(&self.gen.analyzer);
         let mut sources = tokio::time::interval(Duration::from_secs(
             self.gen.analyzer.config.daemon.source_poll_secs,

@@ -57,6 +57,8 @@ impl Workers {
         let (trigger, stop) = shutdown();
         let names: Vec<&str> = gen.warmups.iter().map(|g| g.name()).collect();
         states.retain(&names);
+        let prompts: Vec<&str> = gen.analyzer.prompts.iter().map(|p| p.id.as_str()).collect();
+        states.fingerprint_changes().retain(&prompts);
         for g in &gen.warmups {
             g.publish();
             tokio::spawn(g.clone().schedule_loop(stop.clone(), clock));

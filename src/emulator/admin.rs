@@ -8,8 +8,10 @@
 //! - `POST /admin/clock {"advance_ms": N}` moves the emulator's clock forward.
 //! - `POST /admin/count {"offset": N}` adds N to every count the count endpoints answer, as a
 //!   provider changing its tokenizer or framing would.
-//! - `POST /admin/diagnostics {"unavailable": N}`: the next N cache diagnostics answer
-//!   `unavailable` (every other reason comes from the requests themselves).
+//! - `POST /admin/diagnostics {"unavailable": N, "malformed": M}`: the next N cache
+//!   diagnostics answer `unavailable`, the M after them an object outside the documented
+//!   values (a client must keep the usage and drop the diagnosis); every other reason comes
+//!   from the requests themselves.
 //! - `POST /admin/kv` (engines publishing KV-cache events): `{"evict": true}` evicts every
 //!   block (published as `BlockRemoved`), `{"clear": true}` clears them (`AllBlocksCleared`),
 //!   `{"drop_next": N}` keeps the next N batches for replay without publishing them.
@@ -135,7 +137,10 @@ pub async fn count(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DiagnosticsFault {
+    #[serde(default)]
     unavailable: u32,
+    #[serde(default)]
+    malformed: u32,
 }
 
 pub async fn diagnostics(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
@@ -143,8 +148,10 @@ pub async fn diagnostics(State(shared): State<Arc<Shared>>, body: axum::body::By
         Ok(d) => d,
         Err(e) => return bad_request(format!("invalid body: {e}")),
     };
-    shared.lock().diagnostics.unavailable = d.unavailable;
-    Json(json!({"unavailable": d.unavailable})).into_response()
+    let mut st = shared.lock();
+    st.diagnostics.unavailable = d.unavailable;
+    st.diagnostics.malformed = d.malformed;
+    Json(json!({"unavailable": d.unavailable, "malformed": d.malformed})).into_response()
 }
 
 #[derive(Deserialize)]

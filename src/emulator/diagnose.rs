@@ -10,7 +10,8 @@
 //! tokens. It is a comparison of request structure, whether or not the cache hit, as the
 //! providers document. The oldest fingerprints are dropped past [`CAPACITY`]; a dropped or
 //! unknown id is `previous_message_not_found` / `comparison_response_not_found`. `POST
-//! /admin/diagnostics {"unavailable": N}` makes the next N answers `unavailable`.
+//! /admin/diagnostics {"unavailable": N, "malformed": M}` makes the next N answers
+//! `unavailable` and the M after them a `type` / `reason` outside the documented values.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -138,6 +139,9 @@ pub struct Shapes {
     order: VecDeque<String>,
     /// Answers left to give as `unavailable` (the `diagnostics_unavailable` fault).
     pub unavailable: u32,
+    /// Answers left to give outside the documented values (after the `unavailable` ones): a
+    /// client's reader must refuse them without losing the usage.
+    pub malformed: u32,
 }
 
 impl Shapes {
@@ -149,6 +153,15 @@ impl Shapes {
         }
         self.order.push_back(id.clone());
         self.by_id.insert(id, shape);
+    }
+
+    /// One of the `malformed` answers left, if any.
+    fn take_malformed(&mut self) -> bool {
+        if self.unavailable == 0 && self.malformed > 0 {
+            self.malformed -= 1;
+            return true;
+        }
+        false
     }
 
     /// The comparison with `previous`: `None` when the id is unknown; `Some(None)` when
@@ -167,6 +180,9 @@ impl Shapes {
         let Some(previous) = previous else {
             return json!({"cache_miss_reason": null});
         };
+        if self.take_malformed() {
+            return json!({"cache_miss_reason": {"type": "cache_moon_phase_changed"}});
+        }
         let reason = match self.against(previous, new) {
             None => json!({"type": "previous_message_not_found"}),
             Some(None) => json!({"type": "unavailable"}),
@@ -187,6 +203,9 @@ impl Shapes {
 
     /// OpenAI's `prompt_cache_diagnostics` object for a request compared with `previous`.
     pub fn openai(&mut self, previous: &str, new: &Shape) -> Value {
+        if self.take_malformed() {
+            return json!({"type": "cache_miss", "reason": "moon_phase_changed", "cache_missed_tokens": 1});
+        }
         match self.against(previous, new) {
             None => json!({"type": "comparison_response_not_found"}),
             Some(None) => json!({"type": "unavailable"}),
@@ -270,7 +289,13 @@ mod tests {
             json!({"type": "cache_miss", "reason": "input_changed", "cache_missed_tokens": 2, "comparison_reusable_tokens": 3})
         );
         s.unavailable = 1;
+        s.malformed = 1;
         assert_eq!(s.openai("msg_1", &a), json!({"type": "unavailable"}));
+        assert_eq!(
+            s.openai("msg_1", &a)["reason"],
+            "moon_phase_changed",
+            "the malformed answers come after the unavailable ones"
+        );
         assert_eq!(s.openai("msg_1", &a), json!({"type": "cache_hit"}));
         for i in 0..CAPACITY {
             s.insert(format!("x{i}"), a.clone());

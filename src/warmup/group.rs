@@ -4,13 +4,20 @@
 //! A group is built as part of a [`crate::daemon::Generation`]; a reload builds new groups and
 //! stops the old schedule loops. A run already in flight finishes on the generation it started
 //! with (it holds its `Arc<Group>`); the next tick runs on the new one. What must survive the
-//! swap (in-flight flag, `retry-after`, budget, latency) is in [`super::state::GroupState`].
+//! swap (in-flight flag, `retry-after`, budget, latency, the previous warm-up of each prompt
+//! and target) is in [`super::state::GroupState`].
+//!
+//! Each request names the previous successful warm-up of its (prompt, target) as the
+//! comparison ([`super::comparison`]); the answer's diagnosis is counted under
+//! `source="warmup"`, and a miss with a reason is logged once, joined with what the daemon knows
+//! changed since (a fingerprint change, a prompt edit, a model switch).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::comparison::{Explanation, FingerprintChanges, Previous};
 use super::key::{api_key, ApiKey};
 use super::provider::{self, Outcome, RequestOptions};
 use super::state::{lock, GroupState, States};
@@ -38,6 +45,8 @@ pub struct Group {
     analyzer: Arc<Analyzer>,
     options: RequestOptions,
     state: Arc<GroupState>,
+    /// The prompts' fingerprint changes, daemon-wide: a miss is joined with them.
+    fingerprints: FingerprintChanges,
 }
 
 impl Group {
@@ -65,6 +74,7 @@ impl Group {
         };
         Ok(Arc::new(Group {
             state: states.get(&cfg.group),
+            fingerprints: states.fingerprint_changes().clone(),
             schedule,
             lookup,
             key,
@@ -102,6 +112,8 @@ impl Group {
             metrics::counter!(WARMUP_RUNS, "group" => group.clone(), "color" => "unknown", "result" => result.label()).absolute(0);
         }
         lock(&self.state.status).interval_secs = self.interval_secs();
+        // Prompts this group no longer warms have nothing to be compared with.
+        self.state.comparisons.retain_prompts(&self.cfg.prompts);
     }
 
     /// Runs on the schedule until `stop` fires (the generation was replaced or the daemon is
@@ -213,7 +225,7 @@ impl Group {
                     self.count_request(&p.id, "deferred_budget");
                     continue;
                 }
-                match self.warm(target, p).await {
+                match self.warm(clock, target, p).await {
                     RequestResult::Done(u) => {
                         read += u.cache_read;
                         written += u.cache_write;
@@ -279,9 +291,19 @@ impl Group {
     }
 
     /// Warms one prompt on one target, with bounded retries.
-    async fn warm(&self, target: &str, p: &Prompt) -> RequestResult {
+    async fn warm(&self, clock: Clock, target: &str, p: &Prompt) -> RequestResult {
         let provider = self.cfg.provider;
-        let (path, body) = provider::request(provider, p, &self.options);
+        let previous = self
+            .state
+            .comparisons
+            .get(&p.id, target, provider)
+            .filter(|_| provider::names_comparison(provider, &self.options));
+        let (path, body) = provider::request(
+            provider,
+            p,
+            &self.options,
+            previous.as_ref().map(|v| v.id.as_str()),
+        );
         let mut attempt = 1;
         loop {
             let started = Instant::now();
@@ -303,7 +325,23 @@ impl Group {
             }
             self.count_request(&p.id, outcome.label());
             match outcome {
-                Outcome::Success(u) => {
+                Outcome::Success(answer) => {
+                    let u = answer.usage;
+                    self.diagnosed(target, p, previous.as_ref(), &answer.diagnosis);
+                    if let Some(id) = answer.id {
+                        let at = clock.now();
+                        self.state.comparisons.record(
+                            &p.id,
+                            target,
+                            Previous {
+                                id,
+                                api: provider,
+                                model: self.options.model.clone(),
+                                content_sha256: p.content_sha256.clone(),
+                                at,
+                            },
+                        );
+                    }
                     let labels = [
                         ("prompt", p.id.clone()),
                         ("provider", provider.provider().label().to_string()),
@@ -356,6 +394,60 @@ impl Group {
                     return RequestResult::Failed(why);
                 }
             }
+        }
+    }
+
+    /// Counts the diagnosis of a warm-up that named `previous` as its comparison (a first
+    /// warm-up's is not counted: it was compared with nothing), and logs a miss with a reason
+    /// once, joined with what changed since. A malformed diagnostics object is counted as
+    /// `result="malformed"` and logged; the warm-up itself succeeded (its usage was good).
+    fn diagnosed(
+        &self,
+        target: &str,
+        p: &Prompt,
+        previous: Option<&Previous>,
+        diagnosis: &Option<std::result::Result<crate::diagnostics::Diagnosis, String>>,
+    ) {
+        let (Some(prev), Some(d)) = (previous, diagnosis) else {
+            return;
+        };
+        let provider = self.cfg.provider.provider().label();
+        let d = match d {
+            Ok(d) => d,
+            Err(e) => {
+                crate::daemon::ingest::count_malformed_diagnosis(&p.id, provider, "warmup");
+                let e = self.analyzer.redactor().clean(e);
+                tracing::warn!(group = %self.cfg.group, prompt = %p.id, target_url = target, error = %e, "warm-up answer's cache diagnostics unreadable; usage counted, diagnosis not");
+                return;
+            }
+        };
+        crate::daemon::ingest::count_diagnosis(&p.id, provider, "warmup", d);
+        if let crate::diagnostics::Diagnosis::Miss {
+            reason,
+            missed_tokens,
+        } = *d
+        {
+            let why = Explanation::of(
+                reason,
+                prev,
+                &self.options.model,
+                &p.content_sha256,
+                &p.id,
+                &self.fingerprints,
+            );
+            tracing::warn!(
+                group = %self.cfg.group,
+                prompt = %p.id,
+                // Not `target`: the JSON log's own `target` is the module.
+                target_url = target,
+                model = %self.options.model,
+                reason = reason.label(),
+                missed_tokens,
+                explained_by = why.label(),
+                changed_at = why.changed_at(),
+                previous_model = why.previous_model(),
+                "warm-up missed the cache"
+            );
         }
     }
 

@@ -16,10 +16,13 @@
 //! # Layout
 //! - [`group`]: one group of one config generation, and its run.
 //! - [`state`]: what a group keeps across runs and generations (in-flight flag, retry-after).
+//! - [`comparison`]: the previous warm-up each request names so the provider says why it
+//!   missed, and what the daemon knows changed since (joined into the miss's log line).
 //! - [`provider`]: request building and status-first classification per API.
 //! - [`ratelimit`]: rate-limit and retry-after headers, capped.
 //! - [`key`]: API keys from the environment or a credentials file.
 
+pub mod comparison;
 pub mod group;
 pub mod key;
 pub mod provider;

@@ -7,11 +7,20 @@
 //! looked at: a 429 whose body says `{"status":"ok"}` is a 429. Usage is normalized to cache
 //! reads, cache writes and uncached input tokens without double counting (Anthropic's
 //! `input_tokens` excludes cached tokens; OpenAI's `prompt_tokens` includes them).
+//!
+//! Cache diagnostics (issue #21): an Anthropic request always opts in with
+//! `diagnostics.previous_message_id` (`null` on the first warm-up, so the provider keeps this
+//! request for the next one to be compared with), and an OpenAI Responses request on a model
+//! with `prompt_cache_options` (GPT-5.6 and later; older ones reject the object) names the
+//! previous response in `comparison_response_id`. A successful answer brings back its id and
+//! its diagnostics read into a [`Diagnosis`] beside the usage; a malformed diagnostics object
+//! spoils only the diagnosis, never the usage.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::diagnostics::Diagnosis;
 use crate::prompt::Prompt;
 use crate::warmup::ratelimit::Budget;
 
@@ -31,10 +40,25 @@ pub struct RequestOptions {
 
 pub use crate::usage::Usage;
 
+/// The beta header Anthropic asks for with `diagnostics` on API versions older than the
+/// feature (the warm-ups send `anthropic-version: 2023-06-01`).
+pub const ANTHROPIC_DIAGNOSTICS_BETA: &str = "cache-diagnosis-2026-04-07";
+
+/// A successful answer: the usage, and what the next warm-up compares with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub usage: Usage,
+    /// The response's `id` (`msg_…`, `resp_…`) when it is one worth naming back.
+    pub id: Option<String>,
+    /// The response's diagnostics object, read: `None` without one; `Some(Err)` when it is
+    /// malformed (the error names the field, never the prompt).
+    pub diagnosis: Option<Result<Diagnosis, String>>,
+}
+
 /// What a response means, decided by status first.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Success(Usage),
+    Success(Answer),
     /// 429, whatever the body says; `retry_after` from the header when given.
     RateLimited {
         retry_after: Option<Duration>,
@@ -70,8 +94,28 @@ impl Outcome {
     }
 }
 
-/// The endpoint path and JSON body of a warm-up request for `prompt`.
-pub fn request(kind: ProviderKind, prompt: &Prompt, o: &RequestOptions) -> (&'static str, Value) {
+/// Whether a warm-up request of `kind` with `o` names a comparison for the provider's cache
+/// diagnostics: Anthropic always, OpenAI Responses where the model takes
+/// `prompt_cache_options` (GPT-5.6 and later), nothing else. A diagnosis is counted only for a
+/// request that named one: an answer's `prompt_cache_diagnostics: null` to a request that did
+/// not ask is no `no_reason`.
+pub fn names_comparison(kind: ProviderKind, o: &RequestOptions) -> bool {
+    match kind {
+        ProviderKind::Anthropic => true,
+        ProviderKind::OpenaiResponses => o.breakpoints_api,
+        _ => false,
+    }
+}
+
+/// The endpoint path and JSON body of a warm-up request for `prompt`; `compare_with` is the
+/// response id of the previous warm-up of the same prompt and target, for the provider's cache
+/// diagnostics.
+pub fn request(
+    kind: ProviderKind,
+    prompt: &Prompt,
+    o: &RequestOptions,
+    compare_with: Option<&str>,
+) -> (&'static str, Value) {
     let segments: Vec<(&str, bool)> = prompt
         .segments
         .iter()
@@ -105,6 +149,7 @@ pub fn request(kind: ProviderKind, prompt: &Prompt, o: &RequestOptions) -> (&'st
                     "max_tokens": o.max_tokens,
                     "system": system,
                     "messages": [{"role": "user", "content": "."}],
+                    "diagnostics": {"previous_message_id": compare_with},
                 }),
             )
         }
@@ -134,6 +179,9 @@ pub fn request(kind: ProviderKind, prompt: &Prompt, o: &RequestOptions) -> (&'st
             });
             if o.breakpoints_api {
                 body["prompt_cache_options"] = json!({"prewarm": true});
+                if let Some(id) = compare_with {
+                    body["prompt_cache_options"]["comparison_response_id"] = json!(id);
+                }
             } else {
                 // Older models need an input to answer and have a 16-token output floor.
                 body["input"]
@@ -162,7 +210,8 @@ fn openai_blocks(segments: &[(&str, bool)], block_type: &str, breakpoints_api: b
         .collect()
 }
 
-/// Classifies a response: status first, then (for 2xx) the usage fields.
+/// Classifies a response: status first, then (for 2xx) the usage fields, the id and the
+/// diagnostics.
 pub fn classify(
     kind: ProviderKind,
     status: u16,
@@ -174,9 +223,17 @@ pub fn classify(
             retry_after: crate::warmup::ratelimit::retry_after(headers),
         },
         200..=299 => match serde_json::from_slice::<Value>(body) {
-            Ok(v) => usage(kind, &v)
-                .map(Outcome::Success)
-                .unwrap_or_else(|| Outcome::BadResponse("no usage in the answer".into())),
+            Ok(v) => match usage(kind, &v) {
+                Some(usage) => Outcome::Success(Answer {
+                    usage,
+                    id: v
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .and_then(super::comparison::usable_id),
+                    diagnosis: diagnosis(kind, &v),
+                }),
+                None => Outcome::BadResponse("no usage in the answer".into()),
+            },
             Err(e) => Outcome::BadResponse(format!("answer is not JSON: {e}")),
         },
         408 | 500..=599 => Outcome::ServerError(status),
@@ -187,6 +244,13 @@ pub fn classify(
 /// The usage object of a response, normalized.
 pub fn usage(kind: ProviderKind, v: &Value) -> Option<Usage> {
     crate::usage::normalize(kind.usage_format(), v.get("usage")?).ok()
+}
+
+/// The response's diagnostics object read, when the API has one and the answer carries it.
+pub fn diagnosis(kind: ProviderKind, v: &Value) -> Option<Result<Diagnosis, String>> {
+    let format = kind.diagnostics_format()?;
+    let d = v.get(format.field())?;
+    Some(crate::diagnostics::parse(format, d).map_err(|e| e.to_string()))
 }
 
 /// Sends one request and classifies the answer; also returns the rate-limit budget the
@@ -203,7 +267,9 @@ pub async fn send(
     let mut req = client.post(&url).json(body);
     match kind {
         ProviderKind::Anthropic => {
-            req = req.header("anthropic-version", "2023-06-01");
+            req = req
+                .header("anthropic-version", "2023-06-01")
+                .header("anthropic-beta", ANTHROPIC_DIAGNOSTICS_BETA);
             if let Some(k) = api_key {
                 req = req.header("x-api-key", k.expose());
             }
@@ -268,6 +334,136 @@ mod tests {
             classify(ProviderKind::OpenaiChat, 200, &h, br#"{"status":"ok"}"#),
             Outcome::BadResponse(_)
         ));
+    }
+
+    fn shipped_prompt() -> Prompt {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+        crate::prompt::load_dir(&dir)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.id == "cline-claude-sonnet-4")
+            .unwrap()
+    }
+
+    fn options(model: &str, breakpoints_api: bool) -> RequestOptions {
+        RequestOptions {
+            model: model.into(),
+            ttl: crate::config::CacheTtl::FiveMinutes,
+            max_tokens: 1,
+            breakpoints_api,
+        }
+    }
+
+    /// Issue #21: a warm-up names the previous one as its comparison where the API has
+    /// diagnostics, merged with what the request already asks; nowhere else.
+    #[test]
+    fn requests_name_the_previous_warmup_as_the_comparison() {
+        let p = shipped_prompt();
+        let a = |prev| {
+            request(
+                ProviderKind::Anthropic,
+                &p,
+                &options("claude-sonnet-4-5", false),
+                prev,
+            )
+            .1
+        };
+        assert_eq!(
+            a(None)["diagnostics"],
+            json!({"previous_message_id": null}),
+            "the first warm-up opts in, so the next can be compared with it"
+        );
+        assert_eq!(
+            a(Some("msg_01"))["diagnostics"],
+            json!({"previous_message_id": "msg_01"})
+        );
+        let r = |o: &RequestOptions, prev| request(ProviderKind::OpenaiResponses, &p, o, prev).1;
+        let new = options("gpt-5.6", true);
+        assert_eq!(
+            r(&new, None)["prompt_cache_options"],
+            json!({"prewarm": true})
+        );
+        assert_eq!(
+            r(&new, Some("resp_01"))["prompt_cache_options"],
+            json!({"prewarm": true, "comparison_response_id": "resp_01"})
+        );
+        // Models before GPT-5.6 reject `prompt_cache_options`: no comparison.
+        let old = r(&options("gpt-4o", false), Some("resp_01"));
+        assert!(old.get("prompt_cache_options").is_none(), "{old}");
+        assert!(!names_comparison(
+            ProviderKind::OpenaiResponses,
+            &options("gpt-4o", false)
+        ));
+        assert!(names_comparison(ProviderKind::OpenaiResponses, &new));
+        assert!(names_comparison(
+            ProviderKind::Anthropic,
+            &options("m", false)
+        ));
+        assert!(!names_comparison(
+            ProviderKind::OpenaiChat,
+            &options("m", true)
+        ));
+        for kind in [
+            ProviderKind::OpenaiChat,
+            ProviderKind::Vllm,
+            ProviderKind::Sglang,
+        ] {
+            let (_, b) = request(kind, &p, &options("m", false), Some("chatcmpl-1"));
+            let text = b.to_string();
+            assert!(
+                !text.contains("chatcmpl-1") && b.get("diagnostics").is_none(),
+                "{kind:?} has no diagnostics: {}",
+                &text[..80]
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_brings_its_id_and_diagnosis_and_a_bad_diagnosis_spoils_only_itself() {
+        let h = reqwest::header::HeaderMap::new();
+        let body = json!({"id": "msg_01", "usage": {"input_tokens": 5, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 2000},
+            "diagnostics": {"cache_miss_reason": {"type": "system_changed", "cache_missed_input_tokens": 1990}}});
+        let Outcome::Success(a) = classify(
+            ProviderKind::Anthropic,
+            200,
+            &h,
+            body.to_string().as_bytes(),
+        ) else {
+            panic!("a success")
+        };
+        assert_eq!(a.id.as_deref(), Some("msg_01"));
+        assert_eq!(
+            a.diagnosis,
+            Some(Ok(Diagnosis::Miss {
+                reason: crate::diagnostics::MissReason::SystemChanged,
+                missed_tokens: 1990
+            }))
+        );
+        let body = json!({"id": "resp_01", "usage": {"input_tokens": 3000, "input_tokens_details": {"cached_tokens": 2048}},
+            "prompt_cache_diagnostics": {"type": "cache_miss", "reason": "weather", "cache_missed_tokens": 1}});
+        let Outcome::Success(a) = classify(
+            ProviderKind::OpenaiResponses,
+            200,
+            &h,
+            body.to_string().as_bytes(),
+        ) else {
+            panic!("a success: the usage is good")
+        };
+        assert_eq!(a.usage.cache_read, 2048);
+        assert!(
+            matches!(&a.diagnosis, Some(Err(e)) if e.contains("weather")),
+            "{a:?}"
+        );
+        let body = json!({"id": "chatcmpl-1", "usage": {"prompt_tokens": 10}});
+        let Outcome::Success(a) = classify(
+            ProviderKind::OpenaiChat,
+            200,
+            &h,
+            body.to_string().as_bytes(),
+        ) else {
+            panic!("a success")
+        };
+        assert_eq!(a.diagnosis, None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What a warm-up group keeps between runs and across config generations: whether a run is in
-//! flight, the provider's last rate-limit budget, `retry-after`, latency and `/status`.
+//! flight, the provider's last rate-limit budget, `retry-after`, latency, `/status`, and the
+//! previous warm-up each next one is compared with.
 //!
 //! A group's *configuration* belongs to a generation ([`super::Group`]) and is replaced whole on
 //! reload; this state belongs to the group's *name* and outlives reloads, so a reload neither
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
+use super::comparison::{Comparisons, FingerprintChanges};
 use super::ratelimit::Budget;
 use crate::status::{GroupStatus, RunResult};
 
@@ -29,6 +31,10 @@ pub struct GroupState {
     /// Colors seen so far, so the live-color gauge can be set to 0 for the others.
     pub colors: Mutex<Vec<String>>,
     pub status: Mutex<GroupStatus>,
+    /// The previous successful warm-up per (prompt, target): its response id is the next
+    /// request's comparison. Kept across reloads, because a prompt edit reloads and the first
+    /// warm-up after it is the one whose diagnosis says `system_changed`.
+    pub comparisons: Comparisons,
 }
 
 impl GroupState {
@@ -42,6 +48,7 @@ impl GroupState {
             ),
             colors: Mutex::new(Vec::new()),
             status: Mutex::new(GroupStatus::default()),
+            comparisons: Comparisons::default(),
         }
     }
 
@@ -80,14 +87,18 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Every group's state by name; one per daemon, shared by all generations.
+/// Every group's state by name, and the prompts' fingerprint changes the warm-ups join their
+/// misses with; one per daemon, shared by all generations.
 #[derive(Clone, Default)]
-pub struct States(Arc<Mutex<BTreeMap<String, Arc<GroupState>>>>);
+pub struct States {
+    groups: Arc<Mutex<BTreeMap<String, Arc<GroupState>>>>,
+    fingerprints: FingerprintChanges,
+}
 
 impl States {
     /// The state of `group`, created on first use.
     pub fn get(&self, group: &str) -> Arc<GroupState> {
-        lock(&self.0)
+        lock(&self.groups)
             .entry(group.to_string())
             .or_insert_with(|| Arc::new(GroupState::new()))
             .clone()
@@ -95,12 +106,18 @@ impl States {
 
     /// Forgets groups a new generation no longer has (their in-flight runs keep their Arc).
     pub fn retain(&self, groups: &[&str]) {
-        lock(&self.0).retain(|k, _| groups.contains(&k.as_str()));
+        lock(&self.groups).retain(|k, _| groups.contains(&k.as_str()));
+    }
+
+    /// When each prompt's fingerprint last changed: written by the daemon's evaluation pass,
+    /// read by warm-ups that miss.
+    pub fn fingerprint_changes(&self) -> &FingerprintChanges {
+        &self.fingerprints
     }
 
     /// `/status` of every group.
     pub fn statuses(&self) -> BTreeMap<String, GroupStatus> {
-        lock(&self.0)
+        lock(&self.groups)
             .iter()
             .map(|(k, v)| (k.clone(), v.status()))
             .collect()

@@ -425,3 +425,24 @@ fn check_reported_only_the_first_failing_entry() {
         "one line per failing entry, nothing else: {err}"
     );
 }
+
+/// A SIGHUP while the daemon was still starting (listening, first pass running) killed it:
+/// SIGHUP's default action applied until the reload handler was installed after the first
+/// pass. Two integration tests that reloaded soon after start failed with "connection reset"
+/// on a loaded machine.
+#[test]
+fn a_sighup_during_start_up_killed_the_daemon() {
+    let d = scratch();
+    crate::daemon::write_config(d.path(), &["openai/o200k_base"], "", |c| c);
+    let mut r = crate::daemon::Running::start(d.path());
+    r.hup();
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    r.wait_log(
+        |l| l.contains("config reloaded"),
+        std::time::Duration::from_secs(30),
+    );
+    assert!(
+        r.child.try_wait().unwrap().is_none(),
+        "the daemon is running"
+    );
+}

@@ -77,11 +77,17 @@ fn live_file(dir: &std::path::Path, live: &str, blue: &[&str], green: &[&str]) {
 
 /// A config with one Anthropic warm-up group ticking every `every` seconds, emulator off.
 fn setup(dir: &std::path::Path, every: u32, extra: &str) {
+    setup_group(dir, "anthropic", "claude-sonnet-4-5", every, extra);
+}
+
+/// A config with one warm-up group of `provider` and `model` ticking every `every` seconds,
+/// emulator off.
+fn setup_group(dir: &std::path::Path, provider: &str, model: &str, every: u32, extra: &str) {
     std::fs::write(dir.join("key"), "test-key\n").unwrap();
     write_config(dir, &["openai/o200k_base"], "", |c| {
         let c = c[..c.find("[emulator]").unwrap_or(c.len())].to_string();
         format!(
-            "{c}\n[[warmup]]\ngroup = \"g\"\nschedule = \"*/{every} * * * * *\"\nprovider = \"anthropic\"\nmodel = \"claude-sonnet-4-5\"\n\
+            "{c}\n[[warmup]]\ngroup = \"g\"\nschedule = \"*/{every} * * * * *\"\nprovider = \"{provider}\"\nmodel = \"{model}\"\n\
              prompts = [\"cline-claude-sonnet-4\"]\napi_key_file = \"key\"\nbrownout_retries = 1\nbrownout_delay_ms = 200\n{extra}\n\
              lookup = {{ backend = \"file\", path = \"live.json\" }}\n"
         )
@@ -504,5 +510,192 @@ fn the_shipped_demo_shows_the_flip_in_the_targets_warmed() {
         out.lines()
             .any(|l| l.contains("green") && l.contains(&green)),
         "{out}"
+    );
+}
+
+/// Issue #21: each warm-up names the previous warm-up of its (prompt, target) as the comparison,
+/// so the provider says why the next one missed. After a prompt edit and a reload the next
+/// warm-up is diagnosed `edit_reason`, counted under `source="warmup"`, and its WARN line joins
+/// the fingerprint change the daemon reported; after a switch of the group's model it is
+/// `model_changed`, joined with the previous model. No line carries prompt text.
+fn warmups_say_why_they_missed(
+    provider: &str,
+    label: &str,
+    model: &str,
+    new_model: &str,
+    edit_reason: &str,
+) {
+    let emu = Emu::start(0);
+    let d = scratch();
+    setup_group(d.path(), provider, model, 1, "");
+    live_file(d.path(), "blue", &[&emu.url], &[]);
+    let mut r = Running::start(d.path());
+    let series = |name: &str, tail: &str| {
+        format!("prefix_warden_{name}{{prompt=\"cline-claude-sonnet-4\",provider=\"{label}\",source=\"warmup\",{tail}}}")
+    };
+    let count = |r: &Running, s: &str| metric(&r.get("/metrics").1, s).unwrap_or(0.0);
+    // The second warm-up is compared with the first: the same request, no miss.
+    let same = if label == "anthropic" {
+        "no_reason"
+    } else {
+        "hit"
+    };
+    r.wait_until("a diagnosed warm-up", |r| {
+        count(
+            r,
+            &series("cache_diagnoses_total", &format!("result=\"{same}\"")),
+        ) >= 1.0
+    });
+    let misses = |r: &Running, reason: &str| {
+        count(
+            r,
+            &series("cache_misses_total", &format!("reason=\"{reason}\"")),
+        )
+    };
+    assert_eq!(misses(&r, edit_reason), 0.0, "no miss before the edit");
+
+    // Hold the warm-ups (the live color has no targets) while the prompt is edited and the
+    // daemon reloads and records the fingerprint change, so the next warm-up finds it reported.
+    live_file(d.path(), "blue", &[], &[]);
+    let held = runs(&r, "unknown", "no_targets");
+    r.wait_until("a run without targets", |r| {
+        runs(r, "unknown", "no_targets") > held
+    });
+    let t = d
+        .path()
+        .join("prompts/texts/cline__cline__system_claude_sonnet_4.txt");
+    let text = std::fs::read_to_string(&t).unwrap();
+    std::fs::write(&t, text.replacen(" the ", " THE ", 1)).unwrap();
+    r.hup();
+    r.wait_until("the fingerprint change", |r| {
+        metric(
+            &r.get("/metrics").1,
+            "prefix_warden_fingerprint_changes_total{prompt=\"cline-claude-sonnet-4\",tokenizer=\"openai/o200k_base\"}",
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    });
+    live_file(d.path(), "blue", &[&emu.url], &[]);
+    r.wait_until("a warm-up miss after the edit", |r| {
+        misses(r, edit_reason) >= 1.0
+    });
+    assert!(
+        count(
+            &r,
+            &series(
+                "cache_missed_tokens_total",
+                &format!("reason=\"{edit_reason}\"")
+            )
+        ) > 1000.0,
+        "the provider counts the prompt's tokens as missed"
+    );
+    let is_miss = |l: &str, reason: &str| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+        v["message"] == "warm-up missed the cache" && v["reason"] == reason
+    };
+    let line = r.wait_log(|l| is_miss(l, edit_reason), Duration::from_secs(10));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "WARN", "{line}");
+    assert_eq!(v["prompt"], "cline-claude-sonnet-4", "{line}");
+    assert_eq!(v["group"], "g", "{line}");
+    assert_eq!(v["target_url"], emu.url.as_str(), "{line}");
+    assert!(v["missed_tokens"].as_u64().unwrap() > 1000, "{line}");
+    assert_eq!(v["explained_by"], "fingerprint_change", "{line}");
+    assert!(
+        v["changed_at"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{line}"
+    );
+    crate::support::assert_no_prompt_text(d.path(), &line, "the miss line");
+
+    // The group moves to another model: the next warm-up is compared with the old model's.
+    let cfg = std::fs::read_to_string(d.path().join("daemon.toml")).unwrap();
+    std::fs::write(
+        d.path().join("daemon.toml"),
+        cfg.replace(
+            &format!("model = \"{model}\""),
+            &format!("model = \"{new_model}\""),
+        ),
+    )
+    .unwrap();
+    r.hup();
+    r.wait_until("a model_changed miss", |r| {
+        misses(r, "model_changed") >= 1.0
+    });
+    let line = r.wait_log(|l| is_miss(l, "model_changed"), Duration::from_secs(10));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["explained_by"], "model_switch", "{line}");
+    assert_eq!(v["previous_model"], model, "{line}");
+    // Then the new model's warm-ups compare with each other again: no more misses.
+    let after = misses(&r, "model_changed") + misses(&r, edit_reason);
+    let diagnosed = count(
+        &r,
+        &series("cache_diagnoses_total", &format!("result=\"{same}\"")),
+    );
+    r.wait_until("another diagnosed warm-up", |r| {
+        count(
+            r,
+            &series("cache_diagnoses_total", &format!("result=\"{same}\"")),
+        ) > diagnosed
+    });
+    assert_eq!(misses(&r, "model_changed") + misses(&r, edit_reason), after);
+    // A provider that cannot diagnose says so: counted as such, not as a miss.
+    emu.admin("/admin/diagnostics", serde_json::json!({"unavailable": 1}));
+    r.wait_until("an unavailable diagnosis", |r| {
+        count(
+            r,
+            &series("cache_diagnoses_total", "result=\"unavailable\""),
+        ) >= 1.0
+    });
+    assert_eq!(misses(&r, "model_changed") + misses(&r, edit_reason), after);
+    // An answer whose diagnostics cannot be read: the warm-up still succeeds (its usage is
+    // good), the diagnosis is counted as malformed and logged once, without prompt text.
+    let failed = runs(&r, "blue", "failure");
+    emu.admin("/admin/diagnostics", serde_json::json!({"malformed": 1}));
+    let line = r.wait_log(
+        |l| l.contains("cache diagnostics unreadable"),
+        Duration::from_secs(10),
+    );
+    assert!(
+        line.contains("moon_phase_changed"),
+        "names the value: {line}"
+    );
+    crate::support::assert_no_prompt_text(d.path(), &line, "the unreadable-diagnostics line");
+    r.wait_until("a malformed diagnosis", |r| {
+        count(r, &series("cache_diagnoses_total", "result=\"malformed\"")) >= 1.0
+    });
+    assert_eq!(
+        runs(&r, "blue", "failure"),
+        failed,
+        "the warm-up did not fail"
+    );
+    assert_eq!(
+        metric(
+            &r.get("/metrics").1,
+            &format!("prefix_warden_warmup_requests_total{{prompt=\"cline-claude-sonnet-4\",provider=\"{label}\",result=\"bad_response\"}}")
+        )
+        .unwrap_or(0.0),
+        0.0
+    );
+}
+
+#[test]
+fn anthropic_warmups_say_why_they_missed() {
+    warmups_say_why_they_missed(
+        "anthropic",
+        "anthropic",
+        "claude-sonnet-4-5",
+        "claude-sonnet-4-6",
+        "system_changed",
+    );
+}
+
+#[test]
+fn openai_responses_warmups_say_why_they_missed() {
+    warmups_say_why_they_missed(
+        "openai-responses",
+        "openai",
+        "gpt-5.6",
+        "gpt-5.7",
+        "input_changed",
     );
 }
