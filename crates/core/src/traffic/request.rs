@@ -54,9 +54,17 @@ pub struct Record {
     pub blocks: Vec<Block>,
     /// The response's cached input tokens and total input tokens, when the line carries `usage`.
     pub usage: Option<(u64, u64)>,
+    /// Anthropic's `cache_creation_input_tokens`, when the usage has it: with the cached
+    /// tokens, the tokens up to the request's last breakpoint ([`super::lengths`]).
+    pub cache_written: Option<u64>,
 }
 
 impl Record {
+    fn written(mut self, w: Option<u64>) -> Self {
+        self.cache_written = w;
+        self
+    }
+
     /// `provider/model`.
     pub fn model_name(&self) -> String {
         format!("{}/{}", self.api.provider(), self.model)
@@ -90,7 +98,8 @@ pub fn parse_line(line: usize, text: &str) -> Result<Record, String> {
         .and_then(timestamp_of);
     // Anthropic Message Batches: {"custom_id", "params": {...}}.
     if let Some(params) = v.get("params") {
-        return build(line, Api::Anthropic, params, timestamp, usage_of(&v));
+        return build(line, Api::Anthropic, params, timestamp, usage_of(&v))
+            .map(|r| r.written(written_of(&v)));
     }
     // OpenAI Batch input: {"custom_id", "method", "url", "body"}.
     if let (Some(body), Some(url)) = (v.get("body"), v.get("url").and_then(Json::as_str)) {
@@ -106,10 +115,10 @@ pub fn parse_line(line: usize, text: &str) -> Result<Record, String> {
                 clip(url)
             ));
         };
-        return build(line, api, body, timestamp, usage_of(&v));
+        return build(line, api, body, timestamp, usage_of(&v)).map(|r| r.written(written_of(&v)));
     }
     let api = detect(&v)?;
-    build(line, api, &v, timestamp, usage_of(&v))
+    build(line, api, &v, timestamp, usage_of(&v)).map(|r| r.written(written_of(&v)))
 }
 
 /// At most 60 characters of `s`, control and bidi characters escaped as the reports escape
@@ -149,15 +158,34 @@ fn timestamp_of(v: &Json) -> Option<f64> {
     }
 }
 
-/// `usage` at the top, or in `response` / `response.body` (batch outputs).
-fn usage_of(v: &Json) -> Option<(u64, u64)> {
-    let u = v
-        .get("usage")
+/// The `usage` object at the top, in `response` / `response.body` (batch outputs), or in
+/// `result.message` (an Anthropic Message Batches result joined to its request line).
+fn usage_obj(v: &Json) -> Option<&Json> {
+    v.get("usage")
         .or(v.get("response").and_then(|r| r.get("usage")))
         .or(v
             .get("response")
             .and_then(|r| r.get("body"))
-            .and_then(|b| b.get("usage")))?;
+            .and_then(|b| b.get("usage")))
+        .or(v
+            .get("result")
+            .and_then(|r| r.get("message"))
+            .and_then(|m| m.get("usage")))
+}
+
+/// Anthropic's `cache_creation_input_tokens` (when `cache_read_input_tokens` is beside it).
+fn written_of(v: &Json) -> Option<u64> {
+    let u = usage_obj(v)?;
+    u.get("cache_read_input_tokens")?;
+    match u.get("cache_creation_input_tokens") {
+        Some(Json::Number(n)) => n.as_u64(),
+        _ => Some(0),
+    }
+}
+
+/// `usage` (see [`usage_obj`]): cached and total input tokens.
+fn usage_of(v: &Json) -> Option<(u64, u64)> {
+    let u = usage_obj(v)?;
     let n = |k: &str| {
         u.get(k).and_then(|x| match x {
             Json::Number(n) => n.as_u64(),
@@ -336,6 +364,7 @@ fn build(
         timestamp,
         blocks,
         usage,
+        cache_written: None,
     })
 }
 
@@ -355,6 +384,7 @@ mod tests {
         );
         assert_eq!(a.timestamp, Some(1_796_032_800.0));
         assert_eq!(a.usage, Some((100, 103)));
+        assert_eq!(a.cache_written, Some(0));
         let marked: Vec<bool> = a.blocks.iter().map(|b| b.breakpoint).collect();
         assert_eq!(
             marked,
@@ -390,6 +420,9 @@ mod tests {
 
         let b = parse_line(4, r#"{"custom_id": "y", "params": {"model": "claude-haiku-4-5", "max_tokens": 5, "system": "S", "messages": [{"role": "user", "content": "u"}]}}"#).unwrap();
         assert_eq!((b.api, b.blocks.len()), (Api::Anthropic, 2));
+        // A Message Batches result joined to its request: `result.message.usage`.
+        let j = parse_line(5, r#"{"custom_id": "z", "params": {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "u"}]}, "result": {"type": "succeeded", "message": {"usage": {"input_tokens": 4, "cache_read_input_tokens": 10, "cache_creation_input_tokens": 30}}}}"#).unwrap();
+        assert_eq!((j.usage, j.cache_written), (Some((10, 44)), Some(30)));
     }
 
     #[test]
