@@ -23,7 +23,6 @@ use crate::analyzer::Analyzer;
 use crate::error::{Error, Result};
 use crate::fingerprint::{common_prefix_len, fingerprint};
 use crate::prefix::TokenizedPrefix;
-use crate::tokenizer::Tokenizer;
 
 use super::blocks::{BlockId, BlockStore, Keep};
 use super::shadow;
@@ -34,6 +33,8 @@ pub struct Options {
     pub top: usize,
     /// Keep block texts (for `--write-prompts`).
     pub keep_text: bool,
+    /// Block lengths of models no tokenizer serves, by `provider/model` ([`super::lengths`]).
+    pub lengths: BTreeMap<String, Arc<super::lengths::Lengths>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,6 +48,9 @@ pub struct Discovery {
     /// Hours between the first and last timestamp (when the logs have timestamps).
     pub span_hours: Option<f64>,
     pub candidates: Vec<Candidate>,
+    /// Models no tokenizer serves whose block lengths came from usage, counts or a stand-in.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub lengths: BTreeMap<String, super::lengths::LengthsReport>,
     #[serde(skip)]
     texts: Vec<Vec<String>>,
 }
@@ -98,7 +102,7 @@ struct Tree {
 }
 
 impl Tree {
-    fn new(tokenizer: Arc<Tokenizer>, keep: Keep, keep_text: bool) -> Self {
+    fn new(blocks: BlockStore) -> Self {
         let root = Node {
             count: 0,
             block: BlockId::MAX,
@@ -107,7 +111,7 @@ impl Tree {
             first_model: 0,
         };
         Tree {
-            blocks: BlockStore::new(tokenizer, keep, keep_text),
+            blocks,
             nodes: vec![root],
             child: HashMap::new(),
             shared_models: HashMap::new(),
@@ -280,18 +284,31 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
             let slot = match tree_of.get(&model) {
                 Some(s) => *s,
                 None => {
-                    let s = match a.bare_tokenizer_for(&model) {
+                    let tree = match (a.bare_tokenizer_for(&model), o.lengths.get(&model)) {
+                        (Some(e), _) => Some(
+                            match trees
+                                .iter()
+                                .position(|t| t.blocks.tokenizer().is_some_and(|k| k.id == e.id))
+                            {
+                                Some(i) => i,
+                                None => {
+                                    let tok = a.tokenizers.get(&e.id)?;
+                                    trees.push(Tree::new(BlockStore::new(tok, keep, o.keep_text)));
+                                    trees.len() - 1
+                                }
+                            },
+                        ),
+                        // No tokenizer: the model's own lengths, pseudo ids, a tree of its own.
+                        (None, Some(l)) => {
+                            let store = BlockStore::from_lengths(l.clone(), keep, o.keep_text);
+                            trees.push(Tree::new(store));
+                            Some(trees.len() - 1)
+                        }
+                        (None, None) => None,
+                    };
+                    let s = match tree {
                         None => None,
-                        Some(e) => {
-                            let tree =
-                                match trees.iter().position(|t| t.blocks.tokenizer.id == e.id) {
-                                    Some(i) => i,
-                                    None => {
-                                        let tok = a.tokenizers.get(&e.id)?;
-                                        trees.push(Tree::new(tok, keep, o.keep_text));
-                                        trees.len() - 1
-                                    }
-                                };
+                        Some(tree) => {
                             let m = u16::try_from(model_names.len()).map_err(|_| {
                                 Error::Other("more than 65535 distinct models in the logs".into())
                             })?;
@@ -327,14 +344,15 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
     let mut all_ids: Vec<Vec<u32>> = Vec::new();
     for tree in &trees {
         // Registered prompts' ids under this tokenizer.
-        let registered: Vec<(String, Vec<u32>)> = a
-            .prompts
-            .iter()
-            .map(|p| {
-                TokenizedPrefix::new(&tree.blocks.tokenizer, p, false)
-                    .map(|t| (p.id.clone(), t.ids))
-            })
-            .collect::<Result<_>>()?;
+        // (None without a tokenizer: pseudo ids compare with no prompt.)
+        let registered: Vec<(String, Vec<u32>)> = match tree.blocks.tokenizer() {
+            Some(tok) => a
+                .prompts
+                .iter()
+                .map(|p| TokenizedPrefix::new(tok, p, false).map(|t| (p.id.clone(), t.ids)))
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
         // Depth first, keeping the path's blocks and ids as it goes: each node adds its own
         // block (linear in the tree, where rebuilding each node's path was quadratic in depth).
         // A child has at most its parent's requests, so a subtree under `min_requests` is
@@ -411,7 +429,7 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                     .unwrap_or_default();
                 candidates.push(Candidate {
                     id: format!("discovered-{}", &fp[7..19]),
-                    tokenizer: tree.blocks.tokenizer.id.clone(),
+                    tokenizer: tree.blocks.label().to_string(),
                     model,
                     requests: count,
                     requests_per_hour: span_hours.map(|h| count as f64 / h),
@@ -467,6 +485,11 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
         distinct_blocks,
         span_hours,
         candidates: order.iter().map(|&i| candidates[i].clone()).collect(),
+        lengths: o
+            .lengths
+            .iter()
+            .map(|(m, l)| (m.clone(), l.report.clone()))
+            .collect(),
         texts: order
             .iter()
             .map(|&i| std::mem::take(&mut texts[i]))

@@ -80,6 +80,9 @@ pub struct Simulation {
     /// Every request with `usage` (`--per-request`), in time order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_request: Vec<RequestFit>,
+    /// Where block lengths came from when no tokenizer serves the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lengths: Option<super::lengths::LengthsReport>,
 }
 
 /// One request of the model, its blocks by reference (ids stay in the [`BlockStore`]).
@@ -400,6 +403,8 @@ pub struct Options {
     /// List every request with `usage` (predicted against observed), not only the worst.
     pub per_request: bool,
     pub limits: Limits,
+    /// Block lengths for a model no tokenizer serves ([`super::lengths`]).
+    pub lengths: Option<std::sync::Arc<super::lengths::Lengths>>,
 }
 
 /// What one simulation may hold, so that its memory has a bound whatever the logs hold: each
@@ -434,16 +439,19 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
             a.config.cache_rules.display()
         ))
     })?;
-    let entry = a.bare_tokenizer_for(model).ok_or_else(|| {
-        Error::Other(format!(
-            "no registered tokenizer serves `{model}` (models globs of [[tokenizer]])"
-        ))
-    })?;
-    let tok = a.tokenizers.get(&entry.id)?;
-    let tokenizer = tok.id.clone();
+    let store = match (a.bare_tokenizer_for(model), &o.lengths) {
+        (Some(entry), _) => BlockStore::new(a.tokenizers.get(&entry.id)?, Keep::All, false),
+        (None, Some(l)) => BlockStore::from_lengths(l.clone(), Keep::All, false),
+        (None, None) => {
+            return Err(Error::Other(format!(
+                "no registered tokenizer serves `{model}` (models globs of [[tokenizer]])"
+            )))
+        }
+    };
+    let tokenizer = store.label().to_string();
     let mut read = ReadStats::default();
     let mut traffic = Traffic {
-        store: BlockStore::new(tok, Keep::All, false).with_max_ids(o.limits.token_ids),
+        store: store.with_max_ids(o.limits.token_ids),
         seq: Vec::new(),
         reqs: Vec::new(),
     };
@@ -616,5 +624,11 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
         hours: hours.into_values().collect(),
         requests_fit: fit,
         per_request,
+        lengths: o.lengths.as_ref().map(|l| {
+            let mut r = l.report.clone();
+            // Pseudo ids are exact at whole-block breakpoints only.
+            r.approximate |= applied.rule.kind != RuleKind::Breakpoints;
+            r
+        }),
     })
 }
