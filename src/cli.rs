@@ -804,18 +804,20 @@ fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {
 fn discover(config: &Path, args: DiscoverArgs) -> Result<Outcome> {
     let a = Analyzer::load(config)?;
     let logs: Vec<&Path> = args.logs.iter().map(PathBuf::as_path).collect();
-    let (lengths, open) = crate::count::boundaries::block_lengths(
-        &a,
-        &logs,
-        |m| a.bare_tokenizer_for(m).is_none(),
-        &args.lengths.sources(),
-        &Default::default(),
-        false,
-    )?;
-    for why in open.values() {
-        crate::progress::clear();
-        eprintln!("note: requests skipped: {why}");
-    }
+    // Models no tokenizer serves: lengths from the usage discover gathers, then counts or a
+    // stand-in; a model left open is skipped with a note.
+    let sources = args.lengths.sources();
+    let find = |facts| {
+        let (done, open) = crate::count::boundaries::resolve(&a, &logs, facts, &sources, false)?;
+        for why in open.values() {
+            crate::progress::clear();
+            eprintln!("note: requests skipped: {why}");
+        }
+        Ok(done
+            .into_iter()
+            .map(|(m, l)| (m, std::sync::Arc::new(l)))
+            .collect())
+    };
     let d = crate::traffic::discover::discover(
         &a,
         &logs,
@@ -824,10 +826,7 @@ fn discover(config: &Path, args: DiscoverArgs) -> Result<Outcome> {
             min_requests: args.min_requests.max(1),
             top: args.top,
             keep_text: args.write_prompts.is_some(),
-            lengths: lengths
-                .into_iter()
-                .map(|(m, l)| (m, std::sync::Arc::new(l)))
-                .collect(),
+            lengths: Some(&find),
         },
     )?;
     print(&crate::traffic::report::discovery(&d, args.format))?;

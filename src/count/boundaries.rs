@@ -55,6 +55,17 @@ pub fn block_lengths(
     strict: bool,
 ) -> Result<(BTreeMap<String, Lengths>, BTreeMap<String, String>)> {
     let gathered = lengths::gather(logs, want, lim)?;
+    resolve(a, logs, gathered, src, strict)
+}
+
+/// [`block_lengths`] from facts already gathered (discover gathers them in its own pass).
+pub fn resolve(
+    a: &Analyzer,
+    logs: &[&Path],
+    gathered: BTreeMap<String, (Gathered, lengths::First)>,
+    src: &Sources,
+    strict: bool,
+) -> Result<(BTreeMap<String, Lengths>, BTreeMap<String, String>)> {
     let mut out = BTreeMap::new();
     let mut open = BTreeMap::new();
     for (model, (g, first)) in gathered {

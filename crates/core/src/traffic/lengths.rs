@@ -517,23 +517,34 @@ pub fn gather(
                 Some(&w) => w,
                 None => {
                     let w = want(&model);
-                    asked.insert(model.clone(), w);
+                    asked.insert(model, w);
                     w
                 }
             };
-            if !wanted {
-                return Ok(());
+            if wanted {
+                gather_record(&mut out, f, &rec, lim, log)?;
             }
-            let (g, first) = out
-                .entry(model)
-                .or_insert_with_key(|m| (Gathered::new(m), First::new()));
-            for (i, b) in rec.blocks.iter().enumerate() {
-                first.entry(key_of(&b.text)).or_insert((f, rec.line, i));
-            }
-            g.add(&rec, lim, log)
+            Ok(())
         })?;
     }
     Ok(out)
+}
+
+/// Adds one record (of log number `f`) to its model's facts.
+pub fn gather_record(
+    out: &mut BTreeMap<String, (Gathered, First)>,
+    f: usize,
+    rec: &Record,
+    lim: &Limits,
+    log: &Path,
+) -> Result<()> {
+    let (g, first) = out
+        .entry(rec.model_name())
+        .or_insert_with_key(|m| (Gathered::new(m), First::new()));
+    for (i, b) in rec.blocks.iter().enumerate() {
+        first.entry(key_of(&b.text)).or_insert((f, rec.line, i));
+    }
+    g.add(rec, lim, log)
 }
 
 /// Gives every block of `model` still without a length its length under `tok` (approximate).

@@ -69,6 +69,9 @@ pub fn discovery(d: &Discovery, format: Format) -> String {
         for (m, n) in &d.unserved_models {
             let _ = writeln!(out, "  {}: {n}", Escaped(m));
         }
+        for why in d.lengths_too_large.values() {
+            let _ = writeln!(out, "  ({})", Escaped(why));
+        }
     }
     if d.read.bad_lines > 0 {
         out.push('\n');
