@@ -855,6 +855,16 @@ fn simulate(config: &Path, args: SimulateArgs) -> Result<Outcome> {
         (None, Some(s)) => Some(Warmups::Every(s)),
         (None, None) => None,
     };
+    if let (Some(e), true) = (
+        a.bare_tokenizer_for(&args.model),
+        args.lengths.remote || args.lengths.stand_in.is_some(),
+    ) {
+        crate::progress::clear();
+        eprintln!(
+            "note: tokenizer {} serves {}: --remote and --stand-in are not used",
+            e.id, args.model
+        );
+    }
     let lengths = if a.bare_tokenizer_for(&args.model).is_none() {
         let (mut l, _) = crate::count::boundaries::block_lengths(
             &a,

@@ -22,6 +22,10 @@ use crate::traffic::lengths::{self, Gathered, Key, Lengths, Source};
 use crate::traffic::request::{Block, Section};
 use crate::traffic::simulate::Limits;
 
+/// Most count calls one run makes (a call is a request to the provider, even if free): past
+/// it the run stops, naming the limit.
+pub const MAX_CALLS: usize = 20_000;
+
 /// Which sources besides usage may give lengths.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
@@ -188,6 +192,7 @@ fn count_missing(
     // Counts of prefixes already asked for in this run, by the keys of their blocks.
     let mut memo: HashMap<Vec<Key>, u64> = HashMap::new();
     let mut found: Vec<(Key, u32)> = Vec::new();
+    let mut calls = 0usize;
     for (f, log) in logs.iter().enumerate() {
         if wanted[f].is_empty() {
             continue;
@@ -217,7 +222,13 @@ fn count_missing(
                     let cache = super::cache_path(&dir, &url, &b, &day);
                     let n = match super::read_cached(&cache) {
                         Some(n) => n,
+                        None if calls >= MAX_CALLS => {
+                            return Err(Error::Other(format!(
+                                "{what}: --remote would make more than {MAX_CALLS} count calls; split the logs by time, or use --stand-in"
+                            )))
+                        }
                         None => {
+                            calls += 1;
                             let n = rt
                                 .block_on(super::request::send(
                                     &client,
