@@ -262,3 +262,43 @@ fn count_missing(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counted_prefix_is_tools_system_and_one_user_message_ending_in_the_fixed_text() {
+        let b = |section, text: &str| Block {
+            section,
+            text: text.into(),
+            breakpoint: false,
+        };
+        let v = body(
+            "claude-sonnet-4-6",
+            &[
+                b(
+                    Section::Tools,
+                    r#"{"name":"t","input_schema":{"type":"object"}}"#,
+                ),
+                b(Section::System, "S"),
+                b(Section::Messages, "q"),
+                b(Section::Messages, "a"),
+            ],
+        );
+        assert_eq!(v["tools"][0]["name"], "t");
+        assert_eq!(v["system"], json!([{"type": "text", "text": "S"}]));
+        let content = &v["messages"][0]["content"];
+        assert_eq!(v["messages"].as_array().unwrap().len(), 1);
+        assert_eq!(content[0]["text"], "q");
+        assert_eq!(content[1]["text"], "a");
+        assert_eq!(content[2]["text"], super::super::USER);
+        // The empty prefix: the fixed message alone, no system or tools keys.
+        let empty = body("m", &[]);
+        assert!(empty.get("system").is_none() && empty.get("tools").is_none());
+        assert_eq!(
+            empty["messages"][0]["content"][0]["text"],
+            super::super::USER
+        );
+    }
+}

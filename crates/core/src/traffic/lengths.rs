@@ -397,7 +397,11 @@ impl Gathered {
             solved[r as usize] = Some(x);
             for &o in &of_run[r as usize] {
                 let oe = &mut eqs[o as usize];
-                let c = oe.terms.iter().find(|t| t.0 == r).map_or(0, |t| t.1);
+                // Terms are sorted by run.
+                let c = oe
+                    .terms
+                    .binary_search_by_key(&r, |t| t.0)
+                    .map_or(0, |i| oe.terms[i].1);
                 oe.value -= (c * x) as i128;
                 oe.unknown -= 1;
                 if oe.unknown == 1 {
