@@ -218,6 +218,23 @@ fn remote_counts_each_distinct_boundary_once_then_serves_from_the_cache() {
     ));
     assert_eq!(calls(), before, "served from the cache");
     assert_eq!(again["without_warmup"], counted["without_warmup"]);
+    // discover counts the same way (here: all from the cache).
+    let o = prefix()
+        .current_dir(d.path())
+        .env(KEY_VAR, "test-key")
+        .args([
+            "discover",
+            "--remote",
+            "--format",
+            "json",
+            bare.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let v = json_of(&o);
+    assert_eq!(v["lengths"][MODEL]["source"], "count", "{v}");
+    assert_eq!(v["unserved_models"], json!({}));
+    assert_eq!(calls(), before);
     // Usage first: with it, --remote has nothing left to count.
     let _ = json_of(&simulate(
         d.path(),

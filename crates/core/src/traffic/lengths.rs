@@ -666,6 +666,24 @@ mod tests {
     }
 
     #[test]
+    fn facts_past_the_limits_stop_with_one_line_naming_file_and_line() {
+        let lim = Limits {
+            requests: 1,
+            block_refs: 100,
+            token_ids: 100,
+        };
+        let mut g = Gathered::new("anthropic/claude-x");
+        let r = rec(&[("s", S, true), ("u", M, false)], None);
+        g.add(&r, &lim, Path::new("t.log")).unwrap();
+        let e = g.add(&r, &lim, Path::new("t.log")).unwrap_err().to_string();
+        assert!(
+            e.starts_with("t.log: line 1: block lengths hold at most 1 requests"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1);
+    }
+
+    #[test]
     fn pseudo_ids_agree_for_equal_blocks_and_differ_at_the_first_token() {
         let (a, b) = (key_of("a"), key_of("b"));
         assert_eq!(pseudo_ids(&a, 5), pseudo_ids(&a, 5));
