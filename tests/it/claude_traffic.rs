@@ -285,6 +285,10 @@ fn unpinned_blocks_exit_2_in_one_line_and_a_stand_in_is_marked_approximate() {
     ));
     assert!(text.contains("figures approximate"), "{text}");
     assert!(
+        text.contains("(tokenizer lengths:stand-in:openai/o200k_base+usage (approximate))"),
+        "{text}"
+    );
+    assert!(
         text.contains("calibration against usage: 8 request(s)"),
         "{text}"
     );
@@ -350,8 +354,15 @@ fn discover_works_on_claude_logs_from_usage_and_lists_what_stays_open() {
     let text = stdout(&o);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(text.contains("figures approximate"), "{text}");
+    // Every row carries the mark.
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("discovered-"))
+        .collect();
+    assert!(!rows.is_empty(), "{text}");
     assert!(
-        text.contains("lengths:stand-in:openai/o200k_base+usage"),
+        rows.iter()
+            .all(|r| r.contains("lengths:stand-in:openai/o200k_base+usage (approximate)")),
         "{text}"
     );
 }

@@ -152,7 +152,8 @@ impl Lengths {
         self.map.entry(key).or_insert((len, source));
     }
 
-    /// `lengths:<sources>`: what reports show in place of a tokenizer id.
+    /// `lengths:<sources>`, with ` (approximate)` when a stand-in gave some: what reports show
+    /// in place of a tokenizer id.
     pub fn label(&self) -> &str {
         &self.label
     }
@@ -464,9 +465,15 @@ impl Gathered {
             }
         }
         let source = by.keys().cloned().collect::<Vec<_>>().join("+");
-        l.label = format!("lengths:{source}");
-        l.report.source = source;
         l.report.approximate = by.keys().any(|k| k.starts_with("stand-in:"));
+        // Every figure under a stand-in is approximate: the label, which reports show where a
+        // tokenizer id would be (each discover row, simulate's heading), says so.
+        l.label = if l.report.approximate {
+            format!("lengths:{source} (approximate)")
+        } else {
+            format!("lengths:{source}")
+        };
+        l.report.source = source;
         l.report.by_source = by;
         l.report.blocks = self.keys.len();
         l.report.requests = self.reqs.len();
