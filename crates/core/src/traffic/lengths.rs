@@ -691,6 +691,33 @@ mod tests {
     }
 
     #[test]
+    fn a_conversation_of_1500_turns_logged_at_every_turn_is_solved_in_seconds() {
+        // 1,125,000 block references; every turn adds an answer and a question (a run).
+        let texts: Vec<String> = (0..3000).map(|i| format!("m{i}")).collect();
+        let mut g = Gathered::new("anthropic/claude-x");
+        let lim = Limits::default();
+        for turn in 1..=1500usize {
+            let mut blocks = vec![("sys", S, true)];
+            blocks.extend(texts[..2 * turn - 1].iter().map(|t| (t.as_str(), M, false)));
+            // 1000 tokens of system prompt, 10 per message.
+            let total = 1000 + 10 * (2 * turn as u64 - 1);
+            g.add(
+                &rec(&blocks, Some((1000, 0, total))),
+                &lim,
+                Path::new("t.log"),
+            )
+            .unwrap();
+        }
+        let started = std::time::Instant::now();
+        let mut l = g.solve_usage();
+        g.finish(&mut l);
+        assert_eq!(g.unpinned(&l), 0);
+        assert_eq!(l.report.requests_pinned, 1500);
+        assert_eq!(l.report.calibration.exact, 1500);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
     fn pseudo_ids_agree_for_equal_blocks_and_differ_at_the_first_token() {
         let (a, b) = (key_of("a"), key_of("b"));
         assert_eq!(pseudo_ids(&a, 5), pseudo_ids(&a, 5));
