@@ -70,43 +70,45 @@ pub fn resolve(
     src: &Sources,
     strict: bool,
 ) -> Result<(BTreeMap<String, Lengths>, BTreeMap<String, String>)> {
+    // A stand-in is checked before anything is read again, whether or not it is needed.
+    let stand_in = match &src.stand_in {
+        Some(id) => {
+            if a.tokenizers.entry(id)?.format.is_count() {
+                return Err(Error::Other(format!(
+                    "--stand-in {id}: a counting tokenizer has no ids; name a tokenizer with a file (e.g. openai/o200k_base), or use --remote"
+                )));
+            }
+            Some(id)
+        }
+        None => None,
+    };
     let mut out = BTreeMap::new();
     let mut open = BTreeMap::new();
     for (model, (g, first)) in gathered {
         let mut l = g.solve_usage();
+        let counter = count_entry(a, &model);
         if src.remote && g.unpinned(&l) > 0 {
-            match count_entry(a, &model) {
-                Some(e) => count_missing(a, e, logs, &model, &g, &first, &mut l)?,
-                None if strict => {
-                    return Err(Error::Other(format!(
-                        "{model}: --remote: no [[tokenizer]] of format anthropic-count counts for this model (its `model` or `models`)"
-                    )))
-                }
-                None => {}
+            if let Some(e) = counter {
+                count_missing(a, e, logs, &model, &g, &first, &mut l)?;
             }
         }
-        if let Some(id) = &src.stand_in {
+        if let Some(id) = stand_in {
             if g.unpinned(&l) > 0 {
-                let entry = a.tokenizers.entry(id)?;
-                if entry.format.is_count() {
-                    return Err(Error::Other(format!(
-                        "--stand-in {id}: a counting tokenizer has no ids; name a tokenizer with a file (e.g. openai/o200k_base), or use --remote"
-                    )));
-                }
                 let tok = a.tokenizers.get(id)?;
                 lengths::fill_stand_in(logs, &model, &tok, &mut l)?;
             }
         }
         let n = g.unpinned(&l);
         if n > 0 {
+            let remote = match (src.remote, counter) {
+                (false, _) => "--remote (count them with the model's anthropic-count tokenizer) or ",
+                // --remote without a counting tokenizer for the model: say so.
+                (true, None) => "a [[tokenizer]] of format anthropic-count whose `model` is this one (for --remote) or ",
+                (true, Some(_)) => "",
+            };
             let why = format!(
-                "{model}: no registered tokenizer serves it and {n} of {} distinct block(s) have no length (the logs' usage does not pin them): pass {}--stand-in TOKENIZER (approximate)",
+                "{model}: no registered tokenizer serves it and {n} of {} distinct block(s) have no length (the logs' usage does not pin them): pass {remote}--stand-in TOKENIZER (approximate)",
                 g.blocks(),
-                if src.remote {
-                    ""
-                } else {
-                    "--remote (count them with the model's anthropic-count tokenizer) or "
-                }
             );
             if strict {
                 return Err(Error::Other(why));

@@ -179,9 +179,18 @@ fn remote_counts_each_distinct_boundary_once_then_serves_from_the_cache() {
     let reqs = requests(false);
     let (with_usage, _) = log_via_emulator(d.path(), &reqs, "usage.jsonl", true);
     let (bare, _) = log_via_emulator(d.path(), &reqs, "bare.jsonl", false);
-    // Without usage nothing pins a length, and nothing is sent without --remote.
+    // Without usage nothing pins a length, and nothing is sent without --remote; --remote
+    // without a counting tokenizer for the model says what to add.
     let o = simulate(d.path(), &bare, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = simulate(d.path(), &bare, &["--remote"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a [[tokenizer]] of format anthropic-count"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
     let emu = Emulator::start(d.path());
     let config = d.path().join("daemon.toml");
     let mut toml = std::fs::read_to_string(&config).unwrap();
