@@ -199,7 +199,12 @@ const DISCOVER_HELP: &str = "Logs are JSON lines (plain, .gz or .zst): raw reque
 Examples:
   prefix discover examples/logs/agents.jsonl.gz
   prefix discover --format json --min-tokens 2048 logs/*.jsonl.zst
-  prefix discover --write-prompts discovered/ logs/today.jsonl  # stubs: unregistered ones";
+  prefix discover --write-prompts discovered/ logs/today.jsonl  # stubs: unregistered ones
+  prefix discover --remote logs/claude-batch.jsonl   # Claude: lengths from usage, then counts
+
+Models no registered tokenizer serves get block lengths from the logs' usage, --remote counts
+or a --stand-in tokenizer (as simulate); a model whose blocks stay without a length is listed
+as skipped, with the flags that would help.";
 
 const LINT_HELP: &str = "Classes: date-time, uuid, high-entropy-id, user-path (in prompt texts and logged system blocks); tool-key-order, tools-order (across logged requests); after-last-breakpoint (a prompt's layout). Each finding: subject (prompt id or log:<model>), where, byte range, class, requests, and the tokens per day it makes uncacheable. Never the text.
 
@@ -214,6 +219,12 @@ Examples:
   prefix simulate --model openai/gpt-5.4 examples/logs/agents.jsonl.gz
   prefix simulate --model anthropic/claude-sonnet-4-6 --warmup '0 */4 * * * *' logs/*.jsonl.gz
   prefix simulate --model openai/gpt-5.5 --per-request --format json logs/today.jsonl
+  prefix simulate --model anthropic/claude-sonnet-4-6 --remote logs/batch.jsonl
+
+Models no registered tokenizer serves (Claude's is private) get block lengths from the logs'
+usage where it pins them, then with --remote from the model's anthropic-count tokenizer, then
+from a --stand-in tokenizer (figures approximate); the report names the source and the error
+of the lengths against the logs' usage. A block no source covers is an error (exit 2).
 
 Each request also gets a predicted outcome (hit, first_request, model_changed, cache_key_changed,
 tools_changed, system_changed, messages_changed, ttl_expired, evicted, below_minimum,
@@ -242,6 +253,8 @@ pub struct SimulateArgs {
     /// the predicted miss reason against the provider's diagnostics, disagreements first
     #[arg(long)]
     pub per_request: bool,
+    #[command(flatten)]
+    pub lengths: LengthArgs,
     /// table or markdown for people, json for scripts
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -280,6 +293,32 @@ pub struct DiscoverArgs {
     /// 0600: the only output that contains request text)
     #[arg(long, value_name = "DIR")]
     pub write_prompts: Option<PathBuf>,
+    #[command(flatten)]
+    pub lengths: LengthArgs,
+}
+
+/// Where block lengths come from for models no registered tokenizer serves (after the logs'
+/// usage, which is always used).
+#[derive(Args, Debug)]
+pub struct LengthArgs {
+    /// For models no tokenizer serves: count the block lengths usage leaves open with the
+    /// model's anthropic-count tokenizer (sends request prefixes to the provider's count
+    /// endpoint, one call per distinct block boundary; cached per day under state_dir/counts)
+    #[arg(long)]
+    pub remote: bool,
+    /// For models no tokenizer serves: take the lengths still open from this registered
+    /// tokenizer (e.g. openai/o200k_base); every figure is then approximate
+    #[arg(long, value_name = "TOKENIZER")]
+    pub stand_in: Option<String>,
+}
+
+impl LengthArgs {
+    fn sources(&self) -> crate::count::boundaries::Sources {
+        crate::count::boundaries::Sources {
+            remote: self.remote,
+            stand_in: self.stand_in.clone(),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -771,6 +810,20 @@ fn diff(config: &Path, args: DiffArgs) -> Result<Outcome> {
 fn discover(config: &Path, args: DiscoverArgs) -> Result<Outcome> {
     let a = Analyzer::load(config)?;
     let logs: Vec<&Path> = args.logs.iter().map(PathBuf::as_path).collect();
+    // Models no tokenizer serves: lengths from the usage discover gathers, then counts or a
+    // stand-in; a model left open is skipped with a note.
+    let sources = args.lengths.sources();
+    let find = |facts| {
+        let (done, open) = crate::count::boundaries::resolve(&a, &logs, facts, &sources, false)?;
+        for why in open.values() {
+            crate::progress::clear();
+            eprintln!("note: requests skipped: {why}");
+        }
+        Ok(done
+            .into_iter()
+            .map(|(m, l)| (m, std::sync::Arc::new(l)))
+            .collect())
+    };
     let d = crate::traffic::discover::discover(
         &a,
         &logs,
@@ -779,6 +832,7 @@ fn discover(config: &Path, args: DiscoverArgs) -> Result<Outcome> {
             min_requests: args.min_requests.max(1),
             top: args.top,
             keep_text: args.write_prompts.is_some(),
+            lengths: Some(&find),
         },
     )?;
     print(&crate::traffic::report::discovery(&d, args.format))?;
@@ -807,6 +861,29 @@ fn simulate(config: &Path, args: SimulateArgs) -> Result<Outcome> {
         (None, Some(s)) => Some(Warmups::Every(s)),
         (None, None) => None,
     };
+    if let (Some(e), true) = (
+        a.bare_tokenizer_for(&args.model),
+        args.lengths.remote || args.lengths.stand_in.is_some(),
+    ) {
+        crate::progress::clear();
+        eprintln!(
+            "note: tokenizer {} serves {}: --remote and --stand-in are not used",
+            e.id, args.model
+        );
+    }
+    let lengths = if a.bare_tokenizer_for(&args.model).is_none() {
+        let (mut l, _) = crate::count::boundaries::block_lengths(
+            &a,
+            &logs,
+            |m| m == args.model,
+            &args.lengths.sources(),
+            &Default::default(),
+            true,
+        )?;
+        l.remove(&args.model).map(std::sync::Arc::new)
+    } else {
+        None
+    };
     let s = crate::traffic::simulate::simulate(
         &a,
         &logs,
@@ -816,6 +893,7 @@ fn simulate(config: &Path, args: SimulateArgs) -> Result<Outcome> {
             placement: args.breakpoints,
             per_request: args.per_request,
             limits: Default::default(),
+            lengths,
         },
     )?;
     print(&crate::traffic::report::simulation(&s, args.format))?;

@@ -6,7 +6,11 @@
 //! provider. Counts are cached under `state_dir/counts/`, keyed by the request (endpoint,
 //! model and body) and the UTC day, so each (prompt, model) costs at most one call a day.
 //! The fingerprint of such a pair is `count:<model>:<n>`, of kind `count`.
+//!
+//! [`boundaries`]: block lengths of request logs for a model no tokenizer serves (`simulate`
+//! and `discover`, counted only with `--remote`).
 
+pub mod boundaries;
 mod request;
 
 use std::path::{Path, PathBuf};

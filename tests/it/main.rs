@@ -2,6 +2,7 @@
 //! real `prefix` binary like a user would.
 
 mod cache_rules;
+mod claude_traffic;
 mod cli;
 mod conventions;
 mod count;

@@ -181,6 +181,7 @@ fn simulate_with(log: &Path, limits: Limits) -> prefix_warden::error::Result<sim
             placement: Placement::Auto,
             per_request: false,
             limits,
+            lengths: None,
         },
     )
 }

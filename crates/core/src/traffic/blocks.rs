@@ -6,14 +6,25 @@
 //! `discover` needs the ids of a block only once a second request carries it (it can then lie
 //! on a shared prefix) or when it is long enough to share [`Keep::SharedOrLong`] tokens with a
 //! sibling; a block seen once and shorter than that keeps only its length.
+//!
+//! Where no tokenizer serves the model, a store takes each block's length from
+//! [`super::lengths::Lengths`] and gives it pseudo ids ([`super::lengths::pseudo_ids`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use super::lengths::{self, Lengths};
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
+
+/// Where a store's ids come from.
+enum Encoder {
+    Tokenizer(Arc<Tokenizer>),
+    /// No tokenizer serves the model: lengths from usage, counts or a stand-in, pseudo ids.
+    Lengths(Arc<Lengths>),
+}
 
 /// Which blocks keep their ids (and text, when asked for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +47,7 @@ struct Meta {
 }
 
 pub struct BlockStore {
-    pub tokenizer: Arc<Tokenizer>,
+    encoder: Encoder,
     keep: Keep,
     keep_text: bool,
     index: HashMap<[u8; 12], BlockId>,
@@ -49,6 +60,14 @@ pub struct BlockStore {
 
 const NOT_KEPT: u32 = u32::MAX;
 
+/// A block's key: the first 96 bits of the SHA-256 of its text.
+pub fn key_of(text: &str) -> [u8; 12] {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut key = [0u8; 12];
+    key.copy_from_slice(&digest[..12]);
+    key
+}
+
 /// Most ids kept in one pool (16 GB of them).
 const MAX_POOL: usize = NOT_KEPT as usize - 1;
 
@@ -57,8 +76,18 @@ const MAX_BLOCKS: usize = u32::MAX as usize;
 
 impl BlockStore {
     pub fn new(tokenizer: Arc<Tokenizer>, keep: Keep, keep_text: bool) -> Self {
+        Self::with_encoder(Encoder::Tokenizer(tokenizer), keep, keep_text)
+    }
+
+    /// A store whose blocks' lengths come from `lengths` (every block of the traffic must
+    /// have one), their ids pseudo ids.
+    pub fn from_lengths(lengths: Arc<Lengths>, keep: Keep, keep_text: bool) -> Self {
+        Self::with_encoder(Encoder::Lengths(lengths), keep, keep_text)
+    }
+
+    fn with_encoder(encoder: Encoder, keep: Keep, keep_text: bool) -> Self {
         Self {
-            tokenizer,
+            encoder,
             keep,
             keep_text,
             index: HashMap::new(),
@@ -76,6 +105,34 @@ impl BlockStore {
         self
     }
 
+    /// The tokenizer, when the ids are real.
+    pub fn tokenizer(&self) -> Option<&Arc<Tokenizer>> {
+        match &self.encoder {
+            Encoder::Tokenizer(t) => Some(t),
+            Encoder::Lengths(_) => None,
+        }
+    }
+
+    /// The tokenizer's id, or `lengths:<sources>` ([`Lengths::label`]).
+    pub fn label(&self) -> &str {
+        match &self.encoder {
+            Encoder::Tokenizer(t) => &t.id,
+            Encoder::Lengths(l) => l.label(),
+        }
+    }
+
+    fn encode(&self, text: &str, key: &[u8; 12]) -> Result<Vec<u32>> {
+        match &self.encoder {
+            Encoder::Tokenizer(t) => t.encode(text),
+            Encoder::Lengths(l) => {
+                let n = l
+                    .get(key)
+                    .ok_or_else(|| Error::Other("internal: a block without a length".into()))?;
+                Ok(lengths::pseudo_ids(key, n as usize))
+            }
+        }
+    }
+
     fn kept(&self, len: usize, seen: u32) -> bool {
         match self.keep {
             Keep::All => true,
@@ -86,15 +143,13 @@ impl BlockStore {
     /// The block of `text`, tokenized the first time it is seen (and again the second time if
     /// its ids were not kept then).
     pub fn intern(&mut self, text: &str) -> Result<BlockId> {
-        let digest = Sha256::digest(text.as_bytes());
-        let mut key = [0u8; 12];
-        key.copy_from_slice(&digest[..12]);
+        let key = key_of(text);
         if let Some(&b) = self.index.get(&key) {
             let m = &mut self.meta[b as usize];
             m.seen = m.seen.saturating_add(1);
             let (missing, len, seen) = (m.start == NOT_KEPT, m.len as usize, m.seen);
             if missing && self.kept(len, seen) {
-                let ids = self.tokenizer.encode(text)?;
+                let ids = self.encode(text, &key)?;
                 self.store(b, &ids, text)?;
             }
             return Ok(b);
@@ -104,7 +159,7 @@ impl BlockStore {
                 "more than {MAX_BLOCKS} distinct blocks under one tokenizer"
             )));
         }
-        let ids = self.tokenizer.encode(text)?;
+        let ids = self.encode(text, &key)?;
         let b = self.meta.len() as BlockId;
         self.meta.push(Meta {
             start: NOT_KEPT,
@@ -185,7 +240,7 @@ mod tests {
         assert!(s.len(a) > 0);
         // The second sight keeps ids and text, equal to a direct encoding.
         assert_eq!(s.intern("Hello there.").unwrap(), a);
-        let direct = s.tokenizer.encode("Hello there.").unwrap();
+        let direct = s.tokenizer().unwrap().encode("Hello there.").unwrap();
         assert_eq!(s.ids(a), Some(direct.as_slice()));
         assert_eq!(s.text(a), Some("Hello there."));
         assert_eq!(s.count(), 1);

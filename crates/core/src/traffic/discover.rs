@@ -23,17 +23,25 @@ use crate::analyzer::Analyzer;
 use crate::error::{Error, Result};
 use crate::fingerprint::{common_prefix_len, fingerprint};
 use crate::prefix::TokenizedPrefix;
-use crate::tokenizer::Tokenizer;
 
 use super::blocks::{BlockId, BlockStore, Keep};
+use super::lengths::{First, Gathered, Lengths};
 use super::shadow;
 
-pub struct Options {
+/// Called once after the logs are read, with the usage facts of each model no tokenizer
+/// serves; returns the lengths of the models it can cover (the others stay unserved).
+pub type LengthsFor<'a> =
+    dyn Fn(BTreeMap<String, (Gathered, First)>) -> Result<BTreeMap<String, Arc<Lengths>>> + 'a;
+
+pub struct Options<'a> {
     pub min_tokens: usize,
     pub min_requests: usize,
     pub top: usize,
     /// Keep block texts (for `--write-prompts`).
     pub keep_text: bool,
+    /// Block lengths of models no tokenizer serves ([`super::lengths`]); `None`: such models
+    /// are only counted as unserved.
+    pub lengths: Option<&'a LengthsFor<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,6 +55,12 @@ pub struct Discovery {
     /// Hours between the first and last timestamp (when the logs have timestamps).
     pub span_hours: Option<f64>,
     pub candidates: Vec<Candidate>,
+    /// Models no tokenizer serves whose block lengths came from usage, counts or a stand-in.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub lengths: BTreeMap<String, super::lengths::LengthsReport>,
+    /// Models no tokenizer serves whose usage facts passed their bounds: why they stay unserved.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub lengths_too_large: BTreeMap<String, String>,
     #[serde(skip)]
     texts: Vec<Vec<String>>,
 }
@@ -98,7 +112,7 @@ struct Tree {
 }
 
 impl Tree {
-    fn new(tokenizer: Arc<Tokenizer>, keep: Keep, keep_text: bool) -> Self {
+    fn new(blocks: BlockStore) -> Self {
         let root = Node {
             count: 0,
             block: BlockId::MAX,
@@ -107,11 +121,20 @@ impl Tree {
             first_model: 0,
         };
         Tree {
-            blocks: BlockStore::new(tokenizer, keep, keep_text),
+            blocks,
             nodes: vec![root],
             child: HashMap::new(),
             shared_models: HashMap::new(),
         }
+    }
+
+    /// A request's blocks, interned, on the tree.
+    fn add(&mut self, blocks: &[super::request::Block], model: u16) -> Result<()> {
+        let mut ids = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            ids.push(self.blocks.intern(&b.text)?);
+        }
+        self.insert(&ids, model)
     }
 
     fn insert(&mut self, blocks: &[BlockId], model: u16) -> Result<()> {
@@ -258,8 +281,16 @@ fn token_groups(tree: &Tree, node: u32, o: &Options, depth: usize) -> Vec<Group>
     out
 }
 
+/// `model`'s index among the models of the trees.
+fn name_model(names: &mut Vec<String>, model: &str) -> Result<u16> {
+    let m = u16::try_from(names.len())
+        .map_err(|_| Error::Other("more than 65535 distinct models in the logs".into()))?;
+    names.push(model.to_string());
+    Ok(m)
+}
+
 /// Reads every log and finds the shared prefixes.
-pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> {
+pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options<'_>) -> Result<Discovery> {
     let mut read = ReadStats::default();
     let mut trees: Vec<Tree> = Vec::new();
     // `provider/model` -> its tree and its index in `model_names`, or unserved.
@@ -274,7 +305,11 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
     let mut unserved: BTreeMap<String, usize> = BTreeMap::new();
     let mut requests = 0;
     let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
-    for log in logs {
+    // Usage facts of the models no tokenizer serves, gathered in the same pass.
+    let mut facts: BTreeMap<String, (Gathered, First)> = BTreeMap::new();
+    let mut too_large: BTreeMap<String, String> = BTreeMap::new();
+    let lim = super::simulate::Limits::default();
+    for (f, log) in logs.iter().enumerate() {
         read_log(log, &mut read, |rec| {
             let model = rec.model_name();
             let slot = match tree_of.get(&model) {
@@ -283,20 +318,18 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                     let s = match a.bare_tokenizer_for(&model) {
                         None => None,
                         Some(e) => {
-                            let tree =
-                                match trees.iter().position(|t| t.blocks.tokenizer.id == e.id) {
-                                    Some(i) => i,
-                                    None => {
-                                        let tok = a.tokenizers.get(&e.id)?;
-                                        trees.push(Tree::new(tok, keep, o.keep_text));
-                                        trees.len() - 1
-                                    }
-                                };
-                            let m = u16::try_from(model_names.len()).map_err(|_| {
-                                Error::Other("more than 65535 distinct models in the logs".into())
-                            })?;
-                            model_names.push(model.clone());
-                            Some((tree, m))
+                            let tree = match trees
+                                .iter()
+                                .position(|t| t.blocks.tokenizer().is_some_and(|k| k.id == e.id))
+                            {
+                                Some(i) => i,
+                                None => {
+                                    let tok = a.tokenizers.get(&e.id)?;
+                                    trees.push(Tree::new(BlockStore::new(tok, keep, o.keep_text)));
+                                    trees.len() - 1
+                                }
+                            };
+                            Some((tree, name_model(&mut model_names, &model)?))
                         }
                     };
                     tree_of.insert(model.clone(), s);
@@ -304,6 +337,13 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                 }
             };
             let Some((i, m)) = slot else {
+                // Past the bounds of its facts, a model stays unserved, saying why.
+                if o.lengths.is_some() && !too_large.contains_key(&model) {
+                    if let Err(e) = super::lengths::gather_record(&mut facts, f, &rec, &lim, log) {
+                        facts.remove(&model);
+                        too_large.insert(model.clone(), e.to_string());
+                    }
+                }
                 *unserved.entry(model).or_default() += 1;
                 return Ok(());
             };
@@ -311,15 +351,39 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                 first = first.min(t);
                 last = last.max(t);
             }
-            let tree = &mut trees[i];
-            let mut ids = Vec::with_capacity(rec.blocks.len());
-            for b in &rec.blocks {
-                ids.push(tree.blocks.intern(&b.text)?);
-            }
-            tree.insert(&ids, m)?;
+            trees[i].add(&rec.blocks, m)?;
             requests += 1;
             Ok(())
         })?;
+    }
+    // Lengths for those models (usage, then what the caller adds: counts, a stand-in), and a
+    // second pass for the ones they cover, each in a tree of its own (pseudo ids). Logs whose
+    // models a tokenizer serves are read once, as before.
+    let mut lengths = BTreeMap::new();
+    if let (Some(find), false) = (o.lengths, facts.is_empty()) {
+        let mut slot_of: HashMap<String, (usize, u16)> = HashMap::new();
+        for (model, l) in find(facts)? {
+            unserved.remove(&model);
+            lengths.insert(model.clone(), l.report.clone());
+            trees.push(Tree::new(BlockStore::from_lengths(l, keep, o.keep_text)));
+            let m = name_model(&mut model_names, &model)?;
+            slot_of.insert(model, (trees.len() - 1, m));
+        }
+        let mut again = ReadStats::default();
+        for log in logs.iter().filter(|_| !slot_of.is_empty()) {
+            read_log(log, &mut again, |rec| {
+                let Some(&(i, m)) = slot_of.get(&rec.model_name()) else {
+                    return Ok(());
+                };
+                if let Some(t) = rec.timestamp {
+                    first = first.min(t);
+                    last = last.max(t);
+                }
+                trees[i].add(&rec.blocks, m)?;
+                requests += 1;
+                Ok(())
+            })?;
+        }
     }
     let span_hours = (last > first).then(|| ((last - first) / 3600.0).max(1.0 / 60.0));
     let mut candidates = Vec::new();
@@ -327,14 +391,15 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
     let mut all_ids: Vec<Vec<u32>> = Vec::new();
     for tree in &trees {
         // Registered prompts' ids under this tokenizer.
-        let registered: Vec<(String, Vec<u32>)> = a
-            .prompts
-            .iter()
-            .map(|p| {
-                TokenizedPrefix::new(&tree.blocks.tokenizer, p, false)
-                    .map(|t| (p.id.clone(), t.ids))
-            })
-            .collect::<Result<_>>()?;
+        // (None without a tokenizer: pseudo ids compare with no prompt.)
+        let registered: Vec<(String, Vec<u32>)> = match tree.blocks.tokenizer() {
+            Some(tok) => a
+                .prompts
+                .iter()
+                .map(|p| TokenizedPrefix::new(tok, p, false).map(|t| (p.id.clone(), t.ids)))
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
         // Depth first, keeping the path's blocks and ids as it goes: each node adds its own
         // block (linear in the tree, where rebuilding each node's path was quadratic in depth).
         // A child has at most its parent's requests, so a subtree under `min_requests` is
@@ -411,7 +476,7 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
                     .unwrap_or_default();
                 candidates.push(Candidate {
                     id: format!("discovered-{}", &fp[7..19]),
-                    tokenizer: tree.blocks.tokenizer.id.clone(),
+                    tokenizer: tree.blocks.label().to_string(),
                     model,
                     requests: count,
                     requests_per_hour: span_hours.map(|h| count as f64 / h),
@@ -467,6 +532,8 @@ pub fn discover(a: &Analyzer, logs: &[&Path], o: &Options) -> Result<Discovery> 
         distinct_blocks,
         span_hours,
         candidates: order.iter().map(|&i| candidates[i].clone()).collect(),
+        lengths,
+        lengths_too_large: too_large,
         texts: order
             .iter()
             .map(|&i| std::mem::take(&mut texts[i]))

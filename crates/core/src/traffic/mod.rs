@@ -11,6 +11,8 @@
 //!   messages), each a content block tokenized on its own.
 //! - [`discover`]: `prefix discover`: the shared prefixes of the traffic, from a radix tree over
 //!   blocks whose edges are token sequences (each distinct block tokenized once).
+//! - [`lengths`]: block lengths where no tokenizer serves the model (usage, counts, a
+//!   stand-in), and pseudo ids for them.
 //! - [`shadow`]: which discovered prefixes are worth a line of their own.
 //! - [`lint`]: `prefix lint`: cache-hostile spans in prompts and logs.
 //! - [`simulate`]: `prefix simulate`: one model's traffic replayed against its cache rule.
@@ -23,6 +25,7 @@
 pub mod blocks;
 pub mod discover;
 pub mod frames;
+pub mod lengths;
 pub mod lint;
 pub mod reader;
 pub mod reasons;

@@ -24,6 +24,10 @@ pub fn discovery(d: &Discovery, format: Format) -> String {
         d.distinct_blocks,
         d.span_hours.map(|h| format!(", over {h:.1} h")).unwrap_or_default()
     );
+    for (m, l) in &d.lengths {
+        out.push_str(&l.summary(m));
+        out.push('\n');
+    }
     let mut rows = vec![vec![
         "PREFIX".to_string(),
         "TOKENIZER".into(),
@@ -64,6 +68,9 @@ pub fn discovery(d: &Discovery, format: Format) -> String {
         let _ = writeln!(out, "\nno registered tokenizer serves (requests skipped):");
         for (m, n) in &d.unserved_models {
             let _ = writeln!(out, "  {}: {n}", Escaped(m));
+        }
+        for why in d.lengths_too_large.values() {
+            let _ = writeln!(out, "  ({})", Escaped(why));
         }
     }
     reported_section(&mut out, &d.read.reported, md);
@@ -258,6 +265,10 @@ pub fn simulation(s: &super::simulate::Simulation, format: Format) -> String {
             String::new()
         }
     );
+    if let Some(l) = &s.lengths {
+        out.push_str(&l.summary(&s.model));
+        out.push('\n');
+    }
     // Lines that were not requests are counted and listed here too, as discover and lint do:
     // a replay of fewer requests than the log holds must say so.
     if s.read.bad_lines > 0 {

@@ -67,6 +67,9 @@ pub struct Record {
     /// OpenAI's `prompt_cache_options.mode` is `explicit`: from GPT-5.6, no implicit
     /// breakpoint on the latest message.
     pub explicit_only: bool,
+    /// Anthropic's `cache_creation_input_tokens`, when the usage has it: with the cached
+    /// tokens, the tokens up to the request's last breakpoint ([`super::lengths`]).
+    pub cache_written: Option<u64>,
 }
 
 impl Record {
@@ -236,11 +239,25 @@ fn diagnosis_of(api: Api, line: &Json) -> Result<Option<Diagnosis>, String> {
         .map_err(|e| e.0)
 }
 
-/// `usage` at the top, or in the response ([`response_of`]).
+/// The `usage` object at the top of the line, or in its response ([`response_of`]).
+fn usage_obj(v: &Json) -> Option<&Json> {
+    v.get("usage")
+        .or(response_of(v).and_then(|r| r.get("usage")))
+}
+
+/// Anthropic's `cache_creation_input_tokens` (when `cache_read_input_tokens` is beside it).
+fn written_of(v: &Json) -> Option<u64> {
+    let u = usage_obj(v)?;
+    u.get("cache_read_input_tokens")?;
+    match u.get("cache_creation_input_tokens") {
+        Some(Json::Number(n)) => n.as_u64(),
+        _ => Some(0),
+    }
+}
+
+/// `usage` (see [`usage_obj`]): cached and total input tokens.
 fn usage_of(v: &Json) -> Option<(u64, u64)> {
-    let u = v
-        .get("usage")
-        .or(response_of(v).and_then(|r| r.get("usage")))?;
+    let u = usage_obj(v)?;
     let n = |k: &str| {
         u.get(k).and_then(|x| match x {
             Json::Number(n) => n.as_u64(),
@@ -434,6 +451,7 @@ fn build(
             .and_then(|o| o.get("mode"))
             .and_then(Json::as_str)
             == Some("explicit"),
+        cache_written: written_of(line_v),
     })
 }
 
@@ -453,6 +471,7 @@ mod tests {
         );
         assert_eq!(a.timestamp, Some(1_796_032_800.0));
         assert_eq!(a.usage, Some((100, 103)));
+        assert_eq!(a.cache_written, Some(0));
         let marked: Vec<bool> = a.blocks.iter().map(|b| b.breakpoint).collect();
         assert_eq!(
             marked,
@@ -488,6 +507,9 @@ mod tests {
 
         let b = parse_line(4, r#"{"custom_id": "y", "params": {"model": "claude-haiku-4-5", "max_tokens": 5, "system": "S", "messages": [{"role": "user", "content": "u"}]}}"#).unwrap();
         assert_eq!((b.api, b.blocks.len()), (Api::Anthropic, 2));
+        // A Message Batches result joined to its request: `result.message.usage`.
+        let j = parse_line(5, r#"{"custom_id": "z", "params": {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "u"}]}, "result": {"type": "succeeded", "message": {"usage": {"input_tokens": 4, "cache_read_input_tokens": 10, "cache_creation_input_tokens": 30}}}}"#).unwrap();
+        assert_eq!((j.usage, j.cache_written), (Some((10, 44)), Some(30)));
     }
 
     #[test]

@@ -89,6 +89,9 @@ pub struct Simulation {
     /// first, then in time order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_request_reasons: Vec<RequestReason>,
+    /// Where block lengths came from when no tokenizer serves the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lengths: Option<super::lengths::LengthsReport>,
 }
 
 /// One request of the model, its blocks by reference (ids stay in the [`BlockStore`]).
@@ -431,6 +434,8 @@ pub struct Options {
     /// List every request with `usage` (predicted against observed), not only the worst.
     pub per_request: bool,
     pub limits: Limits,
+    /// Block lengths for a model no tokenizer serves ([`super::lengths`]).
+    pub lengths: Option<std::sync::Arc<super::lengths::Lengths>>,
 }
 
 /// What one simulation may hold, so that its memory has a bound whatever the logs hold: each
@@ -465,16 +470,19 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
             a.config.cache_rules.display()
         ))
     })?;
-    let entry = a.bare_tokenizer_for(model).ok_or_else(|| {
-        Error::Other(format!(
-            "no registered tokenizer serves `{model}` (models globs of [[tokenizer]])"
-        ))
-    })?;
-    let tok = a.tokenizers.get(&entry.id)?;
-    let tokenizer = tok.id.clone();
+    let store = match (a.bare_tokenizer_for(model), &o.lengths) {
+        (Some(entry), _) => BlockStore::new(a.tokenizers.get(&entry.id)?, Keep::All, false),
+        (None, Some(l)) => BlockStore::from_lengths(l.clone(), Keep::All, false),
+        (None, None) => {
+            return Err(Error::Other(format!(
+                "no registered tokenizer serves `{model}` (models globs of [[tokenizer]])"
+            )))
+        }
+    };
+    let tokenizer = store.label().to_string();
     let mut read = ReadStats::default();
     let mut traffic = Traffic {
-        store: BlockStore::new(tok, Keep::All, false).with_max_ids(o.limits.token_ids),
+        store: store.with_max_ids(o.limits.token_ids),
         seq: Vec::new(),
         reqs: Vec::new(),
         other_models: HashSet::new(),
@@ -698,6 +706,12 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
         per_request,
         reasons,
         per_request_reasons,
+        lengths: o.lengths.as_ref().map(|l| {
+            let mut r = l.report.clone();
+            // Pseudo ids are exact at whole-block breakpoints only.
+            r.approximate |= applied.rule.kind != RuleKind::Breakpoints;
+            r
+        }),
     })
 }
 
