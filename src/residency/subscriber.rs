@@ -33,6 +33,9 @@ pub const REPLAY_TIMEOUT: Duration = Duration::from_secs(2);
 pub const MAX_REPLAY: usize = 20_000;
 /// How often a host with a replay socket is probed.
 pub const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// How long a probe waits for the end marker (the thread waits with it: a dead host costs
+/// this much every [`PROBE_EVERY`]).
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 
 struct Conn {
     spec: HostSpec,
@@ -152,7 +155,7 @@ fn apply(ctx: &zmq::Context, c: &mut Conn, frames: &[Vec<u8>], shared: &Shared) 
     };
     c.lost = false;
     if let Applied::Gap { from, .. } = c.host.apply(seq, &batch) {
-        let replayed = replay(ctx, c, from, shared);
+        let replayed = replay(ctx, c, from, REPLAY_TIMEOUT, shared);
         let filled = replayed && c.host.apply(seq, &batch) != (Applied::Gap { from, to: seq });
         if !filled {
             shared.count_gap(&c.spec.name, false);
@@ -168,7 +171,7 @@ fn apply(ctx: &zmq::Context, c: &mut Conn, frames: &[Vec<u8>], shared: &Shared) 
 
 /// Asks the replay socket for every batch from `from`, applies them; `true` when the end
 /// marker came back in time.
-fn replay(ctx: &zmq::Context, c: &mut Conn, from: u64, shared: &Shared) -> bool {
+fn replay(ctx: &zmq::Context, c: &mut Conn, from: u64, timeout: Duration, shared: &Shared) -> bool {
     let Some(endpoint) = c.spec.replay.clone() else {
         return false;
     };
@@ -183,7 +186,7 @@ fn replay(ctx: &zmq::Context, c: &mut Conn, from: u64, shared: &Shared) -> bool 
     if setup.is_err() {
         return false;
     }
-    let deadline = Instant::now() + REPLAY_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let mut n = 0;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -226,7 +229,7 @@ fn probe(ctx: &zmq::Context, c: &mut Conn, shared: &Shared) {
     }
     c.probed_at = Some(Instant::now());
     let from = c.host.last_seq().map_or(0, |s| s + 1);
-    replay(ctx, c, from, shared);
+    replay(ctx, c, from, PROBE_TIMEOUT, shared);
 }
 
 fn publish(c: &Conn, shared: &Shared, stale_after: Duration) {

@@ -207,3 +207,163 @@ fn the_engines_structs_and_prefix_warden_read_each_others_batches() {
         .arg(d.path()));
     assert!(out.contains("decoded 3"), "{out}");
 }
+
+/// One `prefix emulate --engine vllm` publishing KV-cache events, with a replay socket.
+struct Engine {
+    child: std::process::Child,
+    base: String,
+    events: String,
+    replay: String,
+}
+
+impl Engine {
+    fn start(dir: &Path) -> Engine {
+        let (http, events, replay) = (
+            crate::support::free_port(),
+            crate::support::free_port(),
+            crate::support::free_port(),
+        );
+        let (events, replay) = (
+            format!("tcp://127.0.0.1:{events}"),
+            format!("tcp://127.0.0.1:{replay}"),
+        );
+        let mut child = crate::support::prefix()
+            .current_dir(dir)
+            .args([
+                "emulate",
+                "--engine",
+                "vllm",
+                "--tokenizer",
+                "openai/o200k_base",
+            ])
+            .args(["--listen", &format!("127.0.0.1:{http}")])
+            .args(["--kv-events", &events, "--kv-replay", &replay])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{http}");
+        for _ in 0..300 {
+            if crate::support::get(&format!("{base}/admin/stats")).is_some() {
+                return Engine {
+                    child,
+                    base,
+                    events,
+                    replay,
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the engine emulator did not come up");
+    }
+
+    /// A completion whose prompt is these token ids.
+    fn send(&self, ids: &[u32]) {
+        let body = json!({"model": "Qwen3-8B", "prompt": ids, "max_tokens": 1});
+        let (code, b) = crate::daemon::post(
+            &format!("{}/v1/completions", self.base),
+            &body.to_string(),
+            None,
+        );
+        assert_eq!(code, 200, "{b}");
+    }
+
+    fn admin(&self, body: Value) {
+        let (code, b) =
+            crate::daemon::post(&format!("{}/admin/kv", self.base), &body.to_string(), None);
+        assert_eq!(code, 200, "{b}");
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits up to 15 s for `f`.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..150 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("not within 15 s: {what}");
+}
+
+/// The fleet: three emulated vLLM hosts publish events; the prefix is resident on all
+/// three; evicted on one, only that one is not; an eviction published while its batch was never
+/// sent (a gap) is recovered by replay; a dead publisher is unknown, never resident.
+#[test]
+fn three_emulated_vllm_hosts_residency_eviction_gap_replay_and_a_dead_publisher() {
+    use prefix_warden::kv_events::residency::Prefix;
+    use prefix_warden::residency::{Decision, HostSpec, Residency};
+    let d = crate::support::scratch();
+    let hosts: Vec<Engine> = (0..3).map(|_| Engine::start(d.path())).collect();
+    // 100 tokens of prefix: 6 full blocks of 16 are warmable (the block of the last token
+    // never is).
+    let prefix: Vec<u32> = (1000..1100).collect();
+    let specs: Vec<HostSpec> = hosts
+        .iter()
+        .map(|h| HostSpec {
+            name: h.base.clone(),
+            events: h.events.clone(),
+            replay: Some(h.replay.clone()),
+            topic: String::new(),
+        })
+        .collect();
+    let r = Residency::start(
+        specs,
+        vec![Prefix {
+            id: "p".into(),
+            ids: prefix.clone(),
+        }],
+        std::time::Duration::from_secs(4),
+    )
+    .unwrap();
+    let names: Vec<String> = hosts.iter().map(|h| h.base.clone()).collect();
+    let decide = |i: usize| r.shared.decide(&names[i], "p");
+    // SUB sockets connect asynchronously: let them join before the first events.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for (i, h) in hosts.iter().enumerate() {
+        let mut ids = prefix.clone();
+        ids.extend(5000 + i as u32 * 100..5000 + i as u32 * 100 + 40);
+        h.send(&ids);
+    }
+    eventually("resident on all three", || {
+        (0..3).all(|i| decide(i) == Decision::Resident)
+    });
+    let view = &r.shared.hosts()[&names[0]];
+    assert_eq!(view.prefixes[0].gpu_tokens, 96, "{view:?}");
+    assert_eq!(view.prefixes[0].warmable_tokens, Some(96));
+
+    // Evicted on host 1 only.
+    hosts[1].admin(json!({"evict": true}));
+    eventually("host 1 not resident", || decide(1) == Decision::NotResident);
+    assert_eq!(
+        (decide(0), decide(2)),
+        (Decision::Resident, Decision::Resident)
+    );
+
+    // Host 0: its eviction's batch is kept for replay but never published; the next batch
+    // shows the gap, and replay brings the eviction.
+    hosts[0].admin(json!({"drop_next": 1}));
+    hosts[0].admin(json!({"evict": true}));
+    hosts[0].send(&(7000..7040).collect::<Vec<u32>>());
+    eventually("host 0's missed eviction replayed", || {
+        decide(0) == Decision::NotResident
+    });
+
+    // Host 2's publisher dies: unknown within stale_after, never resident.
+    let mut hosts = hosts;
+    drop(hosts.pop());
+    eventually("the dead publisher unknown", || {
+        r.shared.hosts()[&names[2]].unknown.is_some()
+    });
+    assert_eq!(decide(2), Decision::Unknown);
+    assert_eq!(decide(1), Decision::NotResident, "a live host stays known");
+}
