@@ -53,6 +53,8 @@ command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+# libzmq (the zmq crate builds it from source, for the engines' KV-cache events) is C++.
+command -v g++ >/dev/null 2>&1 || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "run as root, or: apt-get install ${need[*]}" >&2; exit 1; fi

@@ -12,6 +12,7 @@
 pub mod chat_template;
 pub mod config;
 pub mod hf_json;
+pub mod kv_events;
 pub mod live_color;
 pub mod log_reader;
 pub mod prompt_yaml;
@@ -25,7 +26,7 @@ pub mod usage_batch;
 pub type Check = fn(&[u8]);
 
 /// Every fuzz target by name, with its property check. `scripts/fuzz.sh` lists the same names.
-pub const TARGETS: [(&str, Check); 11] = [
+pub const TARGETS: [(&str, Check); 12] = [
     ("config", config::check),
     ("prompt_yaml", prompt_yaml::check),
     ("tiktoken", tiktoken::check),
@@ -37,6 +38,7 @@ pub const TARGETS: [(&str, Check); 11] = [
     ("ratelimit_headers", ratelimit_headers::check),
     ("live_color", live_color::check),
     ("log_reader", log_reader::check),
+    ("kv_events", kv_events::check),
 ];
 
 /// `n` deterministic variants of `seed`: 4 truncations, then edits drawn from a fixed-seed
