@@ -35,6 +35,13 @@ pub const STORE_RECOVERIES: &str = "prefix_warden_store_recoveries_total";
 pub const MODEL_RETIREMENT: &str = "prefix_warden_model_retirement_timestamp_seconds";
 pub const WATCH_FETCHES: &str = "prefix_warden_watch_fetches_total";
 pub const WATCH_LAST_CHANGE: &str = "prefix_warden_watch_last_change_timestamp_seconds";
+pub const KV_RESIDENT_TOKENS: &str = "prefix_warden_kv_resident_tokens";
+pub const KV_WARMABLE_TOKENS: &str = "prefix_warden_kv_warmable_tokens";
+pub const KV_HOST_KNOWN: &str = "prefix_warden_kv_host_known";
+pub const KV_EVENTS: &str = "prefix_warden_kv_events_total";
+pub const KV_DROPPED_BLOCKS: &str = "prefix_warden_kv_dropped_blocks_total";
+pub const KV_GAPS: &str = "prefix_warden_kv_gaps_total";
+pub const KV_BAD_FRAMES: &str = "prefix_warden_kv_bad_frames_total";
 
 /// Every metric the process exports (base names), for tests of rules and dashboards.
 pub const ALL: &[&str] = &[
@@ -67,6 +74,13 @@ pub const ALL: &[&str] = &[
     MODEL_RETIREMENT,
     WATCH_FETCHES,
     WATCH_LAST_CHANGE,
+    KV_RESIDENT_TOKENS,
+    KV_WARMABLE_TOKENS,
+    KV_HOST_KNOWN,
+    KV_EVENTS,
+    KV_DROPPED_BLOCKS,
+    KV_GAPS,
+    KV_BAD_FRAMES,
 ];
 
 /// Installs the global recorder and describes every metric. Call once per process.
@@ -188,6 +202,31 @@ fn describe() {
     describe_gauge!(
         WATCH_LAST_CHANGE,
         "When a [[watch]] source's content was last seen to change (Unix seconds)."
+    );
+    describe_gauge!(
+        KV_RESIDENT_TOKENS,
+        "Leading tokens of a prompt's prefix resident on an engine host, by group, prompt, tokenizer, host and medium (gpu, other), from its KV-cache events; 0 while the host is unknown."
+    );
+    describe_gauge!(
+        KV_WARMABLE_TOKENS,
+        "Tokens of a prompt's prefix an engine host can cache (full blocks, not the one holding the last token)."
+    );
+    describe_gauge!(
+        KV_HOST_KNOWN,
+        "1 while an engine host's KV-cache events are current; 0 when unknown (never heard, stale, or a gap replay could not fill)."
+    );
+    describe_counter!(KV_EVENTS, "KV-cache events read from an engine host.");
+    describe_counter!(
+        KV_DROPPED_BLOCKS,
+        "Stored blocks of an engine host not on a registered prefix's chain: counted, not kept."
+    );
+    describe_counter!(
+        KV_GAPS,
+        "Gaps in an engine host's event sequence, by result (replayed, lost)."
+    );
+    describe_counter!(
+        KV_BAD_FRAMES,
+        "Messages from an engine host that were not [topic, seq, payload] or did not decode, by kind."
     );
 }
 

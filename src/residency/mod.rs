@@ -192,3 +192,52 @@ impl Residency {
         })
     }
 }
+
+/// Subscribes to the group's engines' KV-cache events, with each prompt's prefix ids as the
+/// engine caches them (`Analyzer::engine_prefix_ids`).
+pub fn for_warmup(
+    cfg: &crate::config::WarmupConfig,
+    analyzer: &crate::analyzer::Analyzer,
+) -> crate::error::Result<Option<(Residency, String)>> {
+    if cfg.kv_events.is_empty() {
+        return Ok(None);
+    }
+    let model = format!("{}/{}", cfg.provider.provider().label(), cfg.model);
+    let mut tokenizer = None;
+    let mut prefixes = Vec::new();
+    for id in &cfg.prompts {
+        let Some(p) = analyzer.prompts.iter().find(|p| &p.id == id) else {
+            continue;
+        };
+        let Some((tok, ids)) = analyzer.engine_prefix_ids(p, &model, chrono::Utc::now())? else {
+            return Err(crate::error::Error::Other(format!(
+                "warmup group `{}`: kv_events: no [[tokenizer]] serves {model}, so the ids its engine caches are unknown",
+                cfg.group
+            )));
+        };
+        tokenizer = Some(tok);
+        prefixes.push(crate::kv_events::residency::Prefix {
+            id: p.id.clone(),
+            ids,
+        });
+    }
+    let hosts = cfg
+        .kv_events
+        .iter()
+        .map(|k| HostSpec {
+            name: k.target.clone(),
+            events: k.endpoint.clone(),
+            replay: k.replay.clone(),
+            topic: k.topic.clone(),
+        })
+        .collect();
+    let r = Residency::start(
+        hosts,
+        prefixes,
+        Duration::from_secs(cfg.kv_stale_after_secs),
+    )
+    .map_err(|e| {
+        crate::error::Error::Other(format!("warmup group `{}`: kv_events: {e}", cfg.group))
+    })?;
+    Ok(Some((r, tokenizer.unwrap_or_default())))
+}

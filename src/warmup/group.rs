@@ -47,6 +47,9 @@ pub struct Group {
     state: Arc<GroupState>,
     /// The prompts' fingerprint changes, daemon-wide: a miss is joined with them.
     fingerprints: FingerprintChanges,
+    /// Engines with `[[warmup.kv_events]]`: where each prompt's prefix is resident, and the
+    /// tokenizer its ids came from.
+    residency: Option<(crate::residency::Residency, String)>,
 }
 
 impl Group {
@@ -72,7 +75,9 @@ impl Group {
             max_tokens: cfg.max_tokens,
             breakpoints_api,
         };
+        let residency = crate::residency::for_warmup(&cfg, &analyzer)?;
         Ok(Arc::new(Group {
+            residency,
             state: states.get(&cfg.group),
             fingerprints: states.fingerprint_changes().clone(),
             schedule,
@@ -219,11 +224,19 @@ impl Group {
         let mut deferred = false;
         let mut last_error = None;
         let (mut read, mut written, mut write_reported) = (0u64, 0u64, false);
+        let mut skipped = 0usize;
         for target in &live.targets {
             for p in &prompts {
                 if deferred {
                     self.count_request(&p.id, "deferred_budget");
                     continue;
+                }
+                if let Some((r, _)) = &self.residency {
+                    if r.shared.decide(target, &p.id) == crate::residency::Decision::Resident {
+                        self.count_request(&p.id, "skipped_resident");
+                        skipped += 1;
+                        continue;
+                    }
                 }
                 match self.warm(clock, target, p).await {
                     RequestResult::Done(u) => {
@@ -249,7 +262,8 @@ impl Group {
         } else {
             RunResult::Success
         };
-        tracing::info!(group = %group, color = %live.color, targets = %live.targets.join(","), result = %result, cache_read_tokens = read, cache_write_tokens = %WriteTokens(written, write_reported), "warm-up run");
+        self.export_residency();
+        tracing::info!(group = %group, color = %live.color, targets = %live.targets.join(","), result = %result, cache_read_tokens = read, cache_write_tokens = %WriteTokens(written, write_reported), skipped_resident = skipped, "warm-up run");
         self.finish(clock, result, started, Some(&live), last_error);
         result
     }
@@ -456,6 +470,43 @@ impl Group {
     fn hold_off(&self, retry_after: Option<Duration>) {
         *lock(&self.state.not_before) =
             Some(Instant::now() + retry_after.unwrap_or(Duration::from_secs(1)));
+    }
+
+    /// What the KV-cache events say now, as metrics (each run).
+    fn export_residency(&self) {
+        let Some((r, tokenizer)) = &self.residency else {
+            return;
+        };
+        let group = self.cfg.group.clone();
+        for (host, v) in r.shared.hosts() {
+            let known = v.unknown.is_none();
+            metrics::gauge!(KV_HOST_KNOWN, "group" => group.clone(), "host" => host.clone())
+                .set(if known { 1.0 } else { 0.0 });
+            metrics::counter!(KV_EVENTS, "group" => group.clone(), "host" => host.clone())
+                .absolute(v.counts.events);
+            metrics::counter!(KV_DROPPED_BLOCKS, "group" => group.clone(), "host" => host.clone())
+                .absolute(v.counts.dropped_blocks);
+            for p in &v.prefixes {
+                for (medium, tokens) in [("gpu", p.gpu_tokens), ("other", p.other_tokens)] {
+                    metrics::gauge!(KV_RESIDENT_TOKENS, "group" => group.clone(), "prompt" => p.id.clone(), "tokenizer" => tokenizer.clone(), "host" => host.clone(), "medium" => medium)
+                        .set(if known { tokens as f64 } else { 0.0 });
+                }
+                if let Some(w) = p.warmable_tokens {
+                    metrics::gauge!(KV_WARMABLE_TOKENS, "group" => group.clone(), "prompt" => p.id.clone(), "tokenizer" => tokenizer.clone(), "host" => host.clone())
+                        .set(w as f64);
+                }
+            }
+        }
+        let (bad, gaps) = r.shared.tallies();
+        for ((host, kind), n) in bad {
+            metrics::counter!(KV_BAD_FRAMES, "group" => group.clone(), "host" => host, "kind" => kind)
+                .absolute(n);
+        }
+        for ((host, replayed), n) in gaps {
+            let result = if replayed { "replayed" } else { "lost" };
+            metrics::counter!(KV_GAPS, "group" => group.clone(), "host" => host, "result" => result)
+                .absolute(n);
+        }
     }
 
     fn count_request(&self, prompt: &str, result: &'static str) {

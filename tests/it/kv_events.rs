@@ -367,3 +367,118 @@ fn three_emulated_vllm_hosts_residency_eviction_gap_replay_and_a_dead_publisher(
     assert_eq!(decide(2), Decision::Unknown);
     assert_eq!(decide(1), Decision::NotResident, "a live host stays known");
 }
+
+impl Engine {
+    /// Engine requests answered so far (admin calls excluded).
+    fn requests(&self) -> u64 {
+        let body = crate::support::get(&format!("{}/admin/stats", self.base)).unwrap();
+        let v: Value = serde_json::from_str(&body.1).unwrap();
+        v["requests"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p.starts_with("/v1/"))
+            .flat_map(|(_, by)| by.as_object().unwrap().values())
+            .map(|n| n.as_u64().unwrap())
+            .sum()
+    }
+}
+
+/// The issue's "Done when": a daemon warming three emulated vLLM hosts that publish their
+/// KV-cache events skips hosts where the prefix is resident; when one host evicts it, the next
+/// tick warms only that one; a dead publisher's host is reported unknown in /metrics.
+#[test]
+fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
+    use crate::daemon::{metric, write_config, Running};
+    let d = crate::support::scratch();
+    // The emulated engine's chat template (src/emulator/engine.rs), so the prefix ids the
+    // daemon matches are the ids the emulator caches, as a real engine's template would be.
+    std::fs::write(
+        d.path().join("templates/emulator.jinja"),
+        "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}",
+    )
+    .unwrap();
+    let hosts: Vec<Engine> = (0..3).map(|_| Engine::start(d.path())).collect();
+    let doc = json!({"live": "blue", "colors": {"blue": {"targets": hosts.iter().map(|h| h.base.clone()).collect::<Vec<_>>()}}});
+    std::fs::write(d.path().join("live.json"), doc.to_string()).unwrap();
+    let publishers: String = hosts
+        .iter()
+        .map(|h| {
+            format!(
+                "\n[[warmup.kv_events]]\ntarget = \"{}\"\nendpoint = \"{}\"\nreplay = \"{}\"\n",
+                h.base, h.events, h.replay
+            )
+        })
+        .collect();
+    write_config(d.path(), &["openai/o200k_base"], "", |c| {
+        let c = c[..c.find("[emulator]").unwrap_or(c.len())].to_string();
+        let o200k = c
+            .split("[[tokenizer]]")
+            .find(|b| b.contains("id = \"openai/o200k_base\""))
+            .unwrap();
+        // The entry's own keys (the [daemon] table follows it).
+        let o200k = o200k[..o200k.find("\n[").unwrap_or(o200k.len())].to_string();
+        let chat = o200k
+            .replace("id = \"openai/o200k_base\"", "id = \"emulator/o200k-chat\"")
+            .lines()
+            .filter(|l| !l.starts_with("models"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        format!(
+            "{c}\n[[tokenizer]]{chat}\nmodels = [\"vllm/Qwen3-8B\"]\ntemplate = {{ file = \"templates/emulator.jinja\", sha256 = \"unpinned\" }}\n\n\
+             [[warmup]]\ngroup = \"g\"\nschedule = \"*/2 * * * * *\"\nprovider = \"vllm\"\nmodel = \"Qwen3-8B\"\n\
+             prompts = [\"cline-hermes-4\"]\nkv_stale_after_secs = 10\n\
+             lookup = {{ backend = \"file\", path = \"live.json\" }}\n{publishers}"
+        )
+    });
+    let r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let resident = |r: &Running, host: &str| {
+        let m = r.get("/metrics").1;
+        let gpu = metric(
+            &m,
+            &format!("prefix_warden_kv_resident_tokens{{group=\"g\",prompt=\"cline-hermes-4\",tokenizer=\"emulator/o200k-chat\",host=\"{host}\",medium=\"gpu\"}}"),
+        );
+        let warmable = metric(
+            &m,
+            &format!("prefix_warden_kv_warmable_tokens{{group=\"g\",prompt=\"cline-hermes-4\",tokenizer=\"emulator/o200k-chat\",host=\"{host}\"}}"),
+        );
+        matches!((gpu, warmable), (Some(g), Some(w)) if w > 0.0 && g >= w)
+    };
+    let skipped = |r: &Running| {
+        metric(
+            &r.get("/metrics").1,
+            "prefix_warden_warmup_requests_total{prompt=\"cline-hermes-4\",provider=\"vllm\",result=\"skipped_resident\"}",
+        )
+        .unwrap_or(0.0)
+    };
+    r.wait_until("resident on all three hosts", |r| {
+        hosts.iter().all(|h| resident(r, &h.base))
+    });
+    // Every host resident: the next ticks send nothing.
+    let before: Vec<u64> = hosts.iter().map(Engine::requests).collect();
+    let s0 = skipped(&r);
+    r.wait_until("two ticks that skip all three hosts", |r| {
+        skipped(r) >= s0 + 6.0
+    });
+    let after: Vec<u64> = hosts.iter().map(Engine::requests).collect();
+    assert_eq!(before, after, "a resident prefix was warmed again");
+
+    // Host 1 evicts it: the next tick warms host 1 only.
+    hosts[1].admin(json!({"evict": true}));
+    r.wait_until("host 1 warmed again", |_| hosts[1].requests() > after[1]);
+    r.wait_until("resident again on host 1", |r| resident(r, &hosts[1].base));
+    assert_eq!(hosts[0].requests(), after[0], "host 0 was resident");
+    assert_eq!(hosts[2].requests(), after[2], "host 2 was resident");
+
+    // Host 2's publisher (and engine) dies: unknown, so warmed (and failing), never skipped.
+    let dead = hosts[2].base.clone();
+    let mut hosts = hosts;
+    drop(hosts.pop());
+    r.wait_until("the dead host unknown in /metrics", |r| {
+        metric(
+            &r.get("/metrics").1,
+            &format!("prefix_warden_kv_host_known{{group=\"g\",host=\"{dead}\"}}"),
+        ) == Some(0.0)
+    });
+}

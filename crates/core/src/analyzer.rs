@@ -162,6 +162,35 @@ impl Analyzer {
             .find(|t| crate::diff::serves(&t.models, model))
     }
 
+    /// The ids an engine serving `model` (`vllm/...`, `sglang/...`) caches for `prompt`: its
+    /// request rendered by the first (non-counting) tokenizer entry serving the model, with its
+    /// chat template when it has one, else the prompt's bare segments. With the entry's id.
+    /// `None` when no entry serves the model.
+    pub fn engine_prefix_ids(
+        &self,
+        prompt: &Prompt,
+        model: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<(String, Vec<u32>)>> {
+        let Some(entry) = self
+            .config
+            .tokenizers
+            .iter()
+            .find(|t| !t.format.is_count() && crate::diff::serves(&t.models, model))
+        else {
+            return Ok(None);
+        };
+        let tok = self.tokenizers.get(&entry.id)?;
+        let ids = match self.tokenizers.template(&entry.id)? {
+            Some(tmpl) => {
+                let r = Rendering::new(&tmpl, prompt, now)?;
+                TokenizedPrefix::rendered(&tok, &r, prompt, false)?.ids
+            }
+            None => TokenizedPrefix::new(&tok, prompt, false)?.ids,
+        };
+        Ok(Some((entry.id.clone(), ids)))
+    }
+
     /// Tokenizer ids selected (all when `ids` is empty), failing on an unknown id.
     pub fn select_tokenizers(&self, ids: &[String]) -> Result<Vec<String>> {
         if ids.is_empty() {

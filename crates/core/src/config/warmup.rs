@@ -73,6 +73,37 @@ pub struct WarmupConfig {
     #[serde(default = "default_brownout_delay_ms")]
     pub brownout_delay_ms: u64,
     pub lookup: LookupConfig,
+    /// Engines (vllm, sglang): each target's KV-cache event publisher. A target whose whole
+    /// warmable prefix is resident on GPU is skipped (`skipped_resident`); one not resident,
+    /// or unknown, is warmed (issue #22).
+    #[serde(default)]
+    pub kv_events: Vec<KvEventsEntry>,
+    /// How long a target stays known without an event or an answered replay probe.
+    #[serde(default = "default_kv_stale_after_secs")]
+    pub kv_stale_after_secs: u64,
+}
+
+/// One `[[warmup.kv_events]]`: where a target's engine publishes its KV-cache events.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvEventsEntry {
+    /// The warm-up target (URL, as the lookup gives it) this publisher belongs to.
+    pub target: String,
+    /// The engine's PUB endpoint (`--kv-events-config` `endpoint`, e.g. `tcp://10.0.0.5:5557`).
+    pub endpoint: String,
+    /// Its replay (ROUTER) endpoint, when configured: gaps are filled from it and the target
+    /// is probed through it.
+    #[serde(default)]
+    pub replay: Option<String>,
+    #[serde(default)]
+    pub topic: String,
+}
+
+/// Publishers one group may subscribe to.
+pub const MAX_KV_EVENTS: usize = 1024;
+
+fn default_kv_stale_after_secs() -> u64 {
+    60
 }
 
 fn default_max_tokens() -> u32 {
@@ -128,6 +159,46 @@ impl WarmupConfig {
         for (field, v, lo, hi) in ranges {
             if !(lo..=hi).contains(&v) {
                 return Err((field, format!("{v} is out of range {lo}..={hi}")));
+            }
+        }
+        if !self.kv_events.is_empty() {
+            if !matches!(self.provider, Api::Vllm | Api::Sglang) {
+                return Err((
+                    "kv_events",
+                    format!(
+                        "only engines (vllm, sglang) publish KV-cache events, not {}",
+                        self.provider
+                    ),
+                ));
+            }
+            if self.kv_events.len() > MAX_KV_EVENTS {
+                return Err((
+                    "kv_events",
+                    format!("at most {MAX_KV_EVENTS} publishers per group"),
+                ));
+            }
+            if !(5..=3600).contains(&self.kv_stale_after_secs) {
+                return Err((
+                    "kv_stale_after_secs",
+                    format!("{} is out of range 5..=3600", self.kv_stale_after_secs),
+                ));
+            }
+            for (i, k) in self.kv_events.iter().enumerate() {
+                for e in std::iter::once(&k.endpoint).chain(&k.replay) {
+                    if !(e.starts_with("tcp://") || e.starts_with("ipc://")) || e.len() > 256 {
+                        return Err((
+                            "kv_events",
+                            format!(
+                                "entry {}: `{}` is not a tcp:// or ipc:// endpoint",
+                                i + 1,
+                                crate::escape::escape(e)
+                            ),
+                        ));
+                    }
+                }
+                if self.kv_events[..i].iter().any(|o| o.target == k.target) {
+                    return Err(("kv_events", format!("entry {}: target named twice", i + 1)));
+                }
             }
         }
         Ok(())

@@ -601,6 +601,11 @@ mod tests {
                 .collect(),
             usage: usage.map(|(r, _, t)| (r, t)),
             cache_written: usage.map(|u| u.1),
+            response_id: None,
+            compared_with: None,
+            diagnosis: None,
+            cache_key: None,
+            explicit_only: false,
         }
     }
 
