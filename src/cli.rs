@@ -871,6 +871,14 @@ fn simulate(config: &Path, args: SimulateArgs) -> Result<Outcome> {
             e.id, args.model
         );
     }
+    // A model without a cache rule fails before any count call is paid for.
+    if a.rules.for_model(&args.model).is_none() {
+        return Err(Error::Other(format!(
+            "no cache rule for `{}` in {}",
+            args.model,
+            a.config.cache_rules.display()
+        )));
+    }
     let lengths = if a.bare_tokenizer_for(&args.model).is_none() {
         let (mut l, _) = crate::count::boundaries::block_lengths(
             &a,

@@ -84,12 +84,14 @@ pub fn resolve(
     };
     let mut out = BTreeMap::new();
     let mut open = BTreeMap::new();
+    // Count calls of the whole run, every model's together.
+    let mut calls = 0usize;
     for (model, (g, first)) in gathered {
         let mut l = g.solve_usage();
         let counter = count_entry(a, &model);
         if src.remote && g.unpinned(&l) > 0 {
             if let Some(e) = counter {
-                count_missing(a, e, logs, &model, &g, &first, &mut l)?;
+                count_missing(a, e, logs, &model, (&g, &first), &mut l, &mut calls)?;
             }
         }
         if let Some(id) = stand_in {
@@ -158,9 +160,9 @@ fn count_missing(
     entry: &TokenizerEntry,
     logs: &[&Path],
     model: &str,
-    g: &Gathered,
-    first: &HashMap<Key, (usize, usize, usize)>,
+    (g, first): (&Gathered, &HashMap<Key, (usize, usize, usize)>),
     l: &mut Lengths,
+    calls: &mut usize,
 ) -> Result<()> {
     let c = entry.count.as_ref().ok_or_else(|| {
         Error::Other(format!(
@@ -194,7 +196,6 @@ fn count_missing(
     // Counts of prefixes already asked for in this run, by the keys of their blocks.
     let mut memo: HashMap<Vec<Key>, u64> = HashMap::new();
     let mut found: Vec<(Key, u32)> = Vec::new();
-    let mut calls = 0usize;
     for (f, log) in logs.iter().enumerate() {
         if wanted[f].is_empty() {
             continue;
@@ -215,7 +216,11 @@ fn count_missing(
             for &(pos, k) in positions {
                 let mut ends = [0u64; 2];
                 for (i, end) in [pos, pos + 1].into_iter().enumerate() {
-                    let prefix = keys[..end].to_vec();
+                    // A log rewritten between the passes: that line's positions no longer
+                    // fit, and are left to the other sources.
+                    let Some(prefix) = keys.get(..end).map(<[Key]>::to_vec) else {
+                        continue;
+                    };
                     if let Some(&n) = memo.get(&prefix) {
                         ends[i] = n;
                         continue;
@@ -224,13 +229,13 @@ fn count_missing(
                     let cache = super::cache_path(&dir, &url, &b, &day);
                     let n = match super::read_cached(&cache) {
                         Some(n) => n,
-                        None if calls >= MAX_CALLS => {
+                        None if *calls >= MAX_CALLS => {
                             return Err(Error::Other(format!(
                                 "{what}: --remote would make more than {MAX_CALLS} count calls; split the logs by time, or use --stand-in"
                             )))
                         }
                         None => {
-                            calls += 1;
+                            *calls += 1;
                             let n = rt
                                 .block_on(super::request::send(
                                     &client,

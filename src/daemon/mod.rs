@@ -124,6 +124,11 @@ struct Daemon {
 }
 
 async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
+    // Installed first, before anything can take a while (the first generation's tokenizers,
+    // the store's check): a SIGHUP during start-up (a deploy reloading early) must wait for the
+    // loop, not kill the process (SIGHUP's default action), as it did when the handler was
+    // installed only once the first pass had finished.
+    let sighup = signal(tokio::signal::unix::SignalKind::hangup())?;
     let clock = Clock::system();
     let metrics = install().map_err(Error::Other)?;
     let states = crate::warmup::States::default();
@@ -207,10 +212,6 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         return Ok(());
     }
     spawn_signal_handler(stop_all)?;
-    // Installed before anything else can take a while: a SIGHUP during start-up (a deploy
-    // reloading early) must wait for the loop, not kill the process (SIGHUP's default action),
-    // as it did when the handler was installed only once the first pass had finished.
-    let sighup = signal(tokio::signal::unix::SignalKind::hangup())?;
 
     let listen = d.gen.analyzer.config.daemon.listen;
     let listener = tokio::net::TcpListener::bind(listen)

@@ -24,10 +24,6 @@ use crate::diagnostics::MissReason;
 /// entry goes first.
 pub const MAX_PER_GROUP: usize = 1024;
 
-/// A provider's response id is named back to it only when it looks like one: short, visible
-/// ASCII.
-const MAX_ID_LEN: usize = 256;
-
 /// The previous successful warm-up of one (prompt, target).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Previous {
@@ -46,8 +42,7 @@ pub struct Previous {
 
 /// A response id worth naming back to the provider, or `None`.
 pub fn usable_id(id: &str) -> Option<String> {
-    (!id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| id.to_string())
+    crate::diagnostics::is_response_id(id).then(|| id.to_string())
 }
 
 /// One group's previous warm-ups by (prompt id, target).

@@ -74,6 +74,7 @@ impl Group {
             ttl: cfg.ttl,
             max_tokens: cfg.max_tokens,
             breakpoints_api,
+            diagnostics: cfg.diagnostics,
         };
         let residency = crate::residency::for_warmup(&cfg, &analyzer)?;
         Ok(Arc::new(Group {

@@ -36,6 +36,9 @@ pub struct RequestOptions {
     pub max_tokens: u32,
     /// OpenAI from GPT-5.6: explicit breakpoints and `prompt_cache_options.prewarm`.
     pub breakpoints_api: bool,
+    /// Name the previous response for the provider's cache diagnostics (`[[warmup]]
+    /// diagnostics`).
+    pub diagnostics: bool,
 }
 
 pub use crate::usage::Usage;
@@ -100,6 +103,9 @@ impl Outcome {
 /// request that named one: an answer's `prompt_cache_diagnostics: null` to a request that did
 /// not ask is no `no_reason`.
 pub fn names_comparison(kind: ProviderKind, o: &RequestOptions) -> bool {
+    if !o.diagnostics {
+        return false;
+    }
     match kind {
         ProviderKind::Anthropic => true,
         ProviderKind::OpenaiResponses => o.breakpoints_api,
@@ -142,16 +148,16 @@ pub fn request(
                     block
                 })
                 .collect();
-            (
-                "/v1/messages",
-                json!({
-                    "model": o.model,
-                    "max_tokens": o.max_tokens,
-                    "system": system,
-                    "messages": [{"role": "user", "content": "."}],
-                    "diagnostics": {"previous_message_id": compare_with},
-                }),
-            )
+            let mut body = json!({
+                "model": o.model,
+                "max_tokens": o.max_tokens,
+                "system": system,
+                "messages": [{"role": "user", "content": "."}],
+            });
+            if o.diagnostics {
+                body["diagnostics"] = json!({"previous_message_id": compare_with});
+            }
+            ("/v1/messages", body)
         }
         ProviderKind::OpenaiChat | ProviderKind::Vllm | ProviderKind::Sglang => {
             let content = openai_blocks(&segments, "text", o.breakpoints_api);
@@ -249,7 +255,8 @@ pub fn usage(kind: ProviderKind, v: &Value) -> Option<Usage> {
 /// The response's diagnostics object read, when the API has one and the answer carries it.
 pub fn diagnosis(kind: ProviderKind, v: &Value) -> Option<Result<Diagnosis, String>> {
     let format = kind.diagnostics_format()?;
-    let d = v.get(format.field())?;
+    // `null`: no diagnostics (not a malformed one).
+    let d = v.get(format.field()).filter(|d| !d.is_null())?;
     Some(crate::diagnostics::parse(format, d).map_err(|e| e.to_string()))
 }
 
@@ -267,9 +274,11 @@ pub async fn send(
     let mut req = client.post(&url).json(body);
     match kind {
         ProviderKind::Anthropic => {
-            req = req
-                .header("anthropic-version", "2023-06-01")
-                .header("anthropic-beta", ANTHROPIC_DIAGNOSTICS_BETA);
+            req = req.header("anthropic-version", "2023-06-01");
+            // The beta header goes with the field only (`diagnostics = false` sends neither).
+            if body.get("diagnostics").is_some() {
+                req = req.header("anthropic-beta", ANTHROPIC_DIAGNOSTICS_BETA);
+            }
             if let Some(k) = api_key {
                 req = req.header("x-api-key", k.expose());
             }
@@ -351,6 +360,7 @@ mod tests {
             ttl: crate::config::CacheTtl::FiveMinutes,
             max_tokens: 1,
             breakpoints_api,
+            diagnostics: true,
         }
     }
 
@@ -403,6 +413,19 @@ mod tests {
             ProviderKind::OpenaiChat,
             &options("m", true)
         ));
+        // `diagnostics = false` (a gateway that refuses unknown fields): nothing is named.
+        let off = RequestOptions {
+            diagnostics: false,
+            ..options("claude-sonnet-4-5", false)
+        };
+        assert!(!names_comparison(ProviderKind::Anthropic, &off));
+        let body = request(ProviderKind::Anthropic, &p, &off, None).1;
+        assert!(body.get("diagnostics").is_none(), "{body}");
+        let off56 = RequestOptions {
+            diagnostics: false,
+            ..new.clone()
+        };
+        assert!(!names_comparison(ProviderKind::OpenaiResponses, &off56));
         for kind in [
             ProviderKind::OpenaiChat,
             ProviderKind::Vllm,

@@ -213,7 +213,9 @@ fn remote_counts_each_distinct_boundary_once_then_serves_from_the_cache() {
     ));
     assert_eq!(calls() as usize, boundaries(&reqs), "one call per boundary");
     assert_eq!(counted["lengths"]["source"], "count");
-    assert_eq!(counted["tokenizer"], "lengths:count");
+    // Counted requests frame every block as text in one user message: approximate.
+    assert_eq!(counted["tokenizer"], "lengths:count (approximate)");
+    assert_eq!(counted["lengths"]["approximate"], true);
     // The counts give the lengths usage gives: the same replay.
     let pinned = json_of(&simulate(d.path(), &with_usage, &["--format", "json"]));
     assert_eq!(counted["without_warmup"], pinned["without_warmup"]);
@@ -374,4 +376,34 @@ fn discover_works_on_claude_logs_from_usage_and_lists_what_stays_open() {
             .all(|r| r.contains("lengths:stand-in:openai/o200k_base+usage (approximate)")),
         "{text}"
     );
+}
+
+/// Usage that claims billions of cached tokens for a one-character block: the lengths it pins
+/// are refused before any id is made (they were the only bound on a pseudo-id vector: a line of
+/// a few hundred bytes asked for 16 GB).
+#[test]
+fn usage_claiming_more_tokens_than_a_block_can_hold_is_refused_not_allocated() {
+    let d = scratch();
+    let line = |i: u32, read: u64| {
+        json!({"custom_id": format!("c{i}"), "timestamp": format!("2026-12-01T10:0{i}:00Z"),
+               "params": {"model": "claude-sonnet-4-6", "max_tokens": 1,
+                          "system": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}],
+                          "messages": [{"role": "user", "content": "u"}]},
+               "result": {"type": "succeeded", "message": {"id": format!("msg_{i}"),
+                          "usage": {"input_tokens": 1, "cache_read_input_tokens": read, "cache_creation_input_tokens": 0}}}})
+        .to_string()
+    };
+    let log = d.path().join("huge.jsonl");
+    std::fs::write(
+        &log,
+        format!("{}\n{}\n", line(1, 4_000_000_000), line(2, 4_000_000_000)),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let o = simulate(d.path(), &log, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("the usage is inconsistent"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }

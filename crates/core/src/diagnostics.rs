@@ -29,6 +29,16 @@ fn shown(s: &str) -> String {
     Escaped(&cut).to_string()
 }
 
+/// Longest response id named back to a provider or read from a log (theirs are under 64
+/// characters).
+pub const MAX_RESPONSE_ID: usize = 256;
+
+/// A response id (`msg_…`, `resp_…`) plausible enough to name back or to match: printable
+/// ASCII, at most [`MAX_RESPONSE_ID`] bytes. One check for warm-ups and logs alike.
+pub fn is_response_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_RESPONSE_ID && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Why the provider says a request missed the cache: one set for both providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MissReason {

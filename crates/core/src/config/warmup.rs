@@ -81,6 +81,15 @@ pub struct WarmupConfig {
     /// How long a target stays known without an event or an answered replay probe.
     #[serde(default = "default_kv_stale_after_secs")]
     pub kv_stale_after_secs: u64,
+    /// Ask the provider why a warm-up missed (Anthropic `diagnostics` with its beta header,
+    /// OpenAI `prompt_cache_options.comparison_response_id`). `false` for gateways that refuse
+    /// fields they do not know.
+    #[serde(default = "default_diagnostics")]
+    pub diagnostics: bool,
+}
+
+fn default_diagnostics() -> bool {
+    true
 }
 
 /// One `[[warmup.kv_events]]`: where a target's engine publishes its KV-cache events.

@@ -60,6 +60,10 @@ pub struct BlockStore {
 
 const NOT_KEPT: u32 = u32::MAX;
 
+/// Tokens a request's framing may add to one block beyond its text's bytes (role markers,
+/// tool-schema wrapping), for the plausibility bound of usage-pinned lengths.
+const MAX_FRAMING_TOKENS: usize = 1024;
+
 /// A block's key: the first 96 bits of the SHA-256 of its text.
 pub fn key_of(text: &str) -> [u8; 12] {
     let digest = Sha256::digest(text.as_bytes());
@@ -127,8 +131,19 @@ impl BlockStore {
             Encoder::Lengths(l) => {
                 let n = l
                     .get(key)
-                    .ok_or_else(|| Error::Other("internal: a block without a length".into()))?;
-                Ok(lengths::pseudo_ids(key, n as usize))
+                    .ok_or_else(|| Error::Other("internal: a block without a length".into()))?
+                    as usize;
+                // A token is at least a byte of the block's text, plus the framing a
+                // request adds around it: a length far past that is usage that does not
+                // add up, refused before its ids are made (they would be its only bound).
+                let most = text.len() + MAX_FRAMING_TOKENS;
+                if n > most {
+                    return Err(Error::Other(format!(
+                        "the logs' usage gives a block of {} bytes {n} tokens (at most {most} are possible): the usage is inconsistent; pass --stand-in TOKENIZER",
+                        text.len()
+                    )));
+                }
+                Ok(lengths::pseudo_ids(key, n))
             }
         }
     }

@@ -78,7 +78,7 @@ pub struct LengthsReport {
     pub requests: usize,
     /// Requests whose every block's length usage pinned.
     pub requests_pinned: usize,
-    /// A stand-in gave some lengths: every figure is approximate.
+    /// A stand-in or the count endpoint gave some lengths: every figure is approximate.
     pub approximate: bool,
     pub calibration: Calibration,
 }
@@ -465,9 +465,13 @@ impl Gathered {
             }
         }
         let source = by.keys().cloned().collect::<Vec<_>>().join("+");
-        l.report.approximate = by.keys().any(|k| k.starts_with("stand-in:"));
-        // Every figure under a stand-in is approximate: the label, which reports show where a
-        // tokenizer id would be (each discover row, simulate's heading), says so.
+        // A stand-in's lengths are another tokenizer's; counted ones frame every block as text
+        // in one user message (docs/traffic.md): both make every figure approximate, and the
+        // label, which reports show where a tokenizer id would be (each discover row,
+        // simulate's heading), says so.
+        l.report.approximate = by
+            .keys()
+            .any(|k| k.starts_with("stand-in:") || k == "count");
         l.label = if l.report.approximate {
             format!("lengths:{source} (approximate)")
         } else {

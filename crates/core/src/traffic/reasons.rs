@@ -210,17 +210,19 @@ pub struct ReasonSummary {
 }
 
 impl ReasonSummary {
-    /// Tallies `per` (every replayed request, in time order).
-    pub fn of(per: &[(Predicted, Option<Diagnosis>)]) -> ReasonSummary {
+    /// Tallies `per` (every replayed request, in time order: its prediction, the provider's
+    /// diagnosis, and whether the two compared the same requests: not when the request named
+    /// a comparison the logs do not hold, since the prediction then used another reference).
+    pub fn of(per: &[(Predicted, Option<Diagnosis>, bool)]) -> ReasonSummary {
         use std::collections::BTreeMap;
         let mut s = ReasonSummary::default();
         let mut predicted: BTreeMap<Predicted, u64> = BTreeMap::new();
         let mut pairs: BTreeMap<(Predicted, &'static str), (u64, Option<bool>)> = BTreeMap::new();
-        for (p, d) in per {
+        for (p, d, same_reference) in per {
             *predicted.entry(*p).or_default() += 1;
             let Some(d) = d else { continue };
             s.with_diagnostics += 1;
-            let a = agrees(*p, d);
+            let a = agrees(*p, d).filter(|_| *same_reference);
             match a {
                 Some(true) => s.agree += 1,
                 Some(false) => s.disagree += 1,
@@ -331,16 +333,26 @@ mod tests {
     #[test]
     fn the_summary_lists_disagreements_first() {
         let per = [
-            (Predicted::Hit, Some(Diagnosis::NoReason)),
-            (Predicted::Hit, Some(Diagnosis::NoReason)),
-            (Predicted::TtlExpired, Some(miss(MissReason::SystemChanged))),
-            (Predicted::SystemChanged, Some(Diagnosis::Unavailable)),
-            (Predicted::FirstRequest, None),
+            (Predicted::Hit, Some(Diagnosis::NoReason), true),
+            (Predicted::Hit, Some(Diagnosis::NoReason), true),
+            (
+                Predicted::TtlExpired,
+                Some(miss(MissReason::SystemChanged)),
+                true,
+            ),
+            (Predicted::SystemChanged, Some(Diagnosis::Unavailable), true),
+            (Predicted::FirstRequest, None, true),
+            // The named comparison is not in the logs: not compared, whatever both say.
+            (
+                Predicted::ToolsChanged,
+                Some(miss(MissReason::ModelChanged)),
+                false,
+            ),
         ];
         let s = ReasonSummary::of(&per);
         assert_eq!(
             (s.with_diagnostics, s.agree, s.disagree, s.not_compared),
-            (4, 2, 1, 1)
+            (5, 2, 1, 2)
         );
         assert_eq!(s.pairs[0].predicted, Predicted::TtlExpired);
         assert_eq!(s.pairs[0].reported, "system_changed");
@@ -357,6 +369,7 @@ mod tests {
             [
                 (Predicted::Hit, 2),
                 (Predicted::FirstRequest, 1),
+                (Predicted::ToolsChanged, 1),
                 (Predicted::SystemChanged, 1),
                 (Predicted::TtlExpired, 1),
             ]

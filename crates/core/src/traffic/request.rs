@@ -175,9 +175,6 @@ fn response_of(v: &Json) -> Option<&Json> {
         .or(v.get("result").and_then(|r| r.get("message")))
 }
 
-/// Longest response id kept (providers' ids are under 64 characters).
-const MAX_ID: usize = 200;
-
 /// The response's `id`, when it is a plausible one.
 fn response_id_of(v: &Json) -> Option<String> {
     response_of(v)?
@@ -187,9 +184,7 @@ fn response_id_of(v: &Json) -> Option<String> {
         .map(str::to_string)
 }
 
-fn is_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_ID && s.bytes().all(|b| b.is_ascii_graphic())
-}
+use crate::diagnostics::{is_response_id as is_id, MAX_RESPONSE_ID as MAX_ID};
 
 /// The response id the request names for its diagnostics comparison. A present but
 /// malformed one is an error: the request asked for something we cannot follow.
@@ -229,7 +224,8 @@ fn diagnosis_of(api: Api, line: &Json) -> Result<Option<Diagnosis>, String> {
                 .filter(|d| d.get("cache_miss_reason").is_some()),
             DiagnosticsFormat::OpenaiResponses => line.get(field),
         });
-    let Some(d) = found else {
+    // `null` (a response to a request that asked for nothing, dumped by an SDK) is absent.
+    let Some(d) = found.filter(|d| !matches!(d, Json::Null)) else {
         return Ok(None);
     };
     let value: serde_json::Value =
@@ -249,9 +245,10 @@ fn usage_obj(v: &Json) -> Option<&Json> {
 fn written_of(v: &Json) -> Option<u64> {
     let u = usage_obj(v)?;
     u.get("cache_read_input_tokens")?;
+    // Missing: unknown, not 0 (a read alone does not pin the prefix to the last breakpoint).
     match u.get("cache_creation_input_tokens") {
         Some(Json::Number(n)) => n.as_u64(),
-        _ => Some(0),
+        _ => None,
     }
 }
 
@@ -548,6 +545,15 @@ mod tests {
                 missed_tokens: 8
             })
         );
+        // `null`, as an SDK dumps a response to a request that asked for nothing: absent.
+        let none = parse_line(6, r#"{"model": "claude-sonnet-4-6", "messages": [], "response": {"id": "msg_9", "diagnostics": null}}"#).unwrap();
+        assert_eq!(none.diagnosis, None);
+        let none = parse_line(
+            7,
+            r#"{"model": "gpt-5.6", "input": "u", "prompt_cache_diagnostics": null}"#,
+        )
+        .unwrap();
+        assert_eq!(none.diagnosis, None);
         // Chat Completions has no diagnostics.
         let c = parse_line(5, r#"{"model": "gpt-5.5", "messages": [], "prompt_cache_diagnostics": {"type": "cache_hit"}}"#).unwrap();
         assert_eq!(c.diagnosis, None);

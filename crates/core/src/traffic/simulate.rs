@@ -479,7 +479,14 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
             )))
         }
     };
-    let tokenizer = store.label().to_string();
+    let mut tokenizer = store.label().to_string();
+    // Pseudo ids are exact at whole-block breakpoints only (the `lengths` report says so too).
+    if o.lengths.is_some()
+        && applied.rule.kind != RuleKind::Breakpoints
+        && !tokenizer.ends_with("(approximate)")
+    {
+        tokenizer.push_str(" (approximate)");
+    }
     let mut read = ReadStats::default();
     let mut traffic = Traffic {
         store: store.with_max_ids(o.limits.token_ids),
@@ -631,13 +638,17 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
     let why = predict_reasons(&applied, &traffic, &predicted, fit_placement);
     let mut per_request_reasons = Vec::new();
     if o.per_request {
-        for (q, p) in traffic.reqs.iter().zip(&why) {
+        for (q, (p, same)) in traffic.reqs.iter().zip(&why) {
             per_request_reasons.push(RequestReason {
                 file: logs[q.file as usize].display().to_string(),
                 line: q.line as usize,
                 predicted: *p,
                 reported: q.diagnosis.as_ref().map(reasons::reported_label),
-                agrees: q.diagnosis.as_ref().and_then(|d| reasons::agrees(*p, d)),
+                agrees: q
+                    .diagnosis
+                    .as_ref()
+                    .and_then(|d| reasons::agrees(*p, d))
+                    .filter(|_| *same),
             });
         }
         // Stable: time order within each group.
@@ -646,7 +657,7 @@ pub fn simulate(a: &Analyzer, logs: &[&Path], model: &str, o: Options) -> Result
     let reasons = ReasonSummary::of(
         &why.iter()
             .zip(&traffic.reqs)
-            .map(|(p, q)| (*p, q.diagnosis))
+            .map(|((p, same), q)| (*p, q.diagnosis, *same))
             .collect::<Vec<_>>(),
     );
     let mut hours: BTreeMap<i64, HourFit> = BTreeMap::new();
@@ -726,7 +737,8 @@ fn sections(q: &Req) -> [std::ops::Range<usize>; 3] {
 /// reads (`predicted`, breakpoints at `placement`).
 ///
 /// A request is compared with its reference: the request it named for diagnostics when the
-/// logs hold it (another model's: `model_changed`), else the latest earlier request with the
+/// logs hold it (another model's: `model_changed`; one they do not hold makes the prediction
+/// not comparable with the provider's, which used that one), else the latest earlier request with the
 /// same first block, else the latest earlier request. The first part that differs, in the
 /// order the providers compare them, is the reason: the `prompt_cache_key`, the tools, the
 /// system blocks, the messages (when the reference's are not where this request's start).
@@ -738,7 +750,7 @@ fn predict_reasons(
     traffic: &Traffic,
     predicted: &[u64],
     placement: Placement,
-) -> Vec<Predicted> {
+) -> Vec<(Predicted, bool)> {
     let blocks = |q: &Req| {
         let s = q.start as usize;
         &traffic.seq[s..s + q.len as usize]
@@ -760,10 +772,12 @@ fn predict_reasons(
                 None
             }
         });
+        // A named comparison the logs do not hold: predicted against another reference.
+        let same_reference = q.compared_with.is_none() || named.is_some();
         let reference = match named {
             Some(Some(j)) => Some(j),
             Some(None) => {
-                out.push(Predicted::ModelChanged);
+                out.push((Predicted::ModelChanged, true));
                 remember(q, i, first, &mut by_id, &mut by_first, &mut last);
                 continue;
             }
@@ -814,7 +828,7 @@ fn predict_reasons(
                 }
             }
         };
-        out.push(p);
+        out.push((p, same_reference));
         remember(q, i, first, &mut by_id, &mut by_first, &mut last);
     }
     out
