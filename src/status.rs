@@ -158,6 +158,31 @@ pub struct GroupStatus {
     pub latency_ms_p90: Option<u64>,
     pub latency_ms_p99: Option<u64>,
     pub latency_ms_max: Option<u64>,
+    /// Engines with KV-cache events (`[[warmup.kv_events]]`): per target, as of the last run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub residency: Vec<HostResidency>,
+}
+
+/// One engine target's KV-cache events, as the last run saw them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostResidency {
+    pub host: String,
+    /// `None` while the events are current; else why not (`never_heard`, `stale`,
+    /// `gap_not_replayed`): the target is warmed blind.
+    pub unknown: Option<String>,
+    pub last_seq: Option<u64>,
+    pub prompts: Vec<PromptResidency>,
+}
+
+/// One prompt's prefix on one engine target.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PromptResidency {
+    pub prompt: String,
+    pub gpu_tokens: usize,
+    pub other_tokens: usize,
+    /// Full blocks of the prefix but the one holding its last token: what a warm-up makes
+    /// resident (unknown until the host's block size is).
+    pub warmable_tokens: Option<usize>,
 }
 
 /// A summary of the status for people (`prefix status`), times relative to `now`.
@@ -274,6 +299,42 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
             ]);
         }
         out.push('\n');
+        out.push_str(&table(&rows, md));
+    }
+    let mut rows = vec![vec![
+        "ENGINE GROUP".to_string(),
+        "HOST".into(),
+        "EVENTS".into(),
+        "PROMPT".into(),
+        "GPU TOKENS".into(),
+        "OTHER".into(),
+        "WARMABLE".into(),
+        "RESIDENT".into(),
+    ]];
+    for (name, g) in &st.warmups {
+        for h in &g.residency {
+            for p in &h.prompts {
+                let resident = match (&h.unknown, p.warmable_tokens) {
+                    (Some(_), _) => "unknown",
+                    (None, Some(w)) if w > 0 && p.gpu_tokens >= w => "yes",
+                    (None, _) => "no",
+                };
+                rows.push(vec![
+                    name.clone(),
+                    h.host.clone(),
+                    h.unknown.clone().unwrap_or_else(|| "current".into()),
+                    p.prompt.clone(),
+                    p.gpu_tokens.to_string(),
+                    p.other_tokens.to_string(),
+                    p.warmable_tokens
+                        .map_or_else(|| "-".into(), |w| w.to_string()),
+                    resident.into(),
+                ]);
+            }
+        }
+    }
+    if rows.len() > 1 {
+        out.push_str("\nwhere each prefix is cached (engines' KV-cache events, as of each group's last run):\n");
         out.push_str(&table(&rows, md));
     }
     out

@@ -476,10 +476,31 @@ impl Group {
     /// What the KV-cache events say now, as metrics (each run).
     fn export_residency(&self) {
         let Some((r, tokenizer)) = &self.residency else {
+            // A reload that removed the group's kv_events leaves nothing stale behind.
+            lock(&self.state.status).residency.clear();
             return;
         };
         let group = self.cfg.group.clone();
-        for (host, v) in r.shared.hosts() {
+        let hosts = r.shared.hosts();
+        lock(&self.state.status).residency = hosts
+            .iter()
+            .map(|(host, v)| crate::status::HostResidency {
+                host: host.clone(),
+                unknown: v.unknown.map(|u| u.label().to_string()),
+                last_seq: v.last_seq,
+                prompts: v
+                    .prefixes
+                    .iter()
+                    .map(|p| crate::status::PromptResidency {
+                        prompt: p.id.clone(),
+                        gpu_tokens: p.gpu_tokens,
+                        other_tokens: p.other_tokens,
+                        warmable_tokens: p.warmable_tokens,
+                    })
+                    .collect(),
+            })
+            .collect();
+        for (host, v) in hosts {
             let known = v.unknown.is_none();
             metrics::gauge!(KV_HOST_KNOWN, "group" => group.clone(), "host" => host.clone())
                 .set(if known { 1.0 } else { 0.0 });

@@ -470,6 +470,19 @@ fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
     r.wait_until("resident again on host 1", |r| resident(r, &hosts[1].base));
     assert_eq!(hosts[0].requests(), after[0], "host 0 was resident");
     assert_eq!(hosts[2].requests(), after[2], "host 2 was resident");
+    // `prefix status` shows it per host.
+    r.wait_until("status shows three resident hosts", |r| {
+        let out = crate::support::stdout(&crate::support::run_in(
+            d.path(),
+            &["status", "--url", &format!("http://{}", r.addr)],
+        ));
+        out.contains("where each prefix is cached")
+            && hosts.iter().all(|h| {
+                out.lines().any(|l| {
+                    l.contains(&h.base) && l.contains("cline-hermes-4") && l.ends_with("yes")
+                })
+            })
+    });
 
     // Host 2's publisher (and engine) dies: unknown, so warmed (and failing), never skipped.
     let dead = hosts[2].base.clone();
