@@ -220,21 +220,40 @@ fn build(a: &Analyzer, today: NaiveDate) -> Result<CheckReport> {
 }
 
 /// A warning for every (prompt, model) whose prompt is shorter than the model's minimum
-/// cacheable prefix: the provider never caches it, so warming it is paid for nothing. Counted
-/// under the model's local tokenizer (the fingerprint cache makes this cheap after the first
-/// run); a model with no local tokenizer (Claude) is skipped: `check` never calls a provider.
+/// cacheable prefix, or, on an engine (a `blocks` rule), than one full block plus the token
+/// after it (an engine never serves the block holding the last token, so such a prefix is never
+/// cached: a real report in vLLM's tracker): the provider never caches it, so warming it is paid
+/// for nothing. The pairs are the prompts' `models` and every warm-up group's prompts under its
+/// model. Counted under the model's local tokenizer (the fingerprint cache makes this cheap
+/// after the first run); a model with no local tokenizer (Claude) is skipped: `check` never
+/// calls a provider.
 fn below_minimum(a: &Analyzer) -> Result<Vec<String>> {
+    use crate::cache_rules::RuleKind;
+    let mut used: Vec<(&crate::prompt::Prompt, String)> = Vec::new();
+    for p in &a.prompts {
+        used.extend(p.models.iter().map(|m| (p, m.clone())));
+    }
+    for (w, _) in &a.config.warmups {
+        let m = format!("{}/{}", w.provider.provider().label(), w.model);
+        for id in &w.prompts {
+            if let Some(p) = a.prompts.iter().find(|p| &p.id == id) {
+                if !used.iter().any(|(q, n)| q.id == p.id && *n == m) {
+                    used.push((p, m.clone()));
+                }
+            }
+        }
+    }
     let mut pairs = Vec::new();
     let mut wanted = Vec::new();
-    for p in &a.prompts {
-        for m in &p.models {
-            let (Some(rule), Some(t)) = (a.rules.for_model(m), a.bare_tokenizer_for(m)) else {
-                continue;
-            };
-            if rule.model.min_tokens > 0 {
-                pairs.push((p, t.id.clone()));
-                wanted.push((p, m.clone(), rule.model.min_tokens));
-            }
+    for (p, m) in used {
+        let (Some(rule), Some(t)) = (a.rules.for_model(&m), a.bare_tokenizer_for(&m)) else {
+            continue;
+        };
+        let block = (rule.rule.kind == RuleKind::Blocks && rule.rule.block_size > 1)
+            .then_some(rule.rule.block_size);
+        if rule.model.min_tokens > 0 || block.is_some() {
+            pairs.push((p, t.id.clone()));
+            wanted.push((p, m, rule.model.min_tokens, block));
         }
     }
     if pairs.is_empty() {
@@ -244,9 +263,17 @@ fn below_minimum(a: &Analyzer) -> Result<Vec<String>> {
     // skipped here.
     let evals = a.evaluate_each(&pairs, chrono::Utc::now())?;
     let mut out = Vec::new();
-    for ((p, model, min), ev) in wanted.into_iter().zip(evals) {
+    for ((p, model, min, block), ev) in wanted.into_iter().zip(evals) {
         let Ok(ev) = ev else { continue };
-        if ev.fp.token_count < min {
+        if let Some(bs) = block.filter(|bs| ev.fp.token_count.saturating_sub(1) < *bs) {
+            out.push(format!(
+                "{}: prompt `{}` is {} tokens under {}, shorter than one {bs}-token block of {model} and the token after it (an engine never serves the block holding the last token): it is never cached",
+                p.file.display(),
+                p.id,
+                ev.fp.token_count,
+                ev.tokenizer
+            ));
+        } else if ev.fp.token_count < min {
             out.push(format!(
                 "{}: prompt `{}` is {} tokens under {}, shorter than the {min}-token minimum {model} caches: it is never cached",
                 p.file.display(),

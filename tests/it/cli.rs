@@ -155,6 +155,13 @@ fn same_vocabulary_diff_pinpoints_the_divergence() {
         .find(|x| x["rule"] == "vllm")
         .unwrap();
     assert_eq!(vllm["surviving"], lcp / 16 * 16);
+    // Counted in the engine's 16-token blocks too (issue #22).
+    assert_eq!(vllm["engine_blocks"]["block_size"], 16);
+    assert_eq!(vllm["engine_blocks"]["surviving"], lcp / 16);
+    assert_eq!(
+        vllm["engine_blocks"]["cached_before"],
+        vllm["cached_before"].as_u64().unwrap() / 16
+    );
     // Only models the `from` tokenizer serves are priced: not OpenAI's or Gemini's.
     assert_eq!(bu["rules"].as_array().unwrap().len(), 1, "{bu}");
     assert_eq!(

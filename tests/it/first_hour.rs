@@ -86,6 +86,23 @@ fn check_missed_what_the_daemon_would_hit() {
         "{all}"
     );
     assert!(!all.contains("prompt `browser-use-agent` is "), "{all}");
+
+    // Issue #22: on an engine, a prefix shorter than one block (and the token after it) is
+    // never cached (vLLM never serves the block holding the last token).
+    let d = scratch();
+    std::fs::write(
+        d.path().join("prompts/tiny.yaml"),
+        "id: tiny\ndescription: too short to cache\nowner: x@example.com\ntext: \"Be terse.\"\nmodels:\n  - vllm/Qwen3-8B\n",
+    )
+    .unwrap();
+    let o = run_in(d.path(), &["check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        all.contains("prompt `tiny` is ")
+            && all.contains("shorter than one 16-token block of vllm/Qwen3-8B"),
+        "{all}"
+    );
 }
 
 /// Item 7: errors that lost their place or suggested what the next run refuses.

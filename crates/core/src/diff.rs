@@ -161,6 +161,22 @@ pub struct RuleImpact {
     pub steady_cost_per_day_before_usd: f64,
     #[serde(serialize_with = "crate::money::serialize")]
     pub steady_cost_per_day_after_usd: f64,
+    /// Engines (`blocks` rules): survival counted in the engine's KV-cache blocks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_blocks: Option<EngineBlocks>,
+}
+
+/// An engine's view of a change: its prefix cache holds whole blocks (vLLM 16 tokens, SGLang
+/// pages), each keyed by its tokens and its parent's, so a block survives only when every token
+/// up to its end is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EngineBlocks {
+    /// The engine's block size (the rule's `block_size`).
+    pub block_size: usize,
+    /// Full blocks served from cache before the change.
+    pub cached_before: usize,
+    /// Of those, blocks still served right after it.
+    pub surviving: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -378,6 +394,14 @@ fn diff_prompt(
             rewrite_cost_usd: rewrite as f64 * price * ap.rule.write_multiplier,
             steady_cost_per_day_before_usd: steady(old.len, cached_before),
             steady_cost_per_day_after_usd: steady(new.len, cached_after),
+            engine_blocks: (ap.rule.kind == crate::cache_rules::RuleKind::Blocks).then(|| {
+                let bs = ap.rule.block_size.max(1);
+                EngineBlocks {
+                    block_size: bs,
+                    cached_before: cached_before / bs,
+                    surviving: surviving / bs,
+                }
+            }),
         });
     }
     let explanation = if !same_vocabulary {

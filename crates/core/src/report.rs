@@ -290,11 +290,23 @@ fn diff_text(r: &DiffReport, md: bool, show: ShowText) -> String {
                 "STEADY $/DAY".into(),
             ]];
             for x in &p.rules {
+                // Engines: the surviving blocks too (`7 (0/7 blk of 16)`).
+                let blocks = |tokens: usize, f: fn(&crate::diff::EngineBlocks) -> usize| match &x
+                    .engine_blocks
+                {
+                    Some(b) => format!(
+                        "{tokens} ({}/{} blk of {})",
+                        f(b),
+                        b.cached_before,
+                        b.block_size
+                    ),
+                    None => tokens.to_string(),
+                };
                 rows.push(vec![
                     x.model.clone(),
                     x.rule.clone(),
                     x.cached_before.to_string(),
-                    x.surviving.to_string(),
+                    blocks(x.surviving, |b| b.surviving),
                     x.rewrite.to_string(),
                     crate::money::text(x.cold_cost_per_day_usd, 2),
                     crate::money::text(x.rewrite_cost_usd, 4),
