@@ -225,6 +225,9 @@ impl Group {
         let mut deferred = false;
         let mut last_error = None;
         let (mut read, mut written, mut write_reported) = (0u64, 0u64, false);
+        // What the events say at decision time (so an eviction between ticks shows), for the
+        // live color's targets.
+        self.export_residency(&live.targets);
         let mut skipped = 0usize;
         for target in &live.targets {
             for p in &prompts {
@@ -263,7 +266,6 @@ impl Group {
         } else {
             RunResult::Success
         };
-        self.export_residency();
         tracing::info!(group = %group, color = %live.color, targets = %live.targets.join(","), result = %result, cache_read_tokens = read, cache_write_tokens = %WriteTokens(written, write_reported), skipped_resident = skipped, "warm-up run");
         self.finish(clock, result, started, Some(&live), last_error);
         result
@@ -473,8 +475,10 @@ impl Group {
             Some(Instant::now() + retry_after.unwrap_or(Duration::from_secs(1)));
     }
 
-    /// What the KV-cache events say now, as metrics (each run).
-    fn export_residency(&self) {
+    /// What the KV-cache events say now, as metrics and `/status` (each run, before its
+    /// decisions). A host that is not a live target exports no warmable tokens (0), so the
+    /// eviction-pressure rule counts the live color's hosts only.
+    fn export_residency(&self, live: &[String]) {
         let Some((r, tokenizer)) = &self.residency else {
             // A reload that removed the group's kv_events leaves nothing stale behind.
             lock(&self.state.status).residency.clear();
@@ -514,6 +518,7 @@ impl Group {
                         .set(if known { tokens as f64 } else { 0.0 });
                 }
                 if let Some(w) = p.warmable_tokens {
+                    let w = if live.contains(&host) { w } else { 0 };
                     metrics::gauge!(KV_WARMABLE_TOKENS, "group" => group.clone(), "prompt" => p.id.clone(), "tokenizer" => tokenizer.clone(), "host" => host.clone())
                         .set(w as f64);
                 }
