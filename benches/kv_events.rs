@@ -24,6 +24,12 @@ use prefix_warden::kv_events::wire::{self, Batch, BlockHash, Encoding, Event, Me
 use prefix_warden::residency::{Decision, HostSpec, Residency};
 
 const EVENTS_PER_BATCH: usize = 100;
+/// vLLM's current encoding: tagged events, int hashes.
+const VLLM: Encoding = Encoding {
+    tagged: true,
+    int_hashes: true,
+    sglang: false,
+};
 const BLOCK: u32 = 16;
 
 fn rss_kib() -> u64 {
@@ -51,11 +57,6 @@ impl Rng {
 
 /// One batch of host `h`, number `n`: mostly unrelated blocks, some along the prefix.
 fn batch(h: u64, n: u64, prefix: &[u32], rng: &mut Rng) -> Vec<u8> {
-    let enc = Encoding {
-        tagged: true,
-        int_hashes: true,
-        sglang: false,
-    };
     let mut events = Vec::with_capacity(EVENTS_PER_BATCH);
     for _ in 0..EVENTS_PER_BATCH - 10 {
         events.push(Event::Stored {
@@ -96,7 +97,7 @@ fn batch(h: u64, n: u64, prefix: &[u32], rng: &mut Rng) -> Vec<u8> {
             events,
             rank: Some(0),
         },
-        enc,
+        VLLM,
     )
 }
 
@@ -260,11 +261,7 @@ fn main() {
             }],
             rank: None,
         },
-        Encoding {
-            tagged: true,
-            int_hashes: true,
-            sglang: false,
-        },
+        VLLM,
     );
     s.send_multipart([&b""[..], &0u64.to_be_bytes()[..], &store[..]], 0)
         .unwrap();
@@ -289,11 +286,7 @@ fn main() {
                 }],
                 rank: None,
             },
-            Encoding {
-                tagged: true,
-                int_hashes: true,
-                sglang: false,
-            },
+            VLLM,
         );
         let restore = wire::encode(
             &Batch {
@@ -309,11 +302,7 @@ fn main() {
                 }],
                 rank: None,
             },
-            Encoding {
-                tagged: true,
-                int_hashes: true,
-                sglang: false,
-            },
+            VLLM,
         );
         let t = Instant::now();
         s.send_multipart([&b""[..], &(1 + 2 * k).to_be_bytes()[..], &evict[..]], 0)
