@@ -126,6 +126,23 @@ try:
     r4 = o.responses.create(model="gpt-5.6", max_output_tokens=16, instructions=system, input="Hello.",
                             prompt_cache_options={"comparison_response_id": "resp_unknown"})
     check("openai diagnostics: an unknown id is comparison_response_not_found", type(r4.prompt_cache_diagnostics).__name__ == "PromptCacheDiagnosticsComparisonResponseNotFound", repr(r4.prompt_cache_diagnostics))
+    # Each cache-keying option changed against r1, one at a time, and a compaction (admin).
+    prev = r1.id
+    for reason, extra in [
+        ("text_format_changed", {"text": {"format": {"type": "json_object"}}}),
+        ("reasoning_effort_changed", {"reasoning": {"effort": "high"}}),
+        ("verbosity_changed", {"text": {"verbosity": "low"}}),
+        ("service_tier_changed", {"service_tier": "flex"}),
+    ]:
+        rx = o.responses.create(model="gpt-5.6", max_output_tokens=16, instructions=system, input="Hello.",
+                                prompt_cache_options={"comparison_response_id": prev}, **extra)
+        pd = rx.prompt_cache_diagnostics
+        check(f"openai diagnostics: {reason}", type(pd).__name__ == "PromptCacheDiagnosticsCacheMiss" and pd.reason == reason, repr(pd))
+    admin(base, "/admin/diagnostics", {"compacted": 1})
+    rc = o.responses.create(model="gpt-5.6", max_output_tokens=16, instructions=system, input="Hello.",
+                            prompt_cache_options={"comparison_response_id": r1.id})
+    pd = rc.prompt_cache_diagnostics
+    check("openai diagnostics: the admin fault gives context_compacted", type(pd).__name__ == "PromptCacheDiagnosticsCacheMiss" and pd.reason == "context_compacted", repr(pd))
 finally:
     emu.terminate()
     emu.wait(10)

@@ -8,10 +8,12 @@
 //! - `POST /admin/clock {"advance_ms": N}` moves the emulator's clock forward.
 //! - `POST /admin/count {"offset": N}` adds N to every count the count endpoints answer, as a
 //!   provider changing its tokenizer or framing would.
-//! - `POST /admin/diagnostics {"unavailable": N, "malformed": M}`: the next N cache
-//!   diagnostics answer `unavailable`, the M after them an object outside the documented
-//!   values (a client must keep the usage and drop the diagnosis); every other reason comes
-//!   from the requests themselves.
+//! - `POST /admin/diagnostics {"unavailable": N, "malformed": M, "compacted": K}`: the next N
+//!   cache diagnostics answer `unavailable`, the M after them an object outside the documented
+//!   values (a client must keep the usage and drop the diagnosis), the next K OpenAI
+//!   comparisons `context_compacted`; every other reason comes from the requests themselves
+//!   (OpenAI's option reasons from `text.format`, `reasoning.effort`, `text.verbosity`,
+//!   `service_tier`).
 //! - `POST /admin/kv` (engines publishing KV-cache events): `{"evict": true}` evicts every
 //!   block (published as `BlockRemoved`), `{"clear": true}` clears them (`AllBlocksCleared`),
 //!   `{"drop_next": N}` keeps the next N batches for replay without publishing them.
@@ -141,6 +143,8 @@ struct DiagnosticsFault {
     unavailable: u32,
     #[serde(default)]
     malformed: u32,
+    #[serde(default)]
+    compacted: u32,
 }
 
 pub async fn diagnostics(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
@@ -151,7 +155,9 @@ pub async fn diagnostics(State(shared): State<Arc<Shared>>, body: axum::body::By
     let mut st = shared.lock();
     st.diagnostics.unavailable = d.unavailable;
     st.diagnostics.malformed = d.malformed;
-    Json(json!({"unavailable": d.unavailable, "malformed": d.malformed})).into_response()
+    st.diagnostics.compacted = d.compacted;
+    Json(json!({"unavailable": d.unavailable, "malformed": d.malformed, "compacted": d.compacted}))
+        .into_response()
 }
 
 #[derive(Deserialize)]

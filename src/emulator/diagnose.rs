@@ -11,7 +11,11 @@
 //! providers document. The oldest fingerprints are dropped past [`CAPACITY`]; a dropped or
 //! unknown id is `previous_message_not_found` / `comparison_response_not_found`. `POST
 //! /admin/diagnostics {"unavailable": N, "malformed": M}` makes the next N answers
-//! `unavailable` and the M after them a `type` / `reason` outside the documented values.
+//! `unavailable` and the M after them a `type` / `reason` outside the documented values;
+//! `{"compacted": K}` makes the next K OpenAI comparisons `context_compacted`. OpenAI's
+//! cache-keying options (`text.format`, `reasoning.effort`, `text.verbosity`, `service_tier`)
+//! are compared after the model and the key: `text_format_changed`, `reasoning_effort_changed`,
+//! `verbosity_changed`, `service_tier_changed`.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -34,6 +38,9 @@ pub struct Shape {
     model: String,
     /// OpenAI's `prompt_cache_key` (Anthropic: none).
     key: Option<String>,
+    /// OpenAI's request options that key the cache, each as (its miss reason, a hash of its
+    /// value): `text.format`, `reasoning.effort`, `text.verbosity`, `service_tier`.
+    options: Vec<(&'static str, u64)>,
     tools: Part,
     /// The system blocks (Anthropic) or `instructions` (OpenAI).
     system: Part,
@@ -76,6 +83,7 @@ impl Shape {
         Shape {
             model: model.to_string(),
             key: key.map(str::to_string),
+            options: Vec::new(),
             tools: Part {
                 hash: tools.finish(),
                 tokens: tools_n,
@@ -86,6 +94,12 @@ impl Shape {
             },
             messages,
         }
+    }
+
+    /// The same shape with OpenAI's cache-keying options (see [`Shape::options`]).
+    pub fn with_options(mut self, options: Vec<(&'static str, u64)>) -> Shape {
+        self.options = options;
+        self
     }
 
     fn total(&self) -> usize {
@@ -101,6 +115,8 @@ pub enum Divergence {
     None,
     Model,
     CacheKey,
+    /// A cache-keying request option (its OpenAI reason).
+    Option(&'static str),
     Tools,
     System,
     Messages,
@@ -114,6 +130,15 @@ pub fn compare(prev: &Shape, new: &Shape) -> (Divergence, usize) {
     }
     if prev.key != new.key {
         return (Divergence::CacheKey, total);
+    }
+    if let Some((reason, _)) = prev
+        .options
+        .iter()
+        .zip(&new.options)
+        .find(|(a, b)| a != b)
+        .map(|(a, _)| *a)
+    {
+        return (Divergence::Option(reason), total);
     }
     if prev.tools != new.tools {
         return (Divergence::Tools, total);
@@ -142,6 +167,9 @@ pub struct Shapes {
     /// Answers left to give outside the documented values (after the `unavailable` ones): a
     /// client's reader must refuse them without losing the usage.
     pub malformed: u32,
+    /// OpenAI comparisons left to answer `context_compacted` (the conversation was compacted
+    /// between the two requests; nothing in a request shows it).
+    pub compacted: u32,
 }
 
 impl Shapes {
@@ -191,7 +219,9 @@ impl Shapes {
                     Divergence::None => return json!({"cache_miss_reason": null}),
                     Divergence::Model => "model_changed",
                     // Anthropic has no cache key: a key never differs.
-                    Divergence::Tools | Divergence::CacheKey => "tools_changed",
+                    Divergence::Tools | Divergence::CacheKey | Divergence::Option(_) => {
+                        "tools_changed"
+                    }
                     Divergence::System => "system_changed",
                     Divergence::Messages => "messages_changed",
                 };
@@ -209,11 +239,22 @@ impl Shapes {
         match self.against(previous, new) {
             None => json!({"type": "comparison_response_not_found"}),
             Some(None) => json!({"type": "unavailable"}),
+            Some(Some((d, missed))) if self.compacted > 0 => {
+                self.compacted -= 1;
+                let reusable = self.by_id.get(previous).map_or(0, Shape::total);
+                let missed = if d == Divergence::None {
+                    reusable
+                } else {
+                    missed
+                };
+                json!({"type": "cache_miss", "reason": "context_compacted", "cache_missed_tokens": missed, "comparison_reusable_tokens": reusable})
+            }
             Some(Some((Divergence::None, _))) => json!({"type": "cache_hit"}),
             Some(Some((d, missed))) => {
                 let reason = match d {
                     Divergence::Model => "model_changed",
                     Divergence::CacheKey => "prompt_cache_key_changed",
+                    Divergence::Option(reason) => reason,
                     Divergence::Tools => "tools_changed",
                     Divergence::System | Divergence::Messages | Divergence::None => "input_changed",
                 };
@@ -262,6 +303,48 @@ mod tests {
             ),
             (Divergence::None, 0)
         );
+    }
+
+    #[test]
+    fn openai_options_and_compaction_give_their_reasons() {
+        let base = shape("m", &[1], &[2], &[&[3]]);
+        let with = |o: Vec<(&'static str, u64)>| base.clone().with_options(o);
+        let mut s = Shapes::default();
+        s.insert(
+            "r1".into(),
+            with(vec![
+                ("text_format_changed", 1),
+                ("service_tier_changed", 1),
+            ]),
+        );
+        let reason = |v: Value| v["reason"].as_str().unwrap_or("").to_string();
+        assert_eq!(
+            reason(s.openai(
+                "r1",
+                &with(vec![
+                    ("text_format_changed", 2),
+                    ("service_tier_changed", 1)
+                ])
+            )),
+            "text_format_changed"
+        );
+        assert_eq!(
+            reason(s.openai(
+                "r1",
+                &with(vec![
+                    ("text_format_changed", 1),
+                    ("service_tier_changed", 9)
+                ])
+            )),
+            "service_tier_changed"
+        );
+        s.compacted = 1;
+        let same = with(vec![
+            ("text_format_changed", 1),
+            ("service_tier_changed", 1),
+        ]);
+        assert_eq!(reason(s.openai("r1", &same)), "context_compacted");
+        assert_eq!(s.openai("r1", &same), json!({"type": "cache_hit"}));
     }
 
     #[test]

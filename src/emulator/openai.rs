@@ -93,6 +93,13 @@ struct CacheFields {
     prompt_cache_options: Option<CacheOptions>,
     #[serde(default)]
     tools: Vec<Value>,
+    /// Responses options that key the cache (diagnostics: `*_changed` reasons).
+    #[serde(default)]
+    text: Option<Value>,
+    #[serde(default)]
+    reasoning: Option<Value>,
+    #[serde(default)]
+    service_tier: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -554,6 +561,14 @@ fn complete(shared: &Shared, p: &Prompt) -> Result<Outcome, ApiError> {
         .tokens(cached, written, n - cached - written, output_tokens);
     let mut diagnostics = None;
     if p.api == Api::Responses {
+        let hash = |v: Option<&Value>| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            v.map(Value::to_string).hash(&mut h);
+            h.finish()
+        };
+        let text = p.cache.text.as_ref();
+        let tier = p.cache.service_tier.clone().map(Value::String);
         let shape = super::diagnose::Shape::new(
             &p.model,
             p.cache.prompt_cache_key.as_deref(),
@@ -561,7 +576,22 @@ fn complete(shared: &Shared, p: &Prompt) -> Result<Outcome, ApiError> {
                 .iter()
                 .zip(&ids)
                 .map(|(b, ids)| (b.tag.as_str(), ids.as_slice())),
-        );
+        )
+        .with_options(vec![
+            (
+                "text_format_changed",
+                hash(text.and_then(|t| t.get("format"))),
+            ),
+            (
+                "reasoning_effort_changed",
+                hash(p.cache.reasoning.as_ref().and_then(|r| r.get("effort"))),
+            ),
+            (
+                "verbosity_changed",
+                hash(text.and_then(|t| t.get("verbosity"))),
+            ),
+            ("service_tier_changed", hash(tier.as_ref())),
+        ]);
         if let Some(prev) = opts.and_then(|o| o.comparison_response_id.as_deref()) {
             diagnostics = Some(st.diagnostics.openai(prev, &shape));
         }
