@@ -164,23 +164,12 @@ fn count_missing(
     l: &mut Lengths,
     calls: &mut usize,
 ) -> Result<()> {
-    let c = entry.count.as_ref().ok_or_else(|| {
-        Error::Other(format!(
-            "tokenizer `{}` is not a counting tokenizer",
-            entry.id
-        ))
-    })?;
-    let what = format!("tokenizer `{}`", entry.id);
-    let key = crate::warmup::key_from(
-        c.api_key_env.as_deref(),
-        c.api_key_file.as_deref(),
-        &a.config.base_dir,
-        &what,
-    )?;
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(c.timeout_secs))
-        .build()
-        .map_err(|e| Error::Other(format!("{what}: {e}")))?;
+    let super::Counter {
+        spec: c,
+        what,
+        key,
+        client,
+    } = super::Counter::new(a, entry)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

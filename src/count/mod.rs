@@ -25,6 +25,43 @@ use crate::prompt::Prompt;
 
 pub use request::USER;
 
+/// What every call to a counting tokenizer's provider needs: its `[tokenizer.count]` entry,
+/// the name errors use, the API key and an HTTP client with the entry's timeout.
+pub(crate) struct Counter<'a> {
+    pub spec: &'a crate::config::CountEntry,
+    pub what: String,
+    pub key: Option<crate::warmup::ApiKey>,
+    pub client: reqwest::Client,
+}
+
+impl<'a> Counter<'a> {
+    pub fn new(a: &Analyzer, entry: &'a TokenizerEntry) -> Result<Counter<'a>> {
+        let spec = entry.count.as_ref().ok_or_else(|| {
+            Error::Other(format!(
+                "tokenizer `{}` is not a counting tokenizer",
+                entry.id
+            ))
+        })?;
+        let what = format!("tokenizer `{}`", entry.id);
+        let key = crate::warmup::key_from(
+            spec.api_key_env.as_deref(),
+            spec.api_key_file.as_deref(),
+            &a.config.base_dir,
+            &what,
+        )?;
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(spec.timeout_secs))
+            .build()
+            .map_err(|e| Error::Other(format!("{what}: {e}")))?;
+        Ok(Counter {
+            spec,
+            what,
+            key,
+            client,
+        })
+    }
+}
+
 /// Counts every prompt of `prompts` under the counting tokenizer `entry`.
 pub async fn evaluate(
     a: &Analyzer,
@@ -32,24 +69,13 @@ pub async fn evaluate(
     prompts: &[&Prompt],
     now: DateTime<Utc>,
 ) -> Result<Vec<Evaluation>> {
-    let c = entry.count.as_ref().ok_or_else(|| {
-        Error::Other(format!(
-            "tokenizer `{}` is not a counting tokenizer",
-            entry.id
-        ))
-    })?;
+    let Counter {
+        spec: c,
+        what,
+        key,
+        client,
+    } = Counter::new(a, entry)?;
     let identity = crate::tokenizer::identity_of(entry)?;
-    let what = format!("tokenizer `{}`", entry.id);
-    let key = crate::warmup::key_from(
-        c.api_key_env.as_deref(),
-        c.api_key_file.as_deref(),
-        &a.config.base_dir,
-        &what,
-    )?;
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(c.timeout_secs))
-        .build()
-        .map_err(|e| Error::Other(format!("{what}: {e}")))?;
     let dir = a.config.state_dir.join("counts");
     let day = now.format("%Y-%m-%d").to_string();
     let mut out = Vec::with_capacity(prompts.len());
