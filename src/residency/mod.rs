@@ -75,10 +75,7 @@ impl HostView {
                 id: h.prefixes()[i].id.clone(),
                 gpu_tokens: h.resident_tokens(i, Medium::Gpu),
                 other_tokens: h.resident_tokens(i, Medium::Other),
-                warmable_tokens: h.block_size().map(|bs| {
-                    let n = h.prefixes()[i].ids.len().saturating_sub(1);
-                    n / bs as usize * bs as usize
-                }),
+                warmable_tokens: h.warmable_tokens(i),
             })
             .collect();
         HostView {

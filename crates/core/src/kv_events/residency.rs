@@ -252,10 +252,12 @@ impl Host {
         (blocks * bs as usize).min(self.prefixes[i].ids.len())
     }
 
-    /// Tokens of prefix `i` an engine with this block size can cache: its full blocks.
-    pub fn cacheable_tokens(&self, i: usize) -> Option<usize> {
+    /// Tokens of prefix `i` a warm-up can make resident on this host: its full blocks but the
+    /// one holding its last token (engines never serve that one from cache). `None` until the
+    /// host's block size is known.
+    pub fn warmable_tokens(&self, i: usize) -> Option<usize> {
         let bs = self.block_size? as usize;
-        Some(self.prefixes[i].ids.len() / bs * bs)
+        Some(self.prefixes[i].ids.len().saturating_sub(1) / bs * bs)
     }
 
     pub fn prefixes(&self) -> &[Prefix] {
@@ -312,7 +314,7 @@ mod tests {
             4,
             "b shares the first block"
         );
-        assert_eq!(h.cacheable_tokens(0), Some(8));
+        assert_eq!(h.warmable_tokens(0), Some(8));
         assert_eq!(h.resident_tokens(0, Medium::Other), 0);
         // b's second block hangs off the shared first one.
         h.apply(1, &batch(vec![stored(&[3], Some(1), 50..54)]));
