@@ -33,6 +33,7 @@ pub mod body;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod count;
 pub mod daemon;
 pub mod emulator;

@@ -42,6 +42,14 @@ pub const KV_EVENTS: &str = "prefix_warden_kv_events_total";
 pub const KV_DROPPED_BLOCKS: &str = "prefix_warden_kv_dropped_blocks_total";
 pub const KV_GAPS: &str = "prefix_warden_kv_gaps_total";
 pub const KV_BAD_FRAMES: &str = "prefix_warden_kv_bad_frames_total";
+pub const CLUSTER_ETCD_REQUESTS: &str = "prefix_warden_cluster_etcd_requests_total";
+pub const CLUSTER_ETCD_UP: &str = "prefix_warden_cluster_etcd_up";
+pub const CLUSTER_LEASE_VALID: &str = "prefix_warden_cluster_lease_valid";
+pub const CLUSTER_LEASES_LOST: &str = "prefix_warden_cluster_leases_lost_total";
+pub const CLUSTER_REPLICAS: &str = "prefix_warden_cluster_replicas";
+pub const CLUSTER_GROUP_HELD: &str = "prefix_warden_cluster_group_held";
+pub const CLUSTER_TICKS: &str = "prefix_warden_cluster_ticks_total";
+pub const ALERT_CLAIMS: &str = "prefix_warden_alert_claims_total";
 
 /// Every metric the process exports (base names), for tests of rules and dashboards.
 pub const ALL: &[&str] = &[
@@ -81,6 +89,14 @@ pub const ALL: &[&str] = &[
     KV_DROPPED_BLOCKS,
     KV_GAPS,
     KV_BAD_FRAMES,
+    CLUSTER_ETCD_REQUESTS,
+    CLUSTER_ETCD_UP,
+    CLUSTER_LEASE_VALID,
+    CLUSTER_LEASES_LOST,
+    CLUSTER_REPLICAS,
+    CLUSTER_GROUP_HELD,
+    CLUSTER_TICKS,
+    ALERT_CLAIMS,
 ];
 
 /// Installs the global recorder and describes every metric. Call once per process.
@@ -227,6 +243,38 @@ fn describe() {
     describe_counter!(
         KV_BAD_FRAMES,
         "Messages from an engine host that were not [topic, seq, payload] or did not decode, by kind."
+    );
+    describe_counter!(
+        CLUSTER_ETCD_REQUESTS,
+        "Calls to etcd ([cluster]), by op (grant, keepalive, revoke, range, txn, auth) and result (ok, refused, unreachable)."
+    );
+    describe_gauge!(
+        CLUSTER_ETCD_UP,
+        "1 while this replica's last etcd call was answered; 0 while etcd is unreachable (no endpoint, no quorum)."
+    );
+    describe_gauge!(
+        CLUSTER_LEASE_VALID,
+        "1 while this replica's lease is known alive (renewed less than its TTL ago); its groups stop when it is 0."
+    );
+    describe_counter!(
+        CLUSTER_LEASES_LOST,
+        "Leases this replica lost (expired before it could renew them), by why (expired_locally, gone)."
+    );
+    describe_gauge!(
+        CLUSTER_REPLICAS,
+        "Replicas registered in etcd, as this replica last read them."
+    );
+    describe_gauge!(
+        CLUSTER_GROUP_HELD,
+        "1 on the replica that holds a warm-up group (it warms it), 0 on the others: its sum over replicas is 1."
+    );
+    describe_counter!(
+        CLUSTER_TICKS,
+        "Warm-up ticks by group and decision (run: this replica warmed; standby: another holds the group; etcd_lost: no valid lease, nobody warmed here)."
+    );
+    describe_counter!(
+        ALERT_CLAIMS,
+        "Alert events this replica raised, by result of its claim in etcd (won: it delivers; lost: another replica delivered it; unavailable: etcd did not answer, delivered anyway)."
     );
 }
 

@@ -41,6 +41,9 @@ pub struct Status {
     /// alert's state.
     #[serde(default)]
     pub alertmanager: Option<String>,
+    /// This replica's fleet (`[cluster]`): its lease, etcd, and who holds each group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterStatus>,
 }
 
 /// One alert the daemon raised and keeps re-sending until it ends.
@@ -100,9 +103,13 @@ pub enum RunResult {
     Panicked,
     /// The group could not be built from its config.
     NotStarted,
+    /// In a fleet: another replica holds the group (or this one has no live lease), so this
+    /// replica did not run the tick. Not counted in `prefix_warden_warmup_runs_total`.
+    Standby,
 }
 
 impl RunResult {
+    /// Every result a run is counted under (`Standby` is not a run).
     pub const ALL: [RunResult; 8] = [
         RunResult::Success,
         RunResult::Failure,
@@ -124,6 +131,7 @@ impl RunResult {
             RunResult::SkippedOverlap => "skipped_overlap",
             RunResult::Panicked => "panicked",
             RunResult::NotStarted => "not_started",
+            RunResult::Standby => "standby",
         }
     }
 }
@@ -158,6 +166,10 @@ pub struct GroupStatus {
     pub latency_ms_p90: Option<u64>,
     pub latency_ms_p99: Option<u64>,
     pub latency_ms_max: Option<u64>,
+    /// In a fleet (`[cluster]`): the replica that holds the group as this replica last saw it
+    /// (itself when it warms it); `None` for a single replica, or while nobody holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
     /// Engines with KV-cache events (`[[warmup.kv_events]]`): per target, as of the last run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub residency: Vec<HostResidency>,
@@ -270,20 +282,46 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
         out.push('\n');
         out.push_str(&table(&rows, md));
     }
+    if let Some(c) = &st.cluster {
+        let _ = writeln!(
+            out,
+            "fleet: replica {}, {} replica(s) registered ({}), etcd {}, lease {}",
+            c.replica,
+            c.replicas.len(),
+            c.replicas.join(", "),
+            if c.etcd_up { "up" } else { "unreachable" },
+            if c.lease_valid_secs > 0.0 {
+                format!("valid for {:.1} s", c.lease_valid_secs)
+            } else {
+                "not valid: this replica warms nothing".into()
+            }
+        );
+        if let Some(e) = &c.last_error {
+            let _ = writeln!(out, "fleet: last etcd error: {e}");
+        }
+    }
     if !st.warmups.is_empty() {
-        let mut rows = vec![vec![
-            "WARM-UP GROUP".to_string(),
-            "COLOR".into(),
+        let fleet = st.cluster.is_some();
+        let mut head = vec!["WARM-UP GROUP".to_string()];
+        if fleet {
+            head.push("HELD BY".into());
+        }
+        head.extend([
+            "COLOR".to_string(),
             "TARGETS".into(),
             "LAST RESULT".into(),
             "LAST SUCCESS".into(),
             "P50/P99 MS".into(),
             "ERROR".into(),
-        ]];
+        ]);
+        let mut rows = vec![head];
         let ms = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
         for (name, g) in &st.warmups {
-            rows.push(vec![
-                name.clone(),
+            let mut row = vec![name.clone()];
+            if fleet {
+                row.push(g.holder.clone().unwrap_or_else(|| "nobody".into()));
+            }
+            row.extend([
                 g.color.clone().unwrap_or_else(|| "-".into()),
                 if g.targets.is_empty() {
                     "-".into()
@@ -297,6 +335,7 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
                 format!("{}/{}", ms(g.latency_ms_p50), ms(g.latency_ms_p99)),
                 g.last_error.clone().unwrap_or_default(),
             ]);
+            rows.push(row);
         }
         out.push('\n');
         out.push_str(&table(&rows, md));

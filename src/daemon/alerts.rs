@@ -49,6 +49,9 @@ pub struct Outbox {
     max_attempts: u32,
     base_delay: Duration,
     tasks: tokio_util_tasks::Tracker,
+    /// In a fleet, every replica raises the same events (each fingerprints every prompt); the
+    /// first to claim an event in etcd delivers it, the others count it and stay quiet.
+    fleet: Option<crate::cluster::Cluster>,
 }
 
 /// A tiny tracker of spawned delivery tasks, so shutdown can wait for them briefly.
@@ -105,11 +108,46 @@ impl Outbox {
             max_attempts: 6,
             base_delay: Duration::from_millis(500),
             tasks: Default::default(),
+            fleet: None,
         }
     }
 
-    /// Queues `event` for every sink of `to`; returns at once.
+    /// The outbox of a replica in `fleet`: each event is delivered once for the fleet.
+    pub fn in_fleet(fleet: Option<crate::cluster::Cluster>) -> Self {
+        Self {
+            fleet,
+            ..Self::new()
+        }
+    }
+
+    /// Queues `event` for every sink of `to`; returns at once. In a fleet the event is first
+    /// claimed in etcd: lost, it is not sent from here; etcd unreachable, it is sent anyway
+    /// (a duplicate delivery beats a lost alert).
     pub fn send(&self, to: &AlertTargets, event: AlertEvent) {
+        if to.alertmanager.is_none() && to.webhook.is_none() {
+            return;
+        }
+        let Some(fleet) = self.fleet.clone() else {
+            return self.deliver(to, event);
+        };
+        let (outbox, to) = (self.clone(), to.clone());
+        self.tasks.spawn(async move {
+            let id = event_id(&event);
+            match fleet.claim_alert(&id).await {
+                crate::cluster::AlertClaim::Lost => {
+                    tracing::info!(alertname = %event.alertname, "alert delivered by another replica");
+                }
+                claim => {
+                    if claim == crate::cluster::AlertClaim::Unavailable {
+                        tracing::warn!(alertname = %event.alertname, "etcd did not answer the alert's claim: delivering it from here (other replicas may too)");
+                    }
+                    outbox.deliver(&to, event);
+                }
+            }
+        });
+    }
+
+    fn deliver(&self, to: &AlertTargets, event: AlertEvent) {
         let now = chrono::Utc::now();
         if let Some(url) = &to.alertmanager {
             let mut labels = event.labels.clone();
@@ -247,6 +285,15 @@ impl Outbox {
     pub async fn drain(&self, timeout: Duration) {
         self.tasks.wait(timeout).await;
     }
+}
+
+/// What makes two replicas' events the same alert: its name, labels and details (ids and
+/// fingerprints, no time), hashed.
+fn event_id(e: &AlertEvent) -> String {
+    use sha2::{Digest, Sha256};
+    let identity = serde_json::json!([e.alertname, e.labels, e.details]);
+    let digest = Sha256::digest(identity.to_string().as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One attempt, counted as `success` or `failure`.

@@ -82,6 +82,12 @@ impl Shared {
         st.generation = self.generation.borrow().number;
         st.warmups = self.warmups.statuses();
         st.alerts_firing = self.outbox.firing(chrono::Utc::now());
+        st.cluster = self.warmups.fleet().map(|f| f.status());
+        if let Some(c) = &st.cluster {
+            for (g, s) in st.warmups.iter_mut() {
+                s.holder = c.holders.get(g).cloned();
+            }
+        }
         st.alertmanager = self
             .generation
             .borrow()
@@ -131,7 +137,15 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     let sighup = signal(tokio::signal::unix::SignalKind::hangup())?;
     let clock = Clock::system();
     let metrics = install().map_err(Error::Other)?;
-    let states = crate::warmup::States::default();
+    // `[cluster]` is the replica's identity in the fleet, read once: a reload may not change it.
+    let fleet = match crate::config::Config::load(&path)?.cluster {
+        Some(c) => Some(crate::cluster::Cluster::new(&c)?),
+        None => None,
+    };
+    let states = match &fleet {
+        Some(f) => crate::warmup::States::in_fleet(f.clone()),
+        None => crate::warmup::States::default(),
+    };
     let gen = {
         let (path, states) = (path.clone(), states.clone());
         tokio::task::spawn_blocking(move || Generation::build(&path, 1, &states))
@@ -158,9 +172,9 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     let shared = Arc::new(Shared {
         metrics,
         ready: Readiness::default(),
-        warmups: states,
+        warmups: states.clone(),
         generation: gen_rx,
-        outbox: Outbox::new(),
+        outbox: Outbox::in_fleet(states.fleet().cloned()),
         status: RwLock::new(Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             config: gen.analyzer.config.path.clone(),
@@ -212,6 +226,10 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         return Ok(());
     }
     spawn_signal_handler(stop_all)?;
+    if let Some(f) = fleet {
+        tracing::info!(replica = %f.name(), "joining the fleet ([cluster])");
+        tokio::spawn(f.run(shutdown.clone()));
+    }
 
     let listen = d.gen.analyzer.config.daemon.listen;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -453,6 +471,12 @@ impl Daemon {
     /// Makes `next` the running generation: readers see it at once, the old generation's
     /// warm-up loops stop (runs in flight finish on it), the new ones start.
     async fn swap(&mut self, next: Arc<Generation>) -> Result<()> {
+        if next.analyzer.config.cluster != self.gen.analyzer.config.cluster {
+            return Err(Error::Other(format!(
+                "{}: [cluster] changed: it is read at start only (the replica's name, lease and etcd endpoints); restart the daemon to apply it",
+                next.analyzer.config.path.display()
+            )));
+        }
         let old = &self.gen.analyzer.config.daemon;
         if next.analyzer.config.daemon.listen != old.listen {
             tracing::warn!(old = %old.listen, new = %next.analyzer.config.daemon.listen, "daemon.listen changed; restart to rebind");

@@ -57,6 +57,9 @@ impl Workers {
         let (trigger, stop) = shutdown();
         let names: Vec<&str> = gen.warmups.iter().map(|g| g.name()).collect();
         states.retain(&names);
+        if let Some(f) = states.fleet() {
+            f.set_groups(&names);
+        }
         let prompts: Vec<&str> = gen.analyzer.prompts.iter().map(|p| p.id.as_str()).collect();
         states.fingerprint_changes().retain(&prompts);
         for g in &gen.warmups {

@@ -50,6 +50,8 @@ pub struct Group {
     /// Engines with `[[warmup.kv_events]]`: where each prompt's prefix is resident, and the
     /// tokenizer its ids came from.
     residency: Option<(crate::residency::Residency, String)>,
+    /// This replica's fleet, when `[cluster]` is set: the group warms only at ticks it holds.
+    fleet: Option<crate::cluster::Cluster>,
 }
 
 impl Group {
@@ -79,6 +81,7 @@ impl Group {
         let residency = crate::residency::for_warmup(&cfg, &analyzer)?;
         Ok(Arc::new(Group {
             residency,
+            fleet: states.fleet().cloned(),
             state: states.get(&cfg.group),
             fingerprints: states.fingerprint_changes().clone(),
             schedule,
@@ -175,8 +178,36 @@ impl Group {
         }))
     }
 
-    /// One run: lookup, then every (target, prompt).
+    /// One tick: in a fleet, only the replica holding the group runs it (the others count a
+    /// standby and stop here); then the run, and a hand-over if another replica is preferred.
     pub async fn run_once(&self, clock: Clock) -> RunResult {
+        let Some(fleet) = &self.fleet else {
+            return self.run(clock).await;
+        };
+        let claim = fleet.claim(&self.cfg.group).await;
+        lock(&self.state.status).holder = match &claim {
+            crate::cluster::Claim::Run => Some(fleet.name().to_string()),
+            crate::cluster::Claim::Standby { holder } => holder.clone(),
+            crate::cluster::Claim::EtcdLost => None,
+        };
+        if claim != crate::cluster::Claim::Run {
+            tracing::debug!(group = %self.cfg.group, decision = claim.label(), "warm-up tick left to the group's holder");
+            return RunResult::Standby;
+        }
+        let result = self.run(clock).await;
+        fleet.after_run(&self.cfg.group).await;
+        result
+    }
+
+    /// Whether this replica may send the group's next request (always, outside a fleet).
+    fn may_send(&self) -> bool {
+        self.fleet
+            .as_ref()
+            .is_none_or(|f| f.still_holds(&self.cfg.group))
+    }
+
+    /// One run: lookup, then every (target, prompt).
+    async fn run(&self, clock: Clock) -> RunResult {
         let group = self.cfg.group.clone();
         let started = clock.unix();
         if let Some(why) = self.budget_exhausted() {
@@ -229,10 +260,23 @@ impl Group {
         // live color's targets.
         self.export_residency(&live.targets);
         let mut skipped = 0usize;
+        let mut lost_lease = false;
         for target in &live.targets {
             for p in &prompts {
                 if deferred {
                     self.count_request(&p.id, "deferred_budget");
+                    continue;
+                }
+                if !lost_lease && !self.may_send() {
+                    // The lease could not be renewed in time: another replica may hold the
+                    // group any moment, so not one more request from here.
+                    tracing::error!(group = %group, "lease lost during the run: the rest of it is not sent");
+                    lost_lease = true;
+                }
+                if lost_lease {
+                    self.count_request(&p.id, "lease_lost");
+                    failed = true;
+                    last_error = Some("this replica's lease was lost during the run".into());
                     continue;
                 }
                 if let Some((r, _)) = &self.residency {

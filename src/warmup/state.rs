@@ -93,9 +93,24 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct States {
     groups: Arc<Mutex<BTreeMap<String, Arc<GroupState>>>>,
     fingerprints: FingerprintChanges,
+    /// This replica's membership of a fleet (`[cluster]`): a group warms only at ticks it
+    /// holds. `None`: a single replica, which warms every group.
+    fleet: Option<crate::cluster::Cluster>,
 }
 
 impl States {
+    /// States of a replica in `fleet`.
+    pub fn in_fleet(fleet: crate::cluster::Cluster) -> States {
+        States {
+            fleet: Some(fleet),
+            ..States::default()
+        }
+    }
+
+    pub fn fleet(&self) -> Option<&crate::cluster::Cluster> {
+        self.fleet.as_ref()
+    }
+
     /// The state of `group`, created on first use.
     pub fn get(&self, group: &str) -> Arc<GroupState> {
         lock(&self.groups)

@@ -277,9 +277,9 @@ fn dnsmasq_is_running(port: u16) -> bool {
 
 // ---- etcd -----------------------------------------------------------------------------
 
-struct Etcd {
+pub(crate) struct Etcd {
     server: Server,
-    endpoint: String,
+    pub endpoint: String,
     client: reqwest::Client,
 }
 
@@ -288,7 +288,7 @@ fn b64(s: &str) -> String {
 }
 
 impl Etcd {
-    async fn start(dir: &Path) -> Etcd {
+    pub(crate) async fn start(dir: &Path) -> Etcd {
         for _ in 0..5 {
             let (client_port, peer_port) = (free_tcp_port(), free_tcp_port());
             let client_url = format!("http://127.0.0.1:{client_port}");

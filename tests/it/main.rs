@@ -13,6 +13,7 @@ mod discover;
 mod docs_true;
 mod exact_ids;
 mod first_hour;
+mod fleet;
 mod golden;
 mod hostile;
 mod kv_events;

@@ -10,13 +10,13 @@ use crate::daemon::{metric, write_config, Running};
 use crate::support::{root, scratch};
 
 /// A hosted-API emulator on a free loopback port, served from its own thread.
-struct Emu {
+pub(crate) struct Emu {
     emulator: Emulator,
-    url: String,
+    pub url: String,
 }
 
 impl Emu {
-    fn start(requests_per_minute: u32) -> Emu {
+    pub(crate) fn start(requests_per_minute: u32) -> Emu {
         let cfg = prefix_warden::config::Config::load(&root().join("daemon.toml")).unwrap();
         let rules = prefix_warden::cache_rules::CacheRules::load(&cfg.cache_rules).unwrap();
         let registry = Arc::new(prefix_warden::tokenizer::Registry::new(&cfg));
@@ -44,7 +44,7 @@ impl Emu {
     }
 
     /// Provider requests answered (any status), admin calls excluded.
-    fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         self.emulator
             .stats()
             .counters

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod cluster;
 mod daemon;
 mod emulator;
 mod lookup;
@@ -20,6 +21,10 @@ mod warmup;
 mod watch;
 
 pub use crate::error::Loc;
+pub use cluster::{
+    check_endpoint as check_etcd_endpoint, valid_name as valid_replica_name, ClusterConfig,
+    RawCluster, MAX_ENDPOINTS as MAX_ETCD_ENDPOINTS,
+};
 pub use daemon::{endpoint_of, DaemonConfig, RawDaemon, DEFAULT_LISTEN};
 pub use emulator::{EmulatorSection, Engine, Listen};
 pub use lookup::LookupConfig;
@@ -63,6 +68,8 @@ pub struct Config {
     pub warmups: Vec<(WarmupConfig, Loc)>,
     /// The provider emulator to start in-process (`[emulator]`), if any.
     pub emulator: Option<EmulatorSection>,
+    /// Replicas coordinated through etcd (`[cluster]`), if any.
+    pub cluster: Option<ClusterConfig>,
     pub raw: RawConfig,
 }
 
@@ -90,6 +97,8 @@ pub struct RawConfig {
     pub warmups: Vec<Spanned<WarmupConfig>>,
     #[serde(default)]
     pub emulator: Option<Spanned<EmulatorSection>>,
+    #[serde(default)]
+    pub cluster: Option<Spanned<RawCluster>>,
 }
 
 fn default_state_dir() -> String {
@@ -567,9 +576,20 @@ impl Config {
                 Some(v.clone())
             }
         };
+        let cluster = match &raw.cluster {
+            None => None,
+            Some(c) => Some(c.get_ref().resolve(&base_dir).map_err(|(field, m)| {
+                err(
+                    find_key_line_after(text, field, c.span().start).unwrap_or(loc(c.span()).line),
+                    format!("cluster.{field}"),
+                    m,
+                )
+            })?),
+        };
         Ok(Config {
             warmups,
             emulator,
+            cluster,
             state_dir: base_dir.join(&raw.state_dir),
             prompts_dir: base_dir.join(&raw.prompts),
             cache_rules: base_dir.join(&raw.cache_rules),

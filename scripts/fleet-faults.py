@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""A fleet under faults (issue #23): three daemon replicas coordinated through a real
+three-member etcd cluster on loopback, three warm-up groups ticking every second, while replicas
+are killed with SIGKILL and restarted, an etcd member is stopped, then quorum is lost and
+regained, and a prompt edit raises an alert.
+
+usage:
+  scripts/fleet-faults.py TICKS [--ttl SECS] [--out FILE]
+
+TICKS   seconds of faults after the fleet is up (each group ticks once a second); at least 60.
+--ttl   the replicas' lease TTL (default 3).
+--out   also write the figures (markdown) to FILE.
+
+Runs target/release/prefix (or $PREFIX_BIN) and Debian's etcd; every file goes under $TMPDIR.
+Warm-ups are counted where they land: each group warms its own `prefix emulate` (one per group),
+whose answers are read from its JSON log. Per group and tick: exactly one warm-up is wanted;
+a tick with none is a *gap*, with more a *duplicate*. Gaps are explained by a window:
+`takeover` (a SIGKILLed holder's groups, from the kill to one lease TTL plus one tick after) or
+`quorum` (etcd without quorum: holders stop when their lease would have expired, and nobody
+warms until quorum is back; the documented cost of choosing missed warm-ups over duplicates).
+Exits 1 when there is any duplicate, any unexplained gap, a takeover slower than TTL + 1 tick,
+or an alert not delivered exactly once per sink.
+"""
+import argparse, http.server, json, os, shutil, signal, socket, subprocess, sys, tempfile
+import threading, time, urllib.request
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(os.environ.get("PREFIX_BIN") or
+           Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release/prefix")
+GROUPS = ["g1", "g2", "g3"]
+REPLICAS = ["r1", "r2", "r3"]
+PROMPT = "cline-claude-sonnet-4"
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def get(port, path, timeout=2):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except Exception:
+        return None, ""
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    """Records every alert delivery (webhook and Alertmanager's /api/v2/alerts)."""
+    got = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        Sink.got.append((time.time(), self.path, json.loads(body)))
+        self.send_response(200); self.end_headers(); self.wfile.write(b"{}")
+
+    def log_message(self, *a):
+        pass
+
+
+class Fleet:
+    def __init__(self, work, ttl):
+        self.work, self.ttl = work, ttl
+        self.etcd_ports = [(free_port(), free_port()) for _ in range(3)]
+        self.etcd = [None] * 3
+        self.replicas = {}
+        self.ports = {r: free_port() for r in REPLICAS}
+        self.emulators = {}
+        self.emu_ports = {g: free_port() for g in GROUPS}
+        self.sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+        threading.Thread(target=self.sink.serve_forever, daemon=True).start()
+
+    # -- etcd -------------------------------------------------------------------------------
+    def etcd_start(self, i, new=False):
+        initial = ",".join(f"e{j}=http://127.0.0.1:{p}" for j, (_, p) in enumerate(self.etcd_ports))
+        c, p = self.etcd_ports[i]
+        log = open(self.work / f"etcd{i}.log", "ab")
+        self.etcd[i] = subprocess.Popen(
+            ["etcd", "--name", f"e{i}", "--data-dir", str(self.work / f"etcd{i}"),
+             "--listen-client-urls", f"http://127.0.0.1:{c}",
+             "--advertise-client-urls", f"http://127.0.0.1:{c}",
+             "--listen-peer-urls", f"http://127.0.0.1:{p}",
+             "--initial-advertise-peer-urls", f"http://127.0.0.1:{p}",
+             "--initial-cluster", initial, "--initial-cluster-token", "pw-fleet",
+             "--initial-cluster-state", "new" if new else "existing",
+             "--heartbeat-interval", "100", "--election-timeout", "1000",
+             "--listen-metrics-urls", f"http://127.0.0.1:{free_port()}"],
+            stdout=log, stderr=log)
+
+    def etcd_stop(self, i):
+        self.etcd[i].send_signal(signal.SIGKILL); self.etcd[i].wait(); self.etcd[i] = None
+
+    def etcd_healthy(self, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            if any(get(c, "/health")[1].find('"true"') >= 0 for c, _ in self.etcd_ports):
+                return True
+            time.sleep(0.2)
+        return False
+
+    # -- replicas and emulators ---------------------------------------------------------------
+    def write_configs(self):
+        for item in ["prompts", "data", "tokenizers"]:
+            shutil.copytree(ROOT / item, self.work / item, symlinks=True)
+        (self.work / "key").write_text("emulator-accepts-any-key\n")
+        for g in GROUPS:
+            (self.work / f"live-{g}.json").write_text(json.dumps(
+                {"live": "blue", "colors": {"blue": {"targets": [f"http://127.0.0.1:{self.emu_ports[g]}"]}}}))
+        cfg = (ROOT / "daemon.toml").read_text()
+        head, *blocks = cfg.split("[[tokenizer]]")
+        kept = "".join("[[tokenizer]]" + b.split("\n# ---")[0] + "\n" for b in blocks
+                       if 'id = "openai/o200k_base"' in b)
+        head = head.replace('state_dir = "state"', 'state_dir = "state-REPLICA"')
+        sink = self.sink.server_address[1]
+        endpoints = ", ".join(f'"http://127.0.0.1:{c}"' for c, _ in self.etcd_ports)
+        warmups = "".join(f"""
+[[warmup]]
+group = "{g}"
+schedule = "* * * * * *"
+jitter_secs = 0
+provider = "anthropic"
+model = "claude-sonnet-4-6"
+prompts = ["{PROMPT}"]
+api_key_file = "key"
+diagnostics = false
+lookup = {{ backend = "file", path = "live-{g}.json" }}
+""" for g in GROUPS)
+        for r in REPLICAS:
+            text = (head.replace("REPLICA", r) + kept +
+                    f'\n[daemon]\nlisten = "127.0.0.1:{self.ports[r]}"\nwatch_interval_secs = 1\n'
+                    f'schedule = "*/2 * * * * *"\nalert_resend_secs = 3600\n'
+                    f'webhook_url = "http://127.0.0.1:{sink}/webhook"\n'
+                    f'alertmanager_url = "http://127.0.0.1:{sink}/am"\n'
+                    f'\n[cluster]\nendpoints = [{endpoints}]\nname = "{r}"\n'
+                    f'lease_ttl_secs = {self.ttl}\nrequest_timeout_ms = 500\n' + warmups)
+            (self.work / f"{r}.toml").write_text(text)
+
+    def emulator_start(self, g):
+        log = open(self.work / f"emulator-{g}.log", "ab")
+        env = dict(os.environ, RUST_LOG="info,prefix_warden::emulator=debug")
+        self.emulators[g] = subprocess.Popen(
+            [str(BIN), "--log-format", "json", "emulate", "--config", str(self.work / "r1.toml"),
+             "--listen", f"127.0.0.1:{self.emu_ports[g]}", "--requests-per-minute", "0",
+             "--input-tokens-per-minute", "0"],
+            cwd=self.work, stdout=log, stderr=log, env=env)
+
+    def replica_start(self, r):
+        log = open(self.work / f"{r}.log", "ab")
+        self.replicas[r] = subprocess.Popen(
+            [str(BIN), "--log-format", "json", "daemon", "--config", str(self.work / f"{r}.toml")],
+            cwd=self.work, stdout=subprocess.DEVNULL, stderr=log)
+
+    def replica_kill(self, r):
+        self.replicas[r].send_signal(signal.SIGKILL); self.replicas[r].wait(); self.replicas[r] = None
+
+    def status(self, r):
+        code, body = get(self.ports[r], "/status")
+        return json.loads(body) if code == 200 else None
+
+    def holders(self):
+        """group -> replica, from any live replica's /status."""
+        for r in REPLICAS:
+            if self.replicas.get(r):
+                st = self.status(r)
+                if st and st.get("cluster"):
+                    return st["cluster"]["holders"]
+        return {}
+
+    def stop_all(self):
+        for p in list(self.replicas.values()) + list(self.emulators.values()) + self.etcd:
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in list(self.replicas.values()) + list(self.emulators.values()) + self.etcd:
+            if p:
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        self.sink.shutdown()
+
+
+def warmups(work, group):
+    """Unix times of the successful answers the group's emulator gave."""
+    out = []
+    for line in (work / f"emulator-{group}.log").read_text().splitlines():
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        f = e.get("fields", e)
+        if f.get("message") == "emulator: answered" and f.get("path") == "/v1/messages" and f.get("status") == 200:
+            out.append(datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp())
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("ticks", type=int)
+    ap.add_argument("--ttl", type=int, default=3)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    if a.ticks < 60:
+        sys.exit("TICKS must be at least 60")
+    if not BIN.exists():
+        sys.exit(f"{BIN}: build it first (cargo build --release) or set PREFIX_BIN")
+    work = Path(tempfile.mkdtemp(prefix="pw-fleet-"))
+    fleet = Fleet(work, a.ttl)
+    events = []  # (time, what, detail)
+    failures = []
+
+    def at(what, detail=""):
+        events.append((time.time(), what, detail))
+        print(f"{time.strftime('%H:%M:%S')} {what} {detail}", flush=True)
+
+    try:
+        for i in range(3):
+            fleet.etcd_start(i, new=True)
+        if not fleet.etcd_healthy():
+            sys.exit("etcd did not get healthy: " + (work / "etcd0.log").read_text()[-800:])
+        fleet.write_configs()
+        for g in GROUPS:
+            fleet.emulator_start(g)
+        for r in REPLICAS:
+            fleet.replica_start(r)
+        end = time.time() + 60
+        while time.time() < end and len(fleet.holders()) < len(GROUPS):
+            time.sleep(0.2)
+        if len(fleet.holders()) < len(GROUPS):
+            sys.exit("the fleet did not take every group within 60 s: " + (work / "r1.log").read_text()[-1500:])
+        time.sleep(2)  # hand-overs after the first runs settle
+        start = int(time.time()) + 1
+        time.sleep(start - time.time())
+        at("start", json.dumps(fleet.holders()))
+        n = a.ticks
+        plan = [
+            (0.10, "kill_holder", "g1"), (0.20, "restart", None),
+            (0.30, "kill_holder", "g2"), (0.40, "restart", None),
+            (0.48, "etcd_member_stop", 0), (0.56, "etcd_member_start", 0),
+            (0.64, "quorum_lost", None), (0.74, "quorum_back", None),
+            (0.86, "prompt_edit", None),
+        ]
+        killed = None
+        for frac, what, arg in plan:
+            # Mid-tick: a request already sent at the tick is the old holder's, any later one
+            # the new holder's.
+            t = start + int(frac * n) + 0.5
+            time.sleep(max(0, t - time.time()))
+            if what == "kill_holder":
+                h = fleet.holders()
+                killed = h.get(arg)
+                held = sorted(g for g, r in h.items() if r == killed)
+                fleet.replica_kill(killed)
+                at("kill", json.dumps({"replica": killed, "held": held}))
+            elif what == "restart":
+                fleet.replica_start(killed)
+                at("restart", killed)
+            elif what == "etcd_member_stop":
+                fleet.etcd_stop(arg); at("etcd_member_stop", f"e{arg}")
+            elif what == "etcd_member_start":
+                fleet.etcd_start(arg); at("etcd_member_start", f"e{arg}")
+            elif what == "quorum_lost":
+                fleet.etcd_stop(1); fleet.etcd_stop(2); at("quorum_lost", "e1 e2 stopped")
+            elif what == "quorum_back":
+                fleet.etcd_start(1); fleet.etcd_start(2); at("quorum_back", "e1 e2 started")
+            elif what == "prompt_edit":
+                p = work / "prompts/texts/cline__cline__system_claude_sonnet_4.txt"
+                p.write_text(p.read_text() + "\nOne more rule.\n")
+                at("prompt_edit", PROMPT)
+        stop = start + n
+        time.sleep(max(0, stop - time.time()) + 1.5)
+        at("stop")
+    finally:
+        fleet.stop_all()
+        if not events or events[-1][1] != "stop":
+            print(f"logs: {work}")
+
+    # -- figures ---------------------------------------------------------------------------------
+    ttl_window = a.ttl + 1
+    per_group = {}
+    for g in GROUPS:
+        counts = {}
+        for t in warmups(work, g):
+            k = int(t)
+            if start <= k < stop:
+                counts[k] = counts.get(k, 0) + 1
+        per_group[g] = counts
+    windows = []
+    for t, what, detail in events:
+        if what == "kill":
+            d = json.loads(detail)
+            windows.append(("takeover", t, t + ttl_window + 1, set(d["held"])))
+    q0 = next(t for t, w, _ in events if w == "quorum_lost")
+    q1 = next(t for t, w, _ in events if w == "quorum_back")
+    windows.append(("quorum", q0, q1 + ttl_window + 3, set(GROUPS)))
+    rows, total = [], {"ticks": 0, "one": 0, "dup": 0, "gap_takeover": 0, "gap_quorum": 0, "gap_other": 0}
+    for g in GROUPS:
+        r = {"ticks": 0, "one": 0, "dup": 0, "gap_takeover": 0, "gap_quorum": 0, "gap_other": 0}
+        for k in range(start, stop):
+            c = per_group[g].get(k, 0)
+            r["ticks"] += 1
+            if c == 1:
+                r["one"] += 1
+            elif c > 1:
+                r["dup"] += 1
+            else:
+                why = next((w for w, lo, hi, gs in windows if g in gs and lo - 1 <= k <= hi), "other")
+                r["gap_" + why] += 1
+        rows.append((g, r))
+        for k2 in total:
+            total[k2] += r[k2]
+    takeovers = []
+    for t, what, detail in events:
+        if what != "kill":
+            continue
+        d = json.loads(detail)
+        for g in d["held"]:
+            after = [x for x in warmups(work, g) if x > t]
+            takeovers.append((d["replica"], g, (after[0] - t) if after else None))
+    alerts = {}
+    for t, path, body in Sink.got:
+        if path.startswith("/am"):
+            for al in body:
+                key = ("alertmanager", al["labels"].get("alertname"), al["labels"].get("prompt"), al["labels"].get("kind"))
+                alerts[key] = alerts.get(key, 0) + 1
+        else:
+            key = ("webhook", body.get("alertname"), body.get("labels", {}).get("prompt"), body.get("labels", {}).get("kind"))
+            alerts[key] = alerts.get(key, 0) + 1
+
+    lines = [f"fleet-faults: {n} ticks of 1 s, 3 replicas, 3 groups, 3-member etcd, lease TTL {a.ttl} s",
+             "", "| group | ticks | exactly one | duplicates | gaps in takeover window | gaps while etcd had no quorum | other gaps |",
+             "|---|---|---|---|---|---|---|"]
+    for g, r in rows + [("all", total)]:
+        lines.append(f"| {g} | {r['ticks']} | {r['one']} | {r['dup']} | {r['gap_takeover']} | {r['gap_quorum']} | {r['gap_other']} |")
+    lines += ["", "| killed replica | group it held | first warm-up by the new holder after the kill |", "|---|---|---|"]
+    for rep, g, dt in takeovers:
+        lines.append(f"| {rep} | {g} | {'none' if dt is None else f'{dt:.2f} s'} |")
+    lines += ["", "| sink | alert | deliveries |", "|---|---|---|"]
+    for (sink, name, prompt, kind), c in sorted(alerts.items()):
+        lines.append(f"| {sink} | {name} {prompt} {kind} | {c} |")
+    lines += ["", "events: " + "; ".join(f"+{t - start:.1f}s {w} {d}" for t, w, d in events)]
+    text = "\n".join(lines)
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+
+    if total["dup"]:
+        failures.append(f"{total['dup']} duplicate warm-up(s)")
+    if total["gap_other"]:
+        failures.append(f"{total['gap_other']} gap(s) outside the takeover and quorum windows")
+    for rep, g, dt in takeovers:
+        if dt is None or dt > a.ttl + 1 + 0.5:
+            failures.append(f"takeover of {g} after killing {rep}: {dt} s > TTL + 1 tick")
+    expected = {("webhook", "PromptFingerprintChanged"), ("alertmanager", "PromptFingerprintChanged")}
+    seen = {(s, n) for (s, n, _, _) in alerts}
+    if not expected <= seen:
+        failures.append(f"alerts missing: {sorted(expected - seen)}")
+    for k, c in alerts.items():
+        if c != 1:
+            failures.append(f"alert {k} delivered {c} times")
+    if failures:
+        print("FAIL " + "; ".join(failures) + f" (logs: {work})")
+        sys.exit(1)
+    shutil.rmtree(work, ignore_errors=True)
+    print("fleet-faults: passed")
+
+
+if __name__ == "__main__":
+    main()

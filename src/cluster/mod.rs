@@ -1,0 +1,548 @@
+//! Replicas coordinated through etcd (`[cluster]`, issue #23): exactly one replica warms each
+//! group at each tick, and each alert is delivered once for the fleet.
+//!
+//! - [`etcd`]: the etcd v3 client (JSON gateway, failover, TLS, auth).
+//! - [`assign`]: which replica should hold each group (rendezvous hashing, bounded load).
+//! - this module: the replica's lease, the groups it holds, and the decision at each tick.
+//!
+//! # Keys (under `key_prefix`)
+//! - `replicas/<name>`: this replica, attached to its lease.
+//! - `groups/<group>`: the holder's name, attached to the holder's lease. Created only if absent
+//!   (a transaction on `create_revision == 0`), so at most one replica holds a group.
+//! - `alerts/<id>`: the replica that delivers an alert event, on an hour-long lease of its own.
+//!
+//! # Invariants
+//! - A replica warms a group only while it holds its key *and* its lease is known alive: renewed
+//!   less than `TTL − TTL/10` ago by its own clock, measured from when the renewal was sent, so
+//!   it stops before etcd could let the key expire and another replica take it. It checks before
+//!   every request, not only at the tick.
+//! - etcd unreachable (no endpoint answers, or no quorum): holders keep warming until their
+//!   lease would have expired, then stop; nobody takes a group meanwhile, because nobody can
+//!   write. The chosen cost is *missed* warm-ups for the rest of an etcd outage longer than the
+//!   TTL, never duplicate ones (docs/reliability.md, "Running several replicas").
+//! - Takeover: a holder's keys vanish with its lease (TTL after it died, at once after a clean
+//!   stop, which revokes it); the next tick of the group's preferred replica takes it, or any
+//!   replica's tick after the group stayed free for one tick.
+
+pub mod assign;
+pub mod etcd;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::ClusterConfig;
+use crate::error::{Error, Result};
+use crate::metrics::*;
+use etcd::{Etcd, EtcdError};
+
+/// What a replica does at a group's tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This replica holds the group: warm it.
+    Run,
+    /// Another replica holds it (named when known), or it is free and another replica is
+    /// preferred for it.
+    Standby { holder: Option<String> },
+    /// This replica has no live lease (etcd unreachable past the TTL): it warms nothing.
+    EtcdLost,
+}
+
+impl Claim {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Claim::Run => "run",
+            Claim::Standby { .. } => "standby",
+            Claim::EtcdLost => "etcd_lost",
+        }
+    }
+}
+
+/// What an alert's claim decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertClaim {
+    /// This replica delivers it.
+    Won,
+    /// Another replica claimed it first: not delivered from here.
+    Lost,
+    /// etcd did not answer: delivered anyway (a duplicate beats a lost alert).
+    Unavailable,
+}
+
+impl AlertClaim {
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertClaim::Won => "won",
+            AlertClaim::Lost => "lost",
+            AlertClaim::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// This replica's membership; cheap to clone.
+#[derive(Clone)]
+pub struct Cluster(Arc<Inner>);
+
+struct Inner {
+    name: String,
+    prefix: String,
+    ttl: Duration,
+    etcd: Etcd,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    lease: Option<i64>,
+    /// Until when the lease is known alive (renewal sent + TTL − margin).
+    valid_until: Option<Instant>,
+    /// `replicas/<name>` is attached to the current lease.
+    registered: bool,
+    /// Another lease holds this replica's name (its previous life, or a second process).
+    name_conflict: bool,
+    holdings: BTreeSet<String>,
+    /// Groups this replica found free at their last tick: taken at the next by anyone.
+    seen_free: BTreeSet<String>,
+    /// The current generation's groups.
+    groups: Vec<String>,
+    /// From the last range over the fleet's keys.
+    replicas: Vec<String>,
+    holders: BTreeMap<String, String>,
+    etcd_up: bool,
+    last_error: Option<String>,
+    /// The lease alert claims are attached to, and when it was granted.
+    alert_lease: Option<(i64, Instant)>,
+}
+
+/// What `/status` shows of the fleet.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ClusterStatus {
+    /// This replica.
+    pub replica: String,
+    pub etcd_up: bool,
+    /// Seconds the lease is known alive for; 0 when it is not.
+    pub lease_valid_secs: f64,
+    /// Registered replicas, as last read.
+    pub replicas: Vec<String>,
+    /// Who holds each group (absent: nobody).
+    pub holders: BTreeMap<String, String>,
+    pub last_error: Option<String>,
+}
+
+/// How long an alert claim lives: an event raised again within it is the same alert.
+const ALERT_CLAIM_SECS: u64 = 3600;
+
+impl Cluster {
+    /// Joins the fleet of `cfg` (nothing is sent until [`Cluster::run`]).
+    pub fn new(cfg: &ClusterConfig) -> Result<Cluster> {
+        let name = match &cfg.name {
+            Some(n) => n.clone(),
+            None => default_name()?,
+        };
+        Ok(Cluster(Arc::new(Inner {
+            name,
+            prefix: cfg.key_prefix.clone(),
+            ttl: Duration::from_secs(cfg.lease_ttl_secs),
+            etcd: Etcd::new(cfg)?,
+            state: Mutex::new(State::default()),
+        })))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// How often the lease is renewed and the fleet's keys are read.
+    fn poll(&self) -> Duration {
+        (self.0.ttl / 4).min(Duration::from_secs(1))
+    }
+
+    fn margin(&self) -> Duration {
+        self.0.ttl / 10
+    }
+
+    fn group_key(&self, group: &str) -> String {
+        format!("{}groups/{group}", self.0.prefix)
+    }
+
+    /// The groups of the generation now running; held groups it no longer has are released at
+    /// the next pass.
+    pub fn set_groups(&self, groups: &[&str]) {
+        let mut s = self.lock();
+        s.groups = groups.iter().map(|g| g.to_string()).collect();
+        s.seen_free.retain(|g| groups.contains(&g.as_str()));
+    }
+
+    /// Renews the lease and reads the fleet every [`Self::poll`] until `stop`; then revokes the
+    /// lease, so the groups it held are free at once.
+    pub async fn run(self, stop: crate::daemon::Shutdown) {
+        loop {
+            self.pass().await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll()) => {}
+                _ = stop.wait() => break,
+            }
+        }
+        let lease = self.lock().lease.take();
+        if let Some(id) = lease {
+            match self.0.etcd.revoke(id).await {
+                Ok(()) => {
+                    tracing::info!(replica = %self.0.name, "lease revoked: the groups this replica held are free")
+                }
+                Err(e) => {
+                    tracing::warn!(replica = %self.0.name, error = %e, "could not revoke the lease: its groups are free when it expires")
+                }
+            }
+        }
+    }
+
+    /// One pass: the lease (grant, renew), the registration, the fleet's keys, releases.
+    pub async fn pass(&self) {
+        let result = self.pass_inner().await;
+        let now = Instant::now();
+        let mut s = self.lock();
+        match result {
+            Ok(()) => {
+                s.etcd_up = true;
+                s.last_error = None;
+            }
+            Err(e) => {
+                if s.etcd_up || s.last_error.is_none() {
+                    tracing::warn!(replica = %self.0.name, error = %e, "etcd call failed");
+                }
+                s.etcd_up = false;
+                s.last_error = Some(e.to_string());
+            }
+        }
+        if s.valid_until.is_some_and(|t| now >= t) {
+            // Not renewed in time: stop acting on the lease (it may be gone at etcd by now).
+            s.valid_until = None;
+            if !s.holdings.is_empty() {
+                tracing::error!(replica = %self.0.name, groups = ?s.holdings, "lease not renewed within its TTL: this replica stops warming the groups it held");
+            }
+            s.holdings.clear();
+            metrics::counter!(CLUSTER_LEASES_LOST, "why" => "expired_locally").increment(1);
+        }
+        let valid = s.valid_until.is_some();
+        metrics::gauge!(CLUSTER_ETCD_UP).set(if s.etcd_up { 1.0 } else { 0.0 });
+        metrics::gauge!(CLUSTER_LEASE_VALID).set(if valid { 1.0 } else { 0.0 });
+        metrics::gauge!(CLUSTER_REPLICAS).set(s.replicas.len() as f64);
+        for g in &s.groups {
+            let held = valid && s.holdings.contains(g);
+            metrics::gauge!(CLUSTER_GROUP_HELD, "group" => g.clone()).set(if held {
+                1.0
+            } else {
+                0.0
+            });
+        }
+    }
+
+    async fn pass_inner(&self) -> std::result::Result<(), EtcdError> {
+        let etcd = &self.0.etcd;
+        let lease = self.lock().lease;
+        let lease = match lease {
+            None => {
+                let sent = Instant::now();
+                let id = etcd.grant(self.0.ttl.as_secs()).await?;
+                let mut s = self.lock();
+                s.lease = Some(id);
+                s.valid_until = Some(sent + self.0.ttl - self.margin());
+                s.registered = false;
+                id
+            }
+            Some(id) => {
+                let sent = Instant::now();
+                match etcd.keepalive(id).await? {
+                    Some(ttl) => {
+                        let ttl = Duration::from_secs(ttl.max(0) as u64).min(self.0.ttl);
+                        self.lock().valid_until = Some(sent + ttl - self.margin().min(ttl));
+                        id
+                    }
+                    None => {
+                        // etcd let it expire (this replica was cut off longer than the TTL).
+                        let mut s = self.lock();
+                        tracing::error!(replica = %self.0.name, "lease expired at etcd: this replica joins again with a new one");
+                        metrics::counter!(CLUSTER_LEASES_LOST, "why" => "gone").increment(1);
+                        s.lease = None;
+                        s.valid_until = None;
+                        s.registered = false;
+                        s.holdings.clear();
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        if !self.lock().registered {
+            let key = format!("{}replicas/{}", self.0.prefix, self.0.name);
+            let value =
+                serde_json::json!({"replica": self.0.name, "version": env!("CARGO_PKG_VERSION")})
+                    .to_string();
+            let taken = etcd.create(&key, value.as_bytes(), lease).await?;
+            let mut s = self.lock();
+            match taken {
+                Some(kv) if kv.lease != lease => {
+                    if !s.name_conflict {
+                        tracing::warn!(replica = %self.0.name, "another lease holds this replica's name (a previous run, or a second replica with the same name): waiting for it to expire before taking any group");
+                    }
+                    s.name_conflict = true;
+                }
+                _ => {
+                    s.registered = true;
+                    s.name_conflict = false;
+                    tracing::info!(replica = %self.0.name, "joined the fleet");
+                }
+            }
+        }
+        let kvs = etcd.range_prefix(&self.0.prefix).await?;
+        let (replicas_prefix, groups_prefix) = (
+            format!("{}replicas/", self.0.prefix),
+            format!("{}groups/", self.0.prefix),
+        );
+        let mut replicas = Vec::new();
+        let mut holders = BTreeMap::new();
+        let mut mine = BTreeSet::new();
+        for kv in kvs {
+            if let Some(r) = kv.key.strip_prefix(&replicas_prefix) {
+                replicas.push(r.to_string());
+            } else if let Some(g) = kv.key.strip_prefix(&groups_prefix) {
+                let holder = String::from_utf8_lossy(&kv.value).into_owned();
+                if kv.lease == lease && holder == self.0.name {
+                    mine.insert(g.to_string());
+                }
+                holders.insert(g.to_string(), holder);
+            }
+        }
+        let release: Vec<String> = {
+            let mut s = self.lock();
+            s.replicas = replicas;
+            s.holders = holders;
+            if s.registered && s.valid_until.is_some() {
+                // Keys still attached to this lease are this replica's, also after a spell
+                // without etcd that outlasted the local deadline but not the lease.
+                for g in &mine {
+                    if s.groups.contains(g) {
+                        s.holdings.insert(g.clone());
+                    }
+                }
+            }
+            mine.into_iter().filter(|g| !s.groups.contains(g)).collect()
+        };
+        for g in release {
+            etcd.delete_if_lease(&self.group_key(&g), lease).await?;
+            tracing::info!(replica = %self.0.name, group = %g, "released a group the config no longer has");
+        }
+        Ok(())
+    }
+
+    /// The decision at `group`'s tick. Counted in `prefix_warden_cluster_ticks_total`.
+    pub async fn claim(&self, group: &str) -> Claim {
+        let claim = self.claim_inner(group).await;
+        metrics::counter!(CLUSTER_TICKS, "group" => group.to_string(), "decision" => claim.label())
+            .increment(1);
+        if claim == Claim::Run {
+            metrics::gauge!(CLUSTER_GROUP_HELD, "group" => group.to_string()).set(1.0);
+        }
+        claim
+    }
+
+    async fn claim_inner(&self, group: &str) -> Claim {
+        let lease = {
+            let s = self.lock();
+            let Some(lease) = s
+                .lease
+                .filter(|_| s.valid_until.is_some_and(|t| Instant::now() < t))
+            else {
+                return Claim::EtcdLost;
+            };
+            if !s.registered {
+                return Claim::Standby { holder: None };
+            }
+            if s.holdings.contains(group) {
+                return Claim::Run;
+            }
+            lease
+        };
+        // A fresh read of the fleet, not the last pass's: a holder that just died took its
+        // registration with it (same lease), so the preference is computed without it and its
+        // groups are taken at this tick, not one tick later.
+        let key = self.group_key(group);
+        let etcd = &self.0.etcd;
+        let kvs = match etcd.range_prefix(&self.0.prefix).await {
+            Ok(kvs) => kvs,
+            Err(e) => return self.unknown_holder(group, &e),
+        };
+        let (preferred, seen_free, current) = {
+            let mut s = self.lock();
+            let replicas_prefix = format!("{}replicas/", self.0.prefix);
+            s.replicas = kvs
+                .iter()
+                .filter_map(|kv| kv.key.strip_prefix(&replicas_prefix).map(str::to_string))
+                .collect();
+            let groups: Vec<&str> = s.groups.iter().map(String::as_str).collect();
+            let replicas: Vec<&str> = s.replicas.iter().map(String::as_str).collect();
+            let preferred = assign::preferred(&groups, &replicas)
+                .get(group)
+                .is_some_and(|r| *r == self.0.name);
+            let current = kvs.into_iter().find(|kv| kv.key == key);
+            (preferred, s.seen_free.contains(group), current)
+        };
+        let taken = match current {
+            Some(kv) => Ok(Some(kv)),
+            None if preferred || seen_free => {
+                etcd.create(&key, self.0.name.as_bytes(), lease).await
+            }
+            None => Ok(Some(etcd::Kv {
+                key: key.clone(),
+                value: Vec::new(),
+                lease: 0,
+            })),
+        };
+        let mut s = self.lock();
+        match taken {
+            Ok(None) => {
+                tracing::info!(replica = %self.0.name, group, "took the group");
+                s.seen_free.remove(group);
+                s.holdings.insert(group.to_string());
+                s.holders.insert(group.to_string(), self.0.name.clone());
+                Claim::Run
+            }
+            Ok(Some(kv)) if kv.lease == lease && kv.value == self.0.name.as_bytes() => {
+                s.seen_free.remove(group);
+                s.holdings.insert(group.to_string());
+                Claim::Run
+            }
+            Ok(Some(kv)) if kv.value.is_empty() => {
+                s.seen_free.insert(group.to_string());
+                s.holders.remove(group);
+                Claim::Standby { holder: None }
+            }
+            Ok(Some(kv)) => {
+                s.seen_free.remove(group);
+                let holder = String::from_utf8_lossy(&kv.value).into_owned();
+                s.holders.insert(group.to_string(), holder.clone());
+                Claim::Standby {
+                    holder: Some(holder),
+                }
+            }
+            Err(e) => {
+                drop(s);
+                self.unknown_holder(group, &e)
+            }
+        }
+    }
+
+    fn unknown_holder(&self, group: &str, e: &EtcdError) -> Claim {
+        tracing::warn!(replica = %self.0.name, group, error = %e, "cannot tell who holds the group: not warming it from here");
+        Claim::EtcdLost
+    }
+
+    /// Whether this replica may still send `group`'s requests: it holds the key and its lease
+    /// is known alive now.
+    pub fn still_holds(&self, group: &str) -> bool {
+        let s = self.lock();
+        s.holdings.contains(group) && s.valid_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// After a run of `group`: hands it over if another registered replica is preferred for it
+    /// (a replica joined). Right after a run, a whole tick before the next.
+    pub async fn after_run(&self, group: &str) {
+        let lease = {
+            let s = self.lock();
+            let Some(lease) = s.lease.filter(|_| s.holdings.contains(group)) else {
+                return;
+            };
+            let groups: Vec<&str> = s.groups.iter().map(String::as_str).collect();
+            let replicas: Vec<&str> = s.replicas.iter().map(String::as_str).collect();
+            match assign::preferred(&groups, &replicas).get(group) {
+                Some(r) if *r != self.0.name => lease,
+                _ => return,
+            }
+        };
+        // Not held from here on, whatever etcd answers: a failed delete leaves the key to
+        // expire with the lease, or to be adopted again by the next pass.
+        self.lock().holdings.remove(group);
+        match self
+            .0
+            .etcd
+            .delete_if_lease(&self.group_key(group), lease)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(replica = %self.0.name, group, "handed the group over to its preferred replica")
+            }
+            Err(e) => {
+                tracing::warn!(replica = %self.0.name, group, error = %e, "could not release the group")
+            }
+        }
+        metrics::gauge!(CLUSTER_GROUP_HELD, "group" => group.to_string()).set(0.0);
+    }
+
+    /// Whether this replica delivers the alert event `id` (a digest of what identifies it).
+    pub async fn claim_alert(&self, id: &str) -> AlertClaim {
+        let claim = self.claim_alert_inner(id).await;
+        metrics::counter!(ALERT_CLAIMS, "result" => claim.label()).increment(1);
+        claim
+    }
+
+    async fn claim_alert_inner(&self, id: &str) -> AlertClaim {
+        let etcd = &self.0.etcd;
+        let current = self.lock().alert_lease;
+        let lease = match current {
+            Some((l, at)) if at.elapsed() < Duration::from_secs(ALERT_CLAIM_SECS / 2) => l,
+            _ => match etcd.grant(ALERT_CLAIM_SECS).await {
+                Ok(l) => {
+                    self.lock().alert_lease = Some((l, Instant::now()));
+                    l
+                }
+                Err(_) => return AlertClaim::Unavailable,
+            },
+        };
+        let key = format!("{}alerts/{id}", self.0.prefix);
+        match etcd.create(&key, self.0.name.as_bytes(), lease).await {
+            Ok(None) => AlertClaim::Won,
+            Ok(Some(_)) => AlertClaim::Lost,
+            Err(_) => AlertClaim::Unavailable,
+        }
+    }
+
+    pub fn status(&self) -> ClusterStatus {
+        let s = self.lock();
+        let now = Instant::now();
+        ClusterStatus {
+            replica: self.0.name.clone(),
+            etcd_up: s.etcd_up,
+            lease_valid_secs: s
+                .valid_until
+                .map_or(0.0, |t| t.saturating_duration_since(now).as_secs_f64()),
+            replicas: s.replicas.clone(),
+            holders: s.holders.clone(),
+            last_error: s.last_error.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `$PREFIX_WARDEN_REPLICA`, else the host name (a Kubernetes pod's name, a VM's host name).
+fn default_name() -> Result<String> {
+    let name = match std::env::var("PREFIX_WARDEN_REPLICA") {
+        Ok(n) if !n.is_empty() => n,
+        _ => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .map_err(|e| {
+                Error::Other(format!(
+                    "cluster.name is not set and the host name cannot be read: {e}"
+                ))
+            })?,
+    };
+    if !crate::config::valid_replica_name(&name) {
+        return Err(Error::Other(
+            "cluster.name is not set and the host name (or $PREFIX_WARDEN_REPLICA) is not a valid replica name (1..=63 of A-Z a-z 0-9 - _ .): set cluster.name".into(),
+        ));
+    }
+    Ok(name)
+}
