@@ -250,7 +250,7 @@ fn describe() {
     );
     describe_gauge!(
         CLUSTER_ETCD_UP,
-        "1 while this replica's last etcd call was answered; 0 while etcd is unreachable (no endpoint, no quorum)."
+        "1 while this replica's etcd calls succeed; 0 while etcd is unreachable (no endpoint, no quorum) or refuses them (credentials, permissions)."
     );
     describe_gauge!(
         CLUSTER_LEASE_VALID,

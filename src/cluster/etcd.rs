@@ -358,9 +358,19 @@ impl Etcd {
         let bytes = crate::body::read_limited(resp, 64 << 10)
             .await
             .map_err(|e| Attempt::Next(e.to_string()))?;
-        let token = serde_json::from_slice::<Value>(&bytes)
-            .ok()
+        let answer = serde_json::from_slice::<Value>(&bytes).ok();
+        let token = answer
+            .as_ref()
             .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_string));
+        // etcd's own words (JSON `message`, or the gateway's plain text): never the password.
+        let said: String = answer
+            .as_ref()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned())
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
         match token {
             Some(t) if status.is_success() => {
                 count("auth", "ok");
@@ -373,8 +383,9 @@ impl Etcd {
             _ => {
                 count("auth", "refused");
                 Err(Attempt::Refused(format!(
-                    "authenticate as {}: http {status}",
-                    auth.user
+                    "authenticate as {}: http {status} {}",
+                    auth.user,
+                    said.replace(&auth.password, "<password>")
                 )))
             }
         }

@@ -527,16 +527,23 @@ impl Cluster {
     }
 }
 
-/// `$PREFIX_WARDEN_REPLICA`, else the host name (a Kubernetes pod's name, a VM's host name).
+/// `$PREFIX_WARDEN_REPLICA`, else the host name: the kernel's, or `/etc/hostname` where `/proc/sys`
+/// is hidden (the systemd unit's `ProcSubset=pid`). A Kubernetes pod's host name is its name.
 fn default_name() -> Result<String> {
     let name = match std::env::var("PREFIX_WARDEN_REPLICA") {
         Ok(n) if !n.is_empty() => n,
-        _ => std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .map_err(|e| {
-                Error::Other(format!(
-                    "cluster.name is not set and the host name cannot be read: {e}"
-                ))
+        _ => ["/proc/sys/kernel/hostname", "/etc/hostname"]
+            .iter()
+            .find_map(|f| {
+                crate::bounded::read_limited(std::path::Path::new(f), 256)
+                    .ok()
+                    .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                    .filter(|h| !h.is_empty())
+            })
+            .ok_or_else(|| {
+                Error::Other(
+                    "cluster.name is not set and the host name cannot be read: set cluster.name or $PREFIX_WARDEN_REPLICA".into(),
+                )
             })?,
     };
     if !crate::config::valid_replica_name(&name) {

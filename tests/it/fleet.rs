@@ -171,3 +171,227 @@ fn two_replicas_share_the_groups_and_take_over_a_killed_holders_group() {
     assert_eq!(held(&a, &b_group), 1.0);
     drop(etcd);
 }
+
+/// `openssl` run in `dir`; panics with its output on failure.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new(crate::live_color::binary("openssl"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        crate::support::stderr(&out)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
+fn certificates(dir: &std::path::Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=test-ca"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(dir, &ca);
+    // etcd's gateway dials etcd itself with the server certificate as a client one.
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+        ),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        let (key, csr, pem, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        // The client certificate has no CommonName: with auth enabled, etcd's JSON gateway
+        // refuses one that has ("CommonName of client sending a request against gateway will be
+        // ignored"); the user comes from the password instead.
+        let subj = if name == "server" {
+            "/CN=etcd".to_string()
+        } else {
+            "/O=prefix-warden".to_string()
+        };
+        let mut req = vec!["req", "-subj", subj.as_str()];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr]);
+        openssl(dir, &req);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "1",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_replica_joins_through_tls_with_a_client_certificate_and_an_etcd_password() {
+    let dir = scratch();
+    let d = dir.path();
+    certificates(d);
+    let port = crate::live_color::free_tcp_port();
+    let url = format!("https://127.0.0.1:{port}");
+    let peer = format!("http://127.0.0.1:{}", crate::live_color::free_tcp_port());
+    let mut cmd = std::process::Command::new(crate::live_color::binary("etcd"));
+    cmd.current_dir(d).env_clear().args([
+        "--name=tls",
+        "--data-dir=etcd-tls",
+        &format!("--listen-client-urls={url}"),
+        &format!("--advertise-client-urls={url}"),
+        &format!("--listen-peer-urls={peer}"),
+        &format!("--initial-advertise-peer-urls={peer}"),
+        &format!("--initial-cluster=tls={peer}"),
+        "--cert-file=server.pem",
+        "--key-file=server.key",
+        "--trusted-ca-file=ca.pem",
+        "--client-cert-auth",
+        "--heartbeat-interval=10",
+        "--election-timeout=50",
+    ]);
+    let mut server = crate::live_color::Server::spawn(cmd, d.join("etcd-tls.log"));
+
+    // Users, as an operator would set them up: root, and a user that may write only the
+    // fleet's keys; then auth on.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _in_rt = rt.enter();
+    let client = {
+        let mut pem = std::fs::read(d.join("client.pem")).unwrap();
+        pem.extend(std::fs::read(d.join("client.key")).unwrap());
+        reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&std::fs::read(d.join("ca.pem")).unwrap()).unwrap(),
+            )
+            .identity(reqwest::Identity::from_pem(&pem).unwrap())
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rt
+        .block_on(client.get(format!("{url}/health")).send())
+        .map_or(true, |r| !r.status().is_success())
+    {
+        assert!(server.exit_log().is_none(), "etcd exited");
+        assert!(Instant::now() < deadline, "etcd with TLS not healthy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+    for (path, body) in [
+        (
+            "user/add",
+            serde_json::json!({"name": "root", "password": "root-pw"}),
+        ),
+        ("role/add", serde_json::json!({"name": "root"})),
+        (
+            "user/grant",
+            serde_json::json!({"user": "root", "role": "root"}),
+        ),
+        (
+            "user/add",
+            serde_json::json!({"name": "warden", "password": "s3cret-etcd-pw"}),
+        ),
+        ("role/add", serde_json::json!({"name": "fleet"})),
+        (
+            "role/grant",
+            serde_json::json!({"name": "fleet", "perm": {"permType": "READWRITE",
+                "key": b64("/prefix-warden/"), "range_end": b64("/prefix-warden0")}}),
+        ),
+        (
+            "user/grant",
+            serde_json::json!({"user": "warden", "role": "fleet"}),
+        ),
+        ("enable", serde_json::json!({})),
+    ] {
+        let r = rt
+            .block_on(
+                client
+                    .post(format!("{url}/v3/auth/{path}"))
+                    .json(&body)
+                    .send(),
+            )
+            .unwrap();
+        let status = r.status();
+        let text = rt.block_on(r.text()).unwrap_or_default();
+        assert!(status.is_success(), "auth/{path}: {status} {text}");
+    }
+
+    let emu = Emu::start(0);
+    let start = |name: &str, password: &str| {
+        let rd = scratch();
+        replica(rd.path(), name, &url, &[&emu]);
+        for f in ["ca.pem", "client.pem", "client.key"] {
+            std::fs::copy(d.join(f), rd.path().join(f)).unwrap();
+        }
+        std::fs::write(rd.path().join("etcd-password"), format!("{password}\n")).unwrap();
+        let cfg = rd.path().join("daemon.toml");
+        let text = std::fs::read_to_string(&cfg).unwrap().replace(
+            "request_timeout_ms = 500",
+            "request_timeout_ms = 2000\nca_file = \"ca.pem\"\ncert_file = \"client.pem\"\n\
+             key_file = \"client.key\"\nusername = \"warden\"\npassword_file = \"etcd-password\"",
+        );
+        std::fs::write(&cfg, text).unwrap();
+        let r = Running::start(rd.path());
+        (rd, r)
+    };
+    let (_good_dir, good) = start("good", "s3cret-etcd-pw");
+    good.wait_until("the replica holds g0 through TLS and a password", |r| {
+        holders(r).get("g0").and_then(|v| v.as_str()) == Some("good")
+    });
+    let n = emu.requests();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(emu.requests() > n, "the holder warms");
+
+    // A wrong password: refused, said, and nothing warmed from that replica.
+    let (_bad_dir, mut bad) = start("bad", "not-the-password");
+    bad.wait_until("the refusal shows in /status", |r| {
+        let st: serde_json::Value = serde_json::from_str(&r.get("/status").1).unwrap();
+        st["cluster"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused") && e.contains("authenticate as warden"))
+    });
+    let st: serde_json::Value = serde_json::from_str(&bad.get("/status").1).unwrap();
+    assert_eq!(st["cluster"]["lease_valid_secs"], 0.0, "{st}");
+    assert_eq!(
+        holders(&good).get("g0").and_then(|v| v.as_str()),
+        Some("good")
+    );
+    let log = bad.wait_log(|l| l.contains("etcd call failed"), Duration::from_secs(5));
+    for text in [log.as_str(), &st.to_string()] {
+        assert!(
+            !text.contains("not-the-password"),
+            "the password leaked: {text}"
+        );
+    }
+    let m = bad.get("/metrics").1;
+    assert_eq!(
+        metric(&m, "prefix_warden_cluster_etcd_up"),
+        Some(0.0),
+        "etcd counted as down for the refused replica"
+    );
+    drop(server);
+}

@@ -16,13 +16,13 @@ fn lookup(cfg: LookupConfig, base: &Path) -> Lookup {
 // ---- spawned servers ------------------------------------------------------------------
 
 /// A spawned server, killed when dropped (also when a test panics).
-struct Server {
+pub(crate) struct Server {
     child: Child,
     log: PathBuf,
 }
 
 impl Server {
-    fn spawn(mut cmd: Command, log: PathBuf) -> Server {
+    pub(crate) fn spawn(mut cmd: Command, log: PathBuf) -> Server {
         let f = std::fs::File::create(&log).unwrap();
         let child = cmd
             .stdin(Stdio::null())
@@ -34,7 +34,7 @@ impl Server {
     }
 
     /// The server's log when it has exited.
-    fn exit_log(&mut self) -> Option<String> {
+    pub(crate) fn exit_log(&mut self) -> Option<String> {
         let status = self.child.try_wait().unwrap()?;
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         Some(format!("({status})\n{log}"))
@@ -56,7 +56,7 @@ impl Drop for Server {
 }
 
 /// The path of a system binary the tests need; never skips.
-fn binary(name: &str) -> PathBuf {
+pub(crate) fn binary(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/usr/bin", "/sbin"].map(PathBuf::from))
@@ -67,7 +67,7 @@ fn binary(name: &str) -> PathBuf {
         })
 }
 
-fn free_tcp_port() -> u16 {
+pub(crate) fn free_tcp_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
