@@ -6,7 +6,7 @@
 # Needs: a Rust toolchain (cargo, clippy). Installs with apt-get when missing, for tests that
 # run the real thing on loopback: prometheus (promtool, and a Prometheus server for the
 # end-to-end test), prometheus-alertmanager (alerts are delivered to a real one), dnsmasq and
-# etcd-server (the live-color lookup backends), systemd (systemd-analyze, for the unit file),
+# etcd-server (the live-color lookup backends and the fleet's coordination), openssl, systemd (systemd-analyze, for the unit file),
 # chromium (the status page at `/` in a real headless browser, with and without JavaScript).
 # Run as root or install those packages first. Ports 9464-9466 must be free (the README
 # examples start a daemon and emulators there).
@@ -52,6 +52,8 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertman
 command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The fleet's etcd over TLS (tests/it/fleet.rs makes a CA and certificates).
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 # libzmq (the zmq crate builds it from source, for the engines' KV-cache events) is C++.
 command -v g++ >/dev/null 2>&1 || need+=(g++)
@@ -139,6 +141,17 @@ venv="${PREFIX_WARDEN_CLIENTS_VENV:-target/clients-venv}"
 step "fault scripts, short (longer runs: docs/reliability.md)"
 # An outside sqlite3 reader during daemon passes and kill -9s: no row lost; prefix backup.
 python3 scripts/faults.py outside-reader 20
+# Three replicas on a three-member etcd: SIGKILLs, a member stopped, quorum lost and regained,
+# a prompt edit: exactly one warm-up per group and tick outside the takeover and quorum
+# windows, alerts delivered once (240 ticks: docs/reliability.md).
+python3 scripts/fleet-faults.py 60
+
+step "the Kubernetes example (kubernetes-validate, strict schemas)"
+k8s_venv=target/k8s-venv
+[ -x "$k8s_venv/bin/kubernetes-validate" ] || {
+  python3 -m venv "$k8s_venv" && "$k8s_venv/bin/pip" install -q --disable-pip-version-check kubernetes-validate==1.37.0
+}
+"$k8s_venv/bin/kubernetes-validate" --strict deploy/kubernetes/prefix-warden.yaml
 
 step "traffic benchmark at 20,000 requests (the 1M-request figures in README.md: scripts/bench-traffic.sh)"
 scripts/bench-traffic.sh 20000

@@ -395,3 +395,40 @@ fn a_replica_joins_through_tls_with_a_client_certificate_and_an_etcd_password() 
     );
     drop(server);
 }
+
+#[test]
+fn the_kubernetes_example_carries_a_config_the_daemon_accepts() {
+    let path = crate::support::root().join("deploy/kubernetes/prefix-warden.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut config = None;
+    let mut kinds = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v: serde_yaml::Value = serde::Deserialize::deserialize(doc).unwrap();
+        let kind = v["kind"].as_str().unwrap().to_string();
+        if kind == "ConfigMap" {
+            config = v["data"]["daemon.toml"].as_str().map(str::to_string);
+        }
+        if kind == "Deployment" {
+            assert_eq!(v["spec"]["replicas"].as_u64(), Some(3));
+        }
+        if kind == "Service" {
+            assert_eq!(v["spec"]["clusterIP"].as_str(), Some("None"), "headless");
+        }
+        kinds.push(kind);
+    }
+    assert_eq!(kinds, ["ConfigMap", "Service", "Deployment"]);
+    let config = config.expect("the ConfigMap holds daemon.toml");
+    let c = prefix_warden::config::Config::parse(
+        std::path::Path::new("/etc/prefix-warden/daemon.toml"),
+        &config,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let cluster = c.cluster.expect("[cluster]");
+    assert_eq!(
+        cluster.endpoints_file.as_deref(),
+        Some(std::path::Path::new("/etc/prefix-warden/etcd/endpoints")),
+        "the endpoints come from the Secret"
+    );
+    assert!(cluster.name.is_none(), "each replica is named by its pod");
+    assert!(text.contains("fieldPath: metadata.name") && text.contains("PREFIX_WARDEN_REPLICA"));
+}
