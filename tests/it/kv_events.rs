@@ -1,8 +1,10 @@
 //! The KV-cache event wire format (issue #22) against the engines' own definitions: vLLM's and
 //! SGLang's msgspec structs, loaded from their official wheels by
 //! `scripts/reference/kv_events_wire.py`, encode batches that prefix-warden decodes to the
-//! same events, and decode what prefix-warden encodes to the events it meant. The venv
-//! (msgspec) and the wheels (`pip download --no-deps`) are made here, under `target/`.
+//! same events, and decode what prefix-warden encodes to the events it meant; vLLM's own
+//! `sha256_cbor` block-hash chain (`scripts/reference/kv_block_hash.py`) hashes generated
+//! sequences as `kv_events::hash` does. The venv (msgspec, cbor2) and the wheels (`pip
+//! download --no-deps`) are made here, under `target/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,6 +15,8 @@ use serde_json::{json, Value};
 use crate::support::root;
 
 const MSGSPEC: &str = "msgspec==0.23.0";
+/// vLLM's `sha256_cbor` serializer (vLLM requires it unpinned).
+const CBOR2: &str = "cbor2==6.3.0";
 const WHEELS: [&str; 2] = ["vllm==0.34.0", "sglang==0.5.23"];
 
 fn run(cmd: &mut Command) -> String {
@@ -41,6 +45,7 @@ fn reference() -> (PathBuf, PathBuf) {
         "-q",
         "--disable-pip-version-check",
         MSGSPEC,
+        CBOR2,
     ]));
     let wheels = target.join("kv-events-wheels");
     run(Command::new(&python)
@@ -206,6 +211,68 @@ fn the_engines_structs_and_prefix_warden_read_each_others_batches() {
         .arg(&wheels)
         .arg(d.path()));
     assert!(out.contains("decoded 3"), "{out}");
+}
+
+/// vLLM's `init_none_hash` and `request_block_hasher`, run from its wheel over generated
+/// sequences and seeds (`kv_block_hash.py`), against `kv_events::hash`: every `NONE_HASH`,
+/// every block's digest and its int form equal.
+#[test]
+fn vllms_sha256_cbor_chain_and_prefix_wardens_agree_on_generated_sequences() {
+    use prefix_warden::kv_events::hash::{int_form, NoneHashSeed, Sha256Cbor};
+    let (python, wheels) = reference();
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("hashes.json");
+    let said = run(Command::new(&python)
+        .arg(root().join("scripts/reference/kv_block_hash.py"))
+        .arg(&wheels)
+        .arg(&out)
+        .args(["1000", "22"]));
+    assert!(said.contains("hashed 1000 cases"), "{said}");
+    let cases = read_json(&out);
+    let hex = |d: &[u8; 32]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut blocks = 0;
+    let mut seeded = 0;
+    for (i, c) in cases.as_array().unwrap().iter().enumerate() {
+        let seed = match c["seed"].as_str() {
+            None => NoneHashSeed::unset(),
+            Some(s) => {
+                seeded += 1;
+                NoneHashSeed::pythonhashseed(s).unwrap_or_else(|e| panic!("case {i}: {e}"))
+            }
+        };
+        let h = Sha256Cbor::new(&seed);
+        assert_eq!(hex(h.none_hash()), c["none_hash"], "case {i}: NONE_HASH");
+        let ids: Vec<u32> = c["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| u32::try_from(v.as_u64().unwrap()).unwrap())
+            .collect();
+        let bs = c["block_size"].as_u64().unwrap() as usize;
+        let chain = h.chain(&ids, bs);
+        let want: Vec<&str> = c["hashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let got: Vec<String> = chain.iter().map(hex).collect();
+        assert_eq!(got, want, "case {i}: block size {bs}, {} ids", ids.len());
+        let ints: Vec<u64> = chain.iter().map(|d| int_form(d).0).collect();
+        let want_ints: Vec<u64> = c["ints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(ints, want_ints, "case {i}: int form");
+        blocks += chain.len();
+    }
+    // The generator reached what the comparison is for.
+    assert!(
+        blocks > 1000 && seeded > 300,
+        "{blocks} blocks, {seeded} seeded"
+    );
 }
 
 /// One `prefix emulate --engine vllm` publishing KV-cache events, with a replay socket.
