@@ -42,6 +42,8 @@ pub const KV_EVENTS: &str = "prefix_warden_kv_events_total";
 pub const KV_DROPPED_BLOCKS: &str = "prefix_warden_kv_dropped_blocks_total";
 pub const KV_GAPS: &str = "prefix_warden_kv_gaps_total";
 pub const KV_BAD_FRAMES: &str = "prefix_warden_kv_bad_frames_total";
+pub const KV_HASH_CHECKS: &str = "prefix_warden_kv_hash_checks_total";
+pub const KV_HASH_DISAGREEMENTS: &str = "prefix_warden_kv_hash_disagreements_total";
 
 /// Every metric the process exports (base names), for tests of rules and dashboards.
 pub const ALL: &[&str] = &[
@@ -81,6 +83,8 @@ pub const ALL: &[&str] = &[
     KV_DROPPED_BLOCKS,
     KV_GAPS,
     KV_BAD_FRAMES,
+    KV_HASH_CHECKS,
+    KV_HASH_DISAGREEMENTS,
 ];
 
 /// Installs the global recorder and describes every metric. Call once per process.
@@ -227,6 +231,14 @@ fn describe() {
     describe_counter!(
         KV_BAD_FRAMES,
         "Messages from an engine host that were not [topic, seq, payload] or did not decode, by kind."
+    );
+    describe_counter!(
+        KV_HASH_CHECKS,
+        "Stored blocks of an engine host on a registered prefix's chain whose hash was compared with the one the configured hash (kv_events hash = sha256_cbor) gives them."
+    );
+    describe_counter!(
+        KV_HASH_DISAGREEMENTS,
+        "Of those, the blocks whose hash differed: the engine hashes with another seed, algorithm, extra keys or hash block size. Residency still follows tokens."
     );
 }
 

@@ -285,6 +285,11 @@ struct Engine {
 
 impl Engine {
     fn start(dir: &Path) -> Engine {
+        Engine::start_with(dir, &[])
+    }
+
+    /// With more `prefix emulate` arguments (`--kv-hash-seed`).
+    fn start_with(dir: &Path, extra: &[&str]) -> Engine {
         let (http, events, replay) = (
             crate::support::free_port(),
             crate::support::free_port(),
@@ -305,6 +310,7 @@ impl Engine {
             ])
             .args(["--listen", &format!("127.0.0.1:{http}")])
             .args(["--kv-events", &events, "--kv-replay", &replay])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -381,6 +387,7 @@ fn three_emulated_vllm_hosts_residency_eviction_gap_replay_and_a_dead_publisher(
             events: h.events.clone(),
             replay: Some(h.replay.clone()),
             topic: String::new(),
+            hash_seed: None,
         })
         .collect();
     let r = Residency::start(
@@ -451,33 +458,33 @@ impl Engine {
     }
 }
 
-/// The issue's "Done when": a daemon warming three emulated vLLM hosts that publish their
-/// KV-cache events skips hosts where the prefix is resident; when one host evicts it, the next
-/// tick warms only that one; a dead publisher's host is reported unknown in /metrics.
-#[test]
-fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
-    use crate::daemon::{metric, write_config, Running};
-    let d = crate::support::scratch();
+/// The daemon config of the engine tests: a `vllm` group `g` warming `cline-hermes-4` on
+/// `hosts` every 2 s, each host's `[[warmup.kv_events]]` entry with `entry(i)` appended.
+fn write_engine_config(dir: &Path, hosts: &[Engine], entry: impl Fn(usize) -> String) {
+    use crate::daemon::write_config;
     // The emulated engine's chat template (src/emulator/engine.rs), so the prefix ids the
     // daemon matches are the ids the emulator caches, as a real engine's template would be.
     std::fs::write(
-        d.path().join("templates/emulator.jinja"),
+        dir.join("templates/emulator.jinja"),
         "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}",
     )
     .unwrap();
-    let hosts: Vec<Engine> = (0..3).map(|_| Engine::start(d.path())).collect();
     let doc = json!({"live": "blue", "colors": {"blue": {"targets": hosts.iter().map(|h| h.base.clone()).collect::<Vec<_>>()}}});
-    std::fs::write(d.path().join("live.json"), doc.to_string()).unwrap();
+    std::fs::write(dir.join("live.json"), doc.to_string()).unwrap();
     let publishers: String = hosts
         .iter()
-        .map(|h| {
+        .enumerate()
+        .map(|(i, h)| {
             format!(
-                "\n[[warmup.kv_events]]\ntarget = \"{}\"\nendpoint = \"{}\"\nreplay = \"{}\"\n",
-                h.base, h.events, h.replay
+                "\n[[warmup.kv_events]]\ntarget = \"{}\"\nendpoint = \"{}\"\nreplay = \"{}\"\n{}",
+                h.base,
+                h.events,
+                h.replay,
+                entry(i)
             )
         })
         .collect();
-    write_config(d.path(), &["openai/o200k_base"], "", |c| {
+    write_config(dir, &["openai/o200k_base"], "", |c| {
         let c = c[..c.find("[emulator]").unwrap_or(c.len())].to_string();
         let o200k = c
             .split("[[tokenizer]]")
@@ -498,6 +505,17 @@ fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
              lookup = {{ backend = \"file\", path = \"live.json\" }}\n{publishers}"
         )
     });
+}
+
+/// The issue's "Done when": a daemon warming three emulated vLLM hosts that publish their
+/// KV-cache events skips hosts where the prefix is resident; when one host evicts it, the next
+/// tick warms only that one; a dead publisher's host is reported unknown in /metrics.
+#[test]
+fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
+    use crate::daemon::{metric, Running};
+    let d = crate::support::scratch();
+    let hosts: Vec<Engine> = (0..3).map(|_| Engine::start(d.path())).collect();
+    write_engine_config(d.path(), &hosts, |_| String::new());
     let r = Running::start(d.path());
     r.wait_until("ready", |r| r.get("/readyz").0 == 200);
     let resident = |r: &Running, host: &str| {
@@ -560,5 +578,69 @@ fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
             &r.get("/metrics").1,
             &format!("prefix_warden_kv_host_known{{group=\"g\",host=\"{dead}\"}}"),
         ) == Some(0.0)
+    });
+}
+
+/// The hash cross-check (`hash = "sha256_cbor"`): three emulated vLLM hosts hash their blocks
+/// with vLLM's chain under PYTHONHASHSEED unset, 42 and 7; the daemon expects unset, 42 and
+/// 42. The first two agree on every checked block; the third's disagreements are counted in
+/// /metrics and shown by `prefix status`, and the prefix is still resident there (tokens
+/// decide).
+#[test]
+fn a_daemon_expecting_another_hash_seed_counts_disagreements_and_shows_them() {
+    use crate::daemon::{metric, Running};
+    let d = crate::support::scratch();
+    let hosts = [
+        Engine::start(d.path()),
+        Engine::start_with(d.path(), &["--kv-hash-seed", "42"]),
+        Engine::start_with(d.path(), &["--kv-hash-seed", "7"]),
+    ];
+    write_engine_config(d.path(), &hosts, |i| {
+        if i == 0 {
+            "hash = \"sha256_cbor\"\n".into()
+        } else {
+            "hash = \"sha256_cbor\"\nhash_seed = \"42\"\n".into()
+        }
+    });
+    let r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let counter = |r: &Running, name: &str, host: &str| {
+        metric(
+            &r.get("/metrics").1,
+            &format!("{name}{{group=\"g\",host=\"{host}\"}}"),
+        )
+    };
+    let checks =
+        |r: &Running, h: &Engine| counter(r, "prefix_warden_kv_hash_checks_total", &h.base);
+    let disagreements =
+        |r: &Running, h: &Engine| counter(r, "prefix_warden_kv_hash_disagreements_total", &h.base);
+    r.wait_until("every host's prefix blocks checked", |r| {
+        hosts.iter().all(|h| checks(r, h).is_some_and(|n| n > 0.0))
+    });
+    let checked: Vec<f64> = hosts.iter().map(|h| checks(&r, h).unwrap()).collect();
+    assert_eq!(disagreements(&r, &hosts[0]), Some(0.0), "unset = unset");
+    assert_eq!(disagreements(&r, &hosts[1]), Some(0.0), "42 = 42");
+    let wrong = disagreements(&r, &hosts[2]).unwrap();
+    assert!(
+        wrong > 0.0 && wrong <= checked[2],
+        "{wrong} of {}",
+        checked[2]
+    );
+    // `prefix status`: the HASH DISAGREEMENTS column, and host 2 resident all the same.
+    r.wait_until("status shows the disagreements", |r| {
+        let out = crate::support::stdout(&crate::support::run_in(
+            d.path(),
+            &["status", "--url", &format!("http://{}", r.addr)],
+        ));
+        let row = |h: &Engine| {
+            out.lines()
+                .find(|l| l.contains(&h.base) && l.contains("cline-hermes-4"))
+                .map(|l| l.split_whitespace().rev().take(2).collect::<Vec<_>>())
+        };
+        out.contains("HASH DISAGREEMENTS")
+            && row(&hosts[0]) == Some(vec!["yes", "0"])
+            && row(&hosts[1]) == Some(vec!["yes", "0"])
+            && row(&hosts[2])
+                .is_some_and(|c| c[0] == "yes" && c[1].parse::<u64>().is_ok_and(|n| n > 0))
     });
 }
