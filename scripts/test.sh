@@ -140,6 +140,10 @@ step "fault scripts, short (longer runs: docs/reliability.md)"
 # An outside sqlite3 reader during daemon passes and kill -9s: no row lost; prefix backup.
 python3 scripts/faults.py outside-reader 20
 
+step "KV-cache event warm-ups, short (the figures in docs/reliability.md: scripts/bench-kv-warmups.py)"
+# 4 emulated vLLM hosts evicting at random: warmed blind, then only where evicted; same residency.
+python3 scripts/bench-kv-warmups.py --short
+
 step "traffic benchmark at 20,000 requests (the 1M-request figures in README.md: scripts/bench-traffic.sh)"
 scripts/bench-traffic.sh 20000
 
