@@ -585,7 +585,7 @@ fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
 /// with vLLM's chain under PYTHONHASHSEED unset, 42 and 7; the daemon expects unset, 42 and
 /// 42. The first two agree on every checked block; the third's disagreements are counted in
 /// /metrics and shown by `prefix status`, and the prefix is still resident there (tokens
-/// decide).
+/// decide). The WARN names the host and the prompt id, nothing of the prompt.
 #[test]
 fn a_daemon_expecting_another_hash_seed_counts_disagreements_and_shows_them() {
     use crate::daemon::{metric, Running};
@@ -602,7 +602,7 @@ fn a_daemon_expecting_another_hash_seed_counts_disagreements_and_shows_them() {
             "hash = \"sha256_cbor\"\nhash_seed = \"42\"\n".into()
         }
     });
-    let r = Running::start(d.path());
+    let mut r = Running::start(d.path());
     r.wait_until("ready", |r| r.get("/readyz").0 == 200);
     let counter = |r: &Running, name: &str, host: &str| {
         metric(
@@ -643,4 +643,28 @@ fn a_daemon_expecting_another_hash_seed_counts_disagreements_and_shows_them() {
             && row(&hosts[2])
                 .is_some_and(|c| c[0] == "yes" && c[1].parse::<u64>().is_ok_and(|n| n > 0))
     });
+    let warn = r.wait_log(
+        |l| l.contains("carry hashes other than"),
+        std::time::Duration::from_secs(30),
+    );
+    let v: Value = serde_json::from_str(&warn).unwrap();
+    assert_eq!(v["level"], "WARN", "{warn}");
+    assert_eq!(v["host"], hosts[2].base.as_str(), "{warn}");
+    assert_eq!(v["prompts"], "cline-hermes-4", "{warn}");
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "checks",
+            "disagreements",
+            "host",
+            "level",
+            "message",
+            "prompts",
+            "target",
+            "timestamp"
+        ],
+        "{warn}"
+    );
 }
