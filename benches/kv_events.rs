@@ -143,6 +143,7 @@ fn main() {
             events: ep,
             replay: None,
             topic: String::new(),
+            hash_seed: None,
         });
         pubs.push(s);
     }
@@ -237,6 +238,7 @@ fn main() {
             events: ep,
             replay: None,
             topic: String::new(),
+            hash_seed: None,
         }],
         vec![Prefix {
             id: "p".into(),

@@ -153,6 +153,10 @@ k8s_venv=target/k8s-venv
 }
 "$k8s_venv/bin/kubernetes-validate" --strict deploy/kubernetes/prefix-warden.yaml
 
+step "KV-cache event warm-ups, short (the figures in docs/reliability.md: scripts/bench-kv-warmups.py)"
+# 4 emulated vLLM hosts evicting at random: warmed blind, then only where evicted; same residency.
+python3 scripts/bench-kv-warmups.py --short
+
 step "traffic benchmark at 20,000 requests (the 1M-request figures in README.md: scripts/bench-traffic.sh)"
 scripts/bench-traffic.sh 20000
 

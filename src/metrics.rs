@@ -50,6 +50,8 @@ pub const CLUSTER_REPLICAS: &str = "prefix_warden_cluster_replicas";
 pub const CLUSTER_GROUP_HELD: &str = "prefix_warden_cluster_group_held";
 pub const CLUSTER_TICKS: &str = "prefix_warden_cluster_ticks_total";
 pub const ALERT_CLAIMS: &str = "prefix_warden_alert_claims_total";
+pub const KV_HASH_CHECKS: &str = "prefix_warden_kv_hash_checks_total";
+pub const KV_HASH_DISAGREEMENTS: &str = "prefix_warden_kv_hash_disagreements_total";
 
 /// Every metric the process exports (base names), for tests of rules and dashboards.
 pub const ALL: &[&str] = &[
@@ -97,6 +99,8 @@ pub const ALL: &[&str] = &[
     CLUSTER_GROUP_HELD,
     CLUSTER_TICKS,
     ALERT_CLAIMS,
+    KV_HASH_CHECKS,
+    KV_HASH_DISAGREEMENTS,
 ];
 
 /// Installs the global recorder and describes every metric. Call once per process.
@@ -275,6 +279,14 @@ fn describe() {
     describe_counter!(
         ALERT_CLAIMS,
         "Alert events this replica raised, by result of its claim in etcd (won: it delivers; lost: another replica delivered it; unavailable: etcd did not answer, delivered anyway)."
+    );
+    describe_counter!(
+        KV_HASH_CHECKS,
+        "Stored blocks of an engine host on a registered prefix's chain whose hash was compared with the one the configured hash (kv_events hash = sha256_cbor) gives them."
+    );
+    describe_counter!(
+        KV_HASH_DISAGREEMENTS,
+        "Of those, the blocks whose hash differed: the engine hashes with another seed, algorithm, extra keys or hash block size. Residency still follows tokens."
     );
 }
 

@@ -183,6 +183,9 @@ pub struct HostResidency {
     /// `gap_not_replayed`): the target is warmed blind.
     pub unknown: Option<String>,
     pub last_seq: Option<u64>,
+    /// Whether stored blocks' hashes are cross-checked (`hash = "sha256_cbor"`).
+    #[serde(default)]
+    pub hash_checked: bool,
     pub prompts: Vec<PromptResidency>,
 }
 
@@ -195,6 +198,9 @@ pub struct PromptResidency {
     /// Full blocks of the prefix but the one holding its last token: what a warm-up makes
     /// resident (unknown until the host's block size is).
     pub warmable_tokens: Option<usize>,
+    /// Stored blocks of the prefix whose hash was not the one the configured hash gives them.
+    #[serde(default)]
+    pub hash_disagreements: u64,
 }
 
 /// A summary of the status for people (`prefix status`), times relative to `now`.
@@ -348,6 +354,7 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
         "GPU TOKENS".into(),
         "OTHER".into(),
         "WARMABLE".into(),
+        "HASH DISAGREEMENTS".into(),
         "RESIDENT".into(),
     ]];
     for (name, g) in &st.warmups {
@@ -367,6 +374,11 @@ pub fn render(st: &Status, now: f64, md: bool) -> String {
                     p.other_tokens.to_string(),
                     p.warmable_tokens
                         .map_or_else(|| "-".into(), |w| w.to_string()),
+                    if h.hash_checked {
+                        p.hash_disagreements.to_string()
+                    } else {
+                        "-".into()
+                    },
                     resident.into(),
                 ]);
             }

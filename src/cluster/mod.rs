@@ -21,8 +21,8 @@
 //!   write. The chosen cost is *missed* warm-ups for the rest of an etcd outage longer than the
 //!   TTL, never duplicate ones (docs/reliability.md, "Running several replicas").
 //! - Takeover: a holder's keys vanish with its lease (TTL after it died, at once after a clean
-//!   stop, which revokes it); the next tick of the group's preferred replica takes it, or any
-//!   replica's tick after the group stayed free for one tick.
+//!   stop, which revokes it); the group's preferred replica takes it at its next pass (at most a
+//!   second) or tick, any replica at the group's tick once it stayed free for one tick.
 
 pub mod assign;
 pub mod etcd;
@@ -333,7 +333,46 @@ impl Cluster {
             etcd.delete_if_lease(&self.group_key(&g), lease).await?;
             tracing::info!(replica = %self.0.name, group = %g, "released a group the config no longer has");
         }
+        // Free groups this replica is preferred for are taken now, not at their next tick: a
+        // group whose holder died or handed it over is held again within a pass, so "nobody
+        // holds it" means trouble even for a group that ticks once a day.
+        for g in self.free_and_preferred() {
+            match etcd
+                .create(&self.group_key(&g), self.0.name.as_bytes(), lease)
+                .await?
+            {
+                None => {
+                    tracing::info!(replica = %self.0.name, group = %g, "took the group");
+                    let mut s = self.lock();
+                    s.seen_free.remove(&g);
+                    s.holders.insert(g.clone(), self.0.name.clone());
+                    s.holdings.insert(g);
+                }
+                Some(kv) => {
+                    let holder = String::from_utf8_lossy(&kv.value).into_owned();
+                    if !holder.is_empty() {
+                        self.lock().holders.insert(g, holder);
+                    }
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Groups nobody holds (as last read) whose preferred replica is this one, while it may
+    /// take them (registered, lease alive).
+    fn free_and_preferred(&self) -> Vec<String> {
+        let s = self.lock();
+        if !s.registered || s.valid_until.is_none_or(|t| Instant::now() >= t) {
+            return Vec::new();
+        }
+        let groups: Vec<&str> = s.groups.iter().map(String::as_str).collect();
+        let replicas: Vec<&str> = s.replicas.iter().map(String::as_str).collect();
+        assign::preferred(&groups, &replicas)
+            .into_iter()
+            .filter(|(g, r)| *r == self.0.name && !s.holders.contains_key(g))
+            .map(|(g, _)| g)
+            .collect()
     }
 
     /// The decision at `group`'s tick. Counted in `prefix_warden_cluster_ticks_total`.

@@ -8,9 +8,12 @@
 //!   batch from that seq on (`[identity, "", topic, seq, payload]`, the last 10,000 kept), then
 //!   the end marker `[identity, "", "", -1 as 8 bytes, ""]`.
 //! - [`KvBlocks`] turns the engine emulator's cache into block events: after each request the
-//!   full blocks of every live sequence are chained (`h = last 8 bytes of sha256(parent ‖
-//!   tokens)`), blocks that appeared are `BlockStored` (one event per run, its parent the block
-//!   before), blocks that went are `BlockRemoved`.
+//!   full blocks of every live sequence are chained with vLLM's `sha256_cbor` chain
+//!   ([`crate::kv_events::hash`], `NONE_HASH` from `--kv-hash-seed` as from the engine's
+//!   `PYTHONHASHSEED`, vLLM's fixed default when unset; published as the digest's last 8 bytes),
+//!   blocks that appeared are `BlockStored` (one event per run, its parent the block before),
+//!   blocks that went are `BlockRemoved`. `--engine sglang` publishes the same hashes (SGLang's
+//!   own are not reproduced).
 //! - `POST /admin/kv` (`{"evict": true}` every block evicted as an engine would, `{"clear":
 //!   true}` `AllBlocksCleared`, `{"drop_next": N}` the next N batches kept for replay but not
 //!   published: a gap a subscriber must fill).
@@ -19,8 +22,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
+use crate::kv_events::hash::{int_form, Digest32, NoneHashSeed, Sha256Cbor};
 use crate::kv_events::wire::{self, Batch, BlockHash, Encoding, Event, Medium};
 
 /// Batches kept for replay (vLLM's `buffer_steps` default).
@@ -33,6 +35,9 @@ pub struct KvEventsConfig {
     pub replay: Option<String>,
     pub topic: String,
     pub encoding: Encoding,
+    /// The emulated engine's `PYTHONHASHSEED` (`--kv-hash-seed`), which its block hashes
+    /// start from.
+    pub seed: NoneHashSeed,
 }
 
 enum Msg {
@@ -165,25 +170,15 @@ fn serve_replay(r: &zmq::Socket, buffer: &VecDeque<(u64, Vec<u8>)>, topic: &[u8]
 /// The block-level view of the engine emulator's cache, and its publisher.
 pub struct KvBlocks {
     publisher: Publisher,
+    hasher: Sha256Cbor,
     live: HashSet<BlockHash>,
 }
 
-fn block_hash(parent: Option<BlockHash>, tokens: &[u32]) -> BlockHash {
-    let mut h = Sha256::new();
-    h.update(parent.map_or(0, |p| p.0).to_be_bytes());
-    for t in tokens {
-        h.update(t.to_le_bytes());
-    }
-    let d = h.finalize();
-    let mut last = [0u8; 8];
-    last.copy_from_slice(&d[24..]);
-    BlockHash(u64::from_be_bytes(last))
-}
-
 impl KvBlocks {
-    pub fn new(publisher: Publisher) -> KvBlocks {
+    pub fn new(publisher: Publisher, seed: &NoneHashSeed) -> KvBlocks {
         KvBlocks {
             publisher,
+            hasher: Sha256Cbor::new(seed),
             live: HashSet::new(),
         }
     }
@@ -195,11 +190,12 @@ impl KvBlocks {
         let mut now: HashSet<BlockHash> = HashSet::new();
         let mut stored = Vec::new();
         for ids in sequences {
-            let mut parent = None;
+            let mut parent: Option<Digest32> = None;
             // A run of new blocks: one BlockStored.
             let mut run: Option<(Option<BlockHash>, Vec<BlockHash>, Vec<u32>)> = None;
             for tokens in ids.chunks_exact(bs) {
-                let h = block_hash(parent, tokens);
+                let digest = self.hasher.block(parent.as_ref(), tokens);
+                let h = int_form(&digest);
                 let new = !self.live.contains(&h) && now.insert(h);
                 if !new {
                     now.insert(h);
@@ -209,11 +205,13 @@ impl KvBlocks {
                         hs.push(h);
                         ts.extend_from_slice(tokens);
                     }
-                    (None, true) => run = Some((parent, vec![h], tokens.to_vec())),
+                    (None, true) => {
+                        run = Some((parent.as_ref().map(int_form), vec![h], tokens.to_vec()))
+                    }
                     (Some(_), false) => stored.push(run.take().expect("a run")),
                     (None, false) => {}
                 }
-                parent = Some(h);
+                parent = Some(digest);
             }
             stored.extend(run);
         }

@@ -156,6 +156,11 @@ pub struct EmulateArgs {
     /// Events as positional arrays, as vLLM releases before tagged maps published them
     #[arg(long, requires = "kv_events")]
     pub kv_positional: bool,
+    /// The emulated engine's PYTHONHASHSEED: its block hashes (vLLM's sha256_cbor chain) start
+    /// from NONE_HASH = sha256_cbor(SEED). Unset: vLLM's default when PYTHONHASHSEED is unset
+    /// (the seed "vllm-none-hash", vLLM 0.34)
+    #[arg(long, value_name = "SEED", requires = "kv_events")]
+    pub kv_hash_seed: Option<String>,
 }
 
 /// How block hashes go on the wire.
@@ -238,9 +243,10 @@ impl Emulator {
                     "--kv-events: only engines (--engine vllm or sglang) publish KV-cache events"
                         .into(),
                 )),
-                (Some(k), _) => Some(kv_publish::KvBlocks::new(kv_publish::Publisher::start(
-                    k.clone(),
-                )?)),
+                (Some(k), _) => Some(kv_publish::KvBlocks::new(
+                    kv_publish::Publisher::start(k.clone())?,
+                    &k.seed,
+                )),
             };
         let state = State {
             tokenizer,
@@ -341,6 +347,11 @@ pub fn run(config_path: &Path, args: EmulateArgs) -> Result<()> {
     let config = crate::config::Config::load(config_path)?;
     let rules = CacheRules::load(&config.cache_rules)?;
     let registry = Arc::new(Registry::new(&config));
+    let seed = match &args.kv_hash_seed {
+        None => crate::kv_events::hash::NoneHashSeed::unset(),
+        Some(s) => crate::kv_events::hash::NoneHashSeed::pythonhashseed(s)
+            .map_err(|e| Error::Other(format!("--kv-hash-seed: {e}")))?,
+    };
     let cfg = EmulatorConfig {
         tokenizer: args.tokenizer,
         engine: args.engine,
@@ -355,6 +366,7 @@ pub fn run(config_path: &Path, args: EmulateArgs) -> Result<()> {
                 int_hashes: args.kv_hashes == KvHashes::Int,
                 sglang: args.engine == Engine::Sglang,
             },
+            seed,
         }),
     };
     let emulator = Emulator::new(registry, rules, cfg.clone())?;

@@ -6,11 +6,14 @@
 //! (the codec loses nothing it keeps); the index keeps only blocks on the registered prefix's
 //! chain (at most its block count per medium and group of a stored event, so here at most
 //! the events' block count) and never more than `residency::MAX_KEPT`; resident tokens never
-//! exceed the prefix.
+//! exceed the prefix; with a hash check (vLLM's `sha256_cbor` chain), no more blocks are checked
+//! than stored blocks were read, none disagrees more than it was checked, and residency is the
+//! same as without the check (tokens decide).
 //!
 //! Seeds (`fuzz/corpus/kv_events/`): the batches `scripts/reference/kv_events_wire.py encode DIR`
 //! writes with vLLM's and SGLang's own encoders, each behind 8 bytes of seq (5).
 
+use crate::kv_events::hash::{NoneHashSeed, Sha256Cbor};
 use crate::kv_events::residency::{Host, Prefix, MAX_KEPT};
 use crate::kv_events::wire::{self, Encoding, Medium};
 
@@ -32,15 +35,36 @@ pub fn check(data: &[u8]) {
         assert_eq!(again.events, batch.events, "the codec lost an event");
     }
     let prefix: Vec<u32> = (0..64).collect();
-    let mut host = Host::new(vec![Prefix {
+    let prefixes = vec![Prefix {
         id: "p".into(),
         ids: prefix.clone(),
-    }]);
-    host.apply(seq, &batch);
-    host.apply(seq.wrapping_add(1), &batch);
-    host.apply(seq, &batch);
+    }];
+    let mut host = Host::new(prefixes.clone());
+    let mut checked = Host::new(prefixes).with_hash_check(Sha256Cbor::new(&NoneHashSeed::unset()));
+    for h in [&mut host, &mut checked] {
+        h.apply(seq, &batch);
+        h.apply(seq.wrapping_add(1), &batch);
+        h.apply(seq, &batch);
+    }
     assert!(host.kept_blocks() <= MAX_KEPT);
     for m in [Medium::Gpu, Medium::Other] {
         assert!(host.resident_tokens(0, m) <= prefix.len());
+        assert_eq!(
+            checked.resident_tokens(0, m),
+            host.resident_tokens(0, m),
+            "the hash check changed residency"
+        );
     }
+    let stored: u64 = batch
+        .events
+        .iter()
+        .map(|e| match e {
+            wire::Event::Stored { hashes, .. } => hashes.len() as u64,
+            _ => 0,
+        })
+        .sum();
+    let c = checked.counts;
+    assert!(c.hash_checks <= 2 * stored, "{c:?}, {stored} stored");
+    assert!(c.hash_disagreements <= c.hash_checks, "{c:?}");
+    assert_eq!(host.counts.hash_checks, 0);
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::kv_events::hash::NoneHashSeed;
 use crate::kv_events::residency::{Counts, Host, Prefix};
 use crate::kv_events::wire::Medium;
 
@@ -25,6 +26,9 @@ pub struct HostSpec {
     /// The ROUTER replay endpoint, when the engine has one.
     pub replay: Option<String>,
     pub topic: String,
+    /// Cross-check each stored block's hash with vLLM's `sha256_cbor` chain under this seed
+    /// (`hash = "sha256_cbor"`, `hash_seed`); `None`: tokens only.
+    pub hash_seed: Option<NoneHashSeed>,
 }
 
 /// Why a host's residency is not known.
@@ -57,6 +61,8 @@ pub struct PrefixResidency {
     /// Full blocks of the prefix, without the block holding its last token (engines never
     /// serve that one from cache): what a warm-up can make resident.
     pub warmable_tokens: Option<usize>,
+    /// Stored blocks of the prefix whose hash was not the expected one (hash check only).
+    pub hash_disagreements: u64,
 }
 
 /// A host as the rest of the daemon sees it.
@@ -66,6 +72,8 @@ pub struct HostView {
     pub last_seq: Option<u64>,
     pub prefixes: Vec<PrefixResidency>,
     pub counts: Counts,
+    /// Whether the host's block hashes are cross-checked.
+    pub hash_checked: bool,
 }
 
 impl HostView {
@@ -76,6 +84,7 @@ impl HostView {
                 gpu_tokens: h.resident_tokens(i, Medium::Gpu),
                 other_tokens: h.resident_tokens(i, Medium::Other),
                 warmable_tokens: h.warmable_tokens(i),
+                hash_disagreements: h.hash_disagreements(i),
             })
             .collect();
         HostView {
@@ -83,6 +92,7 @@ impl HostView {
             last_seq: h.last_seq(),
             prefixes,
             counts: h.counts,
+            hash_checked: h.hash_checked(),
         }
     }
 }
@@ -226,6 +236,7 @@ pub fn for_warmup(
             events: k.endpoint.clone(),
             replay: k.replay.clone(),
             topic: k.topic.clone(),
+            hash_seed: k.hash_check_seed(),
         })
         .collect();
     let r = Residency::start(

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::kv_events::hash::Sha256Cbor;
 use crate::kv_events::residency::{Applied, Host, Prefix};
 use crate::kv_events::wire::{self, MAX_PAYLOAD};
 
@@ -46,7 +47,13 @@ struct Conn {
     probed_at: Option<Instant>,
     /// A gap replay could not fill: unknown until events arrive again.
     lost: bool,
+    /// Hash disagreements per prefix when last logged, and when: a WARN at most every
+    /// [`WARN_EVERY`] per host, naming the prompts whose count rose.
+    warned: (Vec<u64>, Option<Instant>),
 }
+
+/// How often a host's hash disagreements may be logged.
+pub const WARN_EVERY: Duration = Duration::from_secs(60);
 
 pub(super) fn run(
     shared: Arc<Shared>,
@@ -59,12 +66,16 @@ pub(super) fn run(
     let mut conns: Vec<Conn> = specs
         .into_iter()
         .map(|spec| Conn {
-            spec,
             sub: None,
-            host: Host::new(prefixes.clone()),
+            host: match &spec.hash_seed {
+                Some(seed) => Host::new(prefixes.clone()).with_hash_check(Sha256Cbor::new(seed)),
+                None => Host::new(prefixes.clone()),
+            },
+            spec,
             alive_at: None,
             probed_at: None,
             lost: false,
+            warned: (vec![0; prefixes.len()], None),
         })
         .collect();
     while !stop.load(Ordering::Relaxed) {
@@ -232,7 +243,39 @@ fn probe(ctx: &zmq::Context, c: &mut Conn, shared: &Shared) {
     replay(ctx, c, from, PROBE_TIMEOUT, shared);
 }
 
-fn publish(c: &Conn, shared: &Shared, stale_after: Duration) {
+/// A WARN when a prefix's hash disagreements rose (host and prompt ids only: no tokens, no
+/// hashes), at most every [`WARN_EVERY`].
+fn warn_disagreements(c: &mut Conn) {
+    if c.warned.1.is_some_and(|t| t.elapsed() < WARN_EVERY) {
+        return;
+    }
+    let now: Vec<u64> = (0..c.host.prefixes().len())
+        .map(|i| c.host.hash_disagreements(i))
+        .collect();
+    let rose: Vec<&str> = now
+        .iter()
+        .zip(&c.warned.0)
+        .enumerate()
+        .filter(|(_, (n, was))| n > was)
+        .map(|(i, _)| c.host.prefixes()[i].id.as_str())
+        .collect();
+    if rose.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        host = %c.spec.name,
+        prompts = %rose.join(","),
+        disagreements = c.host.counts.hash_disagreements,
+        checks = c.host.counts.hash_checks,
+        "kv events: stored blocks of registered prefixes carry hashes other than the configured sha256_cbor chain gives them (another seed, algorithm, extra keys or hash block size); residency still follows their tokens"
+    );
+    c.warned = (now, Some(Instant::now()));
+}
+
+fn publish(c: &mut Conn, shared: &Shared, stale_after: Duration) {
+    if c.host.hash_checked() {
+        warn_disagreements(c);
+    }
     let unknown = if c.lost {
         Some(Unknown::GapNotReplayed)
     } else {

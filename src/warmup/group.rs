@@ -536,6 +536,7 @@ impl Group {
                 host: host.clone(),
                 unknown: v.unknown.map(|u| u.label().to_string()),
                 last_seq: v.last_seq,
+                hash_checked: v.hash_checked,
                 prompts: v
                     .prefixes
                     .iter()
@@ -544,6 +545,7 @@ impl Group {
                         gpu_tokens: p.gpu_tokens,
                         other_tokens: p.other_tokens,
                         warmable_tokens: p.warmable_tokens,
+                        hash_disagreements: p.hash_disagreements,
                     })
                     .collect(),
             })
@@ -556,6 +558,12 @@ impl Group {
                 .absolute(v.counts.events);
             metrics::counter!(KV_DROPPED_BLOCKS, "group" => group.clone(), "host" => host.clone())
                 .absolute(v.counts.dropped_blocks);
+            if v.hash_checked {
+                metrics::counter!(KV_HASH_CHECKS, "group" => group.clone(), "host" => host.clone())
+                    .absolute(v.counts.hash_checks);
+                metrics::counter!(KV_HASH_DISAGREEMENTS, "group" => group.clone(), "host" => host.clone())
+                    .absolute(v.counts.hash_disagreements);
+            }
             for p in &v.prefixes {
                 for (medium, tokens) in [("gpu", p.gpu_tokens), ("other", p.other_tokens)] {
                     metrics::gauge!(KV_RESIDENT_TOKENS, "group" => group.clone(), "prompt" => p.id.clone(), "tokenizer" => tokenizer.clone(), "host" => host.clone(), "medium" => medium)

@@ -1,8 +1,10 @@
 //! The KV-cache event wire format (issue #22) against the engines' own definitions: vLLM's and
 //! SGLang's msgspec structs, loaded from their official wheels by
 //! `scripts/reference/kv_events_wire.py`, encode batches that prefix-warden decodes to the
-//! same events, and decode what prefix-warden encodes to the events it meant. The venv
-//! (msgspec) and the wheels (`pip download --no-deps`) are made here, under `target/`.
+//! same events, and decode what prefix-warden encodes to the events it meant; vLLM's own
+//! `sha256_cbor` block-hash chain (`scripts/reference/kv_block_hash.py`) hashes generated
+//! sequences as `kv_events::hash` does. The venv (msgspec, cbor2) and the wheels (`pip
+//! download --no-deps`) are made here, under `target/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,6 +15,8 @@ use serde_json::{json, Value};
 use crate::support::root;
 
 const MSGSPEC: &str = "msgspec==0.23.0";
+/// vLLM's `sha256_cbor` serializer (vLLM requires it unpinned).
+const CBOR2: &str = "cbor2==6.3.0";
 const WHEELS: [&str; 2] = ["vllm==0.34.0", "sglang==0.5.23"];
 
 fn run(cmd: &mut Command) -> String {
@@ -41,6 +45,7 @@ fn reference() -> (PathBuf, PathBuf) {
         "-q",
         "--disable-pip-version-check",
         MSGSPEC,
+        CBOR2,
     ]));
     let wheels = target.join("kv-events-wheels");
     run(Command::new(&python)
@@ -208,6 +213,68 @@ fn the_engines_structs_and_prefix_warden_read_each_others_batches() {
     assert!(out.contains("decoded 3"), "{out}");
 }
 
+/// vLLM's `init_none_hash` and `request_block_hasher`, run from its wheel over generated
+/// sequences and seeds (`kv_block_hash.py`), against `kv_events::hash`: every `NONE_HASH`,
+/// every block's digest and its int form equal.
+#[test]
+fn vllms_sha256_cbor_chain_and_prefix_wardens_agree_on_generated_sequences() {
+    use prefix_warden::kv_events::hash::{int_form, NoneHashSeed, Sha256Cbor};
+    let (python, wheels) = reference();
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("hashes.json");
+    let said = run(Command::new(&python)
+        .arg(root().join("scripts/reference/kv_block_hash.py"))
+        .arg(&wheels)
+        .arg(&out)
+        .args(["1000", "22"]));
+    assert!(said.contains("hashed 1000 cases"), "{said}");
+    let cases = read_json(&out);
+    let hex = |d: &[u8; 32]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut blocks = 0;
+    let mut seeded = 0;
+    for (i, c) in cases.as_array().unwrap().iter().enumerate() {
+        let seed = match c["seed"].as_str() {
+            None => NoneHashSeed::unset(),
+            Some(s) => {
+                seeded += 1;
+                NoneHashSeed::pythonhashseed(s).unwrap_or_else(|e| panic!("case {i}: {e}"))
+            }
+        };
+        let h = Sha256Cbor::new(&seed);
+        assert_eq!(hex(h.none_hash()), c["none_hash"], "case {i}: NONE_HASH");
+        let ids: Vec<u32> = c["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| u32::try_from(v.as_u64().unwrap()).unwrap())
+            .collect();
+        let bs = c["block_size"].as_u64().unwrap() as usize;
+        let chain = h.chain(&ids, bs);
+        let want: Vec<&str> = c["hashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let got: Vec<String> = chain.iter().map(hex).collect();
+        assert_eq!(got, want, "case {i}: block size {bs}, {} ids", ids.len());
+        let ints: Vec<u64> = chain.iter().map(|d| int_form(d).0).collect();
+        let want_ints: Vec<u64> = c["ints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(ints, want_ints, "case {i}: int form");
+        blocks += chain.len();
+    }
+    // The generator reached what the comparison is for.
+    assert!(
+        blocks > 1000 && seeded > 300,
+        "{blocks} blocks, {seeded} seeded"
+    );
+}
+
 /// One `prefix emulate --engine vllm` publishing KV-cache events, with a replay socket.
 struct Engine {
     child: std::process::Child,
@@ -218,6 +285,11 @@ struct Engine {
 
 impl Engine {
     fn start(dir: &Path) -> Engine {
+        Engine::start_with(dir, &[])
+    }
+
+    /// With more `prefix emulate` arguments (`--kv-hash-seed`).
+    fn start_with(dir: &Path, extra: &[&str]) -> Engine {
         let (http, events, replay) = (
             crate::support::free_port(),
             crate::support::free_port(),
@@ -238,6 +310,7 @@ impl Engine {
             ])
             .args(["--listen", &format!("127.0.0.1:{http}")])
             .args(["--kv-events", &events, "--kv-replay", &replay])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -314,6 +387,7 @@ fn three_emulated_vllm_hosts_residency_eviction_gap_replay_and_a_dead_publisher(
             events: h.events.clone(),
             replay: Some(h.replay.clone()),
             topic: String::new(),
+            hash_seed: None,
         })
         .collect();
     let r = Residency::start(
@@ -384,33 +458,33 @@ impl Engine {
     }
 }
 
-/// The issue's "Done when": a daemon warming three emulated vLLM hosts that publish their
-/// KV-cache events skips hosts where the prefix is resident; when one host evicts it, the next
-/// tick warms only that one; a dead publisher's host is reported unknown in /metrics.
-#[test]
-fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
-    use crate::daemon::{metric, write_config, Running};
-    let d = crate::support::scratch();
+/// The daemon config of the engine tests: a `vllm` group `g` warming `cline-hermes-4` on
+/// `hosts` every 2 s, each host's `[[warmup.kv_events]]` entry with `entry(i)` appended.
+fn write_engine_config(dir: &Path, hosts: &[Engine], entry: impl Fn(usize) -> String) {
+    use crate::daemon::write_config;
     // The emulated engine's chat template (src/emulator/engine.rs), so the prefix ids the
     // daemon matches are the ids the emulator caches, as a real engine's template would be.
     std::fs::write(
-        d.path().join("templates/emulator.jinja"),
+        dir.join("templates/emulator.jinja"),
         "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}",
     )
     .unwrap();
-    let hosts: Vec<Engine> = (0..3).map(|_| Engine::start(d.path())).collect();
     let doc = json!({"live": "blue", "colors": {"blue": {"targets": hosts.iter().map(|h| h.base.clone()).collect::<Vec<_>>()}}});
-    std::fs::write(d.path().join("live.json"), doc.to_string()).unwrap();
+    std::fs::write(dir.join("live.json"), doc.to_string()).unwrap();
     let publishers: String = hosts
         .iter()
-        .map(|h| {
+        .enumerate()
+        .map(|(i, h)| {
             format!(
-                "\n[[warmup.kv_events]]\ntarget = \"{}\"\nendpoint = \"{}\"\nreplay = \"{}\"\n",
-                h.base, h.events, h.replay
+                "\n[[warmup.kv_events]]\ntarget = \"{}\"\nendpoint = \"{}\"\nreplay = \"{}\"\n{}",
+                h.base,
+                h.events,
+                h.replay,
+                entry(i)
             )
         })
         .collect();
-    write_config(d.path(), &["openai/o200k_base"], "", |c| {
+    write_config(dir, &["openai/o200k_base"], "", |c| {
         let c = c[..c.find("[emulator]").unwrap_or(c.len())].to_string();
         let o200k = c
             .split("[[tokenizer]]")
@@ -431,6 +505,17 @@ fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
              lookup = {{ backend = \"file\", path = \"live.json\" }}\n{publishers}"
         )
     });
+}
+
+/// The issue's "Done when": a daemon warming three emulated vLLM hosts that publish their
+/// KV-cache events skips hosts where the prefix is resident; when one host evicts it, the next
+/// tick warms only that one; a dead publisher's host is reported unknown in /metrics.
+#[test]
+fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
+    use crate::daemon::{metric, Running};
+    let d = crate::support::scratch();
+    let hosts: Vec<Engine> = (0..3).map(|_| Engine::start(d.path())).collect();
+    write_engine_config(d.path(), &hosts, |_| String::new());
     let r = Running::start(d.path());
     r.wait_until("ready", |r| r.get("/readyz").0 == 200);
     let resident = |r: &Running, host: &str| {
@@ -494,4 +579,92 @@ fn the_next_tick_warms_only_the_host_that_evicted_the_prefix() {
             &format!("prefix_warden_kv_host_known{{group=\"g\",host=\"{dead}\"}}"),
         ) == Some(0.0)
     });
+}
+
+/// The hash cross-check (`hash = "sha256_cbor"`): three emulated vLLM hosts hash their blocks
+/// with vLLM's chain under PYTHONHASHSEED unset, 42 and 7; the daemon expects unset, 42 and
+/// 42. The first two agree on every checked block; the third's disagreements are counted in
+/// /metrics and shown by `prefix status`, and the prefix is still resident there (tokens
+/// decide). The WARN names the host and the prompt id, nothing of the prompt.
+#[test]
+fn a_daemon_expecting_another_hash_seed_counts_disagreements_and_shows_them() {
+    use crate::daemon::{metric, Running};
+    let d = crate::support::scratch();
+    let hosts = [
+        Engine::start(d.path()),
+        Engine::start_with(d.path(), &["--kv-hash-seed", "42"]),
+        Engine::start_with(d.path(), &["--kv-hash-seed", "7"]),
+    ];
+    write_engine_config(d.path(), &hosts, |i| {
+        if i == 0 {
+            "hash = \"sha256_cbor\"\n".into()
+        } else {
+            "hash = \"sha256_cbor\"\nhash_seed = \"42\"\n".into()
+        }
+    });
+    let mut r = Running::start(d.path());
+    r.wait_until("ready", |r| r.get("/readyz").0 == 200);
+    let counter = |r: &Running, name: &str, host: &str| {
+        metric(
+            &r.get("/metrics").1,
+            &format!("{name}{{group=\"g\",host=\"{host}\"}}"),
+        )
+    };
+    let checks =
+        |r: &Running, h: &Engine| counter(r, "prefix_warden_kv_hash_checks_total", &h.base);
+    let disagreements =
+        |r: &Running, h: &Engine| counter(r, "prefix_warden_kv_hash_disagreements_total", &h.base);
+    r.wait_until("every host's prefix blocks checked", |r| {
+        hosts.iter().all(|h| checks(r, h).is_some_and(|n| n > 0.0))
+    });
+    let checked: Vec<f64> = hosts.iter().map(|h| checks(&r, h).unwrap()).collect();
+    assert_eq!(disagreements(&r, &hosts[0]), Some(0.0), "unset = unset");
+    assert_eq!(disagreements(&r, &hosts[1]), Some(0.0), "42 = 42");
+    let wrong = disagreements(&r, &hosts[2]).unwrap();
+    assert!(
+        wrong > 0.0 && wrong <= checked[2],
+        "{wrong} of {}",
+        checked[2]
+    );
+    // `prefix status`: the HASH DISAGREEMENTS column, and host 2 resident all the same.
+    r.wait_until("status shows the disagreements", |r| {
+        let out = crate::support::stdout(&crate::support::run_in(
+            d.path(),
+            &["status", "--url", &format!("http://{}", r.addr)],
+        ));
+        let row = |h: &Engine| {
+            out.lines()
+                .find(|l| l.contains(&h.base) && l.contains("cline-hermes-4"))
+                .map(|l| l.split_whitespace().rev().take(2).collect::<Vec<_>>())
+        };
+        out.contains("HASH DISAGREEMENTS")
+            && row(&hosts[0]) == Some(vec!["yes", "0"])
+            && row(&hosts[1]) == Some(vec!["yes", "0"])
+            && row(&hosts[2])
+                .is_some_and(|c| c[0] == "yes" && c[1].parse::<u64>().is_ok_and(|n| n > 0))
+    });
+    let warn = r.wait_log(
+        |l| l.contains("carry hashes other than"),
+        std::time::Duration::from_secs(30),
+    );
+    let v: Value = serde_json::from_str(&warn).unwrap();
+    assert_eq!(v["level"], "WARN", "{warn}");
+    assert_eq!(v["host"], hosts[2].base.as_str(), "{warn}");
+    assert_eq!(v["prompts"], "cline-hermes-4", "{warn}");
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "checks",
+            "disagreements",
+            "host",
+            "level",
+            "message",
+            "prompts",
+            "target",
+            "timestamp"
+        ],
+        "{warn}"
+    );
 }

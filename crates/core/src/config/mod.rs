@@ -669,6 +669,31 @@ mod tests {
     }
 
     #[test]
+    fn kv_events_hash_and_seed_are_validated() {
+        let w = "[[warmup]]\ngroup = \"g\"\nschedule = \"* * * * *\"\nprovider = \"vllm\"\nmodel = \"m\"\nprompts = [\"p\"]\nlookup = { backend = \"file\", path = \"x\" }\n[[warmup.kv_events]]\ntarget = \"http://h\"\nendpoint = \"tcp://h:5557\"\n";
+        let seed = |c: &Config| c.warmups[0].0.kv_events[0].hash_check_seed();
+        assert_eq!(seed(&parse(w).unwrap()), None, "no hash: tokens only");
+        let c = parse(&format!("{w}hash = \"sha256_cbor\"\n")).unwrap();
+        assert_eq!(
+            seed(&c).unwrap().as_str(),
+            crate::kv_events::hash::DEFAULT_SEED
+        );
+        let c = parse(&format!("{w}hash = \"sha256_cbor\"\nhash_seed = \"42\"\n")).unwrap();
+        assert_eq!(seed(&c).unwrap().as_str(), "42");
+        for (extra, want) in [
+            ("hash_seed = \"42\"\n", "hash_seed without hash"),
+            (
+                "hash = \"sha256_cbor\"\nhash_seed = \"4294967296\"\n",
+                "not a PYTHONHASHSEED",
+            ),
+            ("hash = \"xxhash\"\n", "unknown variant `xxhash`"),
+        ] {
+            let e = parse(&format!("{w}{extra}")).unwrap_err().to_string();
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+    }
+
+    #[test]
     fn relative_paths_resolve_against_the_config_dir() {
         let c = parse("[[tokenizer]]\nid = \"a/b\"\nprovider = \"a\"\nformat = \"hf-json\"\nfile = \"t/x.json\"\nsha256 = \"unpinned\"\n").unwrap();
         assert_eq!(c.tokenizers[0].file, Path::new("/etc/pw/t/x.json"));

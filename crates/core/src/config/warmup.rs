@@ -106,6 +106,33 @@ pub struct KvEventsEntry {
     pub replay: Option<String>,
     #[serde(default)]
     pub topic: String,
+    /// The engine's block hash (`--prefix-caching-hash-algo`), when the daemon should
+    /// reproduce it and count stored blocks whose hash disagrees; absent: tokens only.
+    #[serde(default)]
+    pub hash: Option<KvHash>,
+    /// The engine's `PYTHONHASHSEED` (`random` or an integer 0..=4294967295); absent: unset,
+    /// vLLM's fixed default seed. Only with `hash`.
+    #[serde(default)]
+    pub hash_seed: Option<String>,
+}
+
+/// Block hashes the daemon can reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvHash {
+    /// vLLM's `sha256_cbor`: sha256 of the canonical CBOR of (parent, tokens, extra keys).
+    Sha256Cbor,
+}
+
+impl KvEventsEntry {
+    /// The seed to cross-check hashes with, when `hash` is set (validated first).
+    pub fn hash_check_seed(&self) -> Option<crate::kv_events::hash::NoneHashSeed> {
+        use crate::kv_events::hash::NoneHashSeed;
+        match (self.hash?, &self.hash_seed) {
+            (KvHash::Sha256Cbor, None) => Some(NoneHashSeed::unset()),
+            (KvHash::Sha256Cbor, Some(s)) => NoneHashSeed::pythonhashseed(s).ok(),
+        }
+    }
 }
 
 /// Publishers one group may subscribe to.
@@ -204,6 +231,23 @@ impl WarmupConfig {
                             ),
                         ));
                     }
+                }
+                match (&k.hash, &k.hash_seed) {
+                    (None, Some(_)) => {
+                        return Err((
+                            "kv_events",
+                            format!(
+                                "entry {}: hash_seed without hash (set hash = \"sha256_cbor\")",
+                                i + 1
+                            ),
+                        ))
+                    }
+                    (Some(_), Some(seed)) => {
+                        crate::kv_events::hash::NoneHashSeed::pythonhashseed(seed).map_err(
+                            |e| ("kv_events", format!("entry {}: hash_seed: {e}", i + 1)),
+                        )?;
+                    }
+                    _ => {}
                 }
                 if self.kv_events[..i].iter().any(|o| o.target == k.target) {
                     return Err(("kv_events", format!("entry {}: target named twice", i + 1)));

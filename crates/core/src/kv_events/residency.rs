@@ -12,6 +12,13 @@
 //! times the block size. Only full blocks are ever cached; a prefix shorter than one block is
 //! never resident (`prefix check` warns about it).
 //!
+//! Hash cross-check ([`Host::with_hash_check`]): where the engine's hash can be reproduced
+//! (vLLM's `sha256_cbor` with a known seed, [`super::hash`]), every stored block that matches a
+//! registered prefix's tokens is also compared with the hash the prefix's chain gives it at its
+//! depth; a difference is counted as a disagreement (the engine hashes differently than
+//! configured: another seed or algorithm, extra keys such as a LoRA or a cache salt, or another
+//! hash block size). Tokens still decide residency: the hash only reports.
+//!
 //! Sequence numbers: a batch whose `seq` is the next one is applied; an older one is a duplicate
 //! (a replay overlapping what arrived) and skipped; a newer one is a gap, which the caller fills
 //! from the publisher's replay socket, or else reports the host as unknown. A `seq` far behind
@@ -20,6 +27,7 @@
 
 use std::collections::HashMap;
 
+use super::hash::{int_form, Sha256Cbor};
 use super::wire::{Batch, BlockHash, Event, Medium};
 
 /// Most blocks kept per host.
@@ -52,6 +60,21 @@ pub struct Counts {
     /// Events whose block size differs from the host's first one.
     pub block_size_mismatches: u64,
     pub restarts: u64,
+    /// Stored blocks on a registered prefix's chain whose hash was compared with the expected
+    /// one (only with a hash check).
+    pub hash_checks: u64,
+    /// Of those, the ones whose hash differed.
+    pub hash_disagreements: u64,
+}
+
+/// The expected hashes of each prefix's blocks.
+struct HashCheck {
+    hasher: Sha256Cbor,
+    /// Per prefix, the int form of each full block's hash at the host's block size; computed
+    /// when the block size is known.
+    expected: Option<Vec<Vec<BlockHash>>>,
+    /// Per prefix, blocks whose hash differed.
+    disagreements: Vec<u64>,
 }
 
 /// What applying one frame did.
@@ -78,6 +101,7 @@ pub struct Host {
     groups: Vec<u32>,
     last_seq: Option<u64>,
     pub counts: Counts,
+    hash_check: Option<HashCheck>,
 }
 
 /// How far behind the last seq a batch must be to mean a restarted publisher rather than a
@@ -94,7 +118,32 @@ impl Host {
             groups: Vec::new(),
             last_seq: None,
             counts: Counts::default(),
+            hash_check: None,
         }
+    }
+
+    /// Also compares each stored block on a registered prefix's chain with the hash `hasher`
+    /// gives it (see the module doc).
+    pub fn with_hash_check(mut self, hasher: Sha256Cbor) -> Host {
+        self.hash_check = Some(HashCheck {
+            hasher,
+            expected: None,
+            disagreements: vec![0; self.prefixes.len()],
+        });
+        self
+    }
+
+    /// Blocks of prefix `i` whose hash differed from the expected one (0 without a check).
+    pub fn hash_disagreements(&self, i: usize) -> u64 {
+        self.hash_check
+            .as_ref()
+            .and_then(|c| c.disagreements.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    /// Whether the host's hashes are cross-checked.
+    pub fn hash_checked(&self) -> bool {
+        self.hash_check.is_some()
     }
 
     /// The block size the host's events use, once one arrived.
@@ -167,6 +216,19 @@ impl Host {
                 if !self.groups.contains(group) {
                     self.groups.push(*group);
                 }
+                if let Some(c) = &mut self.hash_check {
+                    if c.expected.is_none() {
+                        c.expected = Some(
+                            self.prefixes
+                                .iter()
+                                .map(|p| {
+                                    let chain = c.hasher.chain(&p.ids, bs as usize);
+                                    chain.iter().map(int_form).collect()
+                                })
+                                .collect(),
+                        );
+                    }
+                }
                 let (mut depth, mut candidates) = match parent {
                     None => (0u32, (0..self.prefixes.len() as u32).collect::<Vec<_>>()),
                     Some(p) => match self.kept.get(&(*medium, *group, *p)) {
@@ -187,7 +249,12 @@ impl Host {
                             .get(start..start + bs)
                             .is_some_and(|b| b == tokens)
                     });
-                    if candidates.is_empty() || self.kept.len() >= MAX_KEPT {
+                    if candidates.is_empty() {
+                        self.counts.dropped_blocks += (hashes.len() - i) as u64;
+                        return;
+                    }
+                    self.check_hash(*h, depth, &candidates);
+                    if self.kept.len() >= MAX_KEPT {
                         self.counts.dropped_blocks += (hashes.len() - i) as u64;
                         return;
                     }
@@ -232,6 +299,26 @@ impl Host {
                 }
             }
             Event::AllCleared => self.clear(),
+        }
+    }
+
+    /// Compares a matched block's hash with the one the candidates' chain gives it at `depth`
+    /// (the candidates share every token up to there, so one chain answers for all).
+    fn check_hash(&mut self, h: BlockHash, depth: u32, candidates: &[u32]) {
+        let Some(c) = &mut self.hash_check else {
+            return;
+        };
+        let want = c
+            .expected
+            .as_ref()
+            .and_then(|e| e.get(candidates[0] as usize))
+            .and_then(|chain| chain.get(depth as usize));
+        self.counts.hash_checks += 1;
+        if want != Some(&h) {
+            self.counts.hash_disagreements += 1;
+            for &i in candidates {
+                c.disagreements[i as usize] += 1;
+            }
         }
     }
 
@@ -361,6 +448,43 @@ mod tests {
         h.reset();
         assert_eq!(h.resident_tokens(0, Medium::Gpu), 0);
         assert_eq!(h.apply(9, &batch(vec![])), Applied::Applied);
+    }
+
+    #[test]
+    fn the_hash_check_counts_blocks_whose_hash_is_not_the_chains() {
+        use crate::kv_events::hash::{NoneHashSeed, Sha256Cbor};
+        let seed = NoneHashSeed::pythonhashseed("7").unwrap();
+        let hasher = Sha256Cbor::new(&seed);
+        let ids: Vec<u32> = (0..10).collect();
+        let chain: Vec<u64> = hasher
+            .chain(&ids, 4)
+            .iter()
+            .map(|d| int_form(d).0)
+            .collect();
+        let mut h = host().with_hash_check(hasher.clone());
+        // The engine's own hashes: agreed.
+        h.apply(0, &batch(vec![stored(&chain, None, 0..8)]));
+        assert_eq!((h.counts.hash_checks, h.counts.hash_disagreements), (2, 0));
+        // Another seed's first block: still resident (tokens decide), but a disagreement, for
+        // both prefixes that start with it; the second block hangs off it and is checked
+        // against the chain too.
+        let other = Sha256Cbor::new(&NoneHashSeed::unset());
+        let theirs: Vec<u64> = other.chain(&ids, 4).iter().map(|d| int_form(d).0).collect();
+        h.apply(
+            1,
+            &batch(vec![Event::AllCleared, stored(&theirs, None, 0..8)]),
+        );
+        assert_eq!((h.counts.hash_checks, h.counts.hash_disagreements), (4, 2));
+        assert_eq!(h.resident_tokens(0, Medium::Gpu), 8);
+        assert_eq!((h.hash_disagreements(0), h.hash_disagreements(1)), (2, 1));
+        // Blocks off every prefix's chain are not checked.
+        h.apply(2, &batch(vec![stored(&[99], None, 100..104)]));
+        assert_eq!(h.counts.hash_checks, 4);
+        // Without a check nothing is counted.
+        let mut plain = host();
+        plain.apply(0, &batch(vec![stored(&theirs, None, 0..8)]));
+        assert_eq!(plain.counts.hash_checks, 0);
+        assert!(!plain.hash_checked());
     }
 
     #[test]
