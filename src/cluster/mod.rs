@@ -592,3 +592,58 @@ fn default_name() -> Result<String> {
     }
     Ok(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replica whose etcd is gone (nothing listens on port 1), holding `g` on a lease known
+    /// alive for `alive` more.
+    fn cut_off(alive: Duration) -> Cluster {
+        let cfg: crate::config::RawCluster = toml::from_str(
+            "endpoints = [\"http://127.0.0.1:1\"]\nname = \"r1\"\nlease_ttl_secs = 10\nrequest_timeout_ms = 100",
+        )
+        .unwrap();
+        let c = Cluster::new(&cfg.resolve(std::path::Path::new("/")).unwrap()).unwrap();
+        c.set_groups(&["g"]);
+        {
+            let mut s = c.lock();
+            s.lease = Some(7);
+            s.valid_until = Some(Instant::now() + alive);
+            s.registered = true;
+            s.holdings.insert("g".into());
+        }
+        c
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_holder_cut_off_from_etcd_stops_when_its_lease_could_have_expired() {
+        let c = cut_off(Duration::from_secs(2));
+        assert!(c.still_holds("g"));
+        assert_eq!(
+            c.claim("g").await,
+            Claim::Run,
+            "held, lease alive: no etcd needed"
+        );
+        c.pass().await; // the renewal fails
+        assert!(c.still_holds("g"), "still within the lease: keeps warming");
+        assert!(!c.status().etcd_up);
+        tokio::time::advance(Duration::from_millis(2001)).await;
+        assert!(
+            !c.still_holds("g"),
+            "past the deadline: not one more request"
+        );
+        assert_eq!(c.claim("g").await, Claim::EtcdLost);
+        c.pass().await;
+        assert!(c.lock().holdings.is_empty(), "holdings dropped");
+        assert_eq!(c.status().lease_valid_secs, 0.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replica_without_a_lease_takes_nothing() {
+        let c = cut_off(Duration::ZERO);
+        c.lock().holdings.clear();
+        assert_eq!(c.claim("g").await, Claim::EtcdLost);
+        assert!(!c.still_holds("g"));
+    }
+}

@@ -49,3 +49,45 @@ fn shipped_tokenizers_match_sha256sums() {
     }
     assert_eq!(n, 13);
 }
+
+/// Issue #22: the emulator's layering, checked instead of a crate boundary. It may use the
+/// core (tokenizers, cache rules, KV-event wire, provider kinds, config, errors) and the root
+/// crate's HTTP server, nothing of the daemon; and only the CLI and the daemon's worker start
+/// it (`[emulator]`).
+#[test]
+fn the_emulator_uses_only_the_core_and_the_server_and_only_the_cli_and_workers_use_it() {
+    let allowed = [
+        "cache_rules",
+        "config",
+        "error",
+        "kv_events",
+        "provider",
+        "tokenizer",
+        "server",
+        "emulator",
+    ];
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut wrong = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(root()).unwrap().display().to_string();
+        let text = std::fs::read_to_string(f).unwrap();
+        let in_emulator = rel.starts_with("src/emulator/");
+        for (i, _) in text.match_indices("crate::") {
+            let module: String = text[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if in_emulator && !allowed.contains(&module.as_str()) {
+                wrong.push(format!("{rel}: the emulator uses crate::{module}"));
+            }
+            if !in_emulator
+                && module == "emulator"
+                && !["src/cli.rs", "src/daemon/workers.rs", "src/lib.rs"].contains(&rel.as_str())
+            {
+                wrong.push(format!("{rel}: uses the emulator"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
