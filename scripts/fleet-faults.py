@@ -221,10 +221,14 @@ def main():
         fleet.write_configs()
         for g in GROUPS:
             fleet.emulator_start(g)
+        end = time.time() + 60
+        while time.time() < end and not all(get(fleet.emu_ports[g], "/admin/stats")[0] == 200 for g in GROUPS):
+            time.sleep(0.2)
         for r in REPLICAS:
             fleet.replica_start(r)
-        end = time.time() + 60
-        while time.time() < end and len(fleet.holders()) < len(GROUPS):
+        while time.time() < end and not (
+                len(fleet.holders()) == len(GROUPS)
+                and all(get(fleet.ports[r], "/readyz")[0] == 200 for r in REPLICAS)):
             time.sleep(0.2)
         if len(fleet.holders()) < len(GROUPS):
             sys.exit("the fleet did not take every group within 60 s: " + (work / "r1.log").read_text()[-1500:])

@@ -170,6 +170,16 @@ impl Cluster {
     /// The groups of the generation now running; held groups it no longer has are released at
     /// the next pass.
     pub fn set_groups(&self, groups: &[&str]) {
+        // The series rate() and increase() read exist from the start (absolute keeps a count).
+        for g in groups {
+            for d in ["run", "standby", "etcd_lost"] {
+                metrics::counter!(CLUSTER_TICKS, "group" => g.to_string(), "decision" => d)
+                    .absolute(0);
+            }
+        }
+        for why in ["expired_locally", "gone"] {
+            metrics::counter!(CLUSTER_LEASES_LOST, "why" => why).absolute(0);
+        }
         let mut s = self.lock();
         s.groups = groups.iter().map(|g| g.to_string()).collect();
         s.seen_free.retain(|g| groups.contains(&g.as_str()));
@@ -185,7 +195,14 @@ impl Cluster {
                 _ = stop.wait() => break,
             }
         }
-        let lease = self.lock().lease.take();
+        let lease = {
+            // Nothing more is sent from here on: a run still finishing stops before its next
+            // request, as the groups are free the moment the lease is revoked.
+            let mut s = self.lock();
+            s.valid_until = None;
+            s.holdings.clear();
+            s.lease.take()
+        };
         if let Some(id) = lease {
             match self.0.etcd.revoke(id).await {
                 Ok(()) => {

@@ -226,10 +226,6 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
         return Ok(());
     }
     spawn_signal_handler(stop_all)?;
-    if let Some(f) = fleet {
-        tracing::info!(replica = %f.name(), "joining the fleet ([cluster])");
-        tokio::spawn(f.run(shutdown.clone()));
-    }
 
     let listen = d.gen.analyzer.config.daemon.listen;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -284,6 +280,12 @@ async fn serve(path: PathBuf, args: DaemonArgs) -> Result<()> {
     d.check_sources().await;
     d.check_pages().await;
     d.workers = workers::Workers::start(&d.gen, None, d.clock, &d.shared.warmups).await?;
+    // Joins the fleet only now: a replica registered before its warm-up loops run would be
+    // handed groups it cannot warm yet.
+    if let Some(f) = fleet {
+        tracing::info!(replica = %f.name(), "joining the fleet ([cluster])");
+        tokio::spawn(f.run(shutdown.clone()));
+    }
     d.evaluate().await;
     d.shared.ready.set();
     tracing::info!(pairs = d.changes.len(), generation = d.gen.number, "ready");
