@@ -90,6 +90,9 @@ pub struct EmulatorConfig {
     pub input_tokens_per_minute: u64,
     /// Publish KV-cache events (engines only).
     pub kv_events: Option<kv_publish::KvEventsConfig>,
+    /// Engines: cached sequences before the least recently used is evicted (its blocks
+    /// published as removed).
+    pub cache_sequences: usize,
 }
 
 impl EmulatorConfig {
@@ -101,6 +104,7 @@ impl EmulatorConfig {
             requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE,
             input_tokens_per_minute: DEFAULT_INPUT_TOKENS_PER_MINUTE,
             kv_events: None,
+            cache_sequences: cache::SEQUENCE_CAPACITY,
         }
     }
 }
@@ -156,6 +160,10 @@ pub struct EmulateArgs {
     /// Events as positional arrays, as vLLM releases before tagged maps published them
     #[arg(long, requires = "kv_events")]
     pub kv_positional: bool,
+    /// vllm, sglang: sequences the engine's cache holds before it evicts the least recently
+    /// used one (and publishes its blocks as removed)
+    #[arg(long, default_value_t = cache::SEQUENCE_CAPACITY as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub cache_sequences: u32,
     /// The emulated engine's PYTHONHASHSEED: its block hashes (vLLM's sha256_cbor chain) start
     /// from NONE_HASH = sha256_cbor(SEED). Unset: vLLM's default when PYTHONHASHSEED is unset
     /// (the seed "vllm-none-hash", vLLM 0.34)
@@ -252,7 +260,7 @@ impl Emulator {
             tokenizer,
             skew: Duration::ZERO,
             breakpoints: cache::BreakpointCache::default(),
-            sequences: cache::SequenceCache::new(cache::SEQUENCE_CAPACITY),
+            sequences: cache::SequenceCache::new(cfg.cache_sequences),
             limits,
             fault: faults::Fault::default(),
             counters: stats::Counters::default(),
@@ -368,6 +376,7 @@ pub fn run(config_path: &Path, args: EmulateArgs) -> Result<()> {
             },
             seed,
         }),
+        cache_sequences: args.cache_sequences as usize,
     };
     let emulator = Emulator::new(registry, rules, cfg.clone())?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -632,6 +632,25 @@ async fn sglang_is_token_granular_up_to_the_last_token() {
 }
 
 #[tokio::test]
+async fn an_engine_evicts_its_least_recently_used_sequence_past_its_capacity() {
+    let s = start(EmulatorConfig {
+        engine: Engine::Vllm,
+        cache_sequences: 2,
+        ..EmulatorConfig::hosted(O200K)
+    })
+    .await;
+    let (a, b, c) = (ids(1000..1064), ids(2000..2064), ids(3000..3064));
+    for seq in [&a, &b] {
+        assert_eq!(completion(&s, seq).await, 0, "cold");
+    }
+    assert_eq!(completion(&s, &a).await, 48, "a is cached (3 full blocks)");
+    // A third sequence evicts the least recently used one: b (a was just used).
+    assert_eq!(completion(&s, &c).await, 0);
+    assert_eq!(completion(&s, &a).await, 48, "a stayed");
+    assert_eq!(completion(&s, &b).await, 0, "b was evicted");
+}
+
+#[tokio::test]
 async fn rate_limit_exhaustion_answers_429_with_retry_after() {
     let s = start(EmulatorConfig {
         requests_per_minute: 3,
