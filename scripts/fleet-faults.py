@@ -5,10 +5,12 @@ are killed with SIGKILL and restarted, an etcd member is stopped, then quorum is
 regained, and a prompt edit raises an alert.
 
 usage:
-  scripts/fleet-faults.py TICKS [--ttl SECS] [--out FILE]
+  scripts/fleet-faults.py TICKS [--ttl SECS] [--jitter SECS] [--out FILE]
 
-TICKS   seconds of faults after the fleet is up (each group ticks once a second); at least 60.
+TICKS   ticks of faults after the fleet is up (each group ticks every 2 s); at least 40.
 --ttl   the replicas' lease TTL (default 3).
+--jitter  each group's jitter_secs (default 1): every replica fires a tick up to this late,
+        each at its own random moment, as in production.
 --out   also write the figures (markdown) to FILE.
 
 Runs target/release/prefix (or $PREFIX_BIN) and Debian's etcd; every file goes under $TMPDIR.
@@ -32,6 +34,7 @@ BIN = Path(os.environ.get("PREFIX_BIN") or
 GROUPS = ["g1", "g2", "g3"]
 REPLICAS = ["r1", "r2", "r3"]
 PROMPT = "cline-claude-sonnet-4"
+TICK = 2
 
 
 def free_port():
@@ -60,8 +63,8 @@ class Sink(http.server.BaseHTTPRequestHandler):
 
 
 class Fleet:
-    def __init__(self, work, ttl):
-        self.work, self.ttl = work, ttl
+    def __init__(self, work, ttl, jitter):
+        self.work, self.ttl, self.jitter = work, ttl, jitter
         self.etcd_ports = [(free_port(), free_port()) for _ in range(3)]
         self.etcd = [None] * 3
         self.replicas = {}
@@ -117,8 +120,8 @@ class Fleet:
         warmups = "".join(f"""
 [[warmup]]
 group = "{g}"
-schedule = "* * * * * *"
-jitter_secs = 0
+schedule = "*/2 * * * * *"
+jitter_secs = {self.jitter}
 provider = "anthropic"
 model = "claude-sonnet-4-6"
 prompts = ["{PROMPT}"]
@@ -198,14 +201,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("ticks", type=int)
     ap.add_argument("--ttl", type=int, default=3)
+    ap.add_argument("--jitter", type=int, default=1, choices=[0, 1])
     ap.add_argument("--out")
     a = ap.parse_args()
-    if a.ticks < 60:
-        sys.exit("TICKS must be at least 60")
+    if a.ticks < 40:
+        sys.exit("TICKS must be at least 40")
     if not BIN.exists():
         sys.exit(f"{BIN}: build it first (cargo build --release) or set PREFIX_BIN")
     work = Path(tempfile.mkdtemp(prefix="pw-fleet-"))
-    fleet = Fleet(work, a.ttl)
+    fleet = Fleet(work, a.ttl, a.jitter)
     events = []  # (time, what, detail)
     failures = []
 
@@ -233,7 +237,7 @@ def main():
         if len(fleet.holders()) < len(GROUPS):
             sys.exit("the fleet did not take every group within 60 s: " + (work / "r1.log").read_text()[-1500:])
         time.sleep(2)  # hand-overs after the first runs settle
-        start = int(time.time()) + 1
+        start = (int(time.time()) // TICK + 1) * TICK
         time.sleep(start - time.time())
         at("start", json.dumps(fleet.holders()))
         n = a.ticks
@@ -248,7 +252,7 @@ def main():
         for frac, what, arg in plan:
             # Mid-tick: a request already sent at the tick is the old holder's, any later one
             # the new holder's.
-            t = start + int(frac * n) + 0.5
+            t = start + int(frac * n) * TICK + 1.5
             time.sleep(max(0, t - time.time()))
             if what == "kill_holder":
                 h = fleet.holders()
@@ -271,7 +275,7 @@ def main():
                 p = work / "prompts/texts/cline__cline__system_claude_sonnet_4.txt"
                 p.write_text(p.read_text() + "\nOne more rule.\n")
                 at("prompt_edit", PROMPT)
-        stop = start + n
+        stop = start + n * TICK
         time.sleep(max(0, stop - time.time()) + 1.5)
         at("stop")
     finally:
@@ -280,12 +284,12 @@ def main():
             print(f"logs: {work}")
 
     # -- figures ---------------------------------------------------------------------------------
-    ttl_window = a.ttl + 1
+    ttl_window = a.ttl + TICK
     per_group = {}
     for g in GROUPS:
         counts = {}
         for t in warmups(work, g):
-            k = int(t)
+            k = start + int((t - start) // TICK) * TICK
             if start <= k < stop:
                 counts[k] = counts.get(k, 0) + 1
         per_group[g] = counts
@@ -300,7 +304,7 @@ def main():
     rows, total = [], {"ticks": 0, "one": 0, "dup": 0, "gap_takeover": 0, "gap_quorum": 0, "gap_other": 0}
     for g in GROUPS:
         r = {"ticks": 0, "one": 0, "dup": 0, "gap_takeover": 0, "gap_quorum": 0, "gap_other": 0}
-        for k in range(start, stop):
+        for k in range(start, stop, TICK):
             c = per_group[g].get(k, 0)
             r["ticks"] += 1
             if c == 1:
@@ -331,7 +335,7 @@ def main():
             key = ("webhook", body.get("alertname"), body.get("labels", {}).get("prompt"), body.get("labels", {}).get("kind"))
             alerts[key] = alerts.get(key, 0) + 1
 
-    lines = [f"fleet-faults: {n} ticks of 1 s, 3 replicas, 3 groups, 3-member etcd, lease TTL {a.ttl} s",
+    lines = [f"fleet-faults: {n} ticks of {TICK} s (jitter up to {a.jitter} s), 3 replicas, 3 groups, 3-member etcd, lease TTL {a.ttl} s",
              "", "| group | ticks | exactly one | duplicates | gaps in takeover window | gaps while etcd had no quorum | other gaps |",
              "|---|---|---|---|---|---|---|"]
     for g, r in rows + [("all", total)]:
@@ -353,7 +357,7 @@ def main():
     if total["gap_other"]:
         failures.append(f"{total['gap_other']} gap(s) outside the takeover and quorum windows")
     for rep, g, dt in takeovers:
-        if dt is None or dt > a.ttl + 1 + 0.5:
+        if dt is None or dt > a.ttl + TICK + a.jitter + 0.5:
             failures.append(f"takeover of {g} after killing {rep}: {dt} s > TTL + 1 tick")
     expected = {("webhook", "PromptFingerprintChanged"), ("alertmanager", "PromptFingerprintChanged")}
     seen = {(s, n) for (s, n, _, _) in alerts}

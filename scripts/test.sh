@@ -144,7 +144,7 @@ python3 scripts/faults.py outside-reader 20
 # Three replicas on a three-member etcd: SIGKILLs, a member stopped, quorum lost and regained,
 # a prompt edit: exactly one warm-up per group and tick outside the takeover and quorum
 # windows, alerts delivered once (240 ticks: docs/reliability.md).
-python3 scripts/fleet-faults.py 60
+python3 scripts/fleet-faults.py 40
 
 step "the Kubernetes example (kubernetes-validate, strict schemas)"
 k8s_venv=target/k8s-venv

@@ -235,6 +235,17 @@ impl Etcd {
         })))
     }
 
+    /// Puts `key = value` (no lease).
+    pub async fn put(&self, key: &str, value: &[u8]) -> std::result::Result<(), EtcdError> {
+        self.call(
+            "put",
+            "/v3/kv/put",
+            json!({"key": b64(key.as_bytes()), "value": b64(value)}),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Deletes `key` if it is still attached to `lease`; whether it was.
     pub async fn delete_if_lease(
         &self,
@@ -322,15 +333,28 @@ impl Etcd {
         if status.is_success() && v.get("error").is_none() {
             return Ok(v);
         }
-        let message = v
+        // Unary calls answer `{"code", "message"}`; streaming ones (keepalive) `{"error":
+        // {"grpc_code", "http_code", "message"}}`.
+        let inner = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
+        let message = inner
             .get("message")
             .or_else(|| v.get("error"))
             .and_then(Value::as_str)
-            .map(|m| m.chars().take(200).collect::<String>())
+            .map(|m| {
+                m.chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            })
             .unwrap_or_default();
+        let code = inner
+            .get("code")
+            .or_else(|| inner.get("grpc_code"))
+            .and_then(Value::as_i64);
         if let Some(auth) = &self.auth {
-            if retry_auth && message.contains("token") {
-                // An expired or unknown auth token: authenticate again, once.
+            // An expired or unknown auth token (gRPC code 16, HTTP 401): authenticate again,
+            // once.
+            if retry_auth && (code == Some(16) || status == 401 || message.contains("token")) {
                 *lock(&auth.token) = None;
                 return Box::pin(self.call_one(endpoint, path, body, false)).await;
             }

@@ -9,6 +9,9 @@
 //! - `replicas/<name>`: this replica, attached to its lease.
 //! - `groups/<group>`: the holder's name, attached to the holder's lease. Created only if absent
 //!   (a transaction on `create_revision == 0`), so at most one replica holds a group.
+//! - `ticks/<group>`: the last tick (scheduled time) a holder warmed, no lease: a replica that
+//!   just took a group skips a tick its previous holder already warmed (each replica's jitter
+//!   fires the same tick at its own moment).
 //! - `alerts/<id>`: the replica that delivers an alert event, on an hour-long lease of its own.
 //!
 //! # Invariants
@@ -48,6 +51,8 @@ pub enum Claim {
     Standby { holder: Option<String> },
     /// This replica has no live lease (etcd unreachable past the TTL): it warms nothing.
     EtcdLost,
+    /// This replica just took the group, and its previous holder already warmed this tick.
+    AlreadyWarmed,
 }
 
 impl Claim {
@@ -56,6 +61,7 @@ impl Claim {
             Claim::Run => "run",
             Claim::Standby { .. } => "standby",
             Claim::EtcdLost => "etcd_lost",
+            Claim::AlreadyWarmed => "already_warmed",
         }
     }
 }
@@ -103,6 +109,12 @@ struct State {
     /// Another lease holds this replica's name (its previous life, or a second process).
     name_conflict: bool,
     holdings: BTreeSet<String>,
+    /// Held groups not run since they were taken: their first tick asks etcd whether the
+    /// previous holder already warmed it (`ticks/<group>`), as replicas' jitter differs.
+    fresh: BTreeSet<String>,
+    /// Groups taken or released since the current pass read the fleet's keys: the pass must not
+    /// undo what happened after its read.
+    changed: BTreeSet<String>,
     /// Groups this replica found free at their last tick: taken at the next by anyone.
     seen_free: BTreeSet<String>,
     /// The current generation's groups.
@@ -167,6 +179,11 @@ impl Cluster {
         format!("{}groups/{group}", self.0.prefix)
     }
 
+    /// The last tick a holder of `group` warmed (no lease: it outlives its writer).
+    fn tick_key(&self, group: &str) -> String {
+        format!("{}ticks/{group}", self.0.prefix)
+    }
+
     /// The groups of the generation now running; held groups it no longer has are released at
     /// the next pass.
     pub fn set_groups(&self, groups: &[&str]) {
@@ -181,8 +198,14 @@ impl Cluster {
             metrics::counter!(CLUSTER_LEASES_LOST, "why" => why).absolute(0);
         }
         let mut s = self.lock();
+        for gone in s.groups.iter().filter(|g| !groups.contains(&g.as_str())) {
+            // A removed group's gauge would sum to 1 or 0 for ever: it goes to 0 here (its key,
+            // if held, is released at the next pass).
+            metrics::gauge!(CLUSTER_GROUP_HELD, "group" => gone.clone()).set(0.0);
+        }
         s.groups = groups.iter().map(|g| g.to_string()).collect();
         s.seen_free.retain(|g| groups.contains(&g.as_str()));
+        s.holders.retain(|g, _| groups.contains(&g.as_str()));
     }
 
     /// Renews the lease and reads the fleet every [`Self::poll`] until `stop`; then revokes the
@@ -312,6 +335,7 @@ impl Cluster {
                 }
             }
         }
+        self.lock().changed.clear();
         let kvs = etcd.range_prefix(&self.0.prefix).await?;
         let (replicas_prefix, groups_prefix) = (
             format!("{}replicas/", self.0.prefix),
@@ -336,11 +360,21 @@ impl Cluster {
             s.replicas = replicas;
             s.holders = holders;
             if s.registered && s.valid_until.is_some() {
-                // Keys still attached to this lease are this replica's, also after a spell
-                // without etcd that outlasted the local deadline but not the lease.
+                // The holdings are the keys attached to this lease (also after a spell without
+                // etcd that outlasted the local deadline but not the lease), but for groups
+                // taken or released since the read: a key deleted by hand, or handed over, is
+                // not held any more; one re-adopted is fresh.
+                let State {
+                    holdings,
+                    fresh,
+                    changed,
+                    groups,
+                    ..
+                } = &mut *s;
+                holdings.retain(|g| changed.contains(g) || mine.contains(g));
                 for g in &mine {
-                    if s.groups.contains(g) {
-                        s.holdings.insert(g.clone());
+                    if groups.contains(g) && !changed.contains(g) && holdings.insert(g.clone()) {
+                        fresh.insert(g.clone());
                     }
                 }
             }
@@ -363,6 +397,8 @@ impl Cluster {
                     let mut s = self.lock();
                     s.seen_free.remove(&g);
                     s.holders.insert(g.clone(), self.0.name.clone());
+                    s.changed.insert(g.clone());
+                    s.fresh.insert(g.clone());
                     s.holdings.insert(g);
                 }
                 Some(kv) => {
@@ -392,9 +428,30 @@ impl Cluster {
             .collect()
     }
 
-    /// The decision at `group`'s tick. Counted in `prefix_warden_cluster_ticks_total`.
-    pub async fn claim(&self, group: &str) -> Claim {
-        let claim = self.claim_inner(group).await;
+    /// The decision at `group`'s tick `tick` (the scheduled time, Unix seconds, before any
+    /// jitter). Counted in `prefix_warden_cluster_ticks_total`.
+    pub async fn claim(&self, group: &str, tick: i64) -> Claim {
+        let mut claim = self.claim_inner(group).await;
+        if claim == Claim::Run && self.lock().fresh.contains(group) {
+            // Just taken: the previous holder may have warmed this very tick (its jitter fired
+            // before ours). Its record says.
+            claim = match self.0.etcd.range_prefix(&self.tick_key(group)).await {
+                Ok(kvs) => {
+                    self.lock().fresh.remove(group);
+                    let done = kvs
+                        .iter()
+                        .find(|kv| kv.key == self.tick_key(group))
+                        .and_then(|kv| std::str::from_utf8(&kv.value).ok()?.parse::<i64>().ok());
+                    if done.is_some_and(|d| d >= tick) {
+                        Claim::AlreadyWarmed
+                    } else {
+                        Claim::Run
+                    }
+                }
+                // Not knowing, this tick is left out: a miss, never a duplicate.
+                Err(e) => self.unknown_holder(group, &e),
+            };
+        }
         metrics::counter!(CLUSTER_TICKS, "group" => group.to_string(), "decision" => claim.label())
             .increment(1);
         if claim == Claim::Run {
@@ -461,12 +518,17 @@ impl Cluster {
                 tracing::info!(replica = %self.0.name, group, "took the group");
                 s.seen_free.remove(group);
                 s.holdings.insert(group.to_string());
+                s.changed.insert(group.to_string());
+                s.fresh.insert(group.to_string());
                 s.holders.insert(group.to_string(), self.0.name.clone());
                 Claim::Run
             }
             Ok(Some(kv)) if kv.lease == lease && kv.value == self.0.name.as_bytes() => {
                 s.seen_free.remove(group);
-                s.holdings.insert(group.to_string());
+                if s.holdings.insert(group.to_string()) {
+                    s.changed.insert(group.to_string());
+                    s.fresh.insert(group.to_string());
+                }
                 Claim::Run
             }
             Ok(Some(kv)) if kv.value.is_empty() => {
@@ -501,9 +563,20 @@ impl Cluster {
         s.holdings.contains(group) && s.valid_until.is_some_and(|t| Instant::now() < t)
     }
 
-    /// After a run of `group`: hands it over if another registered replica is preferred for it
-    /// (a replica joined). Right after a run, a whole tick before the next.
-    pub async fn after_run(&self, group: &str) {
+    /// After a run of `group` at `tick`: records the tick as warmed (for a next holder whose
+    /// jitter fires later), then hands the group over if another registered replica is
+    /// preferred for it (a replica joined).
+    pub async fn after_run(&self, group: &str, tick: i64) {
+        if self.still_holds(group) {
+            if let Err(e) = self
+                .0
+                .etcd
+                .put(&self.tick_key(group), tick.to_string().as_bytes())
+                .await
+            {
+                tracing::warn!(replica = %self.0.name, group, error = %e, "could not record the tick warmed");
+            }
+        }
         let lease = {
             let s = self.lock();
             let Some(lease) = s.lease.filter(|_| s.holdings.contains(group)) else {
@@ -517,8 +590,12 @@ impl Cluster {
             }
         };
         // Not held from here on, whatever etcd answers: a failed delete leaves the key to
-        // expire with the lease, or to be adopted again by the next pass.
-        self.lock().holdings.remove(group);
+        // expire with the lease (the next pass does not adopt it again: it changed).
+        {
+            let mut s = self.lock();
+            s.holdings.remove(group);
+            s.changed.insert(group.to_string());
+        }
         match self
             .0
             .etcd
@@ -558,6 +635,11 @@ impl Cluster {
         let key = format!("{}alerts/{id}", self.0.prefix);
         match etcd.create(&key, self.0.name.as_bytes(), lease).await {
             Ok(None) => AlertClaim::Won,
+            // Our own claim, committed by an attempt whose answer was lost (a timeout, then
+            // the next endpoint): still ours to deliver.
+            Ok(Some(kv)) if kv.lease == lease && kv.value == self.0.name.as_bytes() => {
+                AlertClaim::Won
+            }
             Ok(Some(_)) => AlertClaim::Lost,
             Err(_) => AlertClaim::Unavailable,
         }
@@ -638,7 +720,7 @@ mod tests {
         let c = cut_off(Duration::from_secs(2));
         assert!(c.still_holds("g"));
         assert_eq!(
-            c.claim("g").await,
+            c.claim("g", 0).await,
             Claim::Run,
             "held, lease alive: no etcd needed"
         );
@@ -650,7 +732,7 @@ mod tests {
             !c.still_holds("g"),
             "past the deadline: not one more request"
         );
-        assert_eq!(c.claim("g").await, Claim::EtcdLost);
+        assert_eq!(c.claim("g", 0).await, Claim::EtcdLost);
         c.pass().await;
         assert!(c.lock().holdings.is_empty(), "holdings dropped");
         assert_eq!(c.status().lease_valid_secs, 0.0);
@@ -660,7 +742,7 @@ mod tests {
     async fn a_replica_without_a_lease_takes_nothing() {
         let c = cut_off(Duration::ZERO);
         c.lock().holdings.clear();
-        assert_eq!(c.claim("g").await, Claim::EtcdLost);
+        assert_eq!(c.claim("g", 0).await, Claim::EtcdLost);
         assert!(!c.still_holds("g"));
     }
 }

@@ -184,9 +184,12 @@ impl Group {
         let Some(fleet) = &self.fleet else {
             return self.run(clock).await;
         };
-        let claim = fleet.claim(&self.cfg.group).await;
+        let tick = self.scheduled_tick(clock.now());
+        let claim = fleet.claim(&self.cfg.group, tick).await;
         lock(&self.state.status).holder = match &claim {
-            crate::cluster::Claim::Run => Some(fleet.name().to_string()),
+            crate::cluster::Claim::Run | crate::cluster::Claim::AlreadyWarmed => {
+                Some(fleet.name().to_string())
+            }
             crate::cluster::Claim::Standby { holder } => holder.clone(),
             crate::cluster::Claim::EtcdLost => None,
         };
@@ -195,8 +198,20 @@ impl Group {
             return RunResult::Standby;
         }
         let result = self.run(clock).await;
-        fleet.after_run(&self.cfg.group).await;
+        fleet.after_run(&self.cfg.group, tick).await;
         result
+    }
+
+    /// The scheduled time (Unix seconds) of the tick a run starting at `now` belongs to: the
+    /// schedule's last time at most `jitter_secs` (+1) before `now`, which every replica
+    /// computes alike whatever its own jitter.
+    fn scheduled_tick(&self, now: chrono::DateTime<chrono::Utc>) -> i64 {
+        let from = now - chrono::Duration::seconds(self.cfg.jitter_secs as i64 + 1);
+        self.schedule
+            .after(&from)
+            .next()
+            .filter(|t| *t <= now)
+            .map_or(now.timestamp(), |t| t.timestamp())
     }
 
     /// Whether this replica may send the group's next request (always, outside a fleet).
@@ -441,6 +456,13 @@ impl Group {
                         .min(MAX_IN_RUN_WAIT);
                     tracing::warn!(group = %self.cfg.group, prompt = %p.id, target, attempt, result = o.label(), wait_ms = wait.as_millis() as u64, "warm-up request failed; retrying");
                     tokio::time::sleep(wait).await;
+                    if !self.may_send() {
+                        // The lease lapsed during the wait: another replica may hold the group.
+                        self.count_request(&p.id, "lease_lost");
+                        return RequestResult::Failed(format!(
+                            "{target}: this replica's lease was lost before the retry"
+                        ));
+                    }
                     attempt += 1;
                 }
                 Outcome::RateLimited { retry_after } => {

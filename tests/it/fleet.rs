@@ -351,7 +351,7 @@ fn a_replica_joins_through_tls_with_a_client_certificate_and_an_etcd_password() 
         let cfg = rd.path().join("daemon.toml");
         let text = std::fs::read_to_string(&cfg).unwrap().replace(
             "request_timeout_ms = 500",
-            "request_timeout_ms = 2000\nca_file = \"ca.pem\"\ncert_file = \"client.pem\"\n\
+            "request_timeout_ms = 900\nca_file = \"ca.pem\"\ncert_file = \"client.pem\"\n\
              key_file = \"client.key\"\nusername = \"warden\"\npassword_file = \"etcd-password\"",
         );
         std::fs::write(&cfg, text).unwrap();

@@ -139,6 +139,18 @@ impl RawCluster {
                 format!("{} is out of range 100..=60000", self.request_timeout_ms),
             ));
         }
+        // A renewal may try two endpoints before the lease's deadline (TTL − TTL/10).
+        if self.request_timeout_ms * 2 > self.lease_ttl_secs * 900 {
+            return Err((
+                "request_timeout_ms",
+                format!(
+                    "{} ms is too long for lease_ttl_secs = {}: at most {} ms, so that a renewal can try two endpoints before the lease runs out",
+                    self.request_timeout_ms,
+                    self.lease_ttl_secs,
+                    self.lease_ttl_secs * 450
+                ),
+            ));
+        }
         if let Some(n) = &self.name {
             if !valid_name(n) {
                 return Err((
@@ -212,6 +224,10 @@ mod tests {
             (
                 "endpoints = [\"http://a\"]\nendpoints_file = \"e\"",
                 "endpoints",
+            ),
+            (
+                "endpoints = [\"http://a\"]\nlease_ttl_secs = 2\nrequest_timeout_ms = 1000",
+                "request_timeout_ms",
             ),
         ] {
             assert_eq!(raw(text).resolve(base).unwrap_err().0, field, "{text}");
