@@ -12,8 +12,10 @@ The reference whose ids everyone is compared with: tiktoken, tokenizers, sentenc
 
 Each engine runs as its own process (REPS rounds, the engines interleaved within a round, so
 that a busy spell of the machine falls on all of them): the process loads the tokenizer, encodes
-the whole text in one call, and reports the seconds of that call (in process: MB/s is computed
-from it, and the × column divides by prefix-warden's figure of the same run) and the sha256 of
+the whole text in one call, and reports the CPU and wall seconds of that call (in process: MB/s
+is computed from the CPU seconds, steadier than wall time on a shared machine; a row whose CPU
+time is well above its wall time is marked, as it used more than one thread; the × column
+divides by prefix-warden's figure of the same run) and the sha256 of
 the ids. /usr/bin/time gives the whole process's CPU seconds (start, load, encode, hashing) and
 peak RSS. `prefix tokenize` (the CLI as a user runs it; it also writes every id as JSON) is
 measured as a whole process beside them.
@@ -214,13 +216,14 @@ def main() -> None:
                             prev[k] = min(prev[k], r[k])
                     if r["sha256"] != prev["sha256"]:
                         prev["sha256"] = "unstable"
-                s = f"{r['encode_s']:.2f} s encode, " if "encode_s" in r else ""
+                s = f"{r['encode_cpu_s']:.2f} s encode CPU ({r['encode_s']:.2f} wall), " if "encode_s" in r else ""
                 print(f"[{rep + 1}/{a.reps}] {t['id']} {engine}: {s}{r['cpu_s']:.2f} s process CPU", file=sys.stderr)
 
     cores = os.cpu_count()
     print(f"Text: {text.name}, {mb:.2f} MB; one thread per engine; best of {a.reps} rounds, engines "
-          f"interleaved in each; {cores} cores. MB/s: in process, one encode call on the whole text "
-          f"(load excluded); × prefix-warden: that MB/s over prefix-warden's of the same run. Process CPU s and "
+          f"interleaved in each; {cores} cores. MB/s: in process, one encode call on the whole text, "
+          f"over the CPU seconds of that call (load excluded; on a shared machine CPU time is steadier "
+          f"than wall time); × prefix-warden: that MB/s over prefix-warden's of the same run. Process CPU s and "
           f"peak MB: the whole process (start, load, encode, hash of the ids; `prefix tokenize` writes "
           f"the ids as JSON instead).")
     print()
@@ -231,14 +234,17 @@ def main() -> None:
         ref = results.get((t["id"], REFERENCE[t["format"]]))
         ours = results.get((t["id"], "prefix-warden"))
         rows = [(e, results[(t["id"], e)]) for e in engines_for(t) if (t["id"], e) in results]
-        rows.sort(key=lambda r: -(mb / r[1]["encode_s"]) if "encode_s" in r[1] else 0)
+        rows.sort(key=lambda r: -(mb / r[1]["encode_cpu_s"]) if "encode_cpu_s" in r[1] else 0)
         for e, r in rows:
             same = ref is not None and r["sha256"] == ref["sha256"]
             if e.startswith("prefix") and not same:
                 bad = True
             ids = "reference" if e == REFERENCE[t["format"]] else ("equal" if same else "**differ**")
-            speed = mb / r["encode_s"] if "encode_s" in r else None
-            x = f"{speed / (mb / ours['encode_s']):.2f}" if speed and ours else "-"
+            speed = mb / r["encode_cpu_s"] if "encode_cpu_s" in r else None
+            x = f"{speed / (mb / ours['encode_cpu_s']):.2f}" if speed and ours else "-"
+            # CPU seconds well above wall seconds: the engine used more than one thread.
+            if speed and r["encode_cpu_s"] > 1.2 * r["encode_s"]:
+                ids += f" (encode CPU {r['encode_cpu_s']:.2f} s in {r['encode_s']:.2f} s wall: threads)"
             if e == "prefix-warden":
                 x = "1.00"
             print(f"| `{t['id']}` | {e} | {r['version']} | {r['count']:,} | "
