@@ -7,7 +7,9 @@
 #
 # Tokenizers (default): openai/o200k_base and cl100k_base, the shipped byte-level tokenizer.json
 # files (anthropic/claude-legacy, qwen/qwen3, deepseek/v3, deepseek/v4) and the SentencePiece
-# unigram test model (tests/data/spm/unigram-nfkc.model; no shipped file is unigram).
+# unigram test model (tests/data/spm/unigram-nfkc.model; no shipped file is unigram). Any other
+# registry id can be named: the other rank files (prefix-warden, tiktoken, fastokens), tekken
+# (against Python tiktoken) and the BPE .model files (against sentencepiece).
 #
 # The text: scripts/bench/make_corpus.py (real English, CJK, Cyrillic, Arabic, ... text and real
 # Python and Rust code from what is installed here, deduplicated; its SOURCES.tsv beside it),

@@ -8,6 +8,7 @@ Engines, per kind of file:
   byte-level tokenizer.json              prefix-warden, tokenizers (the venv's: 1.0 rc), fastokens,
                                          quicktok-v1 (its bundled qwen3, for qwen/qwen3 only)
   SentencePiece .model                   prefix-warden, sentencepiece
+  tekken (Mistral)                       prefix-warden, Python tiktoken
 The reference whose ids everyone is compared with: tiktoken, tokenizers, sentencepiece.
 
 Each engine runs as its own process (REPS rounds, the engines interleaved within a round, so
@@ -48,7 +49,13 @@ def raw(p):
     b = open(p, "rb").read()
     return gzip.decompress(b) if b[:2] == b"\x1f\x8b" else b
 offset = 0
-if engine == "tiktoken":
+if engine == "tiktoken" and fmt == "tekken":
+    import tiktoken
+    d = json.loads(raw(path)); c = d["config"]; offset = c["default_num_special_tokens"]
+    ranks = {base64.b64decode(e["token_bytes"]): i for i, e in enumerate(d["vocab"][: c["default_vocab_size"] - offset])}
+    enc = tiktoken.Encoding("x", pat_str=c["pattern"], mergeable_ranks=ranks, special_tokens={})
+    f = enc.encode_ordinary; pkg = "tiktoken"
+elif engine == "tiktoken":
     import tiktoken
     s = json.load(open(spec)); offset = s["id_offset"]
     ranks = {base64.b64decode(t): int(r) for t, r in (l.split() for l in raw(path).decode().splitlines() if l.strip())}
@@ -98,7 +105,7 @@ print(json.dumps({"count": len(a), "sha256": hashlib.sha256(a.tobytes()).hexdige
                   "encode_s": w1 - w0, "encode_cpu_s": c1 - c0, "version": version(pkg)}))
 '''
 
-REFERENCE = {"tiktoken": "tiktoken", "hf-json": "tokenizers", "sentencepiece": "sentencepiece"}
+REFERENCE = {"tiktoken": "tiktoken", "tekken": "tiktoken", "hf-json": "tokenizers", "sentencepiece": "sentencepiece"}
 RUST_ENCODING = {"openai/o200k_base": "o200k_base", "openai/cl100k_base": "cl100k_base"}
 
 
@@ -112,6 +119,8 @@ def engines_for(t: dict) -> list[str]:
     if fmt == "hf-json":
         return ["prefix-warden", "prefix tokenize", "tokenizers", "fastokens"] + (
             ["quicktok-v1"] if tid == "qwen/qwen3" else [])
+    if fmt == "tekken":
+        return ["prefix-warden", "prefix tokenize", "tiktoken"]
     if fmt == "sentencepiece":
         return ["prefix-warden", "prefix tokenize", "sentencepiece"]
     return []
