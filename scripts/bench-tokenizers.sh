@@ -27,8 +27,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MB=${1:-16}
 shift || true
-target=${CARGO_TARGET_DIR:-target}
-export TMPDIR=${TMPDIR:-$PWD/$target/tmp}
+# The peers project builds into the workspace's target directory (sharing its dependencies'
+# builds), not a target/ of its own under scripts/bench/peers.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+target=$CARGO_TARGET_DIR
+export TMPDIR=${TMPDIR:-$target/tmp}
 mkdir -p "$TMPDIR"
 
 cargo build --locked --release -q

@@ -11,8 +11,11 @@
 # $CARGO_TARGET_DIR (default target)/profile/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-target=${CARGO_TARGET_DIR:-target}
-export TMPDIR=${TMPDIR:-$PWD/$target/tmp}
+# The peers project builds into the workspace's target directory (sharing its dependencies'
+# builds), not a target/ of its own under scripts/bench/peers.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+target=$CARGO_TARGET_DIR
+export TMPDIR=${TMPDIR:-$target/tmp}
 mkdir -p "$TMPDIR" "$target/profile"
 ids=("$@")
 [ ${#ids[@]} -gt 0 ] || ids=(openai/o200k_base openai/cl100k_base)
