@@ -1,50 +1,58 @@
 #!/usr/bin/env bash
-# Every shipped tokenizer against its reference implementation, side by side in one run:
-# `prefix tokenize` versus Python tiktoken (rank files, tekken), `tokenizers` (tokenizer.json)
-# and `sentencepiece` (.model), whole processes on the same mixed text, with the ratios and the
-# peak RSS of each side, and the ids checked equal. The table in README.md comes from here.
+# prefix-warden's tokenizer engine against the fastest peers, side by side in one run, on ~16 MB
+# of real text that does not repeat (issue #24). The table in README.md comes from here.
 #
-#   scripts/bench-tokenizers.sh [MB] [TOKENIZER_ID...]     # default 16 MB, every tokenizer
-#   REPS=3 scripts/bench-tokenizers.sh 16 openai/o200k_base
+#   scripts/bench-tokenizers.sh [MB] [TOKENIZER_ID...]   # default 16 MB, the tokenizers below
+#   REPS=5 scripts/bench-tokenizers.sh 16 openai/o200k_base
 #
-# The text is the corpus (tests/data/corpus: English, code, JSON, Chinese, Japanese, Russian),
-# whole files in name order, repeated until it holds MB megabytes. The reference packages are
-# installed at their pinned versions (scripts/reference/requirements.txt) into a virtualenv under
-# ${TMPDIR:-/tmp}. Besides the registry, the two SentencePiece test models (tests/data/spm) are
-# measured, for the unigram model and the NFKC charsmap. Best of REPS (default 3) runs; the
-# table cache (state_dir/tokenizer-tables) is warm after the first.
+# Tokenizers (default): openai/o200k_base and cl100k_base, the shipped byte-level tokenizer.json
+# files (anthropic/claude-legacy, qwen/qwen3, deepseek/v3, deepseek/v4) and the SentencePiece
+# unigram test model (tests/data/spm/unigram-nfkc.model; no shipped file is unigram). Any other
+# registry id can be named: the other rank files (prefix-warden, tiktoken, fastokens), tekken
+# (against Python tiktoken) and the BPE .model files (against sentencepiece).
+#
+# The text: scripts/bench/make_corpus.py (real English, CJK, Cyrillic, Arabic, ... text and real
+# Python and Rust code from what is installed here, deduplicated; its SOURCES.tsv beside it),
+# under $CARGO_TARGET_DIR (default target)/bench-corpus; its sha256 is printed.
+#
+# The peers, as a user installs them: PyPI packages at the versions of
+# scripts/bench/requirements.txt in a virtualenv under target/ (tiktoken, quicktok-v1,
+# tokenizers 1.0 rc, fastokens, sentencepiece), and the Rust crates bpe-openai and tiktoken-rs in
+# scripts/bench/peers (a Cargo project of its own, with its Cargo.lock, beside prefix-warden's
+# engine in one binary). Each engine is its own process, one thread; scripts/bench/tokenizers.py
+# runs REPS (default 3) rounds with the engines interleaved, compares every engine's ids with the
+# reference's, and prints the table: in-process MB/s, × prefix-warden, whole-process CPU and peak
+# RSS, every version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MB=${1:-16}
 shift || true
-cargo build --release -q
-venv="${PREFIX_WARDEN_REFERENCE_VENV:-${TMPDIR:-/tmp}/prefix-warden-reference-venv}"
+# The peers project builds into the workspace's target directory (sharing its dependencies'
+# builds), not a target/ of its own under scripts/bench/peers.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+target=$CARGO_TARGET_DIR
+export TMPDIR=${TMPDIR:-$target/tmp}
+mkdir -p "$TMPDIR"
+
+cargo build --locked --release -q
+cargo build --locked --release -q --manifest-path scripts/bench/peers/Cargo.toml
+venv="${PREFIX_WARDEN_BENCH_VENV:-$target/bench-venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check -r scripts/reference/requirements.txt
+"$venv/bin/pip" install -q --disable-pip-version-check -r scripts/bench/requirements.txt
+
+corpus="$target/bench-corpus"
+python3 scripts/bench/make_corpus.py "$corpus" --mb "$MB"
 
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
-python3 - "$W/mix.txt" "$MB" <<'PY'
-import sys, pathlib
-out, mb = pathlib.Path(sys.argv[1]), float(sys.argv[2])
-files = sorted(pathlib.Path("tests/data/corpus").glob("*.txt"))
-parts, size = [], 0
-while size < mb * 1e6:
-    for f in files:
-        b = f.read_bytes(); parts.append(b); size += len(b)
-        if size >= mb * 1e6:
-            break
-out.write_bytes(b"".join(parts))
-PY
-# The registry's tokenizers plus the two SentencePiece test models (unigram, NFKC charsmap),
-# with absolute paths and a state_dir of its own (its table cache is warm after the first run).
+# The registry's tokenizers plus the SentencePiece unigram test model, with absolute paths and a
+# state_dir of its own (its table cache is warm after the first round).
 python3 - "$W" <<'PY'
 import sys, tomllib, hashlib, pathlib, json
 w = pathlib.Path(sys.argv[1]); root = pathlib.Path.cwd()
 cfg = tomllib.loads(pathlib.Path("daemon.toml").read_text())
 out = [f'state_dir = "{w}/state"']
 entries = cfg["tokenizer"] + [
-    {"id": f"test/spm-{n}", "provider": "test", "format": "sentencepiece", "file": f"tests/data/spm/{n}.model"}
-    for n in ("unigram-nfkc", "bpe-nfkc")
+    {"id": "test/spm-unigram-nfkc", "provider": "test", "format": "sentencepiece", "file": "tests/data/spm/unigram-nfkc.model"}
 ]
 for t in entries:
     t = dict(t)
@@ -57,7 +65,10 @@ for t in entries:
     out += [f"{k} = {json.dumps(v)}" for k, v in t.items() if k in ("id", "provider", "format", "file", "spec", "sha256")]
 (w / "bench.toml").write_text("\n".join(out) + "\n")
 PY
-only=()
-[ $# -gt 0 ] && only=(--only "$@")
-echo "measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(uname -m)), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-"$venv/bin/python" scripts/bench/tokenizers.py target/release/prefix "$W/bench.toml" "$W/mix.txt" --reps "${REPS:-3}" "${only[@]}"
+ids=("$@")
+[ ${#ids[@]} -gt 0 ] || ids=(openai/o200k_base openai/cl100k_base anthropic/claude-legacy qwen/qwen3 deepseek/v3 deepseek/v4 test/spm-unigram-nfkc)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+echo "Measured $(date -u +%Y-%m-%d) at commit $commit on $(nproc) cores ($(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load at start $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "Text: $(sha256sum "$corpus/corpus.txt" | cut -c1-16)… of scripts/bench/make_corpus.py --mb $MB (sources: $corpus/SOURCES.tsv)."
+"$venv/bin/python" scripts/bench/tokenizers.py "$target/release/prefix" "$target/release/tokenizer-peers" \
+  "$W/bench.toml" "$corpus/corpus.txt" --reps "${REPS:-3}" --commit "$commit" --only "${ids[@]}"

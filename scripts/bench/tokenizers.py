@@ -1,150 +1,272 @@
 #!/usr/bin/env python3
-"""Side-by-side tokenizer benchmark: `prefix tokenize` versus the reference implementation of
-each shipped tokenizer, on the same mixed text, in the same run, as whole processes.
+"""Side-by-side tokenizer benchmark: prefix-warden's engine against its peers, on one text, in
+one run, one thread each, with the ids of every engine compared to the file's reference.
 
-For every [[tokenizer]] in daemon.toml: run `prefix tokenize --tokenizer ID MIX` and the
-reference (Python tiktoken for rank files and tekken, `tokenizers` for tokenizer.json,
-`sentencepiece` for .model files; each loads its file and encodes the whole text once), each as
-its own process, REPS times; report the best wall time, the CPU time (user + sys) of that run and
-the peak RSS, check that both produced the same ids, and print the ratios: versus the file's own
-reference, and versus Python tiktoken on o200k_base (the anchor the engine is held to).
+Engines, per kind of file:
+  rank files (o200k_base, cl100k_base)   prefix-warden, quicktok-v1, Python tiktoken, fastokens
+                                         (from_tiktoken), bpe-openai, tiktoken-rs
+  byte-level tokenizer.json              prefix-warden, tokenizers (the venv's: 1.0 rc), fastokens,
+                                         quicktok-v1 (its bundled qwen3, for qwen/qwen3 only)
+  SentencePiece .model                   prefix-warden, sentencepiece
+  tekken (Mistral)                       prefix-warden, Python tiktoken
+The reference whose ids everyone is compared with: tiktoken, tokenizers, sentencepiece.
 
-Usage (scripts/bench-tokenizers.sh sets this up; CONFIG's file and spec paths are absolute):
-    python3 scripts/bench/tokenizers.py BIN CONFIG MIX_FILE [--reps N] [--only ID ...]
-Prints a markdown table on stdout; progress on stderr.
+Each engine runs as its own process (REPS rounds, the engines interleaved within a round, so
+that a busy spell of the machine falls on all of them): the process loads the tokenizer, encodes
+the whole text in one call, and reports the CPU and wall seconds of that call (in process: MB/s
+is computed from the CPU seconds, steadier than wall time on a shared machine; a row whose CPU
+time is well above its wall time is marked, as it used more than one thread; the × column
+divides by prefix-warden's figure of the same run) and the sha256 of
+the ids. /usr/bin/time gives the whole process's CPU seconds (start, load, encode, hashing) and
+peak RSS. `prefix tokenize` (the CLI as a user runs it; it also writes every id as JSON) is
+measured as a whole process beside them.
+
+Usage (scripts/bench-tokenizers.sh sets this up):
+    python3 scripts/bench/tokenizers.py PREFIX_BIN PEERS_BIN CONFIG TEXT [--reps N] [--only ID ...]
+Prints markdown tables on stdout; progress on stderr. Exit 1 when prefix-warden's ids differ
+from the reference (a peer that differs is marked, not fatal).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import atexit
+import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import tomllib
 from pathlib import Path
 
-REF = r'''
-import sys, json, hashlib, gzip, base64
-fmt, path, spec, mix = sys.argv[1:5]
-text = open(mix, encoding="utf-8").read()
+PY = r'''
+import sys, json, hashlib, gzip, base64, time, array, os
+from importlib.metadata import version
+engine, fmt, path, spec, text_path, work = sys.argv[1:7]
+text = open(text_path, encoding="utf-8", newline="").read()
 def raw(p):
     b = open(p, "rb").read()
     return gzip.decompress(b) if b[:2] == b"\x1f\x8b" else b
-if fmt == "tiktoken":
+offset = 0
+if engine == "tiktoken" and fmt == "tekken":
     import tiktoken
-    s = json.load(open(spec))
+    d = json.loads(raw(path)); c = d["config"]; offset = c["default_num_special_tokens"]
+    ranks = {base64.b64decode(e["token_bytes"]): i for i, e in enumerate(d["vocab"][: c["default_vocab_size"] - offset])}
+    enc = tiktoken.Encoding("x", pat_str=c["pattern"], mergeable_ranks=ranks, special_tokens={})
+    f = enc.encode_ordinary; pkg = "tiktoken"
+elif engine == "tiktoken":
+    import tiktoken
+    s = json.load(open(spec)); offset = s["id_offset"]
     ranks = {base64.b64decode(t): int(r) for t, r in (l.split() for l in raw(path).decode().splitlines() if l.strip())}
     enc = tiktoken.Encoding("x", pat_str=s["pattern"], mergeable_ranks=ranks, special_tokens=s["special_tokens"])
-    ids = [i + s["id_offset"] for i in enc.encode_ordinary(text)]
-elif fmt == "tekken":
-    import tiktoken
-    d = json.loads(raw(path)); c = d["config"]; n = c["default_num_special_tokens"]
-    ranks = {base64.b64decode(e["token_bytes"]): i for i, e in enumerate(d["vocab"][: c["default_vocab_size"] - n])}
-    enc = tiktoken.Encoding("x", pat_str=c["pattern"], mergeable_ranks=ranks, special_tokens={})
-    ids = [i + n for i in enc.encode_ordinary(text)]
-elif fmt == "hf-json":
+    f = enc.encode_ordinary; pkg = "tiktoken"
+elif engine == "quicktok-v1":
+    import quicktok
+    name = {"hf-json": "qwen3"}.get(fmt) or os.path.basename(path).split(".")[0]
+    enc = quicktok.get_encoding(name)
+    # Rank files: encode is tiktoken's encode_ordinary. tokenizer.json: its added tokens are
+    # matched in the text, as `tokenizers` does.
+    f = enc.encode_with_special if fmt == "hf-json" else enc.encode; pkg = "quicktok-v1"
+elif engine == "tokenizers":
     import tokenizers
-    tok = tokenizers.Tokenizer.from_str(raw(path).decode())
-    ids = tok.encode(text, add_special_tokens=False).ids
-elif fmt == "sentencepiece":
+    plain = os.path.join(work, os.path.basename(path).removesuffix(".gz"))
+    if not os.path.exists(plain):
+        open(plain, "wb").write(raw(path))
+    tok = tokenizers.Tokenizer.from_file(plain)
+    f = lambda t: tok.encode(t, add_special_tokens=False, padding=None, truncation=None).ids; pkg = "tokenizers"
+elif engine == "fastokens":
+    import fastokens
+    if fmt == "tiktoken":
+        s = json.load(open(spec)); offset = s["id_offset"]
+        plain = os.path.join(work, os.path.basename(path).removesuffix(".gz"))
+        if not os.path.exists(plain):
+            open(plain, "wb").write(raw(path))
+        tok = fastokens.Tokenizer.from_tiktoken(plain, pattern=s["pattern"], special_tokens={})
+    else:
+        tok = fastokens.Tokenizer.from_json_str(raw(path).decode())
+    f = lambda t: tok.encode(t, add_special_tokens=False).ids; pkg = "fastokens"
+elif engine == "sentencepiece":
     import sentencepiece
     sp = sentencepiece.SentencePieceProcessor(model_file=path)
-    ids = sp.encode(text, out_type=int)
+    f = lambda t: sp.encode(t, out_type=int); pkg = "sentencepiece"
 else:
-    sys.exit("unknown format " + fmt)
-h = hashlib.sha256(b"".join(i.to_bytes(4, "little") for i in ids)).hexdigest()
-print(json.dumps({"count": len(ids), "sha256": h}))
+    sys.exit("unknown engine " + engine)
+f("warm up")
+w0, c0 = time.perf_counter(), time.process_time()
+ids = f(text)
+w1, c1 = time.perf_counter(), time.process_time()
+a = array.array("I", ids)
+if offset:
+    a = array.array("I", (i + offset for i in a))
+if sys.byteorder != "little":
+    a.byteswap()
+print(json.dumps({"count": len(a), "sha256": hashlib.sha256(a.tobytes()).hexdigest(),
+                  "encode_s": w1 - w0, "encode_cpu_s": c1 - c0, "version": version(pkg)}))
 '''
 
-REFERENCE_NAME = {
-    "tiktoken": "tiktoken",
-    "tekken": "tiktoken",
-    "hf-json": "tokenizers",
-    "sentencepiece": "sentencepiece",
-}
+REFERENCE = {"tiktoken": "tiktoken", "tekken": "tiktoken", "hf-json": "tokenizers", "sentencepiece": "sentencepiece"}
+RUST_ENCODING = {"openai/o200k_base": "o200k_base", "openai/cl100k_base": "cl100k_base"}
 
 
-def run(cmd: list[str], stdout_path: Path) -> tuple[float, float, float]:
-    """Runs cmd under /usr/bin/time with stdout to a file; returns (wall s, cpu s, peak RSS MB).
+def engines_for(t: dict) -> list[str]:
+    fmt, tid = t["format"], t["id"]
+    if fmt == "tiktoken":
+        e = ["prefix-warden", "prefix tokenize", "tiktoken", "fastokens"]
+        if tid in RUST_ENCODING:
+            e += ["quicktok-v1", "bpe-openai", "tiktoken-rs"]
+        return e
+    if fmt == "hf-json":
+        return ["prefix-warden", "prefix tokenize", "tokenizers", "fastokens"] + (
+            ["quicktok-v1"] if tid == "qwen/qwen3" else [])
+    if fmt == "tekken":
+        return ["prefix-warden", "prefix tokenize", "tiktoken"]
+    if fmt == "sentencepiece":
+        return ["prefix-warden", "prefix tokenize", "sentencepiece"]
+    return []
 
-    /usr/bin/time forks the command from its own small process: measured from this (large)
-    Python process, a child's peak RSS would include the pages it inherited before exec."""
-    stats = stdout_path.with_suffix(".time")
-    with open(stdout_path, "wb") as out:
+
+def timed(cmd: list[str], out: Path, env: dict) -> tuple[float, float]:
+    """Runs cmd under /usr/bin/time, stdout to out; returns (CPU s, peak RSS MB) of the process.
+
+    /usr/bin/time forks the command from its own small process: measured from this Python
+    process, a child's peak RSS would include the pages it inherited before exec."""
+    stats = out.with_suffix(".time")
+    with open(out, "wb") as o:
         p = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(stats), *cmd],
-                           stdout=out, stderr=subprocess.PIPE)
+                           stdout=o, stderr=subprocess.PIPE, env=env)
     if p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr.decode(errors='replace')}")
-    wall, user, sys_, rss = stats.read_text().split()[-4:]
-    return float(wall), float(user) + float(sys_), int(rss) / 1024
+        raise RuntimeError(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr.decode(errors='replace')[-2000:]}")
+    _wall, user, sys_, rss = stats.read_text().split()[-4:]
+    return float(user) + float(sys_), int(rss) / 1024
 
 
-def ours_digest(path: Path) -> dict:
-    doc = json.loads(path.read_bytes())
-    h = hashlib.sha256(b"".join(i.to_bytes(4, "little") for i in doc["ids"])).hexdigest()
-    return {"count": doc["count"], "sha256": h}
+def lock_version(lock: Path, name: str) -> str:
+    m = re.search(r'name = "' + re.escape(name) + r'"\nversion = "([^"]+)"', lock.read_text())
+    return m.group(1) if m else "?"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("bin")
+    ap.add_argument("prefix_bin")
+    ap.add_argument("peers_bin")
     ap.add_argument("config")
-    ap.add_argument("mix")
+    ap.add_argument("text")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", nargs="*", default=[])
+    ap.add_argument("--commit", default="?")
+    ap.add_argument("--peers-lock", default=str(Path(__file__).parent / "peers/Cargo.lock"))
     a = ap.parse_args()
 
-    if not shutil.which("/usr/bin/time"):
-        sys.exit("needs /usr/bin/time (apt-get install time)")
     cfg_path = Path(a.config).resolve()
     cfg = tomllib.loads(cfg_path.read_text())
-    entries = [t for t in cfg["tokenizer"] if not a.only or t["id"] in a.only]
-    mix = Path(a.mix).resolve()
-    mb = mix.stat().st_size / 1e6
+    entries = [t for t in cfg["tokenizer"] if (not a.only or t["id"] in a.only) and engines_for(t)]
+    text = Path(a.text).resolve()
+    mb = text.stat().st_size / 1e6
     work = Path(tempfile.mkdtemp())
-    ref_script = work / "ref.py"
-    ref_script.write_text(REF)
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    script = work / "engine.py"
+    script.write_text(PY)
+    # One thread each: the Rust engines' pools, and tokenizers' own parallelism, held to one.
+    env = dict(os.environ, RAYON_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
+    lock = Path(a.peers_lock)
+    rust_versions = {"bpe-openai": lock_version(lock, "bpe-openai"), "tiktoken-rs": lock_version(lock, "tiktoken-rs")}
 
-    def best(cmd: list[str], out: Path) -> tuple[float, float, float]:
-        runs = [run(cmd, out) for _ in range(a.reps)]
-        return min(runs, key=lambda r: r[0])
+    def command(engine: str, t: dict) -> list[str]:
+        if engine == "prefix-warden":
+            return [a.peers_bin, "prefix-warden", t["id"], str(cfg_path), str(text)]
+        if engine in ("bpe-openai", "tiktoken-rs"):
+            return [a.peers_bin, engine, RUST_ENCODING[t["id"]], str(cfg_path), str(text)]
+        if engine == "prefix tokenize":
+            return [a.prefix_bin, "--config", str(cfg_path), "tokenize", "--tokenizer", t["id"], str(text)]
+        return [sys.executable, str(script), engine, t["format"], t["file"], t.get("spec", "-"), str(text), str(work)]
 
-    # The anchor: Python tiktoken on o200k_base.
-    o200k = next(t for t in cfg["tokenizer"] if t["id"] == "openai/o200k_base")
-    anchor_cmd = [sys.executable, str(ref_script), "tiktoken", o200k["file"], o200k["spec"], str(mix)]
-    anchor = best(anchor_cmd, work / "anchor.json")
-    print(f"anchor: Python tiktoken o200k_base {anchor[0]:.2f} s wall, {anchor[1]:.2f} s cpu", file=sys.stderr)
+    def measure(engine: str, t: dict) -> dict | None:
+        out = work / "out.json"
+        try:
+            cpu, rss = timed(command(engine, t), out, env)
+        except RuntimeError as e:
+            print(f"  {engine}: {e}", file=sys.stderr)
+            lines = [ln for ln in str(e).splitlines() if ln.strip()]
+            skipped[(t["id"], engine)] = lines[-1][:120] if lines else "failed"
+            return None
+        doc = json.loads(out.read_bytes())
+        if engine == "prefix tokenize":
+            import array
+            import hashlib
+            ids = array.array("I", doc["ids"])
+            doc = {"count": doc["count"], "sha256": hashlib.sha256(ids.tobytes()).hexdigest()}
+        doc.update(cpu_s=cpu, rss_mb=rss)
+        if engine == "prefix-warden":
+            doc["version"] = a.commit
+        elif engine == "prefix tokenize":
+            doc["version"] = a.commit + " (CLI)"
+        elif engine in rust_versions:
+            doc["version"] = rust_versions[engine]
+        return doc
 
-    rows = []
-    for t in entries:
-        tid, fmt = t["id"], t["format"]
-        spec = t.get("spec", "-")
-        ours_out, ref_out = work / "ours.json", work / "ref.json"
-        ours = best([a.bin, "--config", str(cfg_path), "tokenize", "--tokenizer", tid, str(mix)], ours_out)
-        got = ours_digest(ours_out)
-        ref = best([sys.executable, str(ref_script), fmt, t["file"], spec, str(mix)], ref_out)
-        want = json.loads(ref_out.read_text())
-        same = got == want
-        rows.append((tid, fmt, ours, ref, got["count"], same))
-        print(f"{tid}: prefix {ours[0]:.2f} s, {REFERENCE_NAME[fmt]} {ref[0]:.2f} s, ids {'equal' if same else 'DIFFER'}", file=sys.stderr)
+    results: dict[tuple[str, str], dict] = {}
+    skipped: dict[tuple[str, str], str] = {}
+    for rep in range(a.reps):
+        for t in entries:
+            for engine in engines_for(t):
+                key = (t["id"], engine)
+                if key in skipped:
+                    continue
+                r = measure(engine, t)
+                if r is None:
+                    continue
+                prev = results.get(key)
+                # Best of the rounds: the in-process encode time, and the whole process's CPU.
+                if prev is None:
+                    results[key] = r
+                else:
+                    for k in ("encode_s", "encode_cpu_s", "cpu_s", "rss_mb"):
+                        if k in r:
+                            prev[k] = min(prev[k], r[k])
+                    if r["sha256"] != prev["sha256"]:
+                        prev["sha256"] = "unstable"
+                s = f"{r['encode_cpu_s']:.2f} s encode CPU ({r['encode_s']:.2f} wall), " if "encode_s" in r else ""
+                print(f"[{rep + 1}/{a.reps}] {t['id']} {engine}: {s}{r['cpu_s']:.2f} s process CPU", file=sys.stderr)
 
-    print(f"Text: {mb:.1f} MB mixed corpus ({mix.name}); best of {a.reps}; whole processes; "
-          f"CPU = user + sys of that run; {os.cpu_count()} cores.")
-    print(f"Anchor: Python tiktoken on openai/o200k_base: {anchor[0]:.2f} s wall, {anchor[1]:.2f} s CPU, {anchor[2]:.0f} MB peak.")
+    cores = os.cpu_count()
+    print(f"Text: {text.name}, {mb:.2f} MB; one thread per engine; best of {a.reps} rounds, engines "
+          f"interleaved in each; {cores} cores. MB/s: in process, one encode call on the whole text, "
+          f"over the CPU seconds of that call (load excluded; on a shared machine CPU time is steadier "
+          f"than wall time); × prefix-warden: that MB/s over prefix-warden's of the same run. Process CPU s and "
+          f"peak MB: the whole process (start, load, encode, hash of the ids; `prefix tokenize` writes "
+          f"the ids as JSON instead).")
     print()
-    print("| tokenizer | format | tokens | prefix s (CPU s) | prefix peak MB | reference | reference s (CPU s) | reference peak MB | × reference (CPU) | × tiktoken o200k (CPU) | ids |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for tid, fmt, ours, ref, count, same in rows:
-        print(f"| `{tid}` | {fmt} | {count:,} | {ours[0]:.2f} ({ours[1]:.2f}) | {ours[2]:.0f} | {REFERENCE_NAME[fmt]} "
-              f"| {ref[0]:.2f} ({ref[1]:.2f}) | {ref[2]:.0f} | {ref[1] / ours[1]:.2f}× | {anchor[1] / ours[1]:.2f}× "
-              f"| {'equal' if same else '**differ**'} |")
-    if not all(r[5] for r in rows):
-        sys.exit("ids differ (above)")
+    print("| tokenizer | engine | version | tokens | MB/s | × prefix-warden | process CPU s | peak MB | ids |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    bad = False
+    for t in entries:
+        ref = results.get((t["id"], REFERENCE[t["format"]]))
+        ours = results.get((t["id"], "prefix-warden"))
+        rows = [(e, results[(t["id"], e)]) for e in engines_for(t) if (t["id"], e) in results]
+        rows.sort(key=lambda r: -(mb / r[1]["encode_cpu_s"]) if "encode_cpu_s" in r[1] else 0)
+        for e, r in rows:
+            same = ref is not None and r["sha256"] == ref["sha256"]
+            if e.startswith("prefix") and not same:
+                bad = True
+            ids = "reference" if e == REFERENCE[t["format"]] else ("equal" if same else "**differ**")
+            speed = mb / r["encode_cpu_s"] if "encode_cpu_s" in r else None
+            x = f"{speed / (mb / ours['encode_cpu_s']):.2f}" if speed and ours else "-"
+            # CPU seconds well above wall seconds: the engine used more than one thread.
+            if speed and r["encode_cpu_s"] > max(1.2 * r["encode_s"], r["encode_s"] + 0.05):
+                ids += f" (encode CPU {r['encode_cpu_s']:.2f} s in {r['encode_s']:.2f} s wall: threads)"
+            if e == "prefix-warden":
+                x = "1.00"
+            print(f"| `{t['id']}` | {e} | {r['version']} | {r['count']:,} | "
+                  f"{f'{speed:.1f}' if speed else '-'} | {x} | {r['cpu_s']:.2f} | {r['rss_mb']:.0f} | {ids} |")
+        for e in engines_for(t):
+            if (t["id"], e) in skipped:
+                why = skipped[(t["id"], e)].replace("|", "/")
+                print(f"| `{t['id']}` | {e} | - | - | - | - | - | - | does not load or run: {why} |")
+    if bad:
+        sys.exit("prefix-warden's ids differ from the reference (above)")
 
 
 if __name__ == "__main__":

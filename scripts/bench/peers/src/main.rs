@@ -1,0 +1,182 @@
+//! One tokenizer engine, in process: loads it, encodes the whole text once (one call, one
+//! thread) and prints a JSON line with the id count, the sha256 of the ids (u32 little endian,
+//! as scripts/bench/tokenizers.py hashes them), and the seconds spent loading and encoding.
+//!
+//!   tokenizer-peers ENGINE ENCODING CONFIG TEXT
+//!
+//! ENGINE: `prefix-warden` (ENCODING is a tokenizer id of CONFIG, loaded with the table cache
+//! of CONFIG's state_dir), `bpe-openai` or `tiktoken-rs` (ENCODING is `o200k_base` or
+//! `cl100k_base`, their built-in tables; CONFIG is not read).
+//!
+//! `stages` (ENCODING: a rank-file tokenizer id of CONFIG) times the steps of prefix-warden's
+//! rank-file engine one after the other, for docs/tokenizer-profile.md: the split alone, the
+//! split with a whole-piece rank lookup, the whole encode without the memo (every piece not in
+//! the table merged), and the whole encode (the engine itself), with the counts of pieces.
+
+use std::path::Path;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+type Encode = Box<dyn Fn(&str) -> Vec<u32>>;
+
+fn load(engine: &str, encoding: &str, config: &Path) -> Result<Encode, String> {
+    match engine {
+        "prefix-warden" => {
+            let cfg =
+                prefix_warden_core::config::Config::load(config).map_err(|e| format!("{e:#}"))?;
+            let entry = cfg.tokenizer(encoding).map_err(|e| format!("{e:#}"))?;
+            let tok =
+                prefix_warden_core::tokenizer::Tokenizer::load_cached(entry, Some(&cfg.state_dir))
+                    .map_err(|e| format!("{e:#}"))?;
+            Ok(Box::new(move |t| tok.encode(t).expect("encode")))
+        }
+        "bpe-openai" => {
+            let tok = match encoding {
+                "o200k_base" => bpe_openai::o200k_base(),
+                "cl100k_base" => bpe_openai::cl100k_base(),
+                _ => return Err(format!("bpe-openai has no {encoding}")),
+            };
+            Ok(Box::new(move |t| tok.encode(t)))
+        }
+        "tiktoken-rs" => {
+            let tok = match encoding {
+                "o200k_base" => tiktoken_rs::o200k_base(),
+                "cl100k_base" => tiktoken_rs::cl100k_base(),
+                _ => return Err(format!("tiktoken-rs has no {encoding}")),
+            }
+            .map_err(|e| e.to_string())?;
+            Ok(Box::new(move |t| tok.encode_ordinary(t)))
+        }
+        _ => Err(format!("unknown engine {engine}")),
+    }
+}
+
+/// CPU seconds of this process, every thread (CLOCK_PROCESS_CPUTIME_ID): on a busy machine
+/// closer to the work done than wall time, and it would show a second thread.
+fn cpu_seconds() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+/// The rank-file engine's steps, timed one after the other (see the file's doc).
+fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
+    use prefix_warden_core::tokenizer::{
+        parse_rank_file, read_maybe_gzip, read_spec, Splitter, Tokenizer,
+    };
+    let cfg = prefix_warden_core::config::Config::load(config).map_err(|e| format!("{e:#}"))?;
+    let entry = cfg.tokenizer(id).map_err(|e| format!("{e:#}"))?;
+    let spec_path = entry.spec.as_ref().ok_or("not a rank file with a spec")?;
+    let (spec, _) = read_spec(id, spec_path).map_err(|e| format!("{e:#}"))?;
+    let ranks = parse_rank_file(&read_maybe_gzip(&entry.file).map_err(|e| format!("{e:#}"))?)?;
+    let split = Splitter::new(&spec.pattern)?;
+    let tok = Tokenizer::load_cached(entry, Some(&cfg.state_dir)).map_err(|e| format!("{e:#}"))?;
+    let b = text.as_bytes();
+    let secs = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let (mut pieces, mut whole, mut merged_bytes) = (0usize, 0usize, 0usize);
+    let s_split = secs(&mut || split.pieces(text, |_, _| pieces += 1).unwrap());
+    let mut found = 0u64;
+    let s_lookup = secs(&mut || {
+        split
+            .pieces(text, |s, e| {
+                if let Some(&r) = ranks.get(&b[s..e]) {
+                    found += r as u64;
+                    whole += 1;
+                } else {
+                    merged_bytes += e - s;
+                }
+            })
+            .unwrap()
+    });
+    let mut ids: Vec<u32> = Vec::new();
+    let s_nomemo = secs(&mut || {
+        ids = Vec::with_capacity(text.len() / 3);
+        split
+            .pieces(text, |s, e| match ranks.get(&b[s..e]) {
+                Some(&r) => ids.push(r),
+                None => ids.extend(
+                    tiktoken_rs::byte_pair_split(&b[s..e], &ranks)
+                        .into_iter()
+                        .map(|p| ranks[p]),
+                ),
+            })
+            .unwrap()
+    });
+    let mut full = Vec::new();
+    let s_full = secs(&mut || full = tok.encode(text).unwrap());
+    assert_eq!(ids, full, "the steps' ids are the engine's");
+    let mb = text.len() as f64 / 1e6;
+    println!(
+        "{id}: {mb:.2} MB, {pieces} pieces, {whole} found whole in the table ({:.1}%), {} merged ({merged_bytes} bytes), {} ids (sum {found})",
+        100.0 * whole as f64 / pieces as f64,
+        pieces - whole,
+        full.len()
+    );
+    println!(
+        "split only                            {s_split:.3} s  {:.1} MB/s",
+        mb / s_split
+    );
+    println!(
+        "split + whole-piece lookup            {s_lookup:.3} s  {:.1} MB/s",
+        mb / s_lookup
+    );
+    println!(
+        "split + lookup + merge, no memo       {s_nomemo:.3} s  {:.1} MB/s",
+        mb / s_nomemo
+    );
+    println!(
+        "the engine (split + lookup + memo + merge) {s_full:.3} s  {:.1} MB/s",
+        mb / s_full
+    );
+    Ok(())
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    if a.len() == 5 && a[1] == "stages" {
+        let text = std::fs::read_to_string(&a[4]).expect("read text");
+        if let Err(e) = stages(&a[2], Path::new(&a[3]), &text) {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    if a.len() != 5 {
+        eprintln!("usage: tokenizer-peers ENGINE ENCODING CONFIG TEXT");
+        std::process::exit(2);
+    }
+    let text = std::fs::read_to_string(&a[4]).expect("read text");
+    let t0 = Instant::now();
+    let encode = load(&a[1], &a[2], Path::new(&a[3])).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    });
+    // bpe-openai builds its tables lazily on first use: one short call makes it part of loading.
+    encode("warm up");
+    let t1 = Instant::now();
+    let c1 = cpu_seconds();
+    let ids = encode(&text);
+    let c2 = cpu_seconds();
+    let t2 = Instant::now();
+    let mut h = Sha256::new();
+    for i in &ids {
+        h.update(i.to_le_bytes());
+    }
+    println!(
+        "{{\"count\": {}, \"sha256\": \"{:x}\", \"load_s\": {:.4}, \"encode_s\": {:.4}, \"encode_cpu_s\": {:.4}}}",
+        ids.len(),
+        h.finalize(),
+        (t1 - t0).as_secs_f64(),
+        (t2 - t1).as_secs_f64(),
+        c2 - c1
+    );
+}
