@@ -51,6 +51,17 @@ pub struct Kv {
     pub lease: i64,
 }
 
+impl Kv {
+    /// A key that does not exist (an empty value is never written).
+    pub fn absent(key: &str) -> Kv {
+        Kv {
+            key: key.to_string(),
+            value: Vec::new(),
+            lease: 0,
+        }
+    }
+}
+
 /// The client; cheap to share behind an `Arc`.
 pub struct Etcd {
     client: reqwest::Client,
@@ -197,6 +208,18 @@ impl Etcd {
         kvs(&a)
     }
 
+    /// The key `key`, `None` when it does not exist.
+    pub async fn get(&self, key: &str) -> std::result::Result<Option<Kv>, EtcdError> {
+        let a = self
+            .call(
+                "range",
+                "/v3/kv/range",
+                json!({ "key": b64(key.as_bytes()) }),
+            )
+            .await?;
+        Ok(kvs(&a)?.into_iter().find(|kv| kv.key == key))
+    }
+
     /// Puts `key = value` attached to `lease` if the key does not exist; otherwise the key as
     /// it is. `Ok(None)`: the put happened.
     pub async fn create(
@@ -228,11 +251,12 @@ impl Etcd {
             .and_then(|r| r.get("response_range").or_else(|| r.get("responseRange")))
             .cloned()
             .unwrap_or(Value::Null);
-        Ok(Some(kvs(&range)?.into_iter().next().unwrap_or(Kv {
-            key: key.to_string(),
-            value: Vec::new(),
-            lease: 0,
-        })))
+        Ok(Some(
+            kvs(&range)?
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Kv::absent(key)),
+        ))
     }
 
     /// Puts `key = value` (no lease).

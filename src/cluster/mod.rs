@@ -128,6 +128,15 @@ struct State {
     alert_lease: Option<(i64, Instant)>,
 }
 
+impl State {
+    /// The preferred replica of each current group among the registered replicas.
+    fn preferred(&self) -> BTreeMap<String, String> {
+        let groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
+        let replicas: Vec<&str> = self.replicas.iter().map(String::as_str).collect();
+        assign::preferred(&groups, &replicas)
+    }
+}
+
 /// What `/status` shows of the fleet.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct ClusterStatus {
@@ -419,9 +428,7 @@ impl Cluster {
         if !s.registered || s.valid_until.is_none_or(|t| Instant::now() >= t) {
             return Vec::new();
         }
-        let groups: Vec<&str> = s.groups.iter().map(String::as_str).collect();
-        let replicas: Vec<&str> = s.replicas.iter().map(String::as_str).collect();
-        assign::preferred(&groups, &replicas)
+        s.preferred()
             .into_iter()
             .filter(|(g, r)| *r == self.0.name && !s.holders.contains_key(g))
             .map(|(g, _)| g)
@@ -435,13 +442,11 @@ impl Cluster {
         if claim == Claim::Run && self.lock().fresh.contains(group) {
             // Just taken: the previous holder may have warmed this very tick (its jitter fired
             // before ours). Its record says.
-            claim = match self.0.etcd.range_prefix(&self.tick_key(group)).await {
-                Ok(kvs) => {
+            claim = match self.0.etcd.get(&self.tick_key(group)).await {
+                Ok(kv) => {
                     self.lock().fresh.remove(group);
-                    let done = kvs
-                        .iter()
-                        .find(|kv| kv.key == self.tick_key(group))
-                        .and_then(|kv| std::str::from_utf8(&kv.value).ok()?.parse::<i64>().ok());
+                    let done =
+                        kv.and_then(|kv| std::str::from_utf8(&kv.value).ok()?.parse::<i64>().ok());
                     if done.is_some_and(|d| d >= tick) {
                         Claim::AlreadyWarmed
                     } else {
@@ -493,11 +498,7 @@ impl Cluster {
                 .iter()
                 .filter_map(|kv| kv.key.strip_prefix(&replicas_prefix).map(str::to_string))
                 .collect();
-            let groups: Vec<&str> = s.groups.iter().map(String::as_str).collect();
-            let replicas: Vec<&str> = s.replicas.iter().map(String::as_str).collect();
-            let preferred = assign::preferred(&groups, &replicas)
-                .get(group)
-                .is_some_and(|r| *r == self.0.name);
+            let preferred = s.preferred().get(group).is_some_and(|r| *r == self.0.name);
             let current = kvs.into_iter().find(|kv| kv.key == key);
             (preferred, s.seen_free.contains(group), current)
         };
@@ -506,11 +507,7 @@ impl Cluster {
             None if preferred || seen_free => {
                 etcd.create(&key, self.0.name.as_bytes(), lease).await
             }
-            None => Ok(Some(etcd::Kv {
-                key: key.clone(),
-                value: Vec::new(),
-                lease: 0,
-            })),
+            None => Ok(Some(etcd::Kv::absent(&key))),
         };
         let mut s = self.lock();
         match taken {
@@ -582,9 +579,7 @@ impl Cluster {
             let Some(lease) = s.lease.filter(|_| s.holdings.contains(group)) else {
                 return;
             };
-            let groups: Vec<&str> = s.groups.iter().map(String::as_str).collect();
-            let replicas: Vec<&str> = s.replicas.iter().map(String::as_str).collect();
-            match assign::preferred(&groups, &replicas).get(group) {
+            match s.preferred().get(group) {
                 Some(r) if *r != self.0.name => lease,
                 _ => return,
             }
