@@ -131,7 +131,7 @@ pub struct HfBpe {
     splits: Vec<Splitter>,
     byte_ids: [u32; 256],
     /// (left id, right id) -> (merge rank, merged id).
-    merges: FxHashMap<(u32, u32), (u32, u32)>,
+    merges: super::merge::Merges,
     /// id -> bytes, for offsets (empty for ids that are not vocabulary tokens).
     id_bytes: Vec<Box<[u8]>>,
 }
@@ -236,10 +236,9 @@ impl Parts {
         if let Some(b) = seen.iter().position(|s| !s) {
             return Err(format!("no token for the byte 0x{b:02x}"));
         }
-        let mut merges = FxHashMap::default();
-        merges.reserve(self.merges.len());
+        let mut merges = super::merge::Merges::with_capacity(self.merges.len());
         for (rank, &(a, b, m)) in self.merges.iter().enumerate() {
-            merges.entry((a, b)).or_insert((rank as u32, m));
+            merges.insert_first(a, b, rank as u32, m);
         }
         let splits = self
             .patterns
@@ -567,70 +566,11 @@ impl HfBpe {
         }
     }
 
-    /// Byte-pair merges of one piece (`Word::merge_all`).
+    /// Byte-pair merges of one piece (`Word::merge_all`: lowest rank first, leftmost on a tie).
     fn bpe(&self, piece: &[u8], out: &mut Vec<u32>) {
         let mut syms: Vec<u32> = piece.iter().map(|&b| self.byte_ids[b as usize]).collect();
-        if syms.len() > LONG_PIECE {
-            return self.bpe_long(syms, out);
-        }
-        let rank = |a: u32, b: u32| self.merges.get(&(a, b)).copied();
-        while syms.len() > 1 {
-            let mut best: Option<(u32, usize, u32)> = None;
-            for i in 0..syms.len() - 1 {
-                if let Some((r, id)) = rank(syms[i], syms[i + 1]) {
-                    if best.is_none_or(|(br, _, _)| r < br) {
-                        best = Some((r, i, id));
-                    }
-                }
-            }
-            let Some((_, i, id)) = best else { break };
-            syms[i] = id;
-            syms.remove(i + 1);
-        }
+        self.merges.apply(&mut syms, &mut Vec::new());
         out.extend_from_slice(&syms);
-    }
-
-    /// The same merges with a heap and a linked list, for long pieces (a run of 100,000 `=`
-    /// would take quadratic time otherwise).
-    fn bpe_long(&self, syms: Vec<u32>, out: &mut Vec<u32>) {
-        use std::cmp::Reverse;
-        use std::collections::BinaryHeap;
-        let n = syms.len();
-        let mut id = syms;
-        let mut next: Vec<usize> = (1..=n).collect();
-        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
-        let mut alive = vec![true; n];
-        let mut heap = BinaryHeap::new();
-        let push = |heap: &mut BinaryHeap<_>, id: &[u32], i: usize, j: usize| {
-            if let Some(&(r, m)) = self.merges.get(&(id[i], id[j])) {
-                heap.push(Reverse((r, i, j, m)));
-            }
-        };
-        for i in 0..n - 1 {
-            push(&mut heap, &id, i, i + 1);
-        }
-        while let Some(Reverse((_, i, j, m))) = heap.pop() {
-            // Stale: a side is gone, no longer adjacent, or no longer the same pair.
-            if !alive[i] || !alive[j] || next[i] != j {
-                continue;
-            }
-            if self.merges.get(&(id[i], id[j])).map(|&(_, x)| x) != Some(m) {
-                continue;
-            }
-            id[i] = m;
-            alive[j] = false;
-            next[i] = next[j];
-            if next[j] < n {
-                prev[next[j]] = i;
-            }
-            if prev[i] < n {
-                push(&mut heap, &id, prev[i], i);
-            }
-            if next[i] < n {
-                push(&mut heap, &id, i, next[i]);
-            }
-        }
-        out.extend((0..n).filter(|&i| alive[i]).map(|i| id[i]));
     }
 }
 
@@ -649,7 +589,6 @@ fn ceil_char(text: &str, mut i: usize) -> usize {
 }
 
 /// Pieces longer than this many bytes are merged with a heap.
-const LONG_PIECE: usize = 256;
 
 fn pre_tokenizer(p: Option<&Value>) -> Result<Vec<String>, String> {
     let byte_level = |v: &Value, with_regex: bool| -> Result<(), String> {

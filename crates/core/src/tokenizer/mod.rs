@@ -6,12 +6,16 @@
 //! with the same vocabulary hash give comparable ids even when their files differ (Qwen's rank
 //! file and the Qwen3 tokenizer.json); different vocabulary hashes mean nothing is comparable.
 
+mod classes;
 mod file;
 mod hf_bpe;
 mod hf_json;
 mod memo;
+mod merge;
 mod pretok;
 mod rank_bpe;
+mod rank_table;
+mod scan;
 mod sentencepiece;
 mod specials;
 mod table_cache;

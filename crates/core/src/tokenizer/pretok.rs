@@ -7,47 +7,59 @@
 //! [`KNOWN`], that alternative is removed, possessive quantifiers whose backtracking could never
 //! change the match are made greedy, and the result runs on the `regex` crate's automata (no
 //! backtracking); the lookahead is then applied by hand to whitespace-only matches (see
-//! [`Splitter::pieces`]). Every known pattern is checked against `fancy-regex` on random text and
-//! on the corpus (tests below). Any other pattern runs on `fancy-regex`, as tiktoken does.
+//! [`Splitter::pieces`]). Most known patterns have a hand-written scanner that is faster still
+//! ([`super::scan`]); the automata remain for the others (DeepSeek's) and as the scanners' yardstick.
+//! Every known pattern is checked against `fancy-regex` on random text and on the corpus, in both
+//! fast forms (tests below). Any other pattern runs on `fancy-regex`, as tiktoken does.
 
-/// The split patterns with a fast form: the pattern as written in the tokenizer files, and the
-/// same pattern without the lookahead, in `regex` syntax.
-const KNOWN: &[(&str, &str)] = &[
+use super::scan::{Digits, Scanner, Space, Spec, Tail, Word};
+
+/// The split patterns with a fast form: the pattern as written in the tokenizer files, the
+/// same pattern without the lookahead in `regex` syntax, and the hand-written scanner that
+/// splits as the pattern does ([`super::scan`]), when there is one.
+const KNOWN: &[(&str, &str, Option<Spec>)] = &[
     // cl100k_base (tiktoken 0.14 `openai_public.py`): possessive quantifiers, `\s++$`, single `\s`.
     (
         r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s",
         r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s+$|\s*[\r\n]|\s",
+        Some(Spec { contractions_first: Some(true), word: Word::Letters { marks: false }, digits: Digits::UpTo(3), punct_tail: Tail::Newlines, punct_excludes_marks: false, space: Space::Cl100k }),
     ),
     // o200k_base and o200k_harmony.
     (
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+",
+        Some(Spec { contractions_first: None, word: Word::Cased { suffix: true }, digits: Digits::UpTo(3), punct_tail: Tail::NewlinesSlash, punct_excludes_marks: false, space: Space::Runs { newlines: true } }),
     ),
     // Qwen2 / 2.5 / 3 (rank file and tokenizer.json).
     (
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+",
+        Some(Spec { contractions_first: Some(true), word: Word::Letters { marks: false }, digits: Digits::UpTo(1), punct_tail: Tail::Newlines, punct_excludes_marks: false, space: Space::Runs { newlines: true } }),
     ),
     // Qwen3.5 / 3.6.
     (
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+",
+        Some(Spec { contractions_first: Some(true), word: Word::Letters { marks: true }, digits: Digits::UpTo(1), punct_tail: Tail::Newlines, punct_excludes_marks: true, space: Space::Runs { newlines: true } }),
     ),
     // Mistral tekken (240718, 240911).
     (
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+",
+        Some(Spec { contractions_first: None, word: Word::Cased { suffix: false }, digits: Digits::UpTo(1), punct_tail: Tail::NewlinesSlash, punct_excludes_marks: false, space: Space::Runs { newlines: true } }),
     ),
     // DeepSeek V3 / V4, the third of its three splits (the other two have no lookaround). The
     // file's JSON escapes `\r` and `\n`, so the pattern holds the characters themselves.
     (
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+",
+        None,
     ),
     // GPT-2's byte-level pattern (HF `ByteLevel` with `use_regex`: Claude legacy).
     (
         r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
         r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+",
+        Some(Spec { contractions_first: Some(false), word: Word::SpaceLetters, digits: Digits::SpaceRun, punct_tail: Tail::None, punct_excludes_marks: false, space: Space::Runs { newlines: false } }),
     ),
 ];
 
@@ -66,6 +78,8 @@ pub const GPT2_PATTERN: &str =
 const DFA_CACHE_BYTES: usize = 8 << 20;
 
 enum Engine {
+    /// A hand-written scanner ([`super::scan`]).
+    Scan(Scanner),
     /// `regex` automata; `lookahead`: apply `\s+(?!\S)` by hand; `newline_alt`: the pattern
     /// has a `\s*[\r\n]` alternative before the whitespace ones.
     Fast {
@@ -103,8 +117,19 @@ impl Splitter {
     }
 
     fn fast(pattern: &str) -> Option<Self> {
-        let (rewritten, lookahead) = match KNOWN.iter().find(|(p, _)| *p == pattern) {
-            Some((_, fast)) => (*fast, true),
+        if let Some((_, _, Some(spec))) = KNOWN.iter().find(|(p, _, _)| *p == pattern) {
+            return Some(Self {
+                engine: Engine::Scan(Scanner::new(*spec)),
+            });
+        }
+        Self::automata(pattern)
+    }
+
+    /// The `regex` crate's automata, with the lookahead by hand, for a known pattern (also one
+    /// with a scanner: what the scanners are measured against), or `None`.
+    pub fn automata(pattern: &str) -> Option<Self> {
+        let (rewritten, lookahead) = match KNOWN.iter().find(|(p, _, _)| *p == pattern) {
+            Some((_, fast, _)) => (*fast, true),
             None if PLAIN.contains(&pattern) => (pattern, false),
             None => return None,
         };
@@ -125,17 +150,28 @@ impl Splitter {
 
     /// Whether `pattern` has a fast form (checked without compiling it).
     pub fn has_fast_form(pattern: &str) -> bool {
-        KNOWN.iter().any(|(p, _)| *p == pattern) || PLAIN.contains(&pattern)
+        KNOWN.iter().any(|(p, _, _)| *p == pattern) || PLAIN.contains(&pattern)
     }
 
-    /// Whether this splitter runs on the `regex` crate's automata.
+    /// Whether this splitter runs a scanner or the `regex` crate's automata, not
+    /// `fancy-regex`.
     pub fn is_fast(&self) -> bool {
-        matches!(self.engine, Engine::Fast { .. })
+        !matches!(self.engine, Engine::Fancy(_))
+    }
+
+    /// What splits: `scanner`, `regex` or `fancy-regex` (an unknown pattern).
+    pub fn name(&self) -> &'static str {
+        match self.engine {
+            Engine::Scan(_) => "scanner",
+            Engine::Fast { .. } => "regex",
+            Engine::Fancy(_) => "fancy-regex",
+        }
     }
 
     /// Calls `f(start, end)` for each match, in order, as the original pattern matches.
     pub fn pieces(&self, text: &str, mut f: impl FnMut(usize, usize)) -> Result<(), String> {
         match &self.engine {
+            Engine::Scan(s) => s.pieces(text, f),
             Engine::Fancy(re) => {
                 for m in re.find_iter(text) {
                     let m = m.map_err(|e| format!("the split regex failed on this input: {e}"))?;
@@ -226,7 +262,7 @@ mod tests {
     fn all_patterns() -> Vec<&'static str> {
         KNOWN
             .iter()
-            .map(|(p, _)| *p)
+            .map(|(p, _, _)| *p)
             .chain(PLAIN.iter().copied())
             .collect()
     }
@@ -236,8 +272,19 @@ mod tests {
         'a', 'Z', 's', 't', 'd', 'l', 'v', 'e', 'S', 'T', '\'', '0', '7', '٣', ' ', ' ', '\t',
         '\n', '\r', '\u{a0}', '\u{3000}', '\u{2028}', '.', '/', '-', '!', '"', '#', '[', '\\', '$',
         '+', 'é', 'É', '\u{301}', 'ß', 'ǅ', 'ʰ', '中', 'あ', 'カ', '한', 'я', 'Ж', '🦀', '€', '½',
-        '\u{200d}', '\u{0}',
+        '\u{200d}', '\u{0}', 'ſ', '\u{212a}', 'ı', 'İ', 'R', 'E', 'V', 'L', 'M', 'D', 'm', 'r', '\u{b}',
+        '\u{85}', '\u{1c}', '\u{300}', '\u{5d0}', '\u{663}', 'Ⅻ', '²', '_',
     ];
+
+    /// The splitters a pattern has: the scanner (when it has one), the automata, and both are
+    /// what `Splitter::new` may choose.
+    fn fast_forms(p: &str) -> Vec<Splitter> {
+        let mut v = vec![Splitter::new(p).unwrap()];
+        if v[0].name() == "scanner" {
+            v.push(Splitter::automata(p).unwrap());
+        }
+        v
+    }
 
     fn text() -> impl Strategy<Value = String> {
         proptest::collection::vec(proptest::sample::select(ALPHABET), 0..40)
@@ -249,10 +296,11 @@ mod tests {
         #[test]
         fn the_fast_form_splits_exactly_as_fancy_regex(t in text()) {
             for p in all_patterns() {
-                let fast = Splitter::new(p).unwrap();
-                prop_assert!(fast.is_fast(), "{p}");
-                let reference = Splitter::fancy(p).unwrap();
-                prop_assert_eq!(split(&fast, &t), split(&reference, &t), "pattern {} on {:?}", p, t);
+                let reference = split(&Splitter::fancy(p).unwrap(), &t);
+                for fast in fast_forms(p) {
+                    prop_assert!(fast.is_fast(), "{p}");
+                    prop_assert_eq!(split(&fast, &t), reference.clone(), "{} on pattern {} on {:?}", fast.name(), p, t);
+                }
             }
         }
     }
@@ -268,8 +316,10 @@ mod tests {
             }
             let text = std::fs::read_to_string(path).unwrap();
             for p in all_patterns() {
-                let (fast, reference) = (Splitter::new(p).unwrap(), Splitter::fancy(p).unwrap());
-                assert_eq!(split(&fast, &text), split(&reference, &text), "{p}");
+                let reference = split(&Splitter::fancy(p).unwrap(), &text);
+                for fast in fast_forms(p) {
+                    assert_eq!(split(&fast, &text), reference, "{} on {p}", fast.name());
+                }
             }
             n += 1;
         }
@@ -283,6 +333,12 @@ mod tests {
             split(&o200k, "a   b  "),
             vec![(0, 1), (1, 3), (3, 5), (5, 7)],
             "`  ` before b, ` b`, then the trailing run whole"
+        );
+        let names: Vec<&str> = KNOWN.iter().map(|k| Splitter::new(k.0).unwrap().name()).collect();
+        assert_eq!(
+            names,
+            ["scanner", "scanner", "scanner", "scanner", "scanner", "regex", "scanner"],
+            "every known pattern but DeepSeek's has a scanner"
         );
         let unknown = Splitter::new(r"\w+|\s+(?!\S)|\s+").unwrap();
         assert!(!unknown.is_fast(), "unknown patterns stay on fancy-regex");

@@ -1,12 +1,12 @@
 //! Rank-based byte-pair encoding: tiktoken `.tiktoken` files and Mistral tekken JSON.
 //!
 //! Both formats are a table of byte strings ordered by merge rank plus a split regex; they
-//! differ only in packaging. Encoding is `tiktoken`'s `encode_ordinary`: split with the regex
-//! ([`super::Splitter`]: the `regex` crate for known patterns, `fancy-regex` as tiktoken uses
-//! for others), then merge each piece's bytes by rank with the
-//! `tiktoken-rs` crate's `byte_pair_encode`. Special-token text is ordinary text here, as hosted
-//! APIs treat it. We do not build `tiktoken_rs::CoreBPE`: its constructor copies the table three
-//! times and compiles 256 regex clones, which tripled load time for what we need.
+//! differ only in packaging. Encoding is `tiktoken`'s `encode_ordinary`: split by the pattern
+//! ([`super::Splitter`]: a hand-written scanner or the `regex` crate for known patterns,
+//! `fancy-regex` as tiktoken uses for others), look each piece up whole, and merge the pieces
+//! not in the table from their bytes, by rank ([`super::merge::by_rank`]), looking strings up
+//! in a table laid out for it ([`super::rank_table`]). Special-token text is ordinary text
+//! here, as hosted APIs treat it.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +33,9 @@ pub struct TiktokenSpec {
 /// A loaded rank table with its regex, ready to encode.
 pub struct RankBpe {
     /// token bytes -> rank, the table BPE merges by.
-    ranks: FxHashMap<Vec<u8>, u32>,
+    table: super::rank_table::RankTable,
+    /// byte -> rank of the one-byte token.
+    byte_rank: [u32; 256],
     splitter: super::Splitter,
     /// rank -> bytes; an empty entry is a gap in the ranks. Used for byte offsets and the
     /// vocabulary hash.
@@ -81,16 +83,19 @@ impl RankBpe {
             *slot = bytes.clone();
         }
         // Every single byte must have a rank, or BPE cannot encode arbitrary text.
+        let mut byte_rank = [0u32; 256];
         for b in 0..=255u8 {
-            if !ranks.contains_key(&[b][..]) {
-                return Err(format!("no rank for the single byte 0x{b:02x}"));
+            match ranks.get(&[b][..]) {
+                Some(&r) => byte_rank[usize::from(b)] = r,
+                None => return Err(format!("no rank for the single byte 0x{b:02x}")),
             }
         }
         // Special tokens are never matched by `encode_ordinary`; they are kept for the
         // vocabulary description only.
         let splitter = super::Splitter::new(pattern)?;
         Ok(Self {
-            ranks,
+            table: super::rank_table::RankTable::new(&ranks),
+            byte_rank,
             splitter,
             decoder,
             id_offset,
@@ -98,13 +103,10 @@ impl RankBpe {
         })
     }
 
-    /// How the text is split: `regex split` or `fancy-regex split` (an unknown pattern).
-    pub fn splitter_name(&self) -> &'static str {
-        if self.splitter.is_fast() {
-            "regex split"
-        } else {
-            "fancy-regex split"
-        }
+    /// How the text is split: `scanner split`, `regex split` or `fancy-regex split` (an
+    /// unknown pattern).
+    pub fn splitter_name(&self) -> String {
+        format!("{} split", self.splitter.name())
     }
 
     /// Token ids of `text`, special-token text treated as ordinary text.
@@ -112,7 +114,7 @@ impl RankBpe {
         let mut ids = Vec::with_capacity(text.len() / 3);
         let mut covered = 0;
         let mut skipped = None;
-        let mut memo = super::memo::Memo::default();
+        let mut parts = Vec::new();
         self.splitter.pieces(text, |start, end| {
             // Real split patterns cover every byte; one that skips text would give ids of
             // some other text (found by fuzzing: fuzz/regressions/tekken-pattern-skips-text).
@@ -122,17 +124,15 @@ impl RankBpe {
             covered = end;
             let piece = &text.as_bytes()[start..end];
             if piece.is_empty() {
-                return; // an empty match: nothing to encode (byte_pair_split would panic)
+                return; // an empty match: nothing to encode
             }
-            match self.ranks.get(piece) {
-                Some(&r) => ids.push(r),
-                None => memo.encode(piece, &mut ids, |piece, ids| {
-                    ids.extend(
-                        tiktoken_rs::byte_pair_split(piece, &self.ranks)
-                            .into_iter()
-                            .map(|p| self.ranks[p]),
-                    )
-                }),
+            // A piece in the table whole is one token (tiktoken looks it up first too); the
+            // others are merged from their bytes. A per-call memo of merged pieces, as the
+            // engine had, gained nothing measurable on text that does not repeat once lookups
+            // were this cheap (docs/tokenizer-profile.md), so there is none.
+            match self.table.get(piece) {
+                Some(r) => ids.push(r),
+                None => super::merge::by_rank(piece, &self.table, &self.byte_rank, &mut parts, &mut ids),
             }
         })?;
         if let Some((a, b)) = skipped {

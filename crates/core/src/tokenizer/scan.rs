@@ -1,0 +1,333 @@
+//! Hand-written scanners for the split patterns of cl100k, o200k, Qwen, tekken and GPT-2: the
+//! same pieces as the pattern on a backtracking engine, without running an automaton.
+//!
+//! Each pattern is an alternation tried in order at the end of the previous piece; each
+//! alternative is a few character classes with quantifiers, so its backtracking can be worked
+//! out by hand (written at each function below). A [`Spec`] names the variants the patterns
+//! differ in. The pattern text each spec stands for is in [`super::pretok`]'s table, and the
+//! tests there check every scanner against `fancy-regex` on random and real text.
+//!
+//! The split was 59% of the rank-file engine's instructions on the regex automata
+//! (docs/tokenizer-profile.md); these scanners are what replaced them.
+
+use super::classes::{self, Classes, LETTER, LOWER, MARK, NEWLINE, NUMBER, SPACE, UPPER};
+
+/// The variants the known patterns differ in.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    /// `'s|'t|'re|'ve|'m|'ll|'d` as the first alternative (cl100k, Qwen, GPT-2); `Some(true)`:
+    /// case-insensitive.
+    pub contractions_first: Option<bool>,
+    pub word: Word,
+    pub digits: Digits,
+    /// ` ?[^\s\p{L}\p{N}]+` then this; `punct_excludes_marks`: `[^\s\p{L}\p{M}\p{N}]` (Qwen 3.5).
+    pub punct_tail: Tail,
+    pub punct_excludes_marks: bool,
+    pub space: Space,
+}
+
+/// How a word is matched.
+#[derive(Clone, Copy, Debug)]
+pub enum Word {
+    /// o200k and tekken: `P?[UPPER]*[LOWER]+C?|P?[UPPER]+[LOWER]*C?` where `P` is
+    /// `[^\r\n\p{L}\p{N}]` and `C` the case-insensitive contractions when `suffix`.
+    Cased { suffix: bool },
+    /// `[^\r\n\p{L}\p{N}]?\p{L}+` (cl100k, Qwen 2); with `marks`, `[\p{L}\p{M}]+` (Qwen 3.5).
+    Letters { marks: bool },
+    /// GPT-2: ` ?\p{L}+`.
+    SpaceLetters,
+}
+
+/// How numbers are matched.
+#[derive(Clone, Copy, Debug)]
+pub enum Digits {
+    /// `\p{N}{1,n}`.
+    UpTo(usize),
+    /// GPT-2: ` ?\p{N}+`.
+    SpaceRun,
+}
+
+/// What follows a run of punctuation.
+#[derive(Clone, Copy, Debug)]
+pub enum Tail {
+    None,
+    /// `[\r\n]*`
+    Newlines,
+    /// `[\r\n/]*`
+    NewlinesSlash,
+}
+
+/// The whitespace alternatives.
+#[derive(Clone, Copy, Debug)]
+pub enum Space {
+    /// cl100k: `\s++$|\s*[\r\n]|\s+(?!\S)|\s`.
+    Cl100k,
+    /// `\s*[\r\n]+|\s+(?!\S)|\s+` (`newlines`), or GPT-2's `\s+(?!\S)|\s+`.
+    Runs { newlines: bool },
+}
+
+/// A scanner for one [`Spec`].
+pub struct Scanner {
+    spec: Spec,
+    classes: &'static Classes,
+}
+
+/// `[^\r\n\p{L}\p{N}]`: the optional character before a word.
+#[inline(always)]
+fn before_word(f: u8) -> bool {
+    f & (LETTER | NUMBER | NEWLINE) == 0
+}
+
+impl Scanner {
+    pub fn new(spec: Spec) -> Self {
+        Self {
+            spec,
+            classes: Classes::get(),
+        }
+    }
+
+    /// Calls `f(start, end)` for each piece of `text`, in order.
+    pub fn pieces(&self, text: &str, mut f: impl FnMut(usize, usize)) {
+        let b = text.as_bytes();
+        let mut at = 0;
+        while at < b.len() {
+            match self.piece_at(b, at) {
+                Some(end) => {
+                    f(at, end);
+                    at = end;
+                }
+                // No alternative matches here (none of the known patterns leaves a character
+                // unmatched): step over it, as a regex search would; the caller sees the gap.
+                None => at += self.classes.at(b, at).1,
+            }
+        }
+    }
+
+    /// The end of the piece starting at `at` (< `b.len()`), or `None` when nothing matches.
+    #[inline]
+    fn piece_at(&self, b: &[u8], at: usize) -> Option<usize> {
+        let s = &self.spec;
+        if let Some(fold) = s.contractions_first {
+            if b[at] == b'\'' {
+                if let Some(end) = self.contraction(b, at, fold) {
+                    return Some(end);
+                }
+            }
+        }
+        let (f0, l0) = self.classes.at(b, at);
+        // Each alternative starts with a character of its own class, so the first character
+        // rules most of them out; they are still tried in the pattern's order.
+        let word = match s.word {
+            Word::Cased { suffix } => self.cased(b, at, f0, l0, suffix),
+            Word::Letters { marks } => self.letters(b, at, f0, l0, marks),
+            Word::SpaceLetters => self.space_then(b, at, f0, l0, |f| f & LETTER != 0, usize::MAX),
+        };
+        if word.is_some() {
+            return word;
+        }
+        let digits = match s.digits {
+            Digits::UpTo(n) if f0 & NUMBER != 0 => Some(self.run(b, at, |f| f & NUMBER != 0, n)),
+            Digits::UpTo(_) => None,
+            Digits::SpaceRun => self.space_then(b, at, f0, l0, |f| f & NUMBER != 0, usize::MAX),
+        };
+        if digits.is_some() {
+            return digits;
+        }
+        if let Some(end) = self.punct(b, at, f0, l0) {
+            return Some(end);
+        }
+        if f0 & SPACE != 0 {
+            return Some(self.space(b, at));
+        }
+        None
+    }
+
+    /// `'` then s, t, re, ve, m, ll or d, case-insensitive when `fold`.
+    fn contraction(&self, b: &[u8], at: usize, fold: bool) -> Option<usize> {
+        let letter = |i: usize| -> Option<(u8, usize)> {
+            if i >= b.len() {
+                return None;
+            }
+            let (c, len) = classes::decode(b, i);
+            match c {
+                0x41..=0x5A if fold => Some((c as u8 + 32, len)),
+                0x61..=0x7A => Some((c as u8, len)),
+                // U+017F LATIN SMALL LETTER LONG S folds to `s`.
+                0x17F if fold => Some((b's', len)),
+                _ => None,
+            }
+        };
+        let (c1, l1) = letter(at + 1)?;
+        let second = |want: u8| match letter(at + 1 + l1) {
+            Some((c, l)) if c == want => Some(at + 1 + l1 + l),
+            _ => None,
+        };
+        match c1 {
+            b's' | b't' | b'm' | b'd' => Some(at + 1 + l1),
+            b'r' | b'v' => second(b'e'),
+            b'l' => second(b'l'),
+            _ => None,
+        }
+    }
+
+    /// The end of the longest run from `at` of at most `max` characters whose flags pass `keep`.
+    #[inline(always)]
+    fn run(&self, b: &[u8], mut at: usize, keep: impl Fn(u8) -> bool, max: usize) -> usize {
+        let mut n = 0;
+        while at < b.len() && n < max {
+            let (f, len) = self.classes.at(b, at);
+            if !keep(f) {
+                break;
+            }
+            at += len;
+            n += 1;
+        }
+        at
+    }
+
+    /// ` ?X+`: a space then a run of `X`, else a run of `X` from `at`.
+    #[inline(always)]
+    fn space_then(
+        &self,
+        b: &[u8],
+        at: usize,
+        f0: u8,
+        l0: usize,
+        class: impl Fn(u8) -> bool + Copy,
+        max: usize,
+    ) -> Option<usize> {
+        if b[at] == b' ' && at + 1 < b.len() && class(self.classes.at(b, at + 1).0) {
+            return Some(self.run(b, at + l0, class, max));
+        }
+        class(f0).then(|| self.run(b, at, class, max))
+    }
+
+    /// `[^\r\n\p{L}\p{N}]?X+` with `X` = `\p{L}` or `[\p{L}\p{M}]`: greedy `?` first; without
+    /// the optional character, the run must start at `at`.
+    fn letters(&self, b: &[u8], at: usize, f0: u8, l0: usize, marks: bool) -> Option<usize> {
+        let class = if marks { LETTER | MARK } else { LETTER };
+        let x = |f: u8| f & class != 0;
+        if before_word(f0) && at + l0 < b.len() && x(self.classes.at(b, at + l0).0) {
+            return Some(self.run(b, at + l0, x, usize::MAX));
+        }
+        x(f0).then(|| self.run(b, at, x, usize::MAX))
+    }
+
+    /// o200k's two word alternatives, each with and then without the optional leading
+    /// character, then the optional contraction.
+    fn cased(&self, b: &[u8], at: usize, f0: u8, l0: usize, suffix: bool) -> Option<usize> {
+        let starts = [before_word(f0).then_some(at + l0), Some(at)];
+        let end = starts
+            .iter()
+            .flatten()
+            .find_map(|&p| self.upper_then_lower(b, p))
+            .or_else(|| {
+                starts
+                    .iter()
+                    .flatten()
+                    .find_map(|&p| self.upper_run_then_lower(b, p))
+            })?;
+        if suffix && end < b.len() && b[end] == b'\'' {
+            if let Some(e) = self.contraction(b, end, true) {
+                return Some(e);
+            }
+        }
+        Some(end)
+    }
+
+    /// `[UPPER]*[LOWER]+` from `p`. The greedy `*` takes the whole UPPER run, then gives back
+    /// one character at a time until a LOWER character follows: the `+` starts at the last
+    /// position, among the run's characters and the one after it, holding a LOWER character,
+    /// and takes every LOWER character from there.
+    fn upper_then_lower(&self, b: &[u8], p: usize) -> Option<usize> {
+        let mut i = p;
+        let mut last_lower = None;
+        while i < b.len() {
+            let (f, len) = self.classes.at(b, i);
+            if f & LOWER != 0 {
+                last_lower = Some(i);
+            }
+            if f & UPPER == 0 {
+                break;
+            }
+            i += len;
+        }
+        Some(self.run(b, last_lower?, |f| f & LOWER != 0, usize::MAX))
+    }
+
+    /// `[UPPER]+[LOWER]*` from `p`: both greedy, nothing to give back.
+    fn upper_run_then_lower(&self, b: &[u8], p: usize) -> Option<usize> {
+        if p >= b.len() {
+            return None;
+        }
+        let end = self.run(b, p, |f| f & UPPER != 0, usize::MAX);
+        (end > p).then(|| self.run(b, end, |f| f & LOWER != 0, usize::MAX))
+    }
+
+    /// ` ?[^\s\p{L}\p{N}]+` and its tail. The optional space is tried first; without it the
+    /// run must start at `at` (a space is never in the run).
+    fn punct(&self, b: &[u8], at: usize, f0: u8, l0: usize) -> Option<usize> {
+        let excluded = if self.spec.punct_excludes_marks {
+            SPACE | LETTER | NUMBER | MARK
+        } else {
+            SPACE | LETTER | NUMBER
+        };
+        let end = self.space_then(b, at, f0, l0, |f| f & excluded == 0, usize::MAX)?;
+        Some(match self.spec.punct_tail {
+            Tail::None => end,
+            Tail::Newlines => end + b[end..].iter().take_while(|&&c| c == b'\r' || c == b'\n').count(),
+            Tail::NewlinesSlash => {
+                end + b[end..]
+                    .iter()
+                    .take_while(|&&c| c == b'\r' || c == b'\n' || c == b'/')
+                    .count()
+            }
+        })
+    }
+
+    /// The whitespace alternatives at `at` (a whitespace character), with the run of
+    /// whitespace from `at`: its end, the position after its last `\r` or `\n`, and where its
+    /// last character starts.
+    ///
+    /// - `\s*[\r\n]` and `\s*[\r\n]+`: the `*` takes the run and gives back characters until a
+    ///   newline follows: the piece ends after the run's last newline (the `+` cannot go
+    ///   further: what follows it in the run is not a newline).
+    /// - `\s+(?!\S)`: the whole run at the end of the text, else the run without its last
+    ///   character when that leaves one, else nothing (then `\s` or `\s+`: the single
+    ///   character).
+    /// - cl100k's `\s++$` comes first: the whole run when it reaches the end of the text.
+    fn space(&self, b: &[u8], at: usize) -> usize {
+        let mut i = at;
+        let mut after_newline = None;
+        let mut last = at;
+        while i < b.len() {
+            let (f, len) = self.classes.at(b, i);
+            if f & SPACE == 0 {
+                break;
+            }
+            if f & NEWLINE != 0 {
+                after_newline = Some(i + len);
+            }
+            last = i;
+            i += len;
+        }
+        let run_end = i;
+        let (end_first, newlines) = match self.spec.space {
+            Space::Cl100k => (true, true),
+            Space::Runs { newlines } => (false, newlines),
+        };
+        if end_first && run_end == b.len() {
+            return run_end;
+        }
+        if newlines {
+            if let Some(e) = after_newline {
+                return e;
+            }
+        }
+        if run_end == b.len() || last == at {
+            run_end
+        } else {
+            last
+        }
+    }
+}
