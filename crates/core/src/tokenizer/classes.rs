@@ -24,6 +24,8 @@ pub const LOWER: u8 = 16;
 pub const SPACE: u8 = 32;
 /// `\r` or `\n`.
 pub const NEWLINE: u8 = 64;
+/// `[\p{P}\p{S}]`: DeepSeek's punctuation.
+pub const PUNCT_SYMBOL: u8 = 128;
 
 /// Flags of every character: ASCII directly, the rest by block.
 pub struct Classes {
@@ -34,13 +36,14 @@ pub struct Classes {
     blocks: Vec<[u8; 256]>,
 }
 
-const CLASSES: [(u8, &str); 6] = [
+const CLASSES: [(u8, &str); 7] = [
     (LETTER, r"\p{L}"),
     (NUMBER, r"\p{N}"),
     (MARK, r"\p{M}"),
     (UPPER, r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]"),
     (LOWER, r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]"),
     (SPACE, r"\s"),
+    (PUNCT_SYMBOL, r"[\p{P}\p{S}]"),
 ];
 
 impl Classes {

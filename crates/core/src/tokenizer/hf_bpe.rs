@@ -132,6 +132,10 @@ pub struct HfBpe {
     byte_ids: [u32; 256],
     /// (left id, right id) -> (merge rank, merged id).
     merges: super::merge::Merges,
+    /// The bytes of every token that the merges make from those bytes, -> its id: a piece
+    /// found here is that one token, as merging it would give (checked for each token when the
+    /// engine is built), without merging.
+    whole: super::rank_table::RankTable,
     /// id -> bytes, for offsets (empty for ids that are not vocabulary tokens).
     id_bytes: Vec<Box<[u8]>>,
 }
@@ -221,25 +225,72 @@ pub struct Parts {
     /// (left, right, merged) in merge-rank order.
     merges: Vec<(u32, u32, u32)>,
     added_ids: Vec<u32>,
+    /// The tokens the merges make from their own bytes (worked out once, when the file is
+    /// parsed, and kept in the table cache): a piece with those bytes is that token.
+    whole: Vec<u32>,
+}
+
+/// byte -> id of its one-byte token (the first listed).
+fn byte_ids(id_bytes: &[Box<[u8]>]) -> Result<[u32; 256], String> {
+    let mut byte_ids = [0u32; 256];
+    let mut seen = [false; 256];
+    for (id, b) in (0u32..).zip(id_bytes) {
+        if let [x] = b[..] {
+            if !seen[usize::from(x)] {
+                byte_ids[usize::from(x)] = id;
+                seen[usize::from(x)] = true;
+            }
+        }
+    }
+    match seen.iter().position(|s| !s) {
+        Some(b) => Err(format!("no token for the byte 0x{b:02x}")),
+        None => Ok(byte_ids),
+    }
+}
+
+/// The merge table of a merges list (the first rule for a pair wins).
+fn merge_table(list: &[(u32, u32, u32)]) -> super::merge::Merges {
+    let mut merges = super::merge::Merges::with_capacity(list.len());
+    for (rank, &(a, b, m)) in (0u32..).zip(list) {
+        merges.insert_first(a, b, rank, m);
+    }
+    merges
+}
+
+/// The ids of the tokens that merging their own bytes gives back whole.
+fn whole_tokens(
+    id_bytes: &[Box<[u8]>],
+    merges: &super::merge::Merges,
+    byte_ids: &[u32; 256],
+    added_ids: &[u32],
+) -> Vec<u32> {
+    let added: rustc_hash::FxHashSet<u32> = added_ids.iter().copied().collect();
+    let (mut syms, mut pairs) = (Vec::new(), Vec::new());
+    let mut whole = Vec::new();
+    for (id, b) in (0u32..).zip(id_bytes) {
+        if b.is_empty() || added.contains(&id) {
+            continue;
+        }
+        syms.clear();
+        syms.extend(b.iter().map(|&x| byte_ids[usize::from(x)]));
+        merges.apply(&mut syms, &mut pairs);
+        if syms[..] == [id] {
+            whole.push(id);
+        }
+    }
+    whole
 }
 
 impl Parts {
     pub fn build(self) -> Result<Loaded, String> {
-        let mut byte_ids = [0u32; 256];
-        let mut seen = [false; 256];
-        for (id, b) in self.id_bytes.iter().enumerate() {
-            if b.len() == 1 && !seen[b[0] as usize] {
-                byte_ids[b[0] as usize] = id as u32;
-                seen[b[0] as usize] = true;
-            }
-        }
-        if let Some(b) = seen.iter().position(|s| !s) {
-            return Err(format!("no token for the byte 0x{b:02x}"));
-        }
-        let mut merges = super::merge::Merges::with_capacity(self.merges.len());
-        for (rank, &(a, b, m)) in self.merges.iter().enumerate() {
-            merges.insert_first(a, b, rank as u32, m);
-        }
+        let byte_ids = byte_ids(&self.id_bytes)?;
+        let merges = merge_table(&self.merges);
+        // Distinct keys: merging is deterministic, so two ids with the same bytes cannot both
+        // be given back whole.
+        let whole = super::rank_table::RankTable::of(self.whole.iter().filter_map(|&id| {
+            let b = self.id_bytes.get(id as usize)?;
+            (!b.is_empty()).then_some((&b[..], id))
+        }));
         let splits = self
             .patterns
             .iter()
@@ -261,6 +312,7 @@ impl Parts {
                 splits,
                 byte_ids,
                 merges,
+                whole,
                 id_bytes: self.id_bytes,
             },
             vocab,
@@ -298,8 +350,10 @@ impl Cached for Parts {
             w.u32(b);
             w.u32(m);
         }
-        w.u32(self.added_ids.len() as u32);
-        self.added_ids.iter().for_each(|&id| w.u32(id));
+        for list in [&self.added_ids, &self.whole] {
+            w.u32(list.len() as u32);
+            list.iter().for_each(|&id| w.u32(id));
+        }
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, String> {
@@ -330,8 +384,12 @@ impl Cached for Parts {
         let merges = (0..n)
             .map(|_| Ok((r.u32()?, r.u32()?, r.u32()?)))
             .collect::<Result<_, String>>()?;
-        let n = r.count(4)?;
-        let added_ids = (0..n).map(|_| r.u32()).collect::<Result<_, String>>()?;
+        let ids = |r: &mut Reader<'_>| -> Result<Vec<u32>, String> {
+            let n = r.count(4)?;
+            (0..n).map(|_| r.u32()).collect()
+        };
+        let added_ids = ids(r)?;
+        let whole = ids(r)?;
         Ok(Self {
             normalizer,
             patterns,
@@ -341,6 +399,7 @@ impl Cached for Parts {
             id_bytes,
             merges,
             added_ids,
+            whole,
         })
     }
 }
@@ -461,7 +520,8 @@ impl HfBpe {
                 raw.push((t.content.to_string(), t.id as u32));
             }
         }
-        let added_ids = added_ids.into_iter().map(|id| id as u32).collect();
+        let added_ids: Vec<u32> = added_ids.into_iter().map(|id| id as u32).collect();
+        let whole = whole_tokens(&id_bytes, &merge_table(&merges), &byte_ids(&id_bytes)?, &added_ids);
         Ok(Parts {
             normalizer,
             patterns,
@@ -471,6 +531,7 @@ impl HfBpe {
             id_bytes,
             merges,
             added_ids,
+            whole,
         })
     }
 
@@ -484,6 +545,7 @@ impl HfBpe {
         let mut raw_parts = Vec::new();
         self.raw_added.split(text, &mut raw_parts);
         let mut memo = super::memo::Memo::default();
+        let (mut syms, mut pairs) = (Vec::new(), Vec::new());
         let mut parts = Vec::new();
         for (rs, re, added) in raw_parts {
             if let Some(id) = added {
@@ -516,7 +578,16 @@ impl HfBpe {
                 let nbytes = normalized.as_bytes();
                 self.pre_tokenize(&normalized, ns, ne, 0, &mut |ps, pe| {
                     let first = ids.len();
-                    memo.encode(&nbytes[ps..pe], ids, |p, out| self.bpe(p, out));
+                    let piece = &nbytes[ps..pe];
+                    match self.whole.get(piece) {
+                        Some(id) => ids.push(id),
+                        None => memo.encode(piece, ids, |p, out| {
+                            syms.clear();
+                            syms.extend(p.iter().map(|&b| self.byte_ids[usize::from(b)]));
+                            self.merges.apply(&mut syms, &mut pairs);
+                            out.extend_from_slice(&syms);
+                        }),
+                    }
                     if let Some(o) = offsets.as_deref_mut() {
                         // A byte-level token may end inside a character; like the `tokenizers`
                         // crate, report the whole characters it touches.
@@ -564,13 +635,6 @@ impl HfBpe {
         if at < piece.len() {
             self.pre_tokenize(text, start + at, end, level + 1, f);
         }
-    }
-
-    /// Byte-pair merges of one piece (`Word::merge_all`: lowest rank first, leftmost on a tie).
-    fn bpe(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let mut syms: Vec<u32> = piece.iter().map(|&b| self.byte_ids[b as usize]).collect();
-        self.merges.apply(&mut syms, &mut Vec::new());
-        out.extend_from_slice(&syms);
     }
 }
 

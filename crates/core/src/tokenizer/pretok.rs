@@ -12,7 +12,8 @@
 //! Every known pattern is checked against `fancy-regex` on random text and on the corpus, in both
 //! fast forms (tests below). Any other pattern runs on `fancy-regex`, as tiktoken does.
 
-use super::scan::{Digits, Scanner, Space, Spec, Tail, Word};
+use super::classes::{LETTER, MARK, NEWLINE, NUMBER, PUNCT_SYMBOL, SPACE};
+use super::scan::{Digits, Run, Scanner, Space, Spec, Tail, Word, BEFORE_WORD_EXCLUDES};
 
 /// The split patterns with a fast form: the pattern as written in the tokenizer files, the
 /// same pattern without the lookahead in `regex` syntax, and the hand-written scanner that
@@ -22,52 +23,52 @@ const KNOWN: &[(&str, &str, Option<Spec>)] = &[
     (
         r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s",
         r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s+$|\s*[\r\n]|\s",
-        Some(Spec { contractions_first: Some(true), word: Word::Letters { marks: false }, digits: Digits::UpTo(3), punct_tail: Tail::Newlines, punct_excludes_marks: false, space: Space::Cl100k }),
+        Some(Spec { contractions_first: Some(true), ascii_punct_word: false, word: Word::Letters { marks: false, prefix_excludes: BEFORE_WORD_EXCLUDES }, digits: Digits::UpTo(3), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::Newlines, space: Space::Cl100k }),
     ),
     // o200k_base and o200k_harmony.
     (
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+",
-        Some(Spec { contractions_first: None, word: Word::Cased { suffix: true }, digits: Digits::UpTo(3), punct_tail: Tail::NewlinesSlash, punct_excludes_marks: false, space: Space::Runs { newlines: true } }),
+        Some(Spec { contractions_first: None, ascii_punct_word: false, word: Word::Cased { suffix: true }, digits: Digits::UpTo(3), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::NewlinesSlash, space: Space::Runs { newlines: true } }),
     ),
     // Qwen2 / 2.5 / 3 (rank file and tokenizer.json).
     (
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+",
-        Some(Spec { contractions_first: Some(true), word: Word::Letters { marks: false }, digits: Digits::UpTo(1), punct_tail: Tail::Newlines, punct_excludes_marks: false, space: Space::Runs { newlines: true } }),
+        Some(Spec { contractions_first: Some(true), ascii_punct_word: false, word: Word::Letters { marks: false, prefix_excludes: BEFORE_WORD_EXCLUDES }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::Newlines, space: Space::Runs { newlines: true } }),
     ),
     // Qwen3.5 / 3.6.
     (
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+",
-        Some(Spec { contractions_first: Some(true), word: Word::Letters { marks: true }, digits: Digits::UpTo(1), punct_tail: Tail::Newlines, punct_excludes_marks: true, space: Space::Runs { newlines: true } }),
+        Some(Spec { contractions_first: Some(true), ascii_punct_word: false, word: Word::Letters { marks: true, prefix_excludes: BEFORE_WORD_EXCLUDES }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER | MARK, 0), punct_tail: Tail::Newlines, space: Space::Runs { newlines: true } }),
     ),
     // Mistral tekken (240718, 240911).
     (
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+",
-        Some(Spec { contractions_first: None, word: Word::Cased { suffix: false }, digits: Digits::UpTo(1), punct_tail: Tail::NewlinesSlash, punct_excludes_marks: false, space: Space::Runs { newlines: true } }),
+        Some(Spec { contractions_first: None, ascii_punct_word: false, word: Word::Cased { suffix: false }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::NewlinesSlash, space: Space::Runs { newlines: true } }),
     ),
     // DeepSeek V3 / V4, the third of its three splits (the other two have no lookaround). The
     // file's JSON escapes `\r` and `\n`, so the pattern holds the characters themselves.
     (
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+",
-        None,
+        Some(Spec { contractions_first: None, ascii_punct_word: true, word: Word::Letters { marks: true, prefix_excludes: LETTER | PUNCT_SYMBOL | NEWLINE }, digits: Digits::None, punct: (PUNCT_SYMBOL, PUNCT_SYMBOL), punct_tail: Tail::Newlines, space: Space::Runs { newlines: true } }),
     ),
     // GPT-2's byte-level pattern (HF `ByteLevel` with `use_regex`: Claude legacy).
     (
         r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
         r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+",
-        Some(Spec { contractions_first: Some(false), word: Word::SpaceLetters, digits: Digits::SpaceRun, punct_tail: Tail::None, punct_excludes_marks: false, space: Space::Runs { newlines: false } }),
+        Some(Spec { contractions_first: Some(false), ascii_punct_word: false, word: Word::SpaceLetters, digits: Digits::SpaceRun, punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::None, space: Space::Runs { newlines: false } }),
     ),
 ];
 
-/// Patterns without lookaround, used as they are by the `regex` crate (DeepSeek's first two
-/// splits).
-const PLAIN: &[&str] = &[
-    r"\p{N}{1,3}",
-    "[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+",
+/// Patterns without lookaround (DeepSeek's first two splits), with their scanners; the `regex`
+/// crate runs them as they are.
+const PLAIN: &[(&str, Run)] = &[
+    (r"\p{N}{1,3}", Run::Numbers),
+    ("[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+", Run::Cjk),
 ];
 
 /// The GPT-2 pattern `ByteLevel { use_regex: true }` splits with.
@@ -80,6 +81,8 @@ const DFA_CACHE_BYTES: usize = 8 << 20;
 enum Engine {
     /// A hand-written scanner ([`super::scan`]).
     Scan(Scanner),
+    /// A scanner for a pattern that is one run ([`super::scan::Run`]).
+    Run(Run),
     /// `regex` automata; `lookahead`: apply `\s+(?!\S)` by hand; `newline_alt`: the pattern
     /// has a `\s*[\r\n]` alternative before the whitespace ones.
     Fast {
@@ -122,6 +125,11 @@ impl Splitter {
                 engine: Engine::Scan(Scanner::new(*spec)),
             });
         }
+        if let Some((_, run)) = PLAIN.iter().find(|(p, _)| *p == pattern) {
+            return Some(Self {
+                engine: Engine::Run(*run),
+            });
+        }
         Self::automata(pattern)
     }
 
@@ -130,7 +138,7 @@ impl Splitter {
     pub fn automata(pattern: &str) -> Option<Self> {
         let (rewritten, lookahead) = match KNOWN.iter().find(|(p, _, _)| *p == pattern) {
             Some((_, fast, _)) => (*fast, true),
-            None if PLAIN.contains(&pattern) => (pattern, false),
+            None if PLAIN.iter().any(|(p, _)| *p == pattern) => (pattern, false),
             None => return None,
         };
         let re = regex::Regex::new(rewritten).ok()?;
@@ -150,7 +158,7 @@ impl Splitter {
 
     /// Whether `pattern` has a fast form (checked without compiling it).
     pub fn has_fast_form(pattern: &str) -> bool {
-        KNOWN.iter().any(|(p, _, _)| *p == pattern) || PLAIN.contains(&pattern)
+        KNOWN.iter().any(|(p, _, _)| *p == pattern) || PLAIN.iter().any(|(p, _)| *p == pattern)
     }
 
     /// Whether this splitter runs a scanner or the `regex` crate's automata, not
@@ -162,7 +170,7 @@ impl Splitter {
     /// What splits: `scanner`, `regex` or `fancy-regex` (an unknown pattern).
     pub fn name(&self) -> &'static str {
         match self.engine {
-            Engine::Scan(_) => "scanner",
+            Engine::Scan(_) | Engine::Run(_) => "scanner",
             Engine::Fast { .. } => "regex",
             Engine::Fancy(_) => "fancy-regex",
         }
@@ -172,6 +180,7 @@ impl Splitter {
     pub fn pieces(&self, text: &str, mut f: impl FnMut(usize, usize)) -> Result<(), String> {
         match &self.engine {
             Engine::Scan(s) => s.pieces(text, f),
+            Engine::Run(r) => r.pieces(text, f),
             Engine::Fancy(re) => {
                 for m in re.find_iter(text) {
                     let m = m.map_err(|e| format!("the split regex failed on this input: {e}"))?;
@@ -263,7 +272,7 @@ mod tests {
         KNOWN
             .iter()
             .map(|(p, _, _)| *p)
-            .chain(PLAIN.iter().copied())
+            .chain(PLAIN.iter().map(|(p, _)| *p))
             .collect()
     }
 
@@ -337,8 +346,8 @@ mod tests {
         let names: Vec<&str> = KNOWN.iter().map(|k| Splitter::new(k.0).unwrap().name()).collect();
         assert_eq!(
             names,
-            ["scanner", "scanner", "scanner", "scanner", "scanner", "regex", "scanner"],
-            "every known pattern but DeepSeek's has a scanner"
+            ["scanner"; 7],
+            "every known pattern has a scanner"
         );
         let unknown = Splitter::new(r"\w+|\s+(?!\S)|\s+").unwrap();
         assert!(!unknown.is_fast(), "unknown patterns stay on fancy-regex");

@@ -181,7 +181,15 @@ pub struct RankTable {
 impl RankTable {
     /// The table of `ranks`.
     pub fn new(ranks: &FxHashMap<Vec<u8>, u32>) -> Self {
-        let count = |r: std::ops::RangeInclusive<usize>| ranks.keys().filter(|k| r.contains(&k.len())).count();
+        Self::of(ranks.iter().map(|(k, &r)| (k.as_slice(), r)))
+    }
+
+    /// The table of `(key, rank)` entries, keys distinct (for a repeated key, a lookup finds
+    /// one of its ranks).
+    pub fn of<'a>(entries: impl Iterator<Item = (&'a [u8], u32)> + Clone) -> Self {
+        let count = |r: std::ops::RangeInclusive<usize>| {
+            entries.clone().filter(|(k, _)| r.contains(&k.len())).count()
+        };
         let mut t = Self {
             one: vec![NONE; 256],
             two: vec![NONE; 1 << 16],
@@ -189,15 +197,15 @@ impl RankTable {
             mid: Open::new(count(9..=16)),
             long: FxHashMap::default(),
         };
-        for (k, &rank) in ranks {
-            match k[..] {
+        for (k, rank) in entries {
+            match *k {
                 [] => {}
                 [a] => t.one[usize::from(a)] = rank,
                 [a, b] => t.two[usize::from(a) << 8 | usize::from(b)] = rank,
                 _ if k.len() <= 8 => t.short.insert(Key::of(k), rank),
                 _ if k.len() <= 16 => t.mid.insert(Key::of(k), rank),
                 _ => {
-                    t.long.insert(k.as_slice().into(), rank);
+                    t.long.insert(k.into(), rank);
                 }
             }
         }

@@ -10,7 +10,7 @@
 //! The split was 59% of the rank-file engine's instructions on the regex automata
 //! (docs/tokenizer-profile.md); these scanners are what replaced them.
 
-use super::classes::{self, Classes, LETTER, LOWER, MARK, NEWLINE, NUMBER, SPACE, UPPER};
+use super::classes::{self, Classes, LETTER, LOWER, NEWLINE, NUMBER, SPACE, UPPER};
 
 /// The variants the known patterns differ in.
 #[derive(Clone, Copy, Debug)]
@@ -18,11 +18,15 @@ pub struct Spec {
     /// `'s|'t|'re|'ve|'m|'ll|'d` as the first alternative (cl100k, Qwen, GPT-2); `Some(true)`:
     /// case-insensitive.
     pub contractions_first: Option<bool>,
+    /// DeepSeek's first alternative: ``[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+``.
+    pub ascii_punct_word: bool,
     pub word: Word,
     pub digits: Digits,
-    /// ` ?[^\s\p{L}\p{N}]+` then this; `punct_excludes_marks`: `[^\s\p{L}\p{M}\p{N}]` (Qwen 3.5).
+    /// ` ?P+` then `punct_tail`, where `P` is the characters whose flags, masked by
+    /// `punct.0`, equal `punct.1`: `[^\s\p{L}\p{N}]` for most, `[^\s\p{L}\p{M}\p{N}]` for
+    /// Qwen 3.5, `[\p{P}\p{S}]` for DeepSeek.
+    pub punct: (u8, u8),
     pub punct_tail: Tail,
-    pub punct_excludes_marks: bool,
     pub space: Space,
 }
 
@@ -33,7 +37,9 @@ pub enum Word {
     /// `[^\r\n\p{L}\p{N}]` and `C` the case-insensitive contractions when `suffix`.
     Cased { suffix: bool },
     /// `[^\r\n\p{L}\p{N}]?\p{L}+` (cl100k, Qwen 2); with `marks`, `[\p{L}\p{M}]+` (Qwen 3.5).
-    Letters { marks: bool },
+    /// The optional character is any whose flags have none of `prefix_excludes` (DeepSeek:
+    /// `[^\r\n\p{L}\p{P}\p{S}]`).
+    Letters { marks: bool, prefix_excludes: u8 },
     /// GPT-2: ` ?\p{L}+`.
     SpaceLetters,
 }
@@ -45,6 +51,8 @@ pub enum Digits {
     UpTo(usize),
     /// GPT-2: ` ?\p{N}+`.
     SpaceRun,
+    /// No number alternative (DeepSeek splits numbers off first).
+    None,
 }
 
 /// What follows a run of punctuation.
@@ -72,10 +80,13 @@ pub struct Scanner {
     classes: &'static Classes,
 }
 
-/// `[^\r\n\p{L}\p{N}]`: the optional character before a word.
+/// The flags of `[^\r\n\p{L}\p{N}]`, the optional character before a word, does not have.
+pub const BEFORE_WORD_EXCLUDES: u8 = LETTER | NUMBER | NEWLINE;
+
+/// `[^\r\n\p{L}\p{N}]`.
 #[inline(always)]
 fn before_word(f: u8) -> bool {
-    f & (LETTER | NUMBER | NEWLINE) == 0
+    f & BEFORE_WORD_EXCLUDES == 0
 }
 
 impl Scanner {
@@ -114,12 +125,21 @@ impl Scanner {
                 }
             }
         }
+        if s.ascii_punct_word
+            && b[at].is_ascii_punctuation()
+            && b.get(at + 1).is_some_and(u8::is_ascii_alphabetic)
+        {
+            return Some(at + 1 + b[at + 1..].iter().take_while(|c| c.is_ascii_alphabetic()).count());
+        }
         let (f0, l0) = self.classes.at(b, at);
         // Each alternative starts with a character of its own class, so the first character
         // rules most of them out; they are still tried in the pattern's order.
         let word = match s.word {
             Word::Cased { suffix } => self.cased(b, at, f0, l0, suffix),
-            Word::Letters { marks } => self.letters(b, at, f0, l0, marks),
+            Word::Letters {
+                marks,
+                prefix_excludes,
+            } => self.letters(b, at, f0, l0, marks, prefix_excludes),
             Word::SpaceLetters => self.space_then(b, at, f0, l0, |f| f & LETTER != 0, usize::MAX),
         };
         if word.is_some() {
@@ -127,7 +147,7 @@ impl Scanner {
         }
         let digits = match s.digits {
             Digits::UpTo(n) if f0 & NUMBER != 0 => Some(self.run(b, at, |f| f & NUMBER != 0, n)),
-            Digits::UpTo(_) => None,
+            Digits::UpTo(_) | Digits::None => None,
             Digits::SpaceRun => self.space_then(b, at, f0, l0, |f| f & NUMBER != 0, usize::MAX),
         };
         if digits.is_some() {
@@ -204,10 +224,18 @@ impl Scanner {
 
     /// `[^\r\n\p{L}\p{N}]?X+` with `X` = `\p{L}` or `[\p{L}\p{M}]`: greedy `?` first; without
     /// the optional character, the run must start at `at`.
-    fn letters(&self, b: &[u8], at: usize, f0: u8, l0: usize, marks: bool) -> Option<usize> {
-        let class = if marks { LETTER | MARK } else { LETTER };
+    fn letters(
+        &self,
+        b: &[u8],
+        at: usize,
+        f0: u8,
+        l0: usize,
+        marks: bool,
+        prefix_excludes: u8,
+    ) -> Option<usize> {
+        let class = if marks { LETTER | classes::MARK } else { LETTER };
         let x = |f: u8| f & class != 0;
-        if before_word(f0) && at + l0 < b.len() && x(self.classes.at(b, at + l0).0) {
+        if f0 & prefix_excludes == 0 && at + l0 < b.len() && x(self.classes.at(b, at + l0).0) {
             return Some(self.run(b, at + l0, x, usize::MAX));
         }
         x(f0).then(|| self.run(b, at, x, usize::MAX))
@@ -264,15 +292,11 @@ impl Scanner {
         (end > p).then(|| self.run(b, end, |f| f & LOWER != 0, usize::MAX))
     }
 
-    /// ` ?[^\s\p{L}\p{N}]+` and its tail. The optional space is tried first; without it the
-    /// run must start at `at` (a space is never in the run).
+    /// ` ?P+` and its tail. The optional space is tried first; without it the run must start
+    /// at `at` (a space is never in the run).
     fn punct(&self, b: &[u8], at: usize, f0: u8, l0: usize) -> Option<usize> {
-        let excluded = if self.spec.punct_excludes_marks {
-            SPACE | LETTER | NUMBER | MARK
-        } else {
-            SPACE | LETTER | NUMBER
-        };
-        let end = self.space_then(b, at, f0, l0, |f| f & excluded == 0, usize::MAX)?;
+        let (mask, want) = self.spec.punct;
+        let end = self.space_then(b, at, f0, l0, |f| f & mask == want, usize::MAX)?;
         Some(match self.spec.punct_tail {
             Tail::None => end,
             Tail::Newlines => end + b[end..].iter().take_while(|&&c| c == b'\r' || c == b'\n').count(),
@@ -328,6 +352,55 @@ impl Scanner {
             run_end
         } else {
             last
+        }
+    }
+}
+
+/// The two patterns without alternatives that DeepSeek splits with first: `\p{N}{1,3}` and a
+/// run of CJK ideographs and kana, `[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+`.
+#[derive(Clone, Copy, Debug)]
+pub enum Run {
+    Numbers,
+    Cjk,
+}
+
+impl Run {
+    /// Calls `f(start, end)` for each match, in order (the text between them is not a match).
+    pub fn pieces(self, text: &str, mut f: impl FnMut(usize, usize)) {
+        let b = text.as_bytes();
+        let classes = Classes::get();
+        let max = match self {
+            Run::Numbers => 3,
+            Run::Cjk => usize::MAX,
+        };
+        let mut at = 0;
+        let mut start = None;
+        let mut n = 0;
+        while at < b.len() {
+            let (flags, len) = classes.at(b, at);
+            let hit = match self {
+                Run::Numbers => flags & NUMBER != 0,
+                Run::Cjk => matches!(
+                    classes::decode(b, at).0,
+                    0x4e00..=0x9fa5 | 0x3040..=0x309f | 0x30a0..=0x30ff
+                ),
+            };
+            if hit {
+                if start.is_none() || n == max {
+                    if let Some(s) = start {
+                        f(s, at);
+                    }
+                    start = Some(at);
+                    n = 0;
+                }
+                n += 1;
+            } else if let Some(s) = start.take() {
+                f(s, at);
+            }
+            at += len;
+        }
+        if let Some(s) = start {
+            f(s, b.len());
         }
     }
 }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-const MAGIC: &[u8; 8] = b"PWTAB\x00\x00\x01";
+/// The format's version is the last byte (2: tokenizer.json tables list their whole tokens).
+const MAGIC: &[u8; 8] = b"PWTAB\x00\x00\x02";
 
 /// Appends values to a cache body.
 #[derive(Default)]
