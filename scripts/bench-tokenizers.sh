@@ -17,7 +17,7 @@
 #
 # The peers, as a user installs them: PyPI packages at the versions of
 # scripts/bench/requirements.txt in a virtualenv under target/ (tiktoken, quicktok-v1,
-# tokenizers 1.0 rc, fastokens, sentencepiece), and the Rust crates bpe-openai and tiktoken-rs in
+# tokenizers 1.0 rc, fastokens, riptoken, tokendagger, sentencepiece), and the Rust crates bpe-openai and tiktoken-rs in
 # scripts/bench/peers (a Cargo project of its own, with its Cargo.lock, beside prefix-warden's
 # engine in one binary). Each engine is its own process, one thread; scripts/bench/tokenizers.py
 # runs REPS (default 3) rounds with the engines interleaved, compares every engine's ids with the
@@ -36,6 +36,11 @@ mkdir -p "$TMPDIR"
 
 cargo build --locked --release -q
 cargo build --locked --release -q --manifest-path scripts/bench/peers/Cargo.toml
+# tokendagger is an sdist that compiles against PCRE2.
+if [ ! -e /usr/include/pcre2.h ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q libpcre2-dev >/dev/null ||
+    { echo "tokendagger needs libpcre2-dev (apt-get install libpcre2-dev)" >&2; exit 1; }
+fi
 venv="${PREFIX_WARDEN_BENCH_VENV:-$target/bench-venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/bench/requirements.txt

@@ -13,13 +13,15 @@ import sys
 from collections import Counter
 
 GROUPS = [
-    ("pre-tokenizer split (regex automata, Splitter::pieces, the \\s+(?!\\S) fix-up)",
-     r"regex_automata::|pretok::|Splitter::pieces|whitespace_end"),
-    ("whole-piece rank lookup (hash of the piece, table probe, ids push)", r"RankBpe::encode::\{\{closure\}\}"),
-    ("memo of merged pieces (lookup, insert, copy of ids)", r"memo::Memo::encode|hashbrown.*reserve_rehash"),
-    ("byte-pair merge (tiktoken_rs::byte_pair_split and its rank probes)", r"tiktoken_rs::|_byte_pair_merge|byte_pair_split|SpecFromIter|from_iter"),
+    ("pre-tokenizer split (the scanner, scan.rs and classes.rs; before #24 the regex automata)",
+     r"regex_automata::|pretok::|Splitter::pieces|whitespace_end|scan::|classes::"),
+    ("rank lookups (rank_table.rs: whole pieces and the pairs probed while merging)", r"rank_table::"),
+    ("whole-piece step (RankBpe::encode's closure: lookup inlined, ids push)", r"RankBpe::encode::\{\{closure\}\}"),
+    ("memo of merged pieces (before #24)", r"memo::Memo::encode|hashbrown.*reserve_rehash"),
+    ("byte-pair merge (merge::by_rank; before #24 tiktoken_rs::byte_pair_split)",
+     r"merge::by_rank|tiktoken_rs::|_byte_pair_merge|byte_pair_split|SpecFromIter|from_iter"),
     ("allocation (malloc, realloc, free, Vec growth)", r"malloc|realloc|free|_int_|raw_vec|RawVec|alloc::alloc|finish_grow|do_reserve_and_handle|grow_one"),
-    ("memcpy, memmove, memcmp (copies; key comparisons of the table and memo probes)", r"memcpy|memmove|memcmp"),
+    ("memcpy, memmove, memcmp (copies; key comparisons; Vec::remove in the merge)", r"memcpy|memmove|memcmp"),
     ("RankBpe::encode itself (loop, id offset)", r"RankBpe::encode$"),
 ]
 

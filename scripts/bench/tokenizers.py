@@ -4,7 +4,8 @@ one run, one thread each, with the ids of every engine compared to the file's re
 
 Engines, per kind of file:
   rank files (o200k_base, cl100k_base)   prefix-warden, quicktok-v1, Python tiktoken, fastokens
-                                         (from_tiktoken), bpe-openai, tiktoken-rs
+                                         (from_tiktoken), riptoken, tokendagger, bpe-openai,
+                                         tiktoken-rs
   byte-level tokenizer.json              prefix-warden, tokenizers (the venv's: 1.0 rc), fastokens,
                                          quicktok-v1 (its bundled qwen3, for qwen/qwen3 only)
   SentencePiece .model                   prefix-warden, sentencepiece
@@ -63,6 +64,19 @@ elif engine == "tiktoken":
     ranks = {base64.b64decode(t): int(r) for t, r in (l.split() for l in raw(path).decode().splitlines() if l.strip())}
     enc = tiktoken.Encoding("x", pat_str=s["pattern"], mergeable_ranks=ranks, special_tokens=s["special_tokens"])
     f = enc.encode_ordinary; pkg = "tiktoken"
+elif engine == "riptoken":
+    import riptoken, tiktoken
+    s = json.load(open(spec))
+    ranks = {base64.b64decode(t): int(r) for t, r in (l.split() for l in raw(path).decode().splitlines() if l.strip())}
+    core = riptoken.CoreBPE(ranks, s["special_tokens"], s["pattern"])
+    enc = riptoken.Encoding(core, tiktoken.Encoding("x", pat_str=s["pattern"], mergeable_ranks=ranks, special_tokens=s["special_tokens"]))
+    f = enc.encode_ordinary; pkg = "riptoken"
+elif engine == "tokendagger":
+    import tokendagger
+    s = json.load(open(spec))
+    ranks = {base64.b64decode(t): int(r) for t, r in (l.split() for l in raw(path).decode().splitlines() if l.strip())}
+    enc = tokendagger.Tokenizer("x", pat_str=s["pattern"], mergeable_ranks=ranks, special_tokens=s["special_tokens"])
+    f = enc.encode_ordinary; pkg = "tokendagger"
 elif engine == "quicktok-v1":
     import quicktok
     name = {"hf-json": "qwen3"}.get(fmt) or os.path.basename(path).split(".")[0]
@@ -116,7 +130,7 @@ def engines_for(t: dict) -> list[str]:
     if fmt == "tiktoken":
         e = ["prefix-warden", "prefix tokenize", "tiktoken", "fastokens"]
         if tid in RUST_ENCODING:
-            e += ["quicktok-v1", "bpe-openai", "tiktoken-rs"]
+            e += ["quicktok-v1", "riptoken", "tokendagger", "bpe-openai", "tiktoken-rs"]
         return e
     if fmt == "hf-json":
         return ["prefix-warden", "prefix tokenize", "tokenizers", "fastokens"] + (
@@ -170,7 +184,10 @@ def main() -> None:
     script = work / "engine.py"
     script.write_text(PY)
     # One thread each: the Rust engines' pools, and tokenizers' own parallelism, held to one.
-    env = dict(os.environ, RAYON_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
+    # fastokens runs its merges on worker threads of its own unless FASTOKENS_BPE_THREADS says
+    # otherwise (0.3.5; with them, its encode used 1.6 CPU seconds per wall second here).
+    env = dict(os.environ, RAYON_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1",
+               FASTOKENS_BPE_THREADS="1")
     lock = Path(a.peers_lock)
     rust_versions = {"bpe-openai": lock_version(lock, "bpe-openai"), "tiktoken-rs": lock_version(lock, "tiktoken-rs")}
 

@@ -9,9 +9,11 @@
 //! `cl100k_base`, their built-in tables; CONFIG is not read).
 //!
 //! `stages` (ENCODING: a rank-file tokenizer id of CONFIG) times the steps of prefix-warden's
-//! rank-file engine one after the other, for docs/tokenizer-profile.md: the split alone, the
-//! split with a whole-piece rank lookup, the whole encode without the memo (every piece not in
-//! the table merged), and the whole encode (the engine itself), with the counts of pieces.
+//! rank-file engine one after the other, for docs/tokenizer-profile.md, with the parts the
+//! engine had before issue #24 beside them: the split on the regex automata and on the
+//! scanner; the scanner with a `HashMap<Vec<u8>, u32>` whole-piece lookup, then with
+//! `tiktoken-rs`'s merge of the other pieces (the old engine on the new split); and the engine
+//! itself (scanner, rank table, merge by rank), with the counts of pieces.
 
 use std::path::Path;
 use std::time::Instant;
@@ -75,6 +77,7 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
     let (spec, _) = read_spec(id, spec_path).map_err(|e| format!("{e:#}"))?;
     let ranks = parse_rank_file(&read_maybe_gzip(&entry.file).map_err(|e| format!("{e:#}"))?)?;
     let split = Splitter::new(&spec.pattern)?;
+    let automata = Splitter::automata(&spec.pattern).ok_or("no regex form for this pattern")?;
     let tok = Tokenizer::load_cached(entry, Some(&cfg.state_dir)).map_err(|e| format!("{e:#}"))?;
     let b = text.as_bytes();
     let secs = |f: &mut dyn FnMut()| {
@@ -83,7 +86,10 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
         t.elapsed().as_secs_f64()
     };
     let (mut pieces, mut whole, mut merged_bytes) = (0usize, 0usize, 0usize);
-    let s_split = secs(&mut || split.pieces(text, |_, _| pieces += 1).unwrap());
+    let s_automata = secs(&mut || automata.pieces(text, |_, _| pieces += 1).unwrap());
+    let mut n = 0usize;
+    let s_split = secs(&mut || split.pieces(text, |_, _| n += 1).unwrap());
+    assert_eq!(n, pieces, "the scanner and the automata give as many pieces");
     let mut found = 0u64;
     let s_lookup = secs(&mut || {
         split
@@ -98,7 +104,7 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
             .unwrap()
     });
     let mut ids: Vec<u32> = Vec::new();
-    let s_nomemo = secs(&mut || {
+    let s_before = secs(&mut || {
         ids = Vec::with_capacity(text.len() / 3);
         split
             .pieces(text, |s, e| match ranks.get(&b[s..e]) {
@@ -121,22 +127,15 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
         pieces - whole,
         full.len()
     );
-    println!(
-        "split only                            {s_split:.3} s  {:.1} MB/s",
-        mb / s_split
-    );
-    println!(
-        "split + whole-piece lookup            {s_lookup:.3} s  {:.1} MB/s",
-        mb / s_lookup
-    );
-    println!(
-        "split + lookup + merge, no memo       {s_nomemo:.3} s  {:.1} MB/s",
-        mb / s_nomemo
-    );
-    println!(
-        "the engine (split + lookup + memo + merge) {s_full:.3} s  {:.1} MB/s",
-        mb / s_full
-    );
+    for (name, s) in [
+        ("split on the regex automata (before)", s_automata),
+        ("split on the scanner", s_split),
+        ("scanner + HashMap<Vec<u8>, u32> lookup", s_lookup),
+        ("scanner + HashMap + tiktoken-rs merge", s_before),
+        ("the engine (scanner + rank table + merge)", s_full),
+    ] {
+        println!("{name:<45} {s:.3} s  {:.1} MB/s", mb / s);
+    }
     Ok(())
 }
 
