@@ -61,8 +61,8 @@ impl Classes {
             let hir = regex_syntax::parse(class).unwrap_or_else(|_| regex_syntax::hir::Hir::fail());
             if let HirKind::Class(Class::Unicode(u)) = hir.kind() {
                 for r in u.ranges() {
-                    for c in r.start() as usize..=r.end() as usize {
-                        flat[c] |= flag;
+                    for f in &mut flat[r.start() as usize..=r.end() as usize] {
+                        *f |= flag;
                     }
                 }
             }
@@ -120,7 +120,9 @@ pub fn decode(b: &[u8], at: usize) -> (u32, usize) {
         (((b0 & 0x1F) << 6) | (u32::from(b[at + 1]) & 0x3F), 2)
     } else if b0 < 0xF0 {
         (
-            ((b0 & 0x0F) << 12) | ((u32::from(b[at + 1]) & 0x3F) << 6) | (u32::from(b[at + 2]) & 0x3F),
+            ((b0 & 0x0F) << 12)
+                | ((u32::from(b[at + 1]) & 0x3F) << 6)
+                | (u32::from(b[at + 2]) & 0x3F),
             3,
         )
     } else {
@@ -149,7 +151,9 @@ mod tests {
         let mut checked = 0;
         // Every code point is too slow for a debug test; every 7th, plus each block's edges.
         for c in (0..0x11_0000u32).filter(|c| c % 7 == 0 || c % 256 == 0 || c % 256 == 255) {
-            let Some(ch) = char::from_u32(c) else { continue };
+            let Some(ch) = char::from_u32(c) else {
+                continue;
+            };
             let s = ch.encode_utf8(&mut buf);
             let (flags, len) = t.at(s.as_bytes(), 0);
             assert_eq!(len, s.len());

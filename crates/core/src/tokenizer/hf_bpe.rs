@@ -521,7 +521,12 @@ impl HfBpe {
             }
         }
         let added_ids: Vec<u32> = added_ids.into_iter().map(|id| id as u32).collect();
-        let whole = whole_tokens(&id_bytes, &merge_table(&merges), &byte_ids(&id_bytes)?, &added_ids);
+        let whole = whole_tokens(
+            &id_bytes,
+            &merge_table(&merges),
+            &byte_ids(&id_bytes)?,
+            &added_ids,
+        );
         Ok(Parts {
             normalizer,
             patterns,
@@ -651,8 +656,6 @@ fn ceil_char(text: &str, mut i: usize) -> usize {
     }
     i
 }
-
-/// Pieces longer than this many bytes are merged with a heap.
 
 fn pre_tokenizer(p: Option<&Value>) -> Result<Vec<String>, String> {
     let byte_level = |v: &Value, with_regex: bool| -> Result<(), String> {

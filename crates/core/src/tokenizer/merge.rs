@@ -165,7 +165,11 @@ pub fn by_rank(
     if n > LONG_PIECE {
         return by_rank_long(piece, table, byte_rank, out);
     }
-    let rank = |a: u32, b: u32| table.get(&piece[a as usize..b as usize]).unwrap_or(u32::MAX);
+    let rank = |a: u32, b: u32| {
+        table
+            .get(&piece[a as usize..b as usize])
+            .unwrap_or(u32::MAX)
+    };
     parts.clear();
     parts.extend(piece.iter().zip(0u32..).map(|(&b, i)| Part {
         start: i,
@@ -178,8 +182,8 @@ pub fn by_rank(
         tok: u32::MAX,
         pair: u32::MAX,
     });
-    for i in 0..n.saturating_sub(1) {
-        parts[i].pair = rank(i as u32, i as u32 + 2);
+    for (p, i) in parts.iter_mut().zip(0u32..).take(n.saturating_sub(1)) {
+        p.pair = rank(i, i + 2);
     }
     loop {
         let real = parts.len() - 1;
@@ -321,8 +325,20 @@ mod tests {
     }
 
     fn rank_table() -> (RankTable, [u32; 256]) {
-        let mut ranks: FxHashMap<Vec<u8>, u32> = (0..=255u8).map(|b| (vec![b], 300 - u32::from(b))).collect();
-        for (t, r) in [("ab", 10), ("bc", 11), ("abc", 5), ("ca", 12), ("aa", 13), ("aaa", 9), ("bcab", 14), ("cc", 3), ("ccc", 4), ("cab", 15)] {
+        let mut ranks: FxHashMap<Vec<u8>, u32> =
+            (0..=255u8).map(|b| (vec![b], 300 - u32::from(b))).collect();
+        for (t, r) in [
+            ("ab", 10),
+            ("bc", 11),
+            ("abc", 5),
+            ("ca", 12),
+            ("aa", 13),
+            ("aaa", 9),
+            ("bcab", 14),
+            ("cc", 3),
+            ("ccc", 4),
+            ("cab", 15),
+        ] {
             ranks.insert(t.as_bytes().to_vec(), r);
         }
         let mut byte_rank = [0; 256];
@@ -353,7 +369,10 @@ mod tests {
         let piece = b"c".repeat(100_000);
         let mut out = vec![];
         by_rank(&piece, &t, &byte_rank, &mut vec![], &mut out);
-        assert_eq!(rank_reference(&t, &piece[..31]), [vec![3; 14], vec![4]].concat());
+        assert_eq!(
+            rank_reference(&t, &piece[..31]),
+            [vec![3; 14], vec![4]].concat()
+        );
         assert_eq!(out, vec![3; 50_000]);
     }
 }

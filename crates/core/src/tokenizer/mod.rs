@@ -76,7 +76,7 @@ impl Identity {
 }
 
 enum Engine {
-    Rank(rank_bpe::RankBpe),
+    Rank(Box<rank_bpe::RankBpe>),
     Hf(Box<hf_json::HfJson>),
     Spm(Box<SentencePiece>),
 }
@@ -193,14 +193,14 @@ impl Tokenizer {
                     })
                 })
                 .map_err(bad)?;
-                Engine::Rank(parts.build().map_err(bad)?)
+                Engine::Rank(Box::new(parts.build().map_err(bad)?))
             }
             TokenizerFormat::Tekken => {
                 let parts = table_cache::load_or_build(tables, &key, || {
                     rank_bpe::tekken_parts(&content.bytes)
                 })
                 .map_err(bad)?;
-                Engine::Rank(parts.build().map_err(bad)?)
+                Engine::Rank(Box::new(parts.build().map_err(bad)?))
             }
             TokenizerFormat::HfJson => {
                 let native = table_cache::load_or_build(tables, &key, || {

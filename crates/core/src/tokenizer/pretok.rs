@@ -68,7 +68,10 @@ const KNOWN: &[(&str, &str, Option<Spec>)] = &[
 /// crate runs them as they are.
 const PLAIN: &[(&str, Run)] = &[
     (r"\p{N}{1,3}", Run::Numbers),
-    ("[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+", Run::Cjk),
+    (
+        "[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+",
+        Run::Cjk,
+    ),
 ];
 
 /// The GPT-2 pattern `ByteLevel { use_regex: true }` splits with.
@@ -281,8 +284,8 @@ mod tests {
         'a', 'Z', 's', 't', 'd', 'l', 'v', 'e', 'S', 'T', '\'', '0', '7', '٣', ' ', ' ', '\t',
         '\n', '\r', '\u{a0}', '\u{3000}', '\u{2028}', '.', '/', '-', '!', '"', '#', '[', '\\', '$',
         '+', 'é', 'É', '\u{301}', 'ß', 'ǅ', 'ʰ', '中', 'あ', 'カ', '한', 'я', 'Ж', '🦀', '€', '½',
-        '\u{200d}', '\u{0}', 'ſ', '\u{212a}', 'ı', 'İ', 'R', 'E', 'V', 'L', 'M', 'D', 'm', 'r', '\u{b}',
-        '\u{85}', '\u{1c}', '\u{300}', '\u{5d0}', '\u{663}', 'Ⅻ', '²', '_',
+        '\u{200d}', '\u{0}', 'ſ', '\u{212a}', 'ı', 'İ', 'R', 'E', 'V', 'L', 'M', 'D', 'm', 'r',
+        '\u{b}', '\u{85}', '\u{1c}', '\u{300}', '\u{5d0}', '\u{663}', 'Ⅻ', '²', '_',
     ];
 
     /// The splitters a pattern has: the scanner (when it has one), the automata, and both are
@@ -343,12 +346,11 @@ mod tests {
             vec![(0, 1), (1, 3), (3, 5), (5, 7)],
             "`  ` before b, ` b`, then the trailing run whole"
         );
-        let names: Vec<&str> = KNOWN.iter().map(|k| Splitter::new(k.0).unwrap().name()).collect();
-        assert_eq!(
-            names,
-            ["scanner"; 7],
-            "every known pattern has a scanner"
-        );
+        let names: Vec<&str> = KNOWN
+            .iter()
+            .map(|k| Splitter::new(k.0).unwrap().name())
+            .collect();
+        assert_eq!(names, ["scanner"; 7], "every known pattern has a scanner");
         let unknown = Splitter::new(r"\w+|\s+(?!\S)|\s+").unwrap();
         assert!(!unknown.is_fast(), "unknown patterns stay on fancy-regex");
     }

@@ -132,7 +132,9 @@ impl RankBpe {
             // were this cheap (docs/tokenizer-profile.md), so there is none.
             match self.table.get(piece) {
                 Some(r) => ids.push(r),
-                None => super::merge::by_rank(piece, &self.table, &self.byte_rank, &mut parts, &mut ids),
+                None => {
+                    super::merge::by_rank(piece, &self.table, &self.byte_rank, &mut parts, &mut ids)
+                }
             }
         })?;
         if let Some((a, b)) = skipped {

@@ -26,13 +26,21 @@ struct Key {
 
 #[inline(always)]
 fn u32_at(b: &[u8], at: usize) -> u64 {
-    let w = b.get(at..at + 4).and_then(|s| s.first_chunk::<4>()).copied().unwrap_or_default();
+    let w = b
+        .get(at..at + 4)
+        .and_then(|s| s.first_chunk::<4>())
+        .copied()
+        .unwrap_or_default();
     u64::from(u32::from_le_bytes(w))
 }
 
 #[inline(always)]
 fn u64_at(b: &[u8], at: usize) -> u64 {
-    let w = b.get(at..at + 8).and_then(|s| s.first_chunk::<8>()).copied().unwrap_or_default();
+    let w = b
+        .get(at..at + 8)
+        .and_then(|s| s.first_chunk::<8>())
+        .copied()
+        .unwrap_or_default();
     u64::from_le_bytes(w)
 }
 
@@ -49,7 +57,11 @@ impl Key {
             let third = b.get(2).copied().map_or(0, u64::from);
             (u64::from(b[0]) | (u64::from(b[1]) << 8) | (third << 16), 0)
         };
-        Key { lo, hi, len: n as u32 }
+        Key {
+            lo,
+            hi,
+            len: n as u32,
+        }
     }
 
     /// A folded multiply (as foldhash and wyhash do): every input bit reaches every output bit,
@@ -82,7 +94,11 @@ struct Short {
 
 impl Slot for Short {
     fn new(k: Key, rank: u32) -> Self {
-        Short { key: k.lo, len: k.len, rank }
+        Short {
+            key: k.lo,
+            len: k.len,
+            rank,
+        }
     }
     #[inline(always)]
     fn is_empty(&self) -> bool {
@@ -110,7 +126,12 @@ struct Mid {
 
 impl Slot for Mid {
     fn new(k: Key, rank: u32) -> Self {
-        Mid { lo: k.lo, hi: k.hi, len: k.len, rank }
+        Mid {
+            lo: k.lo,
+            hi: k.hi,
+            len: k.len,
+            rank,
+        }
     }
     #[inline(always)]
     fn is_empty(&self) -> bool {
@@ -188,7 +209,10 @@ impl RankTable {
     /// one of its ranks).
     pub fn of<'a>(entries: impl Iterator<Item = (&'a [u8], u32)> + Clone) -> Self {
         let count = |r: std::ops::RangeInclusive<usize>| {
-            entries.clone().filter(|(k, _)| r.contains(&k.len())).count()
+            entries
+                .clone()
+                .filter(|(k, _)| r.contains(&k.len()))
+                .count()
         };
         let mut t = Self {
             one: vec![NONE; 256],
@@ -251,8 +275,13 @@ mod tests {
 
     #[test]
     fn trailing_zero_bytes_are_part_of_the_key() {
-        let ranks: FxHashMap<Vec<u8>, u32> =
-            [(b"a".to_vec(), 1), (b"a\0".to_vec(), 2), (b"a\0\0".to_vec(), 3)].into_iter().collect();
+        let ranks: FxHashMap<Vec<u8>, u32> = [
+            (b"a".to_vec(), 1),
+            (b"a\0".to_vec(), 2),
+            (b"a\0\0".to_vec(), 3),
+        ]
+        .into_iter()
+        .collect();
         let t = RankTable::new(&ranks);
         assert_eq!(t.get(b"a"), Some(1));
         assert_eq!(t.get(b"a\0"), Some(2));

@@ -129,7 +129,13 @@ impl Scanner {
             && b[at].is_ascii_punctuation()
             && b.get(at + 1).is_some_and(u8::is_ascii_alphabetic)
         {
-            return Some(at + 1 + b[at + 1..].iter().take_while(|c| c.is_ascii_alphabetic()).count());
+            return Some(
+                at + 1
+                    + b[at + 1..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphabetic())
+                        .count(),
+            );
         }
         let (f0, l0) = self.classes.at(b, at);
         // Each alternative starts with a character of its own class, so the first character
@@ -233,7 +239,11 @@ impl Scanner {
         marks: bool,
         prefix_excludes: u8,
     ) -> Option<usize> {
-        let class = if marks { LETTER | classes::MARK } else { LETTER };
+        let class = if marks {
+            LETTER | classes::MARK
+        } else {
+            LETTER
+        };
         let x = |f: u8| f & class != 0;
         if f0 & prefix_excludes == 0 && at + l0 < b.len() && x(self.classes.at(b, at + l0).0) {
             return Some(self.run(b, at + l0, x, usize::MAX));
@@ -299,7 +309,12 @@ impl Scanner {
         let end = self.space_then(b, at, f0, l0, |f| f & mask == want, usize::MAX)?;
         Some(match self.spec.punct_tail {
             Tail::None => end,
-            Tail::Newlines => end + b[end..].iter().take_while(|&&c| c == b'\r' || c == b'\n').count(),
+            Tail::Newlines => {
+                end + b[end..]
+                    .iter()
+                    .take_while(|&&c| c == b'\r' || c == b'\n')
+                    .count()
+            }
             Tail::NewlinesSlash => {
                 end + b[end..]
                     .iter()

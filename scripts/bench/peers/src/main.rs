@@ -89,7 +89,10 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
     let s_automata = secs(&mut || automata.pieces(text, |_, _| pieces += 1).unwrap());
     let mut n = 0usize;
     let s_split = secs(&mut || split.pieces(text, |_, _| n += 1).unwrap());
-    assert_eq!(n, pieces, "the scanner and the automata give as many pieces");
+    assert_eq!(
+        n, pieces,
+        "the scanner and the automata give as many pieces"
+    );
     let mut found = 0u64;
     let s_lookup = secs(&mut || {
         split
