@@ -7,8 +7,8 @@
 //! [`KNOWN`], that alternative is removed, possessive quantifiers whose backtracking could never
 //! change the match are made greedy, and the result runs on the `regex` crate's automata (no
 //! backtracking); the lookahead is then applied by hand to whitespace-only matches (see
-//! [`Splitter::pieces`]). Most known patterns have a hand-written scanner that is faster still
-//! ([`super::scan`]); the automata remain for the others (DeepSeek's) and as the scanners' yardstick.
+//! [`Splitter::pieces`]). Every known pattern also has a hand-written scanner, faster still
+//! ([`super::scan`]), which is what splits; the automata remain as the scanners' yardstick.
 //! Every known pattern is checked against `fancy-regex` on random text and on the corpus, in both
 //! fast forms (tests below). Any other pattern runs on `fancy-regex`, as tiktoken does.
 

@@ -1,5 +1,5 @@
-//! Hand-written scanners for the split patterns of cl100k, o200k, Qwen, tekken and GPT-2: the
-//! same pieces as the pattern on a backtracking engine, without running an automaton.
+//! Hand-written scanners for the split patterns of cl100k, o200k, Qwen, tekken, DeepSeek and
+//! GPT-2: the same pieces as the pattern on a backtracking engine, without running an automaton.
 //!
 //! Each pattern is an alternation tried in order at the end of the previous piece; each
 //! alternative is a few character classes with quantifiers, so its backtracking can be worked
