@@ -549,7 +549,7 @@ impl HfBpe {
     ) {
         let mut raw_parts = Vec::new();
         self.raw_added.split(text, &mut raw_parts);
-        let mut memo = super::memo::Memo::default();
+        let mut memo = super::memo::Memo::for_text(text.len());
         let (mut syms, mut pairs) = (Vec::new(), Vec::new());
         let mut parts = Vec::new();
         for (rs, re, added) in raw_parts {

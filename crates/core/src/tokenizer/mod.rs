@@ -29,6 +29,12 @@ use sha2::{Digest, Sha256};
 pub use file::{gunzip_if_needed, read_maybe_gzip, sha256_hex};
 pub use hf_json::HfJson;
 pub use pretok::Splitter;
+/// The rank-file engine's parts, for the profile's steps (`scripts/bench/peers` `stages`).
+#[doc(hidden)]
+pub mod parts {
+    pub use super::merge::{by_rank, Part};
+    pub use super::rank_table::RankTable;
+}
 pub use rank_bpe::{load_tekken, parse_rank_file, RankBpe, TiktokenSpec};
 pub use sentencepiece::SentencePiece;
 

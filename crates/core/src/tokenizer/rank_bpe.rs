@@ -115,6 +115,7 @@ impl RankBpe {
         let mut covered = 0;
         let mut skipped = None;
         let mut parts = Vec::new();
+        let mut memo = super::memo::Memo::for_text(text.len());
         self.splitter.pieces(text, |start, end| {
             // Real split patterns cover every byte; one that skips text would give ids of
             // some other text (found by fuzzing: fuzz/regressions/tekken-pattern-skips-text).
@@ -127,14 +128,12 @@ impl RankBpe {
                 return; // an empty match: nothing to encode
             }
             // A piece in the table whole is one token (tiktoken looks it up first too); the
-            // others are merged from their bytes. A per-call memo of merged pieces, as the
-            // engine had, gained nothing measurable on text that does not repeat once lookups
-            // were this cheap (docs/tokenizer-profile.md), so there is none.
+            // others are merged from their bytes, once per call (the memo).
             match self.table.get(piece) {
                 Some(r) => ids.push(r),
-                None => {
-                    super::merge::by_rank(piece, &self.table, &self.byte_rank, &mut parts, &mut ids)
-                }
+                None => memo.encode(piece, &mut ids, |p, out| {
+                    super::merge::by_rank(p, &self.table, &self.byte_rank, &mut parts, out)
+                }),
             }
         })?;
         if let Some((a, b)) = skipped {

@@ -120,6 +120,40 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
             })
             .unwrap()
     });
+    let table = prefix_warden_core::tokenizer::parts::RankTable::new(&ranks);
+    let mut byte_rank = [0u32; 256];
+    for (b, r) in byte_rank.iter_mut().enumerate() {
+        *r = ranks[&[b as u8][..]];
+    }
+    let mut sum = 0u64;
+    let s_table = secs(&mut || {
+        split
+            .pieces(text, |s, e| {
+                if let Some(r) = table.get(&b[s..e]) {
+                    sum += r as u64;
+                }
+            })
+            .unwrap()
+    });
+    assert_eq!(sum, found, "the rank table finds what the HashMap finds");
+    let mut no_memo = Vec::new();
+    let s_no_memo = secs(&mut || {
+        let mut parts = Vec::new();
+        no_memo = Vec::with_capacity(text.len() / 3);
+        split
+            .pieces(text, |s, e| match table.get(&b[s..e]) {
+                Some(r) => no_memo.push(r),
+                None => prefix_warden_core::tokenizer::parts::by_rank(
+                    &b[s..e],
+                    &table,
+                    &byte_rank,
+                    &mut parts,
+                    &mut no_memo,
+                ),
+            })
+            .unwrap()
+    });
+    assert_eq!(ids, no_memo, "the steps' ids are the engine's");
     let mut full = Vec::new();
     let s_full = secs(&mut || full = tok.encode(text).unwrap());
     assert_eq!(ids, full, "the steps' ids are the engine's");
@@ -135,7 +169,9 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
         ("split on the scanner", s_split),
         ("scanner + HashMap<Vec<u8>, u32> lookup", s_lookup),
         ("scanner + HashMap + tiktoken-rs merge", s_before),
-        ("the engine (scanner + rank table + merge)", s_full),
+        ("scanner + rank table lookup", s_table),
+        ("scanner + rank table + merge, no memo", s_no_memo),
+        ("the engine (+ memo of merged pieces)", s_full),
     ] {
         println!("{name:<45} {s:.3} s  {:.1} MB/s", mb / s);
     }

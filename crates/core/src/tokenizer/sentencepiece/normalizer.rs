@@ -36,6 +36,27 @@ impl CharsMap {
         Ok(Self { units, normalized })
     }
 
+    /// Whether some rule of two bytes or more starts with byte `c` followed by an ASCII byte
+    /// (a walk to `c`'s node, then a look at its ASCII children).
+    fn continues_with_ascii(&self, c: u8) -> bool {
+        let offset = |u: u32| ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize;
+        let Some(&root) = self.units.first() else {
+            return false;
+        };
+        let node = offset(root) ^ usize::from(c);
+        match self.units.get(node) {
+            Some(&u) if (u & ((1 << 31) | 0xff)) == u32::from(c) => {
+                let node = node ^ offset(u);
+                (1..0x80u32).any(|d| {
+                    self.units
+                        .get(node ^ d as usize)
+                        .is_some_and(|&u| (u & ((1 << 31) | 0xff)) == d)
+                })
+            }
+            _ => false,
+        }
+    }
+
     /// The longest rule matching a prefix of `input`: (bytes consumed, replacement).
     fn longest(&self, input: &[u8]) -> Option<(usize, &str)> {
         // Darts-clone unit layout: bit 8 = has leaf, low 31 bits = value (for leaves),
@@ -94,6 +115,14 @@ impl PrefixMatcher {
         Self { by_first }
     }
 
+    /// Whether some symbol starts with byte `b`.
+    #[inline]
+    pub fn starts_with_byte(&self, b: u8) -> bool {
+        self.by_first
+            .get(usize::from(b))
+            .is_some_and(|v| !v.is_empty())
+    }
+
     /// The length of the longest symbol `input` starts with.
     pub fn longest(&self, input: &[u8]) -> Option<usize> {
         let first = *input.first()?;
@@ -136,6 +165,12 @@ pub struct Normalizer {
     remove_extra_whitespaces: bool,
     escape_whitespaces: bool,
     treat_whitespace_as_suffix: bool,
+    /// ASCII byte -> it normalizes to itself when an ASCII byte (or the end) follows: not a
+    /// space, not NUL, no rule of its own, none that goes on from it with an ASCII byte. Runs
+    /// of such bytes are copied whole (most of most text), not stepped through one by one.
+    plain: [bool; 128],
+    /// A space normalizes to a space when an ASCII byte (or the end) follows (as `plain`).
+    plain_space: bool,
 }
 
 /// Normalized text and, when asked for, for each of its bytes plus one past the end, the
@@ -160,6 +195,11 @@ impl OrigMap {
             v.truncate(n);
         }
     }
+    fn run(&mut self, at: usize, n: usize) {
+        if let Some(v) = &mut self.0 {
+            v.extend(at as u32..(at + n) as u32);
+        }
+    }
     fn at(&self, i: usize) -> Option<usize> {
         self.0.as_ref().map(|v| v[i] as usize)
     }
@@ -172,7 +212,26 @@ impl Normalizer {
         } else {
             Some(CharsMap::parse(&spec.precompiled_charsmap)?)
         };
+        // Whether byte `c`, followed by an ASCII byte or nothing, normalizes to itself.
+        let alone = |c: u8| {
+            c != 0
+                && match &charsmap {
+                    None => true,
+                    Some(m) => {
+                        m.longest(&[c])
+                            .is_none_or(|(n, r)| n == 1 && r.as_bytes() == [c])
+                            && !m.continues_with_ascii(c)
+                    }
+                }
+        };
+        let mut plain = [false; 128];
+        for (c, p) in (0u8..).zip(plain.iter_mut()) {
+            *p = c != b' ' && alone(c);
+        }
+        let plain_space = alone(b' ');
         Ok(Self {
+            plain,
+            plain_space,
             charsmap,
             add_dummy_prefix: spec.add_dummy_prefix,
             remove_extra_whitespaces: spec.remove_extra_whitespaces,
@@ -205,6 +264,21 @@ impl Normalizer {
     }
 
     /// Normalizes `input` (at most 4 GiB); `offsets`: also build the byte map.
+    /// How many bytes at the start of `input` normalize to themselves, one by one: plain
+    /// ASCII bytes no user symbol starts with, each followed by an ASCII byte or the end (a
+    /// rule could join a byte to a combining mark after it).
+    #[inline]
+    fn plain_run(&self, input: &[u8], users: &PrefixMatcher) -> usize {
+        let ok = |b: u8| {
+            self.plain.get(usize::from(b)).copied().unwrap_or(false) && !users.starts_with_byte(b)
+        };
+        let mut k = 0;
+        while k < input.len() && ok(input[k]) && input.get(k + 1).is_none_or(|&n| n < 0x80) {
+            k += 1;
+        }
+        k
+    }
+
     pub fn normalize(&self, src: &str, users: &PrefixMatcher, offsets: bool) -> Normalized {
         let mut input = src.as_bytes();
         let total = input.len();
@@ -243,6 +317,30 @@ impl Normalizer {
         }
         let mut prev_space = self.remove_extra_whitespaces;
         while !input.is_empty() {
+            let run = self.plain_run(input, users);
+            if run > 0 {
+                let at = total - input.len();
+                text.push_str(&src[at..at + run]);
+                to_orig.run(at, run);
+                consumed += run;
+                input = &input[run..];
+                prev_space = false;
+                continue;
+            }
+            if input[0] == b' '
+                && self.plain_space
+                && input.get(1).is_none_or(|&n| n < 0x80)
+                && !users.starts_with_byte(b' ')
+            {
+                // What the general step below does with a space that stays a space.
+                if !prev_space {
+                    push_ws(&mut text, &mut to_orig, consumed);
+                    prev_space = self.remove_extra_whitespaces;
+                }
+                consumed += 1;
+                input = &input[1..];
+                continue;
+            }
             let (s, n) = self.prefix(src, total - input.len(), users);
             let mut sp = s;
             while prev_space && sp.starts_with(' ') {
@@ -298,6 +396,59 @@ impl Normalizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The NFKC charsmap of the committed test model, with each whitespace setting.
+    fn nfkc(remove_extra: bool, dummy: bool) -> Normalizer {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/spm/unigram-nfkc.model"
+        );
+        let proto = super::super::proto::parse(&std::fs::read(path).unwrap(), 1 << 20).unwrap();
+        let mut spec = proto.normalizer;
+        assert!(!spec.precompiled_charsmap.is_empty());
+        spec.remove_extra_whitespaces = remove_extra;
+        spec.add_dummy_prefix = dummy;
+        Normalizer::new(&spec, false).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        /// Runs of plain ASCII and plain spaces are copied whole; the text and the offsets
+        /// are what stepping through every character with the charsmap gives, on text that
+        /// mixes ASCII with combining marks, compatibility forms and NUL.
+        #[test]
+        fn copying_plain_runs_whole_changes_nothing(
+            chars in proptest::collection::vec(proptest::sample::select(vec![
+                'a', 'e', 'Z', '1', ' ', ' ', '.', '\0', '\t', '\n', '\u{301}', '\u{308}',
+                'ｆ', '①', 'ﬁ', '\u{3000}', '\u{a0}', 'é', '中', '▁', '~',
+            ]), 0..40),
+            remove_extra: bool,
+            dummy: bool,
+            user: bool,
+        ) {
+            static BOTH: std::sync::OnceLock<Vec<(Normalizer, Normalizer)>> = std::sync::OnceLock::new();
+            let both = BOTH.get_or_init(|| {
+                [(false, false), (false, true), (true, false), (true, true)]
+                    .into_iter()
+                    .map(|(r, d)| {
+                        let fast = nfkc(r, d);
+                        assert!(fast.plain[usize::from(b'a')] && fast.plain_space);
+                        let mut slow = nfkc(r, d);
+                        slow.plain = [false; 128];
+                        slow.plain_space = false;
+                        (fast, slow)
+                    })
+                    .collect()
+            });
+            let text: String = chars.into_iter().collect();
+            let (fast, slow) = &both[usize::from(remove_extra) * 2 + usize::from(dummy)];
+            let users = if user { PrefixMatcher::new(["e1", "Z"]) } else { PrefixMatcher::default() };
+            let (f, s) = (fast.normalize(&text, &users, true), slow.normalize(&text, &users, true));
+            prop_assert_eq!(f.text, s.text);
+            prop_assert_eq!(f.to_orig, s.to_orig);
+        }
+    }
 
     fn spec(add_dummy_prefix: bool, remove_extra: bool) -> NormalizerSpec {
         NormalizerSpec {
