@@ -30,17 +30,27 @@ for id in "${ids[@]}"; do
   for _ in $(seq "${REPS:-3}"); do "$bin" stages "$id" daemon.toml "$corpus"; done |
     python3 -c '
 import sys, re
-best, head = {}, None
+best, head, distinct, merges = {}, None, None, {}
 for line in sys.stdin:
     if " MB, " in line:
         head = line.rstrip()
-        continue
-    m = re.match(r"(.+?)\s+([0-9.]+) s\s", line)
-    best[m[1]] = min(best.get(m[1], 1e9), float(m[2]))
+    elif line.startswith("distinct"):
+        distinct = line.rstrip()
+    elif line.lstrip().startswith("merge, "):
+        # The merge of the distinct pieces of one length: the row of its best round.
+        key, s = line.split(":")[0].strip(), float(re.search(r", ([0-9.]+) s,", line)[1])
+        if key not in merges or s < merges[key][0]:
+            merges[key] = (s, line.rstrip())
+    else:
+        m = re.match(r"(.+?)\s+([0-9.]+) s\s", line)
+        best[m[1]] = min(best.get(m[1], 1e9), float(m[2]))
 print(head)
 mb = float(head.split(": ")[1].split(" MB")[0])
 for k, v in best.items():
-    print(f"  {k:<45} {v:.3f} s  {mb / v:6.1f} MB/s")'
+    print(f"  {k:<45} {v:.3f} s  {mb / v:6.1f} MB/s")
+print(distinct)
+for _, row in merges.values():
+    print(row)'
   echo "## $id: callgrind, one encode of the whole text (inclusive instructions)"
   out="$target/profile/callgrind.$name.out"
   valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" prefix-warden "$id" daemon.toml "$corpus" >/dev/null 2>"$target/profile/valgrind.$name.log"

@@ -157,6 +157,56 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
     let mut full = Vec::new();
     let s_full = secs(&mut || full = tok.encode(text).unwrap());
     assert_eq!(ids, full, "the steps' ids are the engine's");
+    // What merging costs by the length of the piece: each distinct merged piece once (what the
+    // memo leaves to merge), grouped by length.
+    const BUCKETS: [(usize, usize); 7] = [
+        (2, 4),
+        (5, 8),
+        (9, 12),
+        (13, 16),
+        (17, 24),
+        (25, 64),
+        (65, usize::MAX),
+    ];
+    let mut distinct: Vec<Vec<&[u8]>> = vec![Vec::new(); BUCKETS.len()];
+    let mut seen = std::collections::HashSet::new();
+    split
+        .pieces(text, |s, e| {
+            let p = &b[s..e];
+            if table.get(p).is_none() && seen.insert(p) {
+                if let Some(k) = BUCKETS
+                    .iter()
+                    .position(|&(lo, hi)| (lo..=hi).contains(&p.len()))
+                {
+                    distinct[k].push(p);
+                }
+            }
+        })
+        .unwrap();
+    let mut merge_rows = Vec::new();
+    let (mut parts, mut out) = (Vec::new(), Vec::new());
+    for (&(lo, hi), v) in BUCKETS.iter().zip(&distinct) {
+        let t = secs(&mut || {
+            out.clear();
+            for p in v {
+                prefix_warden_core::tokenizer::parts::by_rank(
+                    p, &table, &byte_rank, &mut parts, &mut out,
+                );
+            }
+        });
+        let bytes: usize = v.iter().map(|p| p.len()).sum();
+        let hi = if hi == usize::MAX {
+            String::new()
+        } else {
+            hi.to_string()
+        };
+        merge_rows.push(format!(
+            "  merge, pieces of {lo}-{hi} bytes: {} distinct, {bytes} bytes, {t:.3} s, {:.0} ns/piece, {:.0} ns/byte",
+            v.len(),
+            t * 1e9 / v.len().max(1) as f64,
+            t * 1e9 / bytes.max(1) as f64
+        ));
+    }
     let mb = text.len() as f64 / 1e6;
     println!(
         "{id}: {mb:.2} MB, {pieces} pieces, {whole} found whole in the table ({:.1}%), {} merged ({merged_bytes} bytes), {} ids (sum {found})",
@@ -174,6 +224,14 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
         ("the engine (+ memo of merged pieces)", s_full),
     ] {
         println!("{name:<45} {s:.3} s  {:.1} MB/s", mb / s);
+    }
+    println!(
+        "distinct merged pieces: {} of {}",
+        seen.len(),
+        pieces - whole
+    );
+    for row in merge_rows {
+        println!("{row}");
     }
     Ok(())
 }
