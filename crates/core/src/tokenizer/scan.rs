@@ -138,6 +138,9 @@ impl Scanner {
             );
         }
         let (f0, l0) = self.classes.at(b, at);
+        if let Some(end) = self.ascii_piece(b, at, f0) {
+            return Some(end);
+        }
         // Each alternative starts with a character of its own class, so the first character
         // rules most of them out; they are still tried in the pattern's order.
         let word = match s.word {
@@ -166,6 +169,63 @@ impl Scanner {
             return Some(self.space(b, at));
         }
         None
+    }
+
+    /// The piece at `at` when it is a word or a number of ASCII characters whose end is an
+    /// ASCII character that cannot extend it: most pieces of most text, found with byte
+    /// comparisons instead of a class lookup per character. `None` when that is not known (a
+    /// character beyond ASCII, an o200k contraction next, any other alternative): the general
+    /// path then decides, from the start, so this only ever agrees with it.
+    #[inline(always)]
+    fn ascii_piece(&self, b: &[u8], at: usize, f0: u8) -> Option<usize> {
+        let b0 = b[at];
+        if b0 >= 0x80 {
+            return None;
+        }
+        // The flags a character before a word must not have; the contraction that may follow.
+        let (excludes, suffix) = match self.spec.word {
+            Word::Cased { suffix } => (BEFORE_WORD_EXCLUDES, suffix),
+            Word::Letters {
+                prefix_excludes, ..
+            } => (prefix_excludes, false),
+            Word::SpaceLetters => return None,
+        };
+        let run = |from: usize, keep: fn(&u8) -> bool| {
+            from + b[from..].iter().take_while(|c| keep(c)).count()
+        };
+        let p = if b0.is_ascii_alphabetic() {
+            at
+        } else if f0 & excludes == 0 && b.get(at + 1).is_some_and(u8::is_ascii_alphabetic) {
+            at + 1
+        } else if let (Digits::UpTo(n), true) = (self.spec.digits, b0.is_ascii_digit()) {
+            // No word starts at a digit (it cannot be the character before one here), so the
+            // number alternative is next: up to `n` digits.
+            if excludes & NUMBER == 0 {
+                return None;
+            }
+            let end = at
+                + b[at..]
+                    .iter()
+                    .take(n)
+                    .take_while(|c| c.is_ascii_digit())
+                    .count();
+            return match b.get(end) {
+                Some(&c) if c >= 0x80 && end - at < n => None,
+                _ => Some(end),
+            };
+        } else {
+            return None;
+        };
+        let end = match self.spec.word {
+            // `[UPPER]*[LOWER]+` or `[UPPER]+[LOWER]*` (see `cased`): on ASCII letters, the
+            // upper-case run then the lower-case run.
+            Word::Cased { .. } => run(run(p, u8::is_ascii_uppercase), u8::is_ascii_lowercase),
+            _ => run(p, u8::is_ascii_alphabetic),
+        };
+        match b.get(end) {
+            Some(&c) if c >= 0x80 || (suffix && c == b'\'') => None,
+            _ => Some(end),
+        }
     }
 
     /// `'` then s, t, re, ve, m, ll or d, case-insensitive when `fold`.
