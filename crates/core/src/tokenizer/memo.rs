@@ -11,9 +11,10 @@
 //! per probe ate what it saved.
 //!
 //! Bounded: the table starts at a size for the text, doubles while at most half full, and stops
-//! taking new pieces at [`Memo::MAX_SLOTS`] (40 bytes each: 10 MiB for 131,072 pieces, within
-//! the 64 MB + 4× input the engines keep to; the 16 MB bench text has 144,216 distinct merged
-//! o200k pieces, so the last few thousand are merged each time they come).
+//! taking new pieces at [`Memo::MAX_SLOTS`] (40 bytes each: 10 MiB for 131,072 pieces, plus the
+//! ids of pieces that merge to more than three tokens, at most 24 each; within the 64 MB + 4×
+//! input the engines keep to; the 16 MB bench text has 144,216 distinct merged o200k pieces, so
+//! the last few thousand are merged each time they come).
 
 /// A piece of 3 to 24 bytes as three words (the first, the middle or last, the last; zero where
 /// the piece is shorter) and its length: with the length, the words determine the piece.
