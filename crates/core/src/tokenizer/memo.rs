@@ -24,44 +24,17 @@ struct Key {
     len: u32,
 }
 
-#[inline(always)]
-fn word(b: &[u8], at: usize) -> u64 {
-    let w = b
-        .get(at..at + 8)
-        .and_then(|s| s.first_chunk::<8>())
-        .copied()
-        .unwrap_or_default();
-    u64::from_le_bytes(w)
-}
-
-#[inline(always)]
-fn half(b: &[u8], at: usize) -> u64 {
-    let w = b
-        .get(at..at + 4)
-        .and_then(|s| s.first_chunk::<4>())
-        .copied()
-        .unwrap_or_default();
-    u64::from(u32::from_le_bytes(w))
-}
-
 impl Key {
     /// `b` of 3 to 24 bytes.
     #[inline(always)]
     fn of(b: &[u8]) -> Key {
+        use super::rank_table::{short_words, u64_at};
         let n = b.len();
         let w = if n > 16 {
-            [word(b, 0), word(b, 8), word(b, n - 8)]
-        } else if n > 8 {
-            [word(b, 0), word(b, n - 8), 0]
-        } else if n >= 4 {
-            [half(b, 0) | (half(b, n - 4) << 32), 0, 0]
+            [u64_at(b, 0), u64_at(b, 8), u64_at(b, n - 8)]
         } else {
-            let third = b.get(2).copied().map_or(0, u64::from);
-            [
-                u64::from(b[0]) | (u64::from(b[1]) << 8) | (third << 16),
-                0,
-                0,
-            ]
+            let (lo, hi) = short_words(b);
+            [lo, hi, 0]
         };
         Key { w, len: n as u32 }
     }

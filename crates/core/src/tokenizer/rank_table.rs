@@ -24,6 +24,17 @@ struct Key {
     len: u32,
 }
 
+/// The little-endian word at `at` of `b` (zero bytes past its end).
+#[inline(always)]
+pub(super) fn u64_at(b: &[u8], at: usize) -> u64 {
+    let w = b
+        .get(at..at + 8)
+        .and_then(|s| s.first_chunk::<8>())
+        .copied()
+        .unwrap_or_default();
+    u64::from_le_bytes(w)
+}
+
 #[inline(always)]
 fn u32_at(b: &[u8], at: usize) -> u64 {
     let w = b
@@ -34,33 +45,31 @@ fn u32_at(b: &[u8], at: usize) -> u64 {
     u64::from(u32::from_le_bytes(w))
 }
 
+/// A string of 3 to 16 bytes as two words that, with its length, determine it: its first and
+/// last words (overlapping) above 8 bytes, its first and last four bytes in one word from 4 to 8,
+/// its bytes below. The memo keys its short pieces the same way.
 #[inline(always)]
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let w = b
-        .get(at..at + 8)
-        .and_then(|s| s.first_chunk::<8>())
-        .copied()
-        .unwrap_or_default();
-    u64::from_le_bytes(w)
+pub(super) fn short_words(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    if n > 8 {
+        (u64_at(b, 0), u64_at(b, n - 8))
+    } else if n >= 4 {
+        (u32_at(b, 0) | (u32_at(b, n - 4) << 32), 0)
+    } else {
+        let third = b.get(2).copied().map_or(0, u64::from);
+        (u64::from(b[0]) | (u64::from(b[1]) << 8) | (third << 16), 0)
+    }
 }
 
 impl Key {
     /// `b` of 3 to 16 bytes.
     #[inline(always)]
     fn of(b: &[u8]) -> Key {
-        let n = b.len();
-        let (lo, hi) = if n > 8 {
-            (u64_at(b, 0), u64_at(b, n - 8))
-        } else if n >= 4 {
-            (u32_at(b, 0) | (u32_at(b, n - 4) << 32), 0)
-        } else {
-            let third = b.get(2).copied().map_or(0, u64::from);
-            (u64::from(b[0]) | (u64::from(b[1]) << 8) | (third << 16), 0)
-        };
+        let (lo, hi) = short_words(b);
         Key {
             lo,
             hi,
-            len: n as u32,
+            len: b.len() as u32,
         }
     }
 
