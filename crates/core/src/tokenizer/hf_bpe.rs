@@ -128,6 +128,7 @@ pub struct HfBpe {
     normalizer: Normalizer,
     raw_added: AddedMatcher,
     normalized_added: AddedMatcher,
+    /// The `Split` pre-tokenizers in order (two in a row may be one: [`Splitter::fused`]).
     splits: Vec<Splitter>,
     byte_ids: [u32; 256],
     /// (left id, right id) -> (merge rank, merged id).
@@ -284,18 +285,26 @@ fn whole_tokens(
 impl Parts {
     pub fn build(self) -> Result<Loaded, String> {
         let byte_ids = byte_ids(&self.id_bytes)?;
-        let merges = merge_table(&self.merges);
+        let mut merges = merge_table(&self.merges);
+        merges.index_bytes(&byte_ids);
         // Distinct keys: merging is deterministic, so two ids with the same bytes cannot both
         // be given back whole.
         let whole = super::rank_table::RankTable::of(self.whole.iter().filter_map(|&id| {
             let b = self.id_bytes.get(id as usize)?;
             (!b.is_empty()).then_some((&b[..], id))
         }));
-        let splits = self
-            .patterns
-            .iter()
-            .map(|p| known(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut splits = Vec::with_capacity(self.patterns.len());
+        let mut patterns = &self.patterns[..];
+        // Two splits in a row that one does as well, in one pass (DeepSeek's first two).
+        if let [a, b, rest @ ..] = patterns {
+            if let Some(both) = Splitter::fused(a, b) {
+                splits.push(both);
+                patterns = rest;
+            }
+        }
+        for p in patterns {
+            splits.push(known(p)?);
+        }
         let added: rustc_hash::FxHashSet<u32> = self.added_ids.iter().copied().collect();
         let vocab = self
             .id_bytes
@@ -587,10 +596,8 @@ impl HfBpe {
                     match self.whole.get(piece) {
                         Some(id) => ids.push(id),
                         None => memo.encode(piece, ids, |p, out| {
-                            syms.clear();
-                            syms.extend(p.iter().map(|&b| self.byte_ids[usize::from(b)]));
-                            self.merges.apply(&mut syms, &mut pairs);
-                            out.extend_from_slice(&syms);
+                            self.merges
+                                .apply_bytes(p, &self.byte_ids, &mut syms, &mut pairs, out)
                         }),
                     }
                     if let Some(o) = offsets.as_deref_mut() {
@@ -627,18 +634,27 @@ impl HfBpe {
         };
         let piece = &text[start..end];
         let mut at = 0;
+        // The pieces of the last split go to `f` directly, not through one more call.
+        let last = level + 1 == self.splits.len();
+        let mut next = |a: usize, b: usize| {
+            if last {
+                f(start + a, start + b)
+            } else {
+                self.pre_tokenize(text, start + a, start + b, level + 1, f)
+            }
+        };
         // The splitters in use never fail on valid text (the fast forms cannot).
         let _ = splitter.pieces(piece, |a, b| {
             if a > at {
-                self.pre_tokenize(text, start + at, start + a, level + 1, f);
+                next(at, a);
             }
             if b > a {
-                self.pre_tokenize(text, start + a, start + b, level + 1, f);
+                next(a, b);
             }
             at = b;
         });
         if at < piece.len() {
-            self.pre_tokenize(text, start + at, end, level + 1, f);
+            next(at, piece.len());
         }
     }
 }

@@ -23,6 +23,11 @@ const NONE: (u32, u32) = (u32::MAX, u32::MAX);
 #[derive(Default)]
 pub struct Merges {
     map: FxHashMap<u64, (u32, u32)>,
+    /// The merge of the one-byte tokens of every byte pair, indexed by `first << 8 | second`
+    /// (empty until [`Merges::index_bytes`]): merging a piece starts from its bytes, and its
+    /// first round of lookups is then one load each from 512 KiB that stay in cache, instead of
+    /// a probe of the whole table.
+    byte_pairs: Vec<(u32, u32)>,
 }
 
 #[inline(always)]
@@ -34,7 +39,10 @@ impl Merges {
     pub fn with_capacity(n: usize) -> Self {
         let mut map = FxHashMap::default();
         map.reserve(n);
-        Self { map }
+        Self {
+            map,
+            byte_pairs: Vec::new(),
+        }
     }
 
     /// Adds a merge unless the pair has one already (the first listed wins).
@@ -52,6 +60,41 @@ impl Merges {
         self.get(a, b).unwrap_or(NONE)
     }
 
+    /// Fills the byte-pair grid from `byte_ids` (byte -> its one-byte token); call once every
+    /// merge is in.
+    pub fn index_bytes(&mut self, byte_ids: &[u32; 256]) {
+        self.byte_pairs = (0..1usize << 16)
+            .map(|i| self.pair(byte_ids[i >> 8], byte_ids[i & 0xff]))
+            .collect();
+    }
+
+    /// Merges `piece` from its bytes' tokens (`byte_ids`, as given to [`Merges::index_bytes`]),
+    /// appending the result to `out`; `syms` and `pairs` are scratch space kept between calls.
+    pub fn apply_bytes(
+        &self,
+        piece: &[u8],
+        byte_ids: &[u32; 256],
+        syms: &mut Vec<u32>,
+        pairs: &mut Vec<(u32, u32)>,
+        out: &mut Vec<u32>,
+    ) {
+        syms.clear();
+        syms.extend(piece.iter().map(|&b| byte_ids[usize::from(b)]));
+        if syms.len() < 2 || syms.len() > LONG_PIECE || self.byte_pairs.is_empty() {
+            self.apply(syms, pairs);
+        } else {
+            pairs.clear();
+            pairs.extend(
+                piece
+                    .windows(2)
+                    .map(|w| self.byte_pairs[usize::from(w[0]) << 8 | usize::from(w[1])]),
+            );
+            pairs.push(NONE);
+            self.merge_pairs(syms, pairs);
+        }
+        out.extend_from_slice(syms);
+    }
+
     /// Merges `syms` in place; `pairs` is scratch space kept between calls.
     pub fn apply(&self, syms: &mut Vec<u32>, pairs: &mut Vec<(u32, u32)>) {
         let n = syms.len();
@@ -65,13 +108,14 @@ impl Merges {
         pairs.clear();
         pairs.extend(syms.windows(2).map(|w| self.pair(w[0], w[1])));
         pairs.push(NONE);
+        self.merge_pairs(syms, pairs);
+    }
+
+    /// [`Merges::apply`] once `pairs` holds the merge of each adjacent pair (and a last `NONE`).
+    #[inline(always)]
+    fn merge_pairs(&self, syms: &mut Vec<u32>, pairs: &mut Vec<(u32, u32)>) {
         loop {
-            let mut best = 0;
-            for (i, p) in pairs.iter().enumerate().skip(1) {
-                if p.0 < pairs[best].0 {
-                    best = i;
-                }
-            }
+            let best = leftmost_least(pairs.iter().map(|p| p.0));
             let (priority, merged) = pairs[best];
             if priority == u32::MAX {
                 break;
@@ -141,6 +185,16 @@ impl Merges {
     }
 }
 
+/// The position of the least of `keys`, the leftmost on a tie: the key and its position in one
+/// word, so that the loop is a chain of `min`s with no branch to mispredict.
+#[inline(always)]
+fn leftmost_least(keys: impl Iterator<Item = u32>) -> usize {
+    keys.zip(0u64..)
+        .map(|(k, i)| u64::from(k) << 32 | i)
+        .min()
+        .map_or(0, |w| (w & 0xffff_ffff) as usize)
+}
+
 /// A part of a piece being merged by rank: where it starts, its token, and the rank of the
 /// token it makes with the next part (`u32::MAX`: none).
 #[derive(Clone, Copy)]
@@ -187,12 +241,7 @@ pub fn by_rank(
     }
     loop {
         let real = parts.len() - 1;
-        let mut best = 0;
-        for i in 1..real {
-            if parts[i].pair < parts[best].pair {
-                best = i;
-            }
-        }
+        let best = leftmost_least(parts[..real].iter().map(|p| p.pair));
         let r = parts[best].pair;
         if r == u32::MAX {
             break;
@@ -305,6 +354,25 @@ mod tests {
                 m.apply_long(&mut long);
             }
             prop_assert_eq!(&long, &want);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #[test]
+        fn merging_from_bytes_with_the_byte_pair_grid_is_the_definition(
+            piece in proptest::collection::vec(0u8..4, 0..40),
+            long in proptest::bool::weighted(0.05),
+        ) {
+            let mut m = table();
+            let byte_ids: [u32; 256] = std::array::from_fn(|b| b as u32);
+            m.index_bytes(&byte_ids);
+            // Past LONG_PIECE bytes, the heap form.
+            let piece = if long { piece.repeat(LONG_PIECE / piece.len().max(1) + 1) } else { piece };
+            let want = reference(&m, piece.iter().map(|&b| u32::from(b)).collect());
+            let mut out = vec![7];
+            m.apply_bytes(&piece, &byte_ids, &mut vec![], &mut vec![], &mut out);
+            prop_assert_eq!(&out[1..], &want[..]);
         }
     }
 

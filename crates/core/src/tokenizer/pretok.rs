@@ -159,6 +159,19 @@ impl Splitter {
         })
     }
 
+    /// One splitter that splits as `first`, then each of its pieces (matches and the text
+    /// between them) by `second`, does, when there is one: DeepSeek's numbers then CJK runs
+    /// ([`Run::NumbersAndCjk`]).
+    pub fn fused(first: &str, second: &str) -> Option<Self> {
+        let run = |p: &str| PLAIN.iter().find(|(q, _)| *q == p).map(|(_, r)| *r);
+        match (run(first)?, run(second)?) {
+            (Run::Numbers, Run::Cjk) => Some(Self {
+                engine: Engine::Run(Run::NumbersAndCjk),
+            }),
+            _ => None,
+        }
+    }
+
     /// Whether `pattern` has a fast form (checked without compiling it).
     pub fn has_fast_form(pattern: &str) -> bool {
         KNOWN.iter().any(|(p, _, _)| *p == pattern) || PLAIN.iter().any(|(p, _)| *p == pattern)
@@ -286,6 +299,9 @@ mod tests {
         '+', 'é', 'É', '\u{301}', 'ß', 'ǅ', 'ʰ', '中', 'あ', 'カ', '한', 'я', 'Ж', '🦀', '€', '½',
         '\u{200d}', '\u{0}', 'ſ', '\u{212a}', 'ı', 'İ', 'R', 'E', 'V', 'L', 'M', 'D', 'm', 'r',
         '\u{b}', '\u{85}', '\u{1c}', '\u{300}', '\u{5d0}', '\u{663}', 'Ⅻ', '²', '_',
+        // The edges of DeepSeek's CJK run, and characters of the same first byte outside it.
+        '\u{303f}', '\u{3040}', '\u{309f}', '\u{30ff}', '\u{3100}', '\u{4dff}', '\u{4e00}',
+        '\u{9fa5}', '\u{9fa6}', '\u{9fff}', '\u{a000}', '\u{2fff}',
     ];
 
     /// The splitters a pattern has: the scanner (when it has one), the automata, and both are
@@ -313,6 +329,55 @@ mod tests {
                     prop_assert!(fast.is_fast(), "{p}");
                     prop_assert_eq!(split(&fast, &t), reference.clone(), "{} on pattern {} on {:?}", fast.name(), p, t);
                 }
+            }
+        }
+    }
+
+    /// The pieces an `Isolated` split leaves: its matches and the text between them.
+    fn isolated(s: &Splitter, text: &str, base: usize) -> Vec<(usize, usize)> {
+        let mut v = vec![];
+        let mut at = 0;
+        for (a, b) in split(s, text) {
+            v.extend([(at, a), (a, b)].into_iter().filter(|(x, y)| x < y));
+            at = b;
+        }
+        v.extend((at < text.len()).then_some((at, text.len())));
+        v.into_iter().map(|(a, b)| (base + a, base + b)).collect()
+    }
+
+    /// Splitting by the first pattern, then each piece by the second, as `tokenizers` does.
+    fn in_sequence(first: &str, second: &str, text: &str) -> Vec<(usize, usize)> {
+        let (first, second) = (
+            Splitter::fancy(first).unwrap(),
+            Splitter::fancy(second).unwrap(),
+        );
+        isolated(&first, text, 0)
+            .into_iter()
+            .flat_map(|(a, b)| isolated(&second, &text[a..b], a))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+        #[test]
+        fn the_fused_numbers_and_cjk_split_is_the_two_in_sequence(t in text()) {
+            let fused = Splitter::fused(PLAIN[0].0, PLAIN[1].0).unwrap();
+            prop_assert_eq!(isolated(&fused, &t, 0), in_sequence(PLAIN[0].0, PLAIN[1].0, &t));
+        }
+    }
+
+    #[test]
+    fn only_numbers_then_cjk_fuse() {
+        assert!(Splitter::fused(PLAIN[1].0, PLAIN[0].0).is_none());
+        assert!(Splitter::fused(PLAIN[0].0, KNOWN[5].0).is_none());
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/corpus");
+        let fused = Splitter::fused(PLAIN[0].0, PLAIN[1].0).unwrap();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "txt") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let want = in_sequence(PLAIN[0].0, PLAIN[1].0, &text);
+                assert_eq!(isolated(&fused, &text, 0), want, "{}", path.display());
             }
         }
     }

@@ -432,50 +432,80 @@ impl Scanner {
 }
 
 /// The two patterns without alternatives that DeepSeek splits with first: `\p{N}{1,3}` and a
-/// run of CJK ideographs and kana, `[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+`.
+/// run of CJK ideographs and kana, `[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+`,
+/// and both at once.
 #[derive(Clone, Copy, Debug)]
 pub enum Run {
     Numbers,
     Cjk,
+    /// The matches of both: what splitting by `Numbers` then each piece by `Cjk` gives, in one
+    /// pass. No number is in the CJK ranges, so neither split can cut into a match of the other.
+    NumbersAndCjk,
 }
 
 impl Run {
     /// Calls `f(start, end)` for each match, in order (the text between them is not a match).
+    ///
+    /// Most of the text cannot start a match, and is skipped a byte at a time without decoding:
+    /// ASCII other than a digit; for the CJK run alone, every byte but the first bytes of
+    /// U+3000 to U+9FFF (E3 to E9), which are never the inside of a character.
     pub fn pieces(self, text: &str, mut f: impl FnMut(usize, usize)) {
         let b = text.as_bytes();
         let classes = Classes::get();
-        let max = match self {
-            Run::Numbers => 3,
-            Run::Cjk => usize::MAX,
+        let (numbers, cjks) = match self {
+            Run::Numbers => (true, false),
+            Run::Cjk => (false, true),
+            Run::NumbersAndCjk => (true, true),
         };
-        let mut at = 0;
-        let mut start = None;
-        let mut n = 0;
-        while at < b.len() {
+        let number = |at: usize| {
             let (flags, len) = classes.at(b, at);
-            let hit = match self {
-                Run::Numbers => flags & NUMBER != 0,
-                Run::Cjk => matches!(
+            (flags & NUMBER != 0).then_some(len)
+        };
+        let cjk = |at: usize| {
+            (0xE3..=0xE9).contains(&b[at])
+                && matches!(
                     classes::decode(b, at).0,
                     0x4e00..=0x9fa5 | 0x3040..=0x309f | 0x30a0..=0x30ff
-                ),
+                )
+        };
+        let mut at = 0;
+        while at < b.len() {
+            let next = if numbers {
+                b[at..]
+                    .iter()
+                    .position(|&x| x.is_ascii_digit() || !x.is_ascii())
+            } else {
+                b[at..].iter().position(|x| (0xE3..=0xE9).contains(x))
             };
-            if hit {
-                if start.is_none() || n == max {
-                    if let Some(s) = start {
-                        f(s, at);
-                    }
-                    start = Some(at);
-                    n = 0;
-                }
-                n += 1;
-            } else if let Some(s) = start.take() {
-                f(s, at);
+            match next {
+                Some(p) => at += p,
+                None => break,
             }
-            at += len;
-        }
-        if let Some(s) = start {
-            f(s, b.len());
+            if cjks && cjk(at) {
+                // Every character of the run is three bytes long.
+                let start = at;
+                while at < b.len() && cjk(at) {
+                    at += 3;
+                }
+                f(start, at);
+            } else if let Some(len) = if numbers { number(at) } else { None } {
+                // A run of numbers, in matches of up to three.
+                let (mut start, mut n) = (at, 1);
+                at += len;
+                while let Some(len) = b.get(at).and_then(|_| number(at)) {
+                    if n == 3 {
+                        f(start, at);
+                        (start, n) = (at, 0);
+                    }
+                    n += 1;
+                    at += len;
+                }
+                f(start, at);
+            } else if numbers {
+                at += classes.at(b, at).1;
+            } else {
+                at += 1;
+            }
         }
     }
 }
