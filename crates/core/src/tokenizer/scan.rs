@@ -431,6 +431,10 @@ impl Scanner {
     }
 }
 
+/// The first bytes of U+3000 to U+9FFF, where every character of DeepSeek's CJK run is: a byte
+/// that is never the inside of a character.
+const CJK_FIRST_BYTES: std::ops::RangeInclusive<u8> = 0xE3..=0xE9;
+
 /// The two patterns without alternatives that DeepSeek splits with first: `\p{N}{1,3}` and a
 /// run of CJK ideographs and kana, `[\u{4e00}-\u{9fa5}\u{3040}-\u{309f}\u{30a0}-\u{30ff}]+`,
 /// and both at once.
@@ -462,7 +466,7 @@ impl Run {
             (flags & NUMBER != 0).then_some(len)
         };
         let cjk = |at: usize| {
-            (0xE3..=0xE9).contains(&b[at])
+            CJK_FIRST_BYTES.contains(&b[at])
                 && matches!(
                     classes::decode(b, at).0,
                     0x4e00..=0x9fa5 | 0x3040..=0x309f | 0x30a0..=0x30ff
@@ -475,7 +479,7 @@ impl Run {
                     .iter()
                     .position(|&x| x.is_ascii_digit() || !x.is_ascii())
             } else {
-                b[at..].iter().position(|x| (0xE3..=0xE9).contains(x))
+                b[at..].iter().position(|x| CJK_FIRST_BYTES.contains(x))
             };
             match next {
                 Some(p) => at += p,
@@ -488,7 +492,7 @@ impl Run {
                     at += 3;
                 }
                 f(start, at);
-            } else if let Some(len) = if numbers { number(at) } else { None } {
+            } else if let Some(len) = numbers.then(|| number(at)).flatten() {
                 // A run of numbers, in matches of up to three.
                 let (mut start, mut n) = (at, 1);
                 at += len;
