@@ -211,7 +211,9 @@ pub fn for_each_chunk(text: &str, chunked: bool, mut f: impl FnMut(usize, usize)
     let sp = SPACE.as_bytes();
     let mut start = 0;
     let mut i = 0;
-    while i < bytes.len() {
+    // Only `▁`'s first byte can start one.
+    while let Some(k) = memchr::memchr(sp[0], &bytes[i..]) {
+        i += k;
         if bytes[i..].starts_with(sp) {
             if i > start && !bytes[..i].ends_with(sp) {
                 f(start, i);

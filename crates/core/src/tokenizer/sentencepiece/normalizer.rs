@@ -263,22 +263,21 @@ impl Normalizer {
         ("\u{fffd}", 1)
     }
 
-    /// Normalizes `input` (at most 4 GiB); `offsets`: also build the byte map.
-    /// How many bytes at the start of `input` normalize to themselves, one by one: plain
-    /// ASCII bytes no user symbol starts with, each followed by an ASCII byte or the end (a
-    /// rule could join a byte to a combining mark after it).
+    /// How many bytes at the start of `input` normalize to themselves, one by one: bytes
+    /// `plain` says are (plain ASCII no user symbol starts with), each followed by an ASCII
+    /// byte or the end (a rule could join a byte to a combining mark after it). All the bytes
+    /// before the first one that is not plain are ASCII, so only the last can be followed by
+    /// a byte that is not.
     #[inline]
-    fn plain_run(&self, input: &[u8], users: &PrefixMatcher) -> usize {
-        let ok = |b: u8| {
-            self.plain.get(usize::from(b)).copied().unwrap_or(false) && !users.starts_with_byte(b)
-        };
-        let mut k = 0;
-        while k < input.len() && ok(input[k]) && input.get(k + 1).is_none_or(|&n| n < 0x80) {
-            k += 1;
+    fn plain_run(input: &[u8], plain: &[bool; 256]) -> usize {
+        match input.iter().position(|&b| !plain[usize::from(b)]) {
+            None => input.len(),
+            Some(j) if input[j] < 0x80 => j,
+            Some(j) => j.saturating_sub(1),
         }
-        k
     }
 
+    /// Normalizes `input` (at most 4 GiB); `offsets`: also build the byte map.
     pub fn normalize(&self, src: &str, users: &PrefixMatcher, offsets: bool) -> Normalized {
         let mut input = src.as_bytes();
         let total = input.len();
@@ -316,8 +315,12 @@ impl Normalizer {
             push_ws(&mut text, &mut to_orig, consumed);
         }
         let mut prev_space = self.remove_extra_whitespaces;
+        let mut plain = [false; 256];
+        for (b, p) in (0u8..).zip(&mut plain[..128]) {
+            *p = self.plain[usize::from(b)] && !users.starts_with_byte(b);
+        }
         while !input.is_empty() {
-            let run = self.plain_run(input, users);
+            let run = Self::plain_run(input, &plain);
             if run > 0 {
                 let at = total - input.len();
                 text.push_str(&src[at..at + run]);

@@ -9,34 +9,28 @@ use rustc_hash::FxHashMap;
 
 use super::Pieces;
 
-/// Nodes with at least this many children look them up in a table by byte.
-const DENSE_CHILDREN: u32 = 12;
-
-/// A byte trie over the mergeable pieces (normal, user-defined, unused), walked edge by edge:
-/// an edge carries what the walk needs next (the child's own edges, the piece ending there), so
-/// each step reads one place, where node-indexed arrays of spans, ids, kinds and scores were
-/// four cache misses (docs/tokenizer-profile.md).
+/// A double-array trie over the mergeable pieces' bytes (normal, user-defined, unused): the
+/// child of node `n` by byte `b` is unit `base(n) + b`, when that unit's `parent` is `n`. Each
+/// step of a walk reads one 16-byte unit holding what comes next (its children's base, the
+/// piece ending there), where a byte-sorted edge list was searched edge by edge
+/// (docs/tokenizer-profile.md, "Unigram").
 pub struct Trie {
-    /// Every edge, a node's sorted by byte and together; `edges[0]` is none (0 in `dense`).
-    edges: Vec<Edge>,
-    /// Child tables by byte (edge index, 0: none) of the root and of nodes with many children.
-    dense: Vec<[u32; 256]>,
+    /// Unit 0 is the root; every node's `base + 255` is inside the table.
+    units: Vec<Unit>,
     min_score: f32,
 }
 
-/// The edges of a node: a range of [`Trie::edges`], or a table of [`Trie::dense`].
+/// A trie node: whose child it is, where its own children are, and the piece ending at it.
 #[derive(Clone, Copy)]
-enum Edges {
-    Range(u32, u32),
-    Dense(u32),
+struct Unit {
+    /// The parent's index ([`Unit::FREE`]: the unit holds no node).
+    parent: u32,
+    base: u32,
+    hit: Hit,
 }
 
-/// An edge to a child node: its byte, the child's edges, and the piece ending at the child.
-#[derive(Clone, Copy)]
-struct Edge {
-    byte: u8,
-    edges: Edges,
-    hit: Hit,
+impl Unit {
+    const FREE: u32 = u32::MAX;
 }
 
 impl Trie {
@@ -44,6 +38,7 @@ impl Trie {
         if pieces.scores().any(|s| !s.is_finite()) {
             return Err("a piece's score is NaN or infinite".into());
         }
+        // First a pointer trie: (node, byte) -> child, and the piece ending at each node.
         let mut edges = FxHashMap::default();
         let mut hits = vec![Hit::NONE];
         for (piece, id) in pieces.mergeable_with_ids() {
@@ -70,59 +65,88 @@ impl Trie {
         let mut flat: Vec<(u32, u8, u32)> =
             edges.into_iter().map(|((n, b), c)| (n, b, c)).collect();
         flat.sort_unstable();
-        // node -> its edges: flat[i] is edge i + 1.
-        let mut spans = vec![Edges::Range(0, 0); hits.len()];
-        for (i, &(n, _, _)) in (1u32..).zip(&flat) {
-            spans[n as usize] = match spans[n as usize] {
-                Edges::Range(a, b) if a != b => Edges::Range(a, i + 1),
-                _ => Edges::Range(i, i + 1),
-            };
-        }
-        // Nodes with many children (the root, first characters) get a table by byte.
-        let mut dense = Vec::new();
-        for (node, span) in spans.iter_mut().enumerate() {
-            let Edges::Range(a, b) = *span else { continue };
-            if node == 0 || b - a >= DENSE_CHILDREN {
-                let mut table = [0u32; 256];
-                for (i, &(_, byte, _)) in (a..b).zip(&flat[(a - 1) as usize..(b - 1) as usize]) {
-                    table[usize::from(byte)] = i;
-                }
-                *span = Edges::Dense(dense.len() as u32);
-                dense.push(table);
-            }
-        }
-        let none = Edge {
-            byte: 0,
-            edges: Edges::Range(0, 0),
-            hit: Hit::NONE,
-        };
-        let edges = std::iter::once(none)
-            .chain(flat.iter().map(|&(_, byte, c)| Edge {
-                byte,
-                edges: spans[c as usize],
-                hit: hits[c as usize],
-            }))
-            .collect();
         Ok(Self {
-            edges,
-            dense,
+            units: place(&flat, &hits),
             min_score,
         })
     }
 
-    /// The edge for `byte` out of a node with `edges`.
+    /// The child of unit `node` by `byte`.
     #[inline(always)]
-    fn step(&self, edges: Edges, byte: u8) -> Option<&Edge> {
-        match edges {
-            Edges::Dense(t) => match self.dense[t as usize][usize::from(byte)] {
-                0 => None,
-                i => Some(&self.edges[i as usize]),
-            },
-            Edges::Range(a, b) => self.edges[a as usize..b as usize]
-                .iter()
-                .find(|e| e.byte == byte),
+    fn step(&self, node: usize, byte: u8) -> Option<(usize, Hit)> {
+        let child = self.units[node].base as usize + usize::from(byte);
+        let unit = self.units[child];
+        (unit.parent == node as u32).then_some((child, unit.hit))
+    }
+}
+
+/// Lays the pointer trie (`flat`: (node, byte, child) sorted, `hits` by node, node 0 the root)
+/// out as a double array, in breadth-first order, each node's children at the first base
+/// where all of them find free units (a bitmap of used units; the search starts at the
+/// lowest free unit, so it stays near the end of what is filled).
+fn place(flat: &[(u32, u8, u32)], hits: &[Hit]) -> Vec<Unit> {
+    // node -> its children's range in `flat`.
+    let mut children = vec![(0u32, 0u32); hits.len()];
+    for (i, &(n, _, _)) in flat.iter().enumerate() {
+        let c = &mut children[n as usize];
+        if c.0 == c.1 {
+            *c = (i as u32, i as u32);
+        }
+        c.1 = i as u32 + 1;
+    }
+    let free = Unit {
+        parent: Unit::FREE,
+        base: 0,
+        hit: Hit::NONE,
+    };
+    let mut units = vec![free; 256 + 1];
+    let mut used = vec![true];
+    units[0] = Unit {
+        parent: Unit::FREE,
+        base: 0,
+        hit: hits[0],
+    };
+    // node -> its unit.
+    let mut at = vec![0u32; hits.len()];
+    let mut queue = std::collections::VecDeque::from([0u32]);
+    let mut lowest_free = 1usize;
+    while let Some(node) = queue.pop_front() {
+        let (a, b) = children[node as usize];
+        if a == b {
+            continue;
+        }
+        let kids = &flat[a as usize..b as usize];
+        let first = usize::from(kids[0].1);
+        while used.get(lowest_free).copied().unwrap_or(false) {
+            lowest_free += 1;
+        }
+        let mut base = lowest_free.saturating_sub(first).max(1);
+        while kids
+            .iter()
+            .any(|k| used.get(base + usize::from(k.1)).copied().unwrap_or(false))
+        {
+            base += 1;
+        }
+        let end = base + 256;
+        if used.len() < end {
+            used.resize(end, false);
+            units.resize(end + 1, free);
+        }
+        let parent = at[node as usize];
+        units[parent as usize].base = base as u32;
+        for &(_, byte, child) in kids {
+            let slot = base + usize::from(byte);
+            used[slot] = true;
+            units[slot] = Unit {
+                parent,
+                base: 0,
+                hit: hits[child as usize],
+            };
+            at[child as usize] = slot as u32;
+            queue.push_back(child);
         }
     }
+    units
 }
 
 /// A piece ending at a trie node: its id ([`Hit::NONE`]: no piece) and its score.
@@ -193,19 +217,22 @@ pub fn encode_chunk(
             }
             till_here = 0.0;
         }
-        let mblen = super::normalizer::char_len(&bytes[starts_at..])
-            .unwrap_or(1)
-            .min(size - starts_at);
+        // `text` is a `str`: the first byte gives the character's length.
+        let mblen = match bytes[starts_at] {
+            0x00..=0x7f => 1,
+            0x80..=0xdf => 2,
+            0xe0..=0xef => 3,
+            _ => 4,
+        };
         let mut has_single = false;
-        let mut node = Edges::Dense(0);
+        let mut node = 0;
         let mut key_pos = starts_at;
         while key_pos < size {
-            let Some(edge) = trie.step(node, bytes[key_pos]) else {
+            let Some((child, Hit { id, score })) = trie.step(node, bytes[key_pos]) else {
                 break;
             };
-            node = edge.edges;
+            node = child;
             key_pos += 1;
-            let Hit { id, score } = edge.hit;
             if id == Hit::NONE.id {
                 continue;
             }
@@ -254,5 +281,75 @@ pub fn encode_chunk(
         emit(base + at, base + next_end as usize, b.id);
         at = next_end as usize;
         next_end = b.starts_at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::proto::{Piece, PieceType};
+    use super::*;
+    use proptest::prelude::*;
+
+    fn piece(s: &str, kind: PieceType) -> Piece {
+        Piece {
+            piece: s.into(),
+            score: -(s.len() as f32),
+            kind,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        /// Walking the double array from any position finds exactly the pieces a lookup of
+        /// every prefix finds (unused pieces never), with their ids and scores, whatever the
+        /// vocabulary: bytes 0 and 255, shared prefixes, a node with many children.
+        #[test]
+        fn the_double_array_finds_exactly_the_pieces(
+            words in proptest::collection::btree_set(
+                proptest::collection::vec(proptest::sample::select(
+                    vec!["a", "b", "\0", "ÿ", "中", "▁", "z"]), 1..5).prop_map(|v| v.concat()),
+                1..60),
+            unused in proptest::collection::vec(any::<bool>(), 60),
+            wide in any::<bool>(),
+            text in proptest::collection::vec(proptest::sample::select(
+                vec!["a", "b", "\0", "ÿ", "中", "▁", "z", "q"]), 0..12).prop_map(|v| v.concat()),
+        ) {
+            let mut list = vec![piece("<unk>", PieceType::Unknown)];
+            for (w, &u) in words.iter().zip(&unused) {
+                list.push(piece(w, if u { PieceType::Unused } else { PieceType::Normal }));
+            }
+            if wide {
+                // A node with every byte below it: first-fit must still find room.
+                for c in (1u8..0x80).map(char::from) {
+                    let w = format!("z{c}");
+                    if !words.contains(&w) {
+                        list.push(piece(&w, PieceType::Normal));
+                    }
+                }
+            }
+            let pieces = Pieces::new(list).unwrap();
+            let trie = Trie::new(&pieces).unwrap();
+            let bytes = text.as_bytes();
+            for start in 0..bytes.len() {
+                let mut found = Vec::new();
+                let mut node = 0;
+                for (k, &b) in bytes[start..].iter().enumerate() {
+                    let Some((child, hit)) = trie.step(node, b) else { break };
+                    node = child;
+                    if hit.id != Hit::NONE.id {
+                        prop_assert_eq!(hit.score, pieces.score(hit.id));
+                        found.push((k + 1, hit.id));
+                    }
+                }
+                let want: Vec<(usize, u32)> = (1..=bytes.len() - start)
+                    .filter_map(|n| {
+                        let s = std::str::from_utf8(&bytes[start..start + n]).ok()?;
+                        let id = pieces.mergeable_id(s)?;
+                        (!pieces.is_unused(id)).then_some((n, id))
+                    })
+                    .collect();
+                prop_assert_eq!(found, want, "at {}", start);
+            }
+        }
     }
 }
