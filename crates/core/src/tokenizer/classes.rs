@@ -91,6 +91,12 @@ impl Classes {
         }
     }
 
+    /// The flags of ASCII byte `c` (< 0x80).
+    #[inline(always)]
+    pub fn ascii(&self, c: u8) -> u8 {
+        self.ascii[usize::from(c & 0x7f)]
+    }
+
     /// The flags of the character at `at` of valid UTF-8 `b` and its length in bytes.
     #[inline(always)]
     pub fn at(&self, b: &[u8], at: usize) -> (u8, usize) {

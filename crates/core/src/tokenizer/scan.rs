@@ -214,7 +214,7 @@ impl Scanner {
                 _ => Some(end),
             };
         } else {
-            return None;
+            return self.ascii_punct_or_space(b, at, f0);
         };
         let end = match self.spec.word {
             // `[UPPER]*[LOWER]+` or `[UPPER]+[LOWER]*` (see `cased`): on ASCII letters, the
@@ -226,6 +226,74 @@ impl Scanner {
             Some(&c) if c >= 0x80 || (suffix && c == b'\'') => None,
             _ => Some(end),
         }
+    }
+
+    /// The piece at `at` (an ASCII character that starts no word and no number: the word and
+    /// number alternatives have failed) when it is a run of punctuation or whitespace whose
+    /// end is an ASCII character: the `punct` and `space` alternatives on bytes, in the
+    /// pattern's order. `None` when a character beyond ASCII is next to the run (it could
+    /// extend it) or nothing here matches: the general path decides.
+    #[inline(always)]
+    fn ascii_punct_or_space(&self, b: &[u8], at: usize, f0: u8) -> Option<usize> {
+        let ascii = |i: usize| b.get(i).map(|&c| (c < 0x80).then(|| self.classes.ascii(c)));
+        let (mask, want) = self.spec.punct;
+        let punct = |f: u8| f & mask == want;
+        // ` ?P+`: the space first, then without it.
+        let start = match ascii(at + 1) {
+            _ if b[at] != b' ' => at,
+            Some(None) => return None,
+            Some(Some(f)) if punct(f) => at + 1,
+            _ => at,
+        };
+        if punct(f0) || start > at {
+            let mut end = start;
+            while let Some(Some(f)) = ascii(end) {
+                if !punct(f) {
+                    break;
+                }
+                end += 1;
+            }
+            if end < b.len() && b[end] >= 0x80 {
+                return None;
+            }
+            let tail = |c: &u8| match self.spec.punct_tail {
+                Tail::None => false,
+                Tail::Newlines => *c == b'\r' || *c == b'\n',
+                Tail::NewlinesSlash => *c == b'\r' || *c == b'\n' || *c == b'/',
+            };
+            return Some(end + b[end..].iter().take_while(|c| tail(c)).count());
+        }
+        if f0 & SPACE == 0 {
+            return None;
+        }
+        let mut end = at;
+        while let Some(Some(f)) = ascii(end) {
+            if f & SPACE == 0 {
+                break;
+            }
+            end += 1;
+        }
+        if end < b.len() && b[end] >= 0x80 {
+            return None;
+        }
+        // What `space` does with the run: every character is one byte.
+        let (end_first, newlines) = match self.spec.space {
+            Space::Cl100k => (true, true),
+            Space::Runs { newlines } => (false, newlines),
+        };
+        if end == b.len() && end_first {
+            return Some(end);
+        }
+        if newlines {
+            if let Some(k) = b[at..end].iter().rposition(|&c| c == b'\r' || c == b'\n') {
+                return Some(at + k + 1);
+            }
+        }
+        Some(if end == b.len() || end - at == 1 {
+            end
+        } else {
+            end - 1
+        })
     }
 
     /// `'` then s, t, re, ve, m, ll or d, case-insensitive when `fold`.
