@@ -115,7 +115,7 @@ impl Scanner {
     }
 
     /// The end of the piece starting at `at` (< `b.len()`), or `None` when nothing matches.
-    #[inline]
+    #[inline(always)]
     fn piece_at(&self, b: &[u8], at: usize) -> Option<usize> {
         let s = &self.spec;
         if let Some(fold) = s.contractions_first {
