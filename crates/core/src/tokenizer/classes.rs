@@ -34,6 +34,9 @@ pub struct Classes {
     block_of: Vec<u16>,
     /// The distinct blocks of 256 flags.
     blocks: Vec<[u8; 256]>,
+    /// Byte -> the flags of every character whose UTF-8 starts with it, together (none for
+    /// continuation bytes).
+    leads: [u8; 256],
 }
 
 const CLASSES: [(u8, &str); 7] = [
@@ -47,7 +50,7 @@ const CLASSES: [(u8, &str); 7] = [
 ];
 
 impl Classes {
-    /// The table, built once per process (about a millisecond).
+    /// The table, built once per process (a few milliseconds).
     pub fn get() -> &'static Classes {
         static TABLE: OnceLock<Classes> = OnceLock::new();
         TABLE.get_or_init(Classes::build)
@@ -71,6 +74,21 @@ impl Classes {
         flat[usize::from(b'\n')] |= NEWLINE;
         let mut ascii = [0u8; 128];
         ascii.copy_from_slice(&flat[..128]);
+        let mut leads = [0u8; 256];
+        leads[..128].copy_from_slice(&ascii);
+        // The code points each first byte of two, three and four bytes starts (those that
+        // would be overlong excluded; surrogates included, which only adds flags).
+        for (lead, f) in (0u8..=255).zip(leads.iter_mut()).skip(0xc2) {
+            let (bits, lo, least) = match lead {
+                0xc2..=0xdf => (6, u32::from(lead & 0x1f), 0x80),
+                0xe0..=0xef => (12, u32::from(lead & 0x0f), 0x800),
+                0xf0..=0xf4 => (18, u32::from(lead & 0x07), 0x1_0000),
+                _ => continue,
+            };
+            let from = (lo << bits).max(least) as usize;
+            let to = (((lo + 1) << bits) as usize).min(flat.len());
+            *f = flat[from..to].iter().fold(0, |a, &x| a | x);
+        }
         let mut index = rustc_hash::FxHashMap::default();
         let mut blocks: Vec<[u8; 256]> = Vec::new();
         let block_of = flat
@@ -88,7 +106,14 @@ impl Classes {
             ascii,
             block_of,
             blocks,
+            leads,
         }
+    }
+
+    /// The flags of every character whose UTF-8 starts with byte `b`, together.
+    #[inline(always)]
+    pub fn of_first_byte(&self, b: u8) -> u8 {
+        self.leads[usize::from(b)]
     }
 
     /// The flags of ASCII byte `c` (< 0x80).
@@ -145,6 +170,34 @@ pub fn decode(b: &[u8], at: usize) -> (u32, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A first byte's flags are exactly those of the characters that start with it, together.
+    #[test]
+    fn a_first_byte_has_the_flags_of_its_characters() {
+        let t = Classes::get();
+        let mut want = [0u8; 256];
+        let mut buf = [0u8; 4];
+        for ch in (0..0x11_0000u32).filter_map(char::from_u32) {
+            let s = ch.encode_utf8(&mut buf);
+            want[usize::from(s.as_bytes()[0])] |= t.at(s.as_bytes(), 0).0;
+        }
+        for b in 0..=255u8 {
+            // Surrogates are not characters; their first byte (ED) may only gain flags.
+            let got = t.of_first_byte(b);
+            if b == 0xed {
+                assert_eq!(got & want[0xed], want[0xed]);
+            } else {
+                assert_eq!(got, want[usize::from(b)], "byte {b:02X}");
+            }
+        }
+        assert_eq!(
+            t.of_first_byte(0x80),
+            0,
+            "a continuation byte starts nothing"
+        );
+        assert_ne!(t.of_first_byte(0xd9) & NUMBER, 0, "Arabic-Indic digits");
+        assert_eq!(t.of_first_byte(0xd0) & NUMBER, 0, "Cyrillic has no digit");
+    }
 
     #[test]
     fn every_character_has_the_classes_the_regex_engine_gives_it() {

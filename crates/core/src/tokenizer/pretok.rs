@@ -302,6 +302,9 @@ mod tests {
         // The edges of DeepSeek's CJK run, and characters of the same first byte outside it.
         '\u{303f}', '\u{3040}', '\u{309f}', '\u{30ff}', '\u{3100}', '\u{4dff}', '\u{4e00}',
         '\u{9fa5}', '\u{9fa6}', '\u{9fff}', '\u{a000}', '\u{2fff}',
+        // Digits of three and four bytes (Devanagari, Myanmar, mathematical bold), and letters
+        // of the same first bytes: the number split skips first bytes no digit starts with.
+        '\u{966}', '\u{905}', '\u{1040}', '\u{1000}', '\u{1d7ce}', '\u{1d400}',
     ];
 
     /// The splitters a pattern has: the scanner (when it has one), the automata, and both are

@@ -499,6 +499,55 @@ impl Scanner {
     }
 }
 
+/// The SWAR masks: every byte's high bit, every byte's low bit.
+const HI: u64 = 0x8080_8080_8080_8080;
+const LO: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of each byte of `w` that is an ASCII digit.
+#[inline(always)]
+fn ascii_digits(w: u64) -> u64 {
+    // On the low seven bits of each byte, so that no subtraction borrows across bytes.
+    let v = w & !HI;
+    (v | HI).wrapping_sub(LO * u64::from(b'0'))
+        & (LO * (0x80 + u64::from(b'9'))).wrapping_sub(v)
+        & HI
+        & !w
+}
+
+/// Where the first byte from `at` (a character's first byte) that `starts` has is: the bytes
+/// skipped are ASCII, continuation bytes and first bytes `starts` does not have, so it is a
+/// character's first byte too. ASCII goes eight bytes at a time while they hold nothing beyond
+/// ASCII and no digit (`digits`: `starts` has them); other text a byte at a time, up to the
+/// next ASCII byte.
+#[inline(always)]
+fn skip(b: &[u8], mut at: usize, digits: bool, starts: &[bool; 256]) -> Option<usize> {
+    loop {
+        while let Some(w) = b.get(at..at + 8).and_then(|s| s.first_chunk::<8>()) {
+            let w = u64::from_le_bytes(*w);
+            let stop = (w & HI) | if digits { ascii_digits(w) } else { 0 };
+            if stop != 0 {
+                at += (stop.trailing_zeros() / 8) as usize;
+                break;
+            }
+            at += 8;
+        }
+        let &x = b.get(at)?;
+        if starts[usize::from(x)] {
+            return Some(at);
+        }
+        at += 1;
+        while let Some(&x) = b.get(at) {
+            if x < 0x80 {
+                break;
+            }
+            if starts[usize::from(x)] {
+                return Some(at);
+            }
+            at += 1;
+        }
+    }
+}
+
 /// The first bytes of U+3000 to U+9FFF, where every character of DeepSeek's CJK run is: a byte
 /// that is never the inside of a character.
 const CJK_FIRST_BYTES: std::ops::RangeInclusive<u8> = 0xE3..=0xE9;
@@ -516,11 +565,22 @@ pub enum Run {
 }
 
 impl Run {
+    /// Which bytes can be the first of a match: the first bytes of characters with `\p{N}`
+    /// ([`Classes::of_first_byte`]), and of the CJK ranges.
+    fn first_bytes(numbers: bool, cjks: bool, classes: &Classes) -> [bool; 256] {
+        let mut t = [false; 256];
+        for (b, start) in (0u8..=255).zip(t.iter_mut()) {
+            *start = (numbers && classes.of_first_byte(b) & NUMBER != 0)
+                || (cjks && CJK_FIRST_BYTES.contains(&b));
+        }
+        t
+    }
+
     /// Calls `f(start, end)` for each match, in order (the text between them is not a match).
     ///
-    /// Most of the text cannot start a match, and is skipped a byte at a time without decoding:
-    /// ASCII other than a digit; for the CJK run alone, every byte but the first bytes of
-    /// U+3000 to U+9FFF (E3 to E9), which are never the inside of a character.
+    /// Most of the text cannot start a match, and is skipped without decoding ([`skip`]): ASCII
+    /// other than a digit eight bytes at a time, then every byte that is not the first byte
+    /// of a character a match can start with ([`Run::first_bytes`]).
     pub fn pieces(self, text: &str, mut f: impl FnMut(usize, usize)) {
         let b = text.as_bytes();
         let classes = Classes::get();
@@ -540,17 +600,11 @@ impl Run {
                     0x4e00..=0x9fa5 | 0x3040..=0x309f | 0x30a0..=0x30ff
                 )
         };
+        let starts = &Self::first_bytes(numbers, cjks, classes);
         let mut at = 0;
         while at < b.len() {
-            let next = if numbers {
-                b[at..]
-                    .iter()
-                    .position(|&x| x.is_ascii_digit() || !x.is_ascii())
-            } else {
-                b[at..].iter().position(|x| CJK_FIRST_BYTES.contains(x))
-            };
-            match next {
-                Some(p) => at += p,
+            match skip(b, at, numbers, starts) {
+                Some(p) => at = p,
                 None => break,
             }
             if cjks && cjk(at) {
