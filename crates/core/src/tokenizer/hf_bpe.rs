@@ -20,12 +20,11 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 use serde_json::Value;
-use unicode_normalization_alignments::{
-    is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization,
-};
+use unicode_normalization_alignments::{IsNormalized, UnicodeNormalization};
 
 use super::hf_json::unicode_to_byte;
 use super::pretok::{Splitter, GPT2_PATTERN};
+use super::quick_check::Form;
 use super::table_cache::{Cached, Reader, Writer};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -60,13 +59,20 @@ impl Normalizer {
         out.into()
     }
 
+    /// The quick check's form, if any.
+    fn form(self) -> Option<Form> {
+        match self {
+            Self::None => None,
+            Self::Nfc => Some(Form::Nfc),
+            Self::Nfkc => Some(Form::Nfkc),
+        }
+    }
+
     fn is_normalized(self, s: &str) -> bool {
         s.is_ascii()
-            || match self {
-                Self::None => true,
-                Self::Nfc => is_nfc_quick(s.chars()) == IsNormalized::Yes,
-                Self::Nfkc => is_nfkc_quick(s.chars()) == IsNormalized::Yes,
-            }
+            || self
+                .form()
+                .is_none_or(|f| f.quick_check(s) == IsNormalized::Yes)
     }
 
     fn normalize_into(self, s: &str, out: &mut String) {
@@ -313,6 +319,10 @@ impl Parts {
             .filter(|(id, b)| !b.is_empty() && !added.contains(&(*id as u32)))
             .map(|(id, b)| (id as u32, b.to_vec()))
             .collect();
+        // The quick check's bit set is built with the engine, not by its first encode.
+        if let Some(form) = self.normalizer.form() {
+            form.prepare();
+        }
         Ok(Loaded {
             engine: HfBpe {
                 normalizer: self.normalizer,

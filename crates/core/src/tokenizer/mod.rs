@@ -13,6 +13,7 @@ mod hf_json;
 mod memo;
 mod merge;
 mod pretok;
+mod quick_check;
 mod rank_bpe;
 mod rank_table;
 mod scan;
