@@ -246,7 +246,7 @@ impl RankTable {
     }
 
     /// The rank of `key`, if it is a token.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, key: &[u8]) -> Option<u32> {
         let dense = match *key {
             [a] => self.one[usize::from(a)],
