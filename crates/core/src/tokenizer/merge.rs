@@ -219,7 +219,8 @@ pub fn by_rank(
     if n > LONG_PIECE {
         return by_rank_long(piece, table, byte_rank, out);
     }
-    // A function rather than a closure: it is inlined at its three calls (a closure was not).
+    // The lookup is a function so that it is inlined at the three calls below (written inside the
+    // closure, it was not); `rank` only binds its first two arguments.
     #[inline(always)]
     fn rank_of(table: &RankTable, piece: &[u8], a: u32, b: u32) -> u32 {
         table
