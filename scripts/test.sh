@@ -87,6 +87,18 @@ promtool check rules deploy/prometheus/prefix-warden.rules.yml
 tests/prometheus/make-e2e-rules.sh --check
 (cd tests/prometheus && promtool test rules ./*.test.yml)
 
+# The release build runs in the background from here, at low priority (target/release has its
+# own lock): it takes the core the debug build leaves idle (its last crates and links compile one
+# at a time) and the CPU the tests leave while they wait on daemons, timers and child processes.
+# Then the libFuzzer targets are type-checked on stable (scripts/fuzz.sh builds them on nightly):
+# each is one line calling its check in src/fuzz_props, which the tests run.
+(b=$SECONDS; env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS nice -n 15 cargo build --locked --release -q \
+  >"$TMPDIR/release-build.log" 2>&1 && echo $((SECONDS - b)) >"$TMPDIR/release-build.secs" &&
+  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_TARGET_DIR="$PWD/target/fuzz-check" nice -n 15 \
+    cargo check --locked -q --manifest-path fuzz/Cargo.toml --bins >>"$TMPDIR/release-build.log" 2>&1) &
+release_pid=$!
+trap 'pkill -TERM -P "$release_pid" 2>/dev/null; kill "$release_pid" 2>/dev/null || true' EXIT
+
 step "clippy and the tests' build (one build: clippy-driver is the rustc of the workspace's crates)"
 # What `cargo clippy --workspace --all-targets -- -D warnings` checks, in the same compilation as
 # the tests: cargo clippy runs clippy-driver as RUSTC_WORKSPACE_WRAPPER with its arguments in
@@ -97,16 +109,6 @@ export RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY_
 cargo test --locked --workspace --all-targets --no-run
 
 step "rust tests (the release build runs beside them, at low priority)"
-# The tests wait on daemons, timers and child processes much of the time; the release build
-# (target/release, its own lock) takes the idle CPU instead of running after them.
-# Then the libFuzzer targets are type-checked on stable (scripts/fuzz.sh builds them on nightly):
-# each is one line calling its check in src/fuzz_props, which the tests run.
-(b=$SECONDS; env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS nice -n 15 cargo build --locked --release -q \
-  >"$TMPDIR/release-build.log" 2>&1 && echo $((SECONDS - b)) >"$TMPDIR/release-build.secs" &&
-  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_TARGET_DIR="$PWD/target/fuzz-check" nice -n 15 \
-    cargo check --locked -q --manifest-path fuzz/Cargo.toml --bins >>"$TMPDIR/release-build.log" 2>&1) &
-release_pid=$!
-trap 'pkill -TERM -P "$release_pid" 2>/dev/null; kill "$release_pid" 2>/dev/null || true' EXIT
 cargo test --locked --workspace --all-targets --no-fail-fast
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
@@ -117,7 +119,7 @@ if ! wait "$release_pid"; then
   exit 1
 fi
 trap - EXIT
-summary+=("$(printf '%5ss  %s' "$(cat "$TMPDIR/release-build.secs")" "(release build from start to end, beside the tests)")")
+summary+=("$(printf '%5ss  %s' "$(cat "$TMPDIR/release-build.secs")" "(release build from start to end, beside the debug build and the tests)")")
 cargo build --locked --release -q
 
 step "systemd unit"
