@@ -9,8 +9,9 @@
 # command there, `scripts/test.sh`, which prints how long each step took. From that run:
 #   - build: the release build from its start to its end (`cargo build --locked --release`: all
 #     dependencies at opt-level 3, nothing shared with the debug build), which is what
-#     `cargo install --locked --path .` compiles; test.sh runs it beside the tests at low
-#     priority, so on an idle machine it takes at most this long;
+#     `cargo install --locked --path .` compiles; test.sh runs it at low priority beside the
+#     debug build and the tests, so on an idle machine it takes at most this long (less: alone,
+#     it has both cores);
 #   - test: the whole `scripts/test.sh`, and its slowest steps;
 #   - binary: target/release/prefix as built and stripped;
 #   - disk: the clone's target/ afterwards;
@@ -56,7 +57,7 @@ block=$(cat <<EOT
 <!-- costs: written by scripts/costs.sh; do not edit by hand -->
 Measured cold on a $cores-core machine ($day, commit $commit; every step in docs/costs.md):
 - **Build**: \`cargo install --locked --path .\` compiles what \`cargo build --release\` does: at most $(mins "$build")
-  (timed beside the tests, at low priority).
+  (timed at low priority beside the debug build and the tests; alone it takes less).
   The binary is $(mb "$size") MB ($(mb "$stripped") MB stripped; the Debian package ships it stripped).
 - **Test**: \`scripts/test.sh\` took $(mins "$total") in all, $(mins "$tests") of it the one debug build that is
   also the clippy run and the Rust tests. It leaves $(gb "$disk") GB in \`target/\`.
@@ -87,7 +88,7 @@ PY
   echo "Before issue #20 the same command took 59 min 38 s cold on this kind of machine under load"
   echo "(\`cargo clippy\` about 14 min and the test build 11.5 min, each compiling every dependency,"
   echo "and the cold nightly fuzz build 18.6 min) and CI took 2,728 s. Now one debug build serves"
-  echo "clippy and the tests, the release build runs beside the tests at low priority, and the fuzz"
+  echo "clippy and the tests, the release build runs beside them at low priority, and the fuzz"
   echo "targets' properties run as unit tests (libFuzzer: \`scripts/fuzz.sh\`, outside CI)."
   echo
   echo "| seconds | step of scripts/test.sh |"

@@ -164,7 +164,7 @@ fn the_readme_costs_come_from_the_recorded_run() {
         block.contains(&format!("`scripts/test.sh` took {}", mins(total))),
         "{block}"
     );
-    let build = secs("(release build from start to end, beside the tests)");
+    let build = secs("(release build from start to end, beside the debug build and the tests)");
     assert!(
         block.contains(&format!("does: at most {}", mins(build))),
         "{block}"
