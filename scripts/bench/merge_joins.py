@@ -64,7 +64,7 @@ for s in starts:
         parts = [p[i : i + 1] for i in range(len(p))]
         pair = [look(parts[i] + parts[i + 1]) for i in range(len(parts) - 1)]
         while True:
-            best = min((r, i) for i, r in enumerate(pair) if r is not None) if any(r is not None for r in pair) else None
+            best = min(((r, i) for i, r in enumerate(pair) if r is not None), default=None)
             if best is None:
                 break
             i = best[1]

@@ -241,11 +241,10 @@ impl RankTable {
             long: FxHashMap::default(),
             filter: vec![0; (count(3..=16) * 8 / 64).next_power_of_two().max(1)],
         };
-        let filter_mask = t.filter.len() * 64 - 1;
         for (k, rank) in entries {
             if (3..=16).contains(&k.len()) {
-                let bit = Key::of(k).hash() as usize & filter_mask;
-                t.filter[bit / 64] |= 1 << (bit % 64);
+                let (word, bit) = t.filter_bit(Key::of(k).hash());
+                t.filter[word] |= bit;
             }
             match *k {
                 [] => {}
@@ -275,8 +274,15 @@ impl RankTable {
         (dense != NONE).then_some(dense)
     }
 
+    /// The filter's word and bit for a key's hash (its low bits).
+    #[inline(always)]
+    fn filter_bit(&self, hash: u64) -> (usize, u64) {
+        let bit = hash as usize & (self.filter.len() * 64 - 1);
+        (bit / 64, 1 << (bit % 64))
+    }
+
     /// [`RankTable::get`] for the joins a merge tries: most joins of 3 to 16 bytes are no token
-    /// (59% of them on the benchmark text), and the filter answers those without a probe of the
+    /// (57-62% of them on the benchmark text, `scripts/bench/merge_joins.py`), and the filter answers those without a probe of the
     /// table, whose slots are mostly out of cache (docs/tokenizer-profile.md, fifth round).
     #[inline(always)]
     pub fn get_merged(&self, key: &[u8]) -> Option<u32> {
@@ -285,8 +291,8 @@ impl RankTable {
         }
         let k = Key::of(key);
         let hash = k.hash();
-        let bit = hash as usize & (self.filter.len() * 64 - 1);
-        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+        let (word, bit) = self.filter_bit(hash);
+        if self.filter[word] & bit == 0 {
             return None;
         }
         if key.len() <= 8 {
