@@ -139,6 +139,8 @@ pub struct HfBpe {
     byte_ids: [u32; 256],
     /// (left id, right id) -> (merge rank, merged id).
     merges: super::merge::Merges,
+    /// The characters a merge may start from whole.
+    atoms: super::atoms::Atoms,
     /// The bytes of every token that the merges make from those bytes, -> its id: a piece
     /// found here is that one token, as merging it would give (checked for each token when the
     /// engine is built), without merging.
@@ -293,6 +295,13 @@ impl Parts {
         let byte_ids = byte_ids(&self.id_bytes)?;
         let mut merges = merge_table(&self.merges);
         merges.index_bytes(&byte_ids);
+        let atoms = super::atoms::Atoms::of_merges(
+            &self.merges,
+            &merges,
+            &self.id_bytes,
+            &byte_ids,
+            &self.whole,
+        );
         // Distinct keys: merging is deterministic, so two ids with the same bytes cannot both
         // be given back whole.
         let whole = super::rank_table::RankTable::of(self.whole.iter().filter_map(|&id| {
@@ -331,6 +340,7 @@ impl Parts {
                 splits,
                 byte_ids,
                 merges,
+                atoms,
                 whole,
                 id_bytes: self.id_bytes,
             },
@@ -606,8 +616,14 @@ impl HfBpe {
                     match self.whole.get(piece) {
                         Some(id) => ids.push(id),
                         None => memo.encode(piece, ids, |p, out| {
-                            self.merges
-                                .apply_bytes(p, &self.byte_ids, &mut syms, &mut pairs, out)
+                            self.merges.apply_bytes(
+                                p,
+                                &self.byte_ids,
+                                &self.atoms,
+                                &mut syms,
+                                &mut pairs,
+                                out,
+                            )
                         }),
                     }
                     if let Some(o) = offsets.as_deref_mut() {
@@ -790,4 +806,59 @@ fn align(segment: &str, normalized: &str, form: Normalizer) -> Vec<usize> {
             .collect();
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// The shipped tokenizer.json files the native engine takes, loaded once per test run.
+    fn shipped() -> &'static [(&'static str, HfBpe)] {
+        static ENGINES: OnceLock<Vec<(&'static str, HfBpe)>> = OnceLock::new();
+        ENGINES.get_or_init(|| {
+            [
+                "deepseek/deepseek-v3",
+                "qwen/qwen3",
+                "anthropic/claude-legacy",
+            ]
+            .into_iter()
+            .map(|name| {
+                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(format!("../../tokenizers/{name}.tokenizer.json.gz"));
+                let bytes = super::super::read_maybe_gzip(&path).expect("shipped file");
+                (
+                    name,
+                    HfBpe::from_bytes(&bytes).expect("native engine").engine,
+                )
+            })
+            .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+        #[test]
+        fn starting_from_whole_characters_changes_no_id_of_the_shipped_merges(
+            chars in proptest::collection::vec(
+                proptest::sample::select(super::super::atoms::SCRIPT_CHARS), 1..24),
+        ) {
+            let piece: String = chars.into_iter().collect();
+            let none = super::super::atoms::Atoms::default();
+            for (name, e) in shipped() {
+                let (mut with, mut without) = (vec![], vec![]);
+                e.merges.apply_bytes(piece.as_bytes(), &e.byte_ids, &e.atoms, &mut vec![], &mut vec![], &mut with);
+                e.merges.apply_bytes(piece.as_bytes(), &e.byte_ids, &none, &mut vec![], &mut vec![], &mut without);
+                prop_assert_eq!(with, without, "{} {:?}", name, piece);
+            }
+        }
+    }
+
+    #[test]
+    fn the_shipped_merges_start_most_single_character_tokens_whole() {
+        for (name, e) in shipped() {
+            assert!(e.atoms.count() > 1000, "{name}: {} atoms", e.atoms.count());
+        }
+    }
 }

@@ -10,6 +10,7 @@
 
 use rustc_hash::FxHashMap;
 
+use super::atoms::Atoms;
 use super::rank_table::RankTable;
 
 /// Pieces longer than this merge with a heap (n log n) instead of rescanning the pairs after
@@ -69,26 +70,46 @@ impl Merges {
     }
 
     /// Merges `piece` from its bytes' tokens (`byte_ids`, as given to [`Merges::index_bytes`]),
-    /// appending the result to `out`; `syms` and `pairs` are scratch space kept between calls.
+    /// or its characters' where they start whole (`atoms`), appending the result to `out`;
+    /// `syms` and `pairs` are scratch space kept between calls.
     pub fn apply_bytes(
         &self,
         piece: &[u8],
         byte_ids: &[u32; 256],
+        atoms: &Atoms,
         syms: &mut Vec<u32>,
         pairs: &mut Vec<(u32, u32)>,
         out: &mut Vec<u32>,
     ) {
         syms.clear();
-        syms.extend(piece.iter().map(|&b| byte_ids[usize::from(b)]));
-        if syms.len() < 2 || syms.len() > LONG_PIECE || self.byte_pairs.is_empty() {
+        if piece.len() < 2 || piece.len() > LONG_PIECE || self.byte_pairs.is_empty() {
+            syms.extend(piece.iter().map(|&b| byte_ids[usize::from(b)]));
             self.apply(syms, pairs);
         } else {
+            // pairs[i]: the merge of syms[i] and syms[i + 1]; from the byte-pair grid where both
+            // are one byte (`last`: the byte of the last symbol, if it is one).
             pairs.clear();
-            pairs.extend(
-                piece
-                    .windows(2)
-                    .map(|w| self.byte_pairs[usize::from(w[0]) << 8 | usize::from(w[1])]),
-            );
+            let mut last: Option<u8> = None;
+            let mut i = 0;
+            while i < piece.len() {
+                let b = piece[i];
+                let (id, len) = match b {
+                    0xC0.. => atoms.at(piece, i),
+                    _ => None,
+                }
+                .unwrap_or((byte_ids[usize::from(b)], 1));
+                if let Some(&prev) = syms.last() {
+                    pairs.push(match last {
+                        Some(a) if len == 1 => {
+                            self.byte_pairs[usize::from(a) << 8 | usize::from(b)]
+                        }
+                        _ => self.pair(prev, id),
+                    });
+                }
+                syms.push(id);
+                last = (len == 1).then_some(b);
+                i += len;
+            }
             pairs.push(NONE);
             self.merge_pairs(syms, pairs);
         }
@@ -212,6 +233,7 @@ pub fn by_rank(
     piece: &[u8],
     table: &RankTable,
     byte_rank: &[u32; 256],
+    atoms: &Atoms,
     parts: &mut Vec<Part>,
     out: &mut Vec<u32>,
 ) {
@@ -229,20 +251,30 @@ pub fn by_rank(
             .unwrap_or(u32::MAX)
     }
     let rank = |a: u32, b: u32| rank_of(table, piece, a, b);
+    // One part per byte, or per character where it starts whole ([`Atoms`]).
     parts.clear();
-    parts.extend(piece.iter().zip(0u32..).map(|(&b, i)| Part {
-        start: i,
-        tok: byte_rank[usize::from(b)],
-        pair: u32::MAX,
-    }));
+    let mut i = 0;
+    while i < n {
+        let (tok, len) = match piece[i] {
+            0xC0.. => atoms.at(piece, i),
+            _ => None,
+        }
+        .unwrap_or((byte_rank[usize::from(piece[i])], 1));
+        parts.push(Part {
+            start: i as u32,
+            tok,
+            pair: u32::MAX,
+        });
+        i += len;
+    }
     // A last part that is not one: where the piece ends.
     parts.push(Part {
         start: n as u32,
         tok: u32::MAX,
         pair: u32::MAX,
     });
-    for (p, i) in parts.iter_mut().zip(0u32..).take(n.saturating_sub(1)) {
-        p.pair = rank(i, i + 2);
+    for j in 0..parts.len().saturating_sub(2) {
+        parts[j].pair = rank(parts[j].start, parts[j + 2].start);
     }
     loop {
         let real = parts.len() - 1;
@@ -376,7 +408,7 @@ mod tests {
             let piece = if long { piece.repeat(LONG_PIECE / piece.len().max(1) + 1) } else { piece };
             let want = reference(&m, piece.iter().map(|&b| u32::from(b)).collect());
             let mut out = vec![7];
-            m.apply_bytes(&piece, &byte_ids, &mut vec![], &mut vec![], &mut out);
+            m.apply_bytes(&piece, &byte_ids, &Atoms::default(), &mut vec![], &mut vec![], &mut out);
             prop_assert_eq!(&out[1..], &want[..]);
         }
     }
@@ -428,7 +460,7 @@ mod tests {
             let (t, byte_rank) = rank_table();
             let want = rank_reference(&t, &piece);
             let mut short = vec![];
-            by_rank(&piece, &t, &byte_rank, &mut vec![], &mut short);
+            by_rank(&piece, &t, &byte_rank, &Atoms::default(), &mut vec![], &mut short);
             prop_assert_eq!(&short, &want);
             let mut long = vec![];
             by_rank_long(&piece, &t, &byte_rank, &mut long);
@@ -441,7 +473,14 @@ mod tests {
         let (t, byte_rank) = rank_table();
         let piece = b"c".repeat(100_000);
         let mut out = vec![];
-        by_rank(&piece, &t, &byte_rank, &mut vec![], &mut out);
+        by_rank(
+            &piece,
+            &t,
+            &byte_rank,
+            &Atoms::default(),
+            &mut vec![],
+            &mut out,
+        );
         assert_eq!(
             rank_reference(&t, &piece[..31]),
             [vec![3; 14], vec![4]].concat()

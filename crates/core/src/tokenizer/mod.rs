@@ -6,6 +6,7 @@
 //! with the same vocabulary hash give comparable ids even when their files differ (Qwen's rank
 //! file and the Qwen3 tokenizer.json); different vocabulary hashes mean nothing is comparable.
 
+mod atoms;
 mod classes;
 mod file;
 mod hf_bpe;
@@ -33,6 +34,7 @@ pub use pretok::Splitter;
 /// The rank-file engine's parts, for the profile's steps (`scripts/bench/peers` `stages`).
 #[doc(hidden)]
 pub mod parts {
+    pub use super::atoms::Atoms;
     pub use super::merge::{by_rank, Part};
     pub use super::rank_table::RankTable;
 }

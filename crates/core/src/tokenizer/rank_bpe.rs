@@ -36,6 +36,8 @@ pub struct RankBpe {
     table: super::rank_table::RankTable,
     /// byte -> rank of the one-byte token.
     byte_rank: [u32; 256],
+    /// The characters a merge may start from whole.
+    atoms: super::atoms::Atoms,
     splitter: super::Splitter,
     /// rank -> bytes; an empty entry is a gap in the ranks. Used for byte offsets and the
     /// vocabulary hash.
@@ -93,8 +95,10 @@ impl RankBpe {
         // Special tokens are never matched by `encode_ordinary`; they are kept for the
         // vocabulary description only.
         let splitter = super::Splitter::new(pattern)?;
+        let table = super::rank_table::RankTable::new(&ranks);
         Ok(Self {
-            table: super::rank_table::RankTable::new(&ranks),
+            atoms: super::atoms::Atoms::of_ranks(&table),
+            table,
             byte_rank,
             splitter,
             decoder,
@@ -132,7 +136,14 @@ impl RankBpe {
             match self.table.get(piece) {
                 Some(r) => ids.push(r),
                 None => memo.encode(piece, &mut ids, |p, out| {
-                    super::merge::by_rank(p, &self.table, &self.byte_rank, &mut parts, out)
+                    super::merge::by_rank(
+                        p,
+                        &self.table,
+                        &self.byte_rank,
+                        &self.atoms,
+                        &mut parts,
+                        out,
+                    )
                 }),
             }
         })?;

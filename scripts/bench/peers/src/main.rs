@@ -121,6 +121,7 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
             .unwrap()
     });
     let table = prefix_warden_core::tokenizer::parts::RankTable::new(&ranks);
+    let atoms = prefix_warden_core::tokenizer::parts::Atoms::of_ranks(&table);
     let mut byte_rank = [0u32; 256];
     for (b, r) in byte_rank.iter_mut().enumerate() {
         *r = ranks[&[b as u8][..]];
@@ -147,6 +148,7 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
                     &b[s..e],
                     &table,
                     &byte_rank,
+                    &atoms,
                     &mut parts,
                     &mut no_memo,
                 ),
@@ -190,7 +192,7 @@ fn stages(id: &str, config: &Path, text: &str) -> Result<(), String> {
             out.clear();
             for p in v {
                 prefix_warden_core::tokenizer::parts::by_rank(
-                    p, &table, &byte_rank, &mut parts, &mut out,
+                    p, &table, &byte_rank, &atoms, &mut parts, &mut out,
                 );
             }
         });
