@@ -1,6 +1,6 @@
-//! Characters that a rank-file merge may start from whole ("atoms").
+//! Characters that a byte-pair merge may start from whole ("atoms"), for both BPE engines.
 //!
-//! tiktoken merges a piece from its bytes. A character of two to four bytes that is a token is,
+//! BPE merges a piece from its bytes. A character of two to four bytes that is a token is,
 //! in most contexts, merged into that token before any of its bytes joins a neighbour; there the
 //! merge may start from the character as one part and skip its inner merges. On the benchmark
 //! text that takes a quarter of the parts out of the merges of the pieces that are not tokens
@@ -17,7 +17,9 @@
 //! every such `A`, `right` the first byte of every such `Z`; a character starts whole when the
 //! byte before it is not in `left` and the byte after it is not in `right` (nothing before or
 //! after it in the piece: nothing to join). The sets are 64-bit masks of a hash of the byte: a
-//! false hit only keeps the character in bytes, as before.
+//! false hit only keeps the character in bytes, as before. For a rank file, "rank" is the
+//! token's and a join is any split of a token; for a merges list, the merge's line and its
+//! pair.
 
 use rustc_hash::FxHashMap;
 
@@ -32,8 +34,8 @@ struct Atom {
     right: u64,
 }
 
-/// The characters of a rank table that can start a merge whole, keyed by their UTF-8 bytes
-/// (little endian in a `u32`).
+/// The characters of a table that can start a merge whole, keyed by their UTF-8 bytes (little
+/// endian in a `u32`).
 #[derive(Default)]
 pub struct Atoms {
     map: FxHashMap<u32, Atom>,
@@ -244,9 +246,7 @@ impl Atoms {
         let k = char_len(*piece.get(i)?);
         let c = piece.get(i..i + k).filter(|_| k > 0)?;
         let a = self.map.get(&key(c))?;
-        let before = i
-            .checked_sub(1)
-            .is_none_or(|b| a.left & bit(piece[b]) == 0);
+        let before = i.checked_sub(1).is_none_or(|b| a.left & bit(piece[b]) == 0);
         let after = piece.get(i + k).is_none_or(|&b| a.right & bit(b) == 0);
         (before && after).then_some((a.rank, k))
     }
