@@ -17,13 +17,12 @@ Usage: python3 scripts/bench/atoms.py RANK_FILE(.gz) SPEC_JSON TEXT [--chunks 40
 """
 
 import argparse
-import base64
 import collections
-import gzip
-import json
 import random
 
 import regex
+
+import rank_file
 
 ap = argparse.ArgumentParser()
 ap.add_argument("ranks")
@@ -32,10 +31,7 @@ ap.add_argument("text")
 ap.add_argument("--chunks", type=int, default=40, help="chunks of 20,000 characters, at seeded random offsets")
 a = ap.parse_args()
 
-raw = open(a.ranks, "rb").read()
-raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-ranks = {base64.b64decode(t): int(r) for t, r in (l.split() for l in raw.decode().splitlines() if l.strip())}
-pattern = json.load(open(a.spec))["pattern"]
+ranks, pattern = rank_file.load(a.ranks, a.spec)
 
 
 def merge(parts):

@@ -14,12 +14,11 @@ Usage: python3 scripts/bench/merge_joins.py RANK_FILE(.gz) SPEC_JSON TEXT [--chu
 """
 
 import argparse
-import base64
-import gzip
-import json
 import random
 
 import regex
+
+import rank_file
 
 ap = argparse.ArgumentParser()
 ap.add_argument("ranks")
@@ -28,10 +27,7 @@ ap.add_argument("text")
 ap.add_argument("--chunks", type=int, default=40, help="chunks of 50,000 characters, at seeded random offsets")
 a = ap.parse_args()
 
-raw = open(a.ranks, "rb").read()
-raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-ranks = {base64.b64decode(t): int(r) for t, r in (l.split() for l in raw.decode().splitlines() if l.strip())}
-pattern = json.load(open(a.spec))["pattern"]
+ranks, pattern = rank_file.load(a.ranks, a.spec)
 text = open(a.text, encoding="utf-8", newline="").read()
 rng = random.Random(1)
 starts = sorted(rng.sample(range(max(1, len(text) - 50_000)), a.chunks))

@@ -13,19 +13,15 @@ Usage: python3 scripts/bench/split_pieces.py RANK_FILE(.gz) SPEC_JSON TEXT OUT_D
 (needs the `regex` package: the bench venv has it).
 """
 
-import base64
-import gzip
-import json
 import os
 import sys
 
 import regex
 
-rank_file, spec, text_path, out = sys.argv[1:5]
-raw = open(rank_file, "rb").read()
-raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-tokens = {base64.b64decode(l.split()[0]) for l in raw.decode().splitlines() if l.strip()}
-pattern = json.load(open(spec))["pattern"]
+import rank_file
+
+rank_path, spec, text_path, out = sys.argv[1:5]
+tokens, pattern = rank_file.load(rank_path, spec)
 text = open(text_path, encoding="utf-8", newline="").read()
 kinds = {k: [] for k in ("whole", "merged", "distinct", "distinct-ascii", "distinct-other")}
 seen = set()

@@ -240,6 +240,18 @@ impl Atoms {
         self.map.len()
     }
 
+    /// The first part a merge of `piece` takes at `i`: the character there if it starts whole,
+    /// else the byte's token (`byte_ids`). Its token and length.
+    #[inline(always)]
+    pub fn part_at(&self, piece: &[u8], i: usize, byte_ids: &[u32; 256]) -> (u32, usize) {
+        let b = piece[i];
+        match b {
+            0xC0.. => self.at(piece, i),
+            _ => None,
+        }
+        .unwrap_or((byte_ids[usize::from(b)], 1))
+    }
+
     /// The token and length of the character at `piece[i]`, if it starts whole there.
     #[inline(always)]
     pub fn at(&self, piece: &[u8], i: usize) -> Option<(u32, usize)> {

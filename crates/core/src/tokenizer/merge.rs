@@ -93,11 +93,7 @@ impl Merges {
             let mut i = 0;
             while i < piece.len() {
                 let b = piece[i];
-                let (id, len) = match b {
-                    0xC0.. => atoms.at(piece, i),
-                    _ => None,
-                }
-                .unwrap_or((byte_ids[usize::from(b)], 1));
+                let (id, len) = atoms.part_at(piece, i, byte_ids);
                 if let Some(&prev) = syms.last() {
                     pairs.push(match last {
                         Some(a) if len == 1 => {
@@ -255,11 +251,7 @@ pub fn by_rank(
     parts.clear();
     let mut i = 0;
     while i < n {
-        let (tok, len) = match piece[i] {
-            0xC0.. => atoms.at(piece, i),
-            _ => None,
-        }
-        .unwrap_or((byte_rank[usize::from(piece[i])], 1));
+        let (tok, len) = atoms.part_at(piece, i, byte_rank);
         parts.push(Part {
             start: i as u32,
             tok,
