@@ -12,6 +12,7 @@
 pub mod chat_template;
 pub mod config;
 pub mod hf_json;
+pub mod huge_pages;
 pub mod kv_events;
 pub mod live_color;
 pub mod log_reader;
@@ -26,7 +27,7 @@ pub mod usage_batch;
 pub type Check = fn(&[u8]);
 
 /// Every fuzz target by name, with its property check. `scripts/fuzz.sh` lists the same names.
-pub const TARGETS: [(&str, Check); 12] = [
+pub const TARGETS: [(&str, Check); 13] = [
     ("config", config::check),
     ("prompt_yaml", prompt_yaml::check),
     ("tiktoken", tiktoken::check),
@@ -39,6 +40,7 @@ pub const TARGETS: [(&str, Check); 12] = [
     ("live_color", live_color::check),
     ("log_reader", log_reader::check),
     ("kv_events", kv_events::check),
+    ("huge_pages", huge_pages::check),
 ];
 
 /// `n` deterministic variants of `seed`: 4 truncations, then edits drawn from a fixed-seed

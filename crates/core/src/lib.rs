@@ -24,7 +24,7 @@
 //! - [`error`]: the error type; every message names file, line and field.
 //! - [`escape`]: outside text (request logs) made safe to print: controls and bidi as `\u{..}`.
 //! - [`confined_dir`]: files created inside one opened directory, never through a link.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod analyzer;
 pub mod bounded;

@@ -118,7 +118,7 @@ impl HfJson {
                 // reallocation, which would hold the old and the doubled vector at once: with
                 // a quarter, qwen3 on the 16 MB bench text (4.6 M ids) peaked at 126 MiB, with
                 // a third claude-legacy (5.3 M) at 125 MiB; with a half both stay under 117.
-                let mut ids = Vec::with_capacity(text.len() / 2);
+                let mut ids = super::huge::with_capacity(text.len() / 2);
                 n.encode_into(text, &mut ids, None);
                 Ok(ids)
             }

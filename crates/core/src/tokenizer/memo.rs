@@ -3,59 +3,72 @@
 //! Text that does not repeat still repeats its words: on the benchmark corpus (16 MB of prose,
 //! code and a dozen scripts, nothing repeated) 495,038 o200k pieces are not tokens whole and
 //! must be merged, but only 144,216 of them are distinct; merging is where the encode's time
-//! goes (docs/tokenizer-profile.md). The memo keeps the ids of each merged piece of 3 to 24
-//! bytes (94% of those pieces) inline in an open-addressing table: a key is up to three words
-//! read from the piece (overlapping, as in [`super::rank_table`]) and its length, a value up to
-//! three ids (more go to a side vector), so a lookup is one hash and, usually, one cache line.
-//! An earlier memo keyed a `HashMap` by boxed byte strings: a pointer to follow and a `memcmp`
-//! per probe ate what it saved.
+//! goes (docs/tokenizer-profile.md). The memo keeps the ids of each merged piece of 3 to 16
+//! bytes (98% of o200k's distinct merged pieces of ASCII text: `stages` in the bench tool) inline
+//! in an open-addressing table of 32-byte slots, two to a cache line (2 MiB pages where the
+//! table is large, [`super::huge`]): a key is two words read from the piece (overlapping, as in
+//! [`super::rank_table`]) and its length, a value up to three ids (more go to a side vector),
+//! so a lookup is one hash and, usually, one cache line. An earlier memo keyed a `HashMap` by
+//! boxed byte strings: a pointer to follow and a `memcmp` per probe ate what it saved; one of
+//! 48-byte slots (keys up to 24 bytes) put half its slots across two cache lines.
 //!
 //! Bounded: the table starts at a size for the text, doubles while at most half full, and stops
-//! taking new pieces at [`Memo::MAX_SLOTS`] (40 bytes each: 10 MiB for 131,072 pieces, plus the
-//! ids of pieces that merge to more than three tokens, at most 24 each; within the 64 MB + 4×
+//! taking new pieces at [`Memo::MAX_SLOTS`] (32 bytes each: 8 MiB, for 131,072 pieces, plus the
+//! ids of pieces that merge to more than three tokens, at most 16 each; within the 64 MB + 4×
 //! input the engines keep to; the 16 MB bench text has 144,216 distinct merged o200k pieces, so
 //! the last few thousand are merged each time they come).
 
-/// A piece of 3 to 24 bytes as three words (the first, the middle or last, the last; zero where
-/// the piece is shorter) and its length: with the length, the words determine the piece.
+/// A piece of 3 to 16 bytes as two words and its length, which together determine it (as
+/// [`super::rank_table`] keys its short strings).
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 struct Key {
-    w: [u64; 3],
-    len: u32,
+    w: [u64; 2],
+    len: u16,
 }
 
 impl Key {
-    /// `b` of 3 to 24 bytes.
+    /// `b` of 3 to 16 bytes.
     #[inline(always)]
     fn of(b: &[u8]) -> Key {
-        use super::rank_table::{short_words, u64_at};
-        let n = b.len();
-        let w = if n > 16 {
-            [u64_at(b, 0), u64_at(b, 8), u64_at(b, n - 8)]
-        } else {
-            let (lo, hi) = short_words(b);
-            [lo, hi, 0]
-        };
-        Key { w, len: n as u32 }
+        let (lo, hi) = super::rank_table::short_words(b);
+        Key {
+            w: [lo, hi],
+            len: b.len() as u16,
+        }
     }
 
     /// A folded multiply of the words (as foldhash does).
     #[inline(always)]
     fn hash(&self) -> u64 {
         let a = self.w[0] ^ 0x243F_6A88_85A3_08D3 ^ (u64::from(self.len) << 56);
-        let b = self.w[1] ^ self.w[2].rotate_left(29) ^ 0x1319_8A2E_0370_7344;
+        let b = self.w[1] ^ 0x1319_8A2E_0370_7344;
         let m = u128::from(a) * u128::from(b);
         (m as u64) ^ ((m >> 64) as u64)
     }
 }
 
-/// One entry: the piece's key, how many ids it merged to (0: empty slot), and the ids inline
-/// (at most three) or `[start, count]` in the side vector.
+/// One entry of 32 bytes, two to a cache line: the piece's key, how many ids it merged to (0:
+/// empty slot), and the ids inline (at most three) or `[start, count]` in the side vector.
 #[derive(Clone, Copy, Default)]
 struct Slot {
-    key: Key,
-    count: u32,
+    w: [u64; 2],
+    len: u16,
+    count: u16,
     ids: [u32; 3],
+}
+
+impl Slot {
+    #[inline(always)]
+    fn holds(&self, k: &Key) -> bool {
+        self.w == k.w && self.len == k.len
+    }
+
+    fn key(&self) -> Key {
+        Key {
+            w: self.w,
+            len: self.len,
+        }
+    }
 }
 
 /// The ids of pieces already merged during one encode call.
@@ -73,7 +86,7 @@ pub struct Memo {
 impl Memo {
     /// Pieces outside this range are merged every time: shorter ones are cheap to merge, longer
     /// ones rarely come back.
-    const KEYS: std::ops::RangeInclusive<usize> = 3..=24;
+    const KEYS: std::ops::RangeInclusive<usize> = 3..=16;
     const FIRST_SLOTS: usize = 1 << 10;
     const MAX_SLOTS: usize = 1 << 18;
 
@@ -117,7 +130,7 @@ impl Memo {
                 if s.count == 0 {
                     break;
                 }
-                if s.key == key {
+                if s.holds(&key) {
                     match s.count {
                         1 => out.push(s.ids[0]),
                         2 => out.extend_from_slice(&s.ids[..2]),
@@ -144,8 +157,9 @@ impl Memo {
             i = self.free_slot(hash);
         }
         let mut slot = Slot {
-            key,
-            count: ids.len() as u32,
+            w: key.w,
+            len: key.len,
+            count: ids.len() as u16,
             ids: [0; 3],
         };
         if ids.len() <= 3 {
@@ -170,13 +184,16 @@ impl Memo {
 
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(self.first_slots.max(Self::FIRST_SLOTS));
-        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
+        let old = std::mem::replace(&mut self.slots, super::huge::filled(size, Slot::default()));
         for s in old.into_iter().filter(|s| s.count != 0) {
-            let i = self.free_slot(s.key.hash());
+            let i = self.free_slot(s.key().hash());
             self.slots[i] = s;
         }
     }
 }
+
+/// Two slots to a cache line.
+const _: () = assert!(std::mem::size_of::<Slot>() == 32);
 
 #[cfg(test)]
 mod tests {
@@ -218,7 +235,7 @@ mod tests {
             &b"ab\0"[..],
             b"ab\0\0",
             b"ab\0\0\0\0\0\0\0",
-            b"ab\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            b"ab\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
         ] {
             for _ in 0..2 {
                 let mut out = Vec::new();

@@ -11,6 +11,7 @@ mod classes;
 mod file;
 mod hf_bpe;
 mod hf_json;
+mod huge;
 mod memo;
 mod merge;
 mod pretok;
@@ -35,6 +36,10 @@ pub use pretok::Splitter;
 #[doc(hidden)]
 pub mod parts {
     pub use super::atoms::Atoms;
+    /// [`super::huge`]'s functions, for the fuzz target over them.
+    pub mod huge {
+        pub use crate::tokenizer::huge::{advise, filled, with_capacity};
+    }
     pub use super::merge::{by_rank, Part};
     pub use super::rank_table::RankTable;
 }

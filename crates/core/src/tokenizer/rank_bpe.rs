@@ -115,7 +115,7 @@ impl RankBpe {
 
     /// Token ids of `text`, special-token text treated as ordinary text.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        let mut ids = Vec::with_capacity(text.len() / 3);
+        let mut ids = super::huge::with_capacity(text.len() / 3);
         let mut covered = 0;
         let mut skipped = None;
         let mut parts = Vec::new();

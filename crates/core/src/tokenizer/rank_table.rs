@@ -167,7 +167,7 @@ impl<S: Slot> Open<S> {
     fn new(keys: usize) -> Self {
         let size = (keys * 2).next_power_of_two().max(16);
         Self {
-            slots: vec![S::default(); size],
+            slots: super::huge::filled(size, S::default()),
             mask: size - 1,
             shift: 64 - size.trailing_zeros(),
         }

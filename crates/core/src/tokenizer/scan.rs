@@ -129,13 +129,7 @@ impl Scanner {
             && b[at].is_ascii_punctuation()
             && b.get(at + 1).is_some_and(u8::is_ascii_alphabetic)
         {
-            return Some(
-                at + 1
-                    + b[at + 1..]
-                        .iter()
-                        .take_while(|c| c.is_ascii_alphabetic())
-                        .count(),
-            );
+            return Some(AsciiClass::Letter.run(b, at + 1));
         }
         let (f0, l0) = self.classes.at(b, at);
         if let Some(end) = self.ascii_piece(b, at, f0) {
@@ -190,9 +184,6 @@ impl Scanner {
             } => (prefix_excludes, false),
             Word::SpaceLetters => return None,
         };
-        let run = |from: usize, keep: fn(&u8) -> bool| {
-            from + b[from..].iter().take_while(|c| keep(c)).count()
-        };
         let p = if b0.is_ascii_alphabetic() {
             at
         } else if f0 & excludes == 0 && b.get(at + 1).is_some_and(u8::is_ascii_alphabetic) {
@@ -219,8 +210,8 @@ impl Scanner {
         let end = match self.spec.word {
             // `[UPPER]*[LOWER]+` or `[UPPER]+[LOWER]*` (see `cased`): on ASCII letters, the
             // upper-case run then the lower-case run.
-            Word::Cased { .. } => run(run(p, u8::is_ascii_uppercase), u8::is_ascii_lowercase),
-            _ => run(p, u8::is_ascii_alphabetic),
+            Word::Cased { .. } => AsciiClass::Lower.run(b, AsciiClass::Upper.run(b, p)),
+            _ => AsciiClass::Letter.run(b, p),
         };
         match b.get(end) {
             Some(&c) if c >= 0x80 || (suffix && c == b'\'') => None,
@@ -514,6 +505,59 @@ fn ascii_digits(w: u64) -> u64 {
         & !w
 }
 
+/// The high bit of each byte of `w` in `lo..=hi` (ASCII, `lo` > 0).
+#[inline(always)]
+fn ascii_in(w: u64, lo: u8, hi: u8) -> u64 {
+    // On the low seven bits of each byte: no sum carries into the next byte.
+    let v = w & !HI;
+    let at_least_lo = v + LO * u64::from(0x80 - lo);
+    let above_hi = v + LO * u64::from(0x7f - hi);
+    at_least_lo & !above_hi & !w & HI
+}
+
+/// ASCII letters, capitals and small letters, eight bytes at a time and one at a time.
+#[derive(Clone, Copy)]
+pub(super) enum AsciiClass {
+    Letter,
+    Upper,
+    Lower,
+}
+
+impl AsciiClass {
+    #[inline(always)]
+    fn of_word(self, w: u64) -> u64 {
+        match self {
+            // Setting bit 5 makes capitals small and moves nothing else into `a..=z`.
+            Self::Letter => ascii_in(w | (LO * 0x20), b'a', b'z'),
+            Self::Upper => ascii_in(w, b'A', b'Z'),
+            Self::Lower => ascii_in(w, b'a', b'z'),
+        }
+    }
+
+    #[inline(always)]
+    fn has(self, c: u8) -> bool {
+        match self {
+            Self::Letter => c.is_ascii_alphabetic(),
+            Self::Upper => c.is_ascii_uppercase(),
+            Self::Lower => c.is_ascii_lowercase(),
+        }
+    }
+
+    /// The end of the run of this class from `at`: eight bytes at a time, so that a word
+    /// shorter than eight ends without a branch per letter (one to mispredict at its end).
+    #[inline(always)]
+    pub(super) fn run(self, b: &[u8], mut at: usize) -> usize {
+        while let Some(w) = b.get(at..at + 8).and_then(|s| s.first_chunk::<8>()) {
+            let n = (!self.of_word(u64::from_le_bytes(*w)) & HI).trailing_zeros() as usize / 8;
+            at += n;
+            if n < 8 {
+                return at;
+            }
+        }
+        at + b[at..].iter().take_while(|&&c| self.has(c)).count()
+    }
+}
+
 /// Where the first byte from `at` (a character's first byte) that `starts` has is: the bytes
 /// skipped are ASCII, continuation bytes and first bytes `starts` does not have, so it is a
 /// character's first byte too. ASCII goes eight bytes at a time while they hold nothing beyond
@@ -631,6 +675,47 @@ impl Run {
                 at += classes.at(b, at).1;
             } else {
                 at += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Eight bytes at a time, a class's run ends where the byte-by-byte test ends it, on any
+        /// bytes (the neighbours of the letter ranges and their high-bit twins included).
+        #[test]
+        fn runs_end_where_bytes_end_them(
+            b in proptest::collection::vec(prop_oneof![
+                b'a'..=b'z', b'A'..=b'Z',
+                proptest::sample::select(vec![b'@', b'[', b'`', b'{', 0x40 | 0x80, 0xc1, 0xda, 0xe1, 0xfa, 0xfb, 0, 0x7f]),
+                any::<u8>(),
+            ], 0..40),
+            at in 0usize..40,
+        ) {
+            let at = at.min(b.len());
+            for class in [AsciiClass::Letter, AsciiClass::Upper, AsciiClass::Lower] {
+                let want = at + b[at..].iter().take_while(|&&c| class.has(c)).count();
+                prop_assert_eq!(class.run(&b, at), want);
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_is_in_the_classes_the_standard_library_puts_it_in() {
+        for c in 0..=255u8 {
+            let w = u64::from_le_bytes([c; 8]);
+            for (class, has) in [
+                (AsciiClass::Letter, c.is_ascii_alphabetic()),
+                (AsciiClass::Upper, c.is_ascii_uppercase()),
+                (AsciiClass::Lower, c.is_ascii_lowercase()),
+            ] {
+                assert_eq!(class.of_word(w) == HI, has, "byte {c:#x}");
+                assert_eq!(class.of_word(w) == 0, !has, "byte {c:#x}");
             }
         }
     }
