@@ -301,6 +301,40 @@ fn native_byte_level_bpe_takes_every_shipped_tokenizer_json_and_agrees_with_the_
     assert_eq!(checked, 4);
 }
 
+/// A pre-tokenizer of three splits that do not fuse (DeepSeek's with its CJK split before its
+/// numbers split) takes the general path of the native split, which gives what the
+/// `tokenizers` crate gives.
+#[test]
+fn three_splits_in_a_row_split_as_the_tokenizers_crate_does() {
+    use prefix_warden::tokenizer::HfJson;
+    let file = root().join("tokenizers/deepseek/deepseek-v3.tokenizer.json.gz");
+    let bytes = prefix_warden::tokenizer::read_maybe_gzip(&file).unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let list = json["pre_tokenizer"]["pretokenizers"]
+        .as_array_mut()
+        .unwrap();
+    assert!(
+        list.len() >= 4,
+        "DeepSeek's numbers, CJK and main splits, then ByteLevel"
+    );
+    list.swap(0, 1);
+    let bytes = json.to_string().into_bytes();
+    let native = HfJson::from_bytes(&bytes).unwrap();
+    assert!(native.engine().starts_with("native"), "{}", native.engine());
+    let reference = HfJson::with_tokenizers_crate(&bytes).unwrap();
+    for t in [
+        "数字123456 和 日本語のテキスト12, カタカナ3 한국어; Ёлка! 🦀 x1y22z333w4444",
+        "fn main() {\n    let v = vec![1, 20, 300, 4000];\n}\n\n  \t 東京2024年\r\n",
+        "",
+    ] {
+        assert_eq!(
+            native.encode(t).unwrap(),
+            reference.encode(t).unwrap(),
+            "{t:?}"
+        );
+    }
+}
+
 #[test]
 fn a_tokenizer_json_the_native_engine_cannot_take_falls_back_and_says_why() {
     let file = root().join("tokenizers/qwen/qwen3.tokenizer.json.gz");

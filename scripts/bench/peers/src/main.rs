@@ -267,7 +267,10 @@ fn main() {
     let t2 = Instant::now();
     // PEERS_REPS=N (a tool for A/B runs, not the bench): N - 1 more calls, and the least CPU
     // time of all N, which the machine's bursts of noise touch less than any single call.
-    let reps: usize = std::env::var("PEERS_REPS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+    let reps: usize = std::env::var("PEERS_REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
     let mut least = c2 - c1;
     for _ in 1..reps {
         let c = cpu_seconds();
