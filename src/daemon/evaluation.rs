@@ -308,7 +308,6 @@ fn ensure_store(store: &Mutex<Store>, deep: bool, now: i64) -> Option<String> {
         return None;
     }
     metrics::gauge!(STORE_HEALTHY).set(0.0);
-    metrics::counter!(STORE_RECOVERIES, "reason" => health.label()).increment(1);
     let path = s.path().to_path_buf();
     tracing::error!(store = %path.display(), problem = %health, "history database lost under the running daemon");
     // Reopen what stands at the path now: nothing (deleted) gives a new file; a corrupt file
@@ -323,6 +322,10 @@ fn ensure_store(store: &Mutex<Store>, deep: bool, now: i64) -> Option<String> {
             tracing::error!(store = %path.display(), error = %e, "cannot start a new history database")
         }
     }
+    // Counted once the recovery is done, so whoever sees the count sees its outcome (the new
+    // file in place, or the healthy gauge still at 0): counting first let a reader of
+    // /metrics see the recovery before the new file stood at the path.
+    metrics::counter!(STORE_RECOVERIES, "reason" => health.label()).increment(1);
     Some(health.to_string())
 }
 
