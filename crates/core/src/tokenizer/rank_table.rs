@@ -214,7 +214,7 @@ pub struct RankTable {
     long: FxHashMap<Box<[u8]>, u32>,
     /// One bit per hash of the keys of 3 to 16 bytes (the hash's low bits; the tables take the
     /// top bits), eight bits per key: a clear bit says a string is no token from a load that
-    /// stays in cache (256 KiB for o200k). See [`RankTable::get_merged`].
+    /// stays in cache (256 KiB for o200k). See [`RankTable::get_filtered`].
     filter: Vec<u64>,
 }
 
@@ -317,11 +317,13 @@ impl RankTable {
         (bit / 64, 1 << (bit % 64))
     }
 
-    /// [`RankTable::get`] for the joins a merge tries: most joins of 3 to 16 bytes are no token
-    /// (57-62% of them on the benchmark text, `scripts/bench/merge_joins.py`), and the filter answers those without a probe of the
-    /// table, whose slots are mostly out of cache (docs/tokenizer-profile.md, fifth round).
+    /// [`RankTable::get`] behind the filter, for the lookups that often find nothing: the joins
+    /// a merge tries (57-62% of those of 3 to 16 bytes are no token on the benchmark text,
+    /// `scripts/bench/merge_joins.py`) and the engines' whole-piece lookups (a piece that is no
+    /// token goes on to the memo). The filter answers those without a probe of the table,
+    /// whose slots are mostly out of cache (docs/tokenizer-profile.md, fifth and eighth rounds).
     #[inline(always)]
-    pub fn get_merged(&self, key: &[u8]) -> Option<u32> {
+    pub fn get_filtered(&self, key: &[u8]) -> Option<u32> {
         if !(3..=16).contains(&key.len()) {
             return self.get(key);
         }
@@ -357,10 +359,10 @@ mod tests {
             }
             for p in &probes {
                 prop_assert_eq!(t.get(p), ranks.get(p).copied());
-                prop_assert_eq!(t.get_merged(p), ranks.get(p).copied());
+                prop_assert_eq!(t.get_filtered(p), ranks.get(p).copied());
             }
             for k in ranks.keys() {
-                prop_assert_eq!(t.get_merged(k), Some(ranks[k]));
+                prop_assert_eq!(t.get_filtered(k), Some(ranks[k]));
             }
             let mut back = FxHashMap::default();
             t.for_each(|k, r| {
