@@ -613,7 +613,7 @@ impl HfBpe {
                 self.pre_tokenize(&normalized, ns, ne, &mut |ps, pe| {
                     let first = ids.len();
                     let piece = &nbytes[ps..pe];
-                    match self.whole.get_filtered(piece) {
+                    match self.whole.get(piece) {
                         Some(id) => ids.push(id),
                         None => memo.encode(piece, ids, |p, out| {
                             self.merges.apply_bytes(

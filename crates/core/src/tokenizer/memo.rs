@@ -112,8 +112,8 @@ pub struct Memo {
     long: Long,
 }
 
-/// The long pieces' map: their bytes hashed with a per-process random key (SipHash), so text
-/// chosen to collide cannot turn its lookups into scans.
+/// The long pieces' map: their bytes hashed with SipHash under random keys (`RandomState`, new
+/// for each memo), so text chosen to collide cannot turn its lookups into scans.
 type Long = std::collections::HashMap<Box<[u8]>, [u32; 2]>;
 
 impl Memo {
@@ -125,7 +125,8 @@ impl Memo {
     /// Longer pieces that come back often enough to keep: words of eight or more letters of
     /// two-byte scripts (Cyrillic, Greek, Arabic, Hebrew), six or more of three-byte ones.
     const LONG_KEYS: std::ops::RangeInclusive<usize> = 17..=32;
-    /// At most this many long pieces (about 80 bytes each with their copy and ids: 5 MiB).
+    /// At most this many long pieces (each at most 32 bytes of key and 32 ids: see the module's
+    /// bound).
     const MAX_LONG: usize = 1 << 16;
 
     /// A memo for an encode of `text_len` bytes: its table starts at a size that such a text

@@ -239,11 +239,11 @@ pub fn by_rank(
     }
     // The lookup is a function so that it is inlined at the three calls below (written inside the
     // closure, it was not); `rank` only binds its first two arguments. Most joins are no token:
-    // `get_filtered` answers those from its filter.
+    // `get` answers those from its filter.
     #[inline(always)]
     fn rank_of(table: &RankTable, piece: &[u8], a: u32, b: u32) -> u32 {
         table
-            .get_filtered(&piece[a as usize..b as usize])
+            .get(&piece[a as usize..b as usize])
             .unwrap_or(u32::MAX)
     }
     let rank = |a: u32, b: u32| rank_of(table, piece, a, b);
@@ -306,7 +306,7 @@ fn by_rank_long(piece: &[u8], table: &RankTable, byte_rank: &[u32; 256], out: &m
         let j = next[i];
         if j < n {
             let end = next[j];
-            if let Some(r) = table.get_filtered(&piece[i..end]) {
+            if let Some(r) = table.get(&piece[i..end]) {
                 heap.push(Reverse((r, i, end)));
             }
         }

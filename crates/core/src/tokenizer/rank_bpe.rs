@@ -133,7 +133,7 @@ impl RankBpe {
             }
             // A piece in the table whole is one token (tiktoken looks it up first too); the
             // others are merged from their bytes, once per call (the memo).
-            match self.table.get_filtered(piece) {
+            match self.table.get(piece) {
                 Some(r) => ids.push(r),
                 None => memo.encode(piece, &mut ids, |p, out| {
                     super::merge::by_rank(

@@ -181,12 +181,7 @@ impl<S: Slot> Open<S> {
         self.slots[i] = S::new(k, rank);
     }
 
-    #[inline(always)]
-    fn get(&self, k: &Key) -> Option<u32> {
-        self.get_hashed(k, k.hash())
-    }
-
-    /// [`Open::get`] with `k`'s hash given.
+    /// The rank of `k`, whose hash is given.
     #[inline(always)]
     fn get_hashed(&self, k: &Key, hash: u64) -> Option<u32> {
         let mut i = (hash >> self.shift) as usize;
@@ -214,7 +209,7 @@ pub struct RankTable {
     long: FxHashMap<Box<[u8]>, u32>,
     /// One bit per hash of the keys of 3 to 16 bytes (the hash's low bits; the tables take the
     /// top bits), eight bits per key: a clear bit says a string is no token from a load that
-    /// stays in cache (256 KiB for o200k). See [`RankTable::get_filtered`].
+    /// stays in cache (256 KiB for o200k). See [`RankTable::get`].
     filter: Vec<u64>,
 }
 
@@ -261,17 +256,38 @@ impl RankTable {
     }
 
     /// The rank of `key`, if it is a token.
+    ///
+    /// Most lookups the engines make find nothing: the joins a merge tries (57-62% of those of
+    /// 3 to 16 bytes are no token on the benchmark text, `scripts/bench/merge_joins.py`) and
+    /// the whole pieces that go on to the memo. For keys of 3 to 16 bytes the filter answers
+    /// those without a probe of the slots, which are mostly out of cache
+    /// (docs/tokenizer-profile.md, fifth and eighth rounds).
     #[inline(always)]
     pub fn get(&self, key: &[u8]) -> Option<u32> {
         let dense = match *key {
             [a] => self.one[usize::from(a)],
             [a, b] => self.two[usize::from(a) << 8 | usize::from(b)],
             [] => return None,
-            _ if key.len() <= 8 => return self.short.get(&Key::of(key)),
-            _ if key.len() <= 16 => return self.mid.get(&Key::of(key)),
+            _ if key.len() <= 16 => return self.get_short(key),
             _ => return self.long.get(key).copied(),
         };
         (dense != NONE).then_some(dense)
+    }
+
+    /// [`RankTable::get`] for a key of 3 to 16 bytes: the filter's bit, then the slots.
+    #[inline(always)]
+    fn get_short(&self, key: &[u8]) -> Option<u32> {
+        let k = Key::of(key);
+        let hash = k.hash();
+        let (word, bit) = self.filter_bit(hash);
+        if self.filter[word] & bit == 0 {
+            return None;
+        }
+        if key.len() <= 8 {
+            self.short.get_hashed(&k, hash)
+        } else {
+            self.mid.get_hashed(&k, hash)
+        }
     }
 
     /// Every token and its rank, read back from the table's own arrays (in their order, not the
@@ -316,29 +332,6 @@ impl RankTable {
         let bit = hash as usize & (self.filter.len() * 64 - 1);
         (bit / 64, 1 << (bit % 64))
     }
-
-    /// [`RankTable::get`] behind the filter, for the lookups that often find nothing: the joins
-    /// a merge tries (57-62% of those of 3 to 16 bytes are no token on the benchmark text,
-    /// `scripts/bench/merge_joins.py`) and the engines' whole-piece lookups (a piece that is no
-    /// token goes on to the memo). The filter answers those without a probe of the table,
-    /// whose slots are mostly out of cache (docs/tokenizer-profile.md, fifth and eighth rounds).
-    #[inline(always)]
-    pub fn get_filtered(&self, key: &[u8]) -> Option<u32> {
-        if !(3..=16).contains(&key.len()) {
-            return self.get(key);
-        }
-        let k = Key::of(key);
-        let hash = k.hash();
-        let (word, bit) = self.filter_bit(hash);
-        if self.filter[word] & bit == 0 {
-            return None;
-        }
-        if key.len() <= 8 {
-            self.short.get_hashed(&k, hash)
-        } else {
-            self.mid.get_hashed(&k, hash)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -359,10 +352,9 @@ mod tests {
             }
             for p in &probes {
                 prop_assert_eq!(t.get(p), ranks.get(p).copied());
-                prop_assert_eq!(t.get_filtered(p), ranks.get(p).copied());
             }
             for k in ranks.keys() {
-                prop_assert_eq!(t.get_filtered(k), Some(ranks[k]));
+                prop_assert_eq!(t.get(k), Some(ranks[k]));
             }
             let mut back = FxHashMap::default();
             t.for_each(|k, r| {
