@@ -34,7 +34,7 @@
 # seed corpus so later runs start from it.
 set -euo pipefail
 
-ALL_TARGETS=(config prompt_yaml tiktoken tekken sentencepiece hf_json chat_template usage_batch ratelimit_headers live_color log_reader kv_events huge_pages)
+ALL_TARGETS=(config prompt_yaml tiktoken tekken sentencepiece hf_json chat_template usage_batch ratelimit_headers live_color log_reader kv_events huge_pages split_blocks)
 
 usage() {
     echo "usage: $0 SECONDS [TARGET...]   (targets: ${ALL_TARGETS[*]})" >&2

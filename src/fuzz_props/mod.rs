@@ -19,6 +19,7 @@ pub mod log_reader;
 pub mod prompt_yaml;
 pub mod ratelimit_headers;
 pub mod sentencepiece;
+pub mod split_blocks;
 pub mod tekken;
 pub mod tiktoken;
 pub mod usage_batch;
@@ -27,7 +28,7 @@ pub mod usage_batch;
 pub type Check = fn(&[u8]);
 
 /// Every fuzz target by name, with its property check. `scripts/fuzz.sh` lists the same names.
-pub const TARGETS: [(&str, Check); 13] = [
+pub const TARGETS: [(&str, Check); 14] = [
     ("config", config::check),
     ("prompt_yaml", prompt_yaml::check),
     ("tiktoken", tiktoken::check),
@@ -41,6 +42,7 @@ pub const TARGETS: [(&str, Check); 13] = [
     ("log_reader", log_reader::check),
     ("kv_events", kv_events::check),
     ("huge_pages", huge_pages::check),
+    ("split_blocks", split_blocks::check),
 ];
 
 /// `n` deterministic variants of `seed`: 4 truncations, then edits drawn from a fixed-seed

@@ -134,7 +134,7 @@ pub struct HfBpe {
     normalizer: Normalizer,
     raw_added: AddedMatcher,
     normalized_added: AddedMatcher,
-    /// The `Split` pre-tokenizers in order (two in a row may be one: [`Splitter::fused`]).
+    /// The `Split` pre-tokenizers in order (several in a row may be one: [`Splitter::fused`]).
     splits: Vec<Splitter>,
     byte_ids: [u32; 256],
     /// (left id, right id) -> (merge rank, merged id).
@@ -310,12 +310,11 @@ impl Parts {
         }));
         let mut splits = Vec::with_capacity(self.patterns.len());
         let mut patterns = &self.patterns[..];
-        // Two splits in a row that one does as well, in one pass (DeepSeek's first two).
-        if let [a, b, rest @ ..] = patterns {
-            if let Some(both) = Splitter::fused(a, b) {
-                splits.push(both);
-                patterns = rest;
-            }
+        // Splits in a row that one does as well, in one pass (DeepSeek's first two or three).
+        let names: Vec<&str> = patterns.iter().map(String::as_str).collect();
+        if let Some((fused, n)) = Splitter::fused(&names) {
+            splits.push(fused);
+            patterns = &patterns[n..];
         }
         for p in patterns {
             splits.push(known(p)?);

@@ -19,8 +19,12 @@ mod quick_check;
 mod rank_bpe;
 mod rank_table;
 mod scan;
+mod scan_block;
+mod scan_deepseek;
 mod sentencepiece;
 mod specials;
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod sse2;
 mod table_cache;
 
 use std::collections::{BTreeMap, HashMap};

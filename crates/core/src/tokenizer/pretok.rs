@@ -14,6 +14,7 @@
 
 use super::classes::{LETTER, MARK, NEWLINE, NUMBER, PUNCT_SYMBOL, SPACE};
 use super::scan::{Digits, Run, Scanner, Space, Spec, Tail, Word, BEFORE_WORD_EXCLUDES};
+use super::scan_deepseek::DeepSeek;
 
 /// The split patterns with a fast form: the pattern as written in the tokenizer files, the
 /// same pattern without the lookahead in `regex` syntax, and the hand-written scanner that
@@ -86,6 +87,8 @@ enum Engine {
     Scan(Scanner),
     /// A scanner for a pattern that is one run ([`super::scan::Run`]).
     Run(Run),
+    /// DeepSeek's three splits in one ([`super::scan_deepseek`]).
+    DeepSeek(Box<DeepSeek>),
     /// `regex` automata; `lookahead`: apply `\s+(?!\S)` by hand; `newline_alt`: the pattern
     /// has a `\s*[\r\n]` alternative before the whitespace ones.
     Fast {
@@ -159,15 +162,28 @@ impl Splitter {
         })
     }
 
-    /// One splitter that splits as `first`, then each of its pieces (matches and the text
-    /// between them) by `second`, does, when there is one: DeepSeek's numbers then CJK runs
-    /// ([`Run::NumbersAndCjk`]).
-    pub fn fused(first: &str, second: &str) -> Option<Self> {
+    /// One splitter that splits as the first patterns of `patterns`, each `Isolated` on the
+    /// pieces of the one before, do, and how many patterns it stands for; `None` when the first
+    /// two are not DeepSeek's numbers then CJK runs ([`Run::NumbersAndCjk`]). With DeepSeek's
+    /// word pattern third, the three ([`super::scan_deepseek`]).
+    pub fn fused(patterns: &[&str]) -> Option<(Self, usize)> {
         let run = |p: &str| PLAIN.iter().find(|(q, _)| *q == p).map(|(_, r)| *r);
-        match (run(first)?, run(second)?) {
-            (Run::Numbers, Run::Cjk) => Some(Self {
-                engine: Engine::Run(Run::NumbersAndCjk),
-            }),
+        match patterns {
+            [a, b, rest @ ..]
+                if matches!((run(a), run(b)), (Some(Run::Numbers), Some(Run::Cjk))) =>
+            {
+                if let [c, ..] = rest {
+                    if let Some((_, _, Some(spec))) = KNOWN.iter().find(|(p, _, _)| p == c) {
+                        if spec.ascii_punct_word {
+                            let engine =
+                                Engine::DeepSeek(Box::new(DeepSeek::new(Scanner::new(*spec))));
+                            return Some((Self { engine }, 3));
+                        }
+                    }
+                }
+                let engine = Engine::Run(Run::NumbersAndCjk);
+                Some((Self { engine }, 2))
+            }
             _ => None,
         }
     }
@@ -186,7 +202,7 @@ impl Splitter {
     /// What splits: `scanner`, `regex` or `fancy-regex` (an unknown pattern).
     pub fn name(&self) -> &'static str {
         match self.engine {
-            Engine::Scan(_) | Engine::Run(_) => "scanner",
+            Engine::Scan(_) | Engine::Run(_) | Engine::DeepSeek(_) => "scanner",
             Engine::Fast { .. } => "regex",
             Engine::Fancy(_) => "fancy-regex",
         }
@@ -197,6 +213,7 @@ impl Splitter {
         match &self.engine {
             Engine::Scan(s) => s.pieces(text, f),
             Engine::Run(r) => r.pieces(text, f),
+            Engine::DeepSeek(d) => d.pieces(text, f),
             Engine::Fancy(re) => {
                 for m in re.find_iter(text) {
                     let m = m.map_err(|e| format!("the split regex failed on this input: {e}"))?;
@@ -416,6 +433,30 @@ mod tests {
         }
     }
 
+    /// Text for DeepSeek's block split ([`super::super::scan_block`]): mostly ASCII of every
+    /// class it tells apart, in runs long enough to cross its 64-byte blocks, with a few
+    /// characters beyond ASCII (a mark, a letter, a blank, punctuation) where blocks stop.
+    fn ascii_text() -> impl Strategy<Value = String> {
+        let run = prop_oneof![
+            4 => proptest::sample::select(vec!["a", "Zq", "word", "ABCDEFGHIJ", "x", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnop"]),
+            3 => proptest::sample::select(vec![" ", "  ", "\t", "\n", "\r\n", "\n\n", "    ", " \n ", "\x0b", "\x0c", " \t\n\t "]),
+            3 => proptest::sample::select(vec![".", ",", "!?", "(", ")", "'", "$", "+=", "~", "`", "\\", "_", "{", "}", "#", "/"]),
+            2 => proptest::sample::select(vec!["\x01", "\x7f", "\x1c", "\x00", "7", "42", "1234567", "2026"]),
+            1 => proptest::sample::select(vec!["é", "\u{301}", "\u{a0}", "«", "中", "あ", "Ж", "\u{2028}", "\u{663}", "²"]),
+        ];
+        proptest::collection::vec(run, 0..120).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+        #[test]
+        fn deepseeks_blocks_split_exactly_as_fancy_regex(t in ascii_text()) {
+            let p = KNOWN[5].0;
+            let reference = split(&Splitter::fancy(p).unwrap(), &t);
+            prop_assert_eq!(split(&Splitter::new(p).unwrap(), &t), reference, "{:?}", t);
+        }
+    }
+
     /// The pieces an `Isolated` split leaves: its matches and the text between them.
     fn isolated(s: &Splitter, text: &str, base: usize) -> Vec<(usize, usize)> {
         let mut v = vec![];
@@ -428,41 +469,92 @@ mod tests {
         v.into_iter().map(|(a, b)| (base + a, base + b)).collect()
     }
 
-    /// Splitting by the first pattern, then each piece by the second, as `tokenizers` does.
-    fn in_sequence(first: &str, second: &str, text: &str) -> Vec<(usize, usize)> {
-        let (first, second) = (
-            Splitter::fancy(first).unwrap(),
-            Splitter::fancy(second).unwrap(),
-        );
-        isolated(&first, text, 0)
-            .into_iter()
-            .flat_map(|(a, b)| isolated(&second, &text[a..b], a))
-            .collect()
+    /// Splitting by each pattern in turn, each piece of the one before, as `tokenizers` does.
+    fn in_sequence(patterns: &[&str], text: &str) -> Vec<(usize, usize)> {
+        let mut pieces = vec![(0, text.len())];
+        for p in patterns {
+            let s = Splitter::fancy(p).unwrap();
+            pieces = pieces
+                .into_iter()
+                .flat_map(|(a, b)| isolated(&s, &text[a..b], a))
+                .collect();
+        }
+        pieces
+    }
+
+    /// DeepSeek's splits, the first two and all three.
+    fn deepseek() -> [Vec<&'static str>; 2] {
+        [
+            vec![PLAIN[0].0, PLAIN[1].0],
+            vec![PLAIN[0].0, PLAIN[1].0, KNOWN[5].0],
+        ]
     }
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
         #[test]
-        fn the_fused_numbers_and_cjk_split_is_the_two_in_sequence(t in text()) {
-            let fused = Splitter::fused(PLAIN[0].0, PLAIN[1].0).unwrap();
-            prop_assert_eq!(isolated(&fused, &t, 0), in_sequence(PLAIN[0].0, PLAIN[1].0, &t));
+        fn the_fused_splits_are_the_splits_in_sequence(t in text()) {
+            for patterns in deepseek() {
+                let (fused, n) = Splitter::fused(&patterns).unwrap();
+                prop_assert_eq!(n, patterns.len());
+                prop_assert_eq!(isolated(&fused, &t, 0), in_sequence(&patterns, &t), "{:?}", patterns);
+            }
+        }
+
+        #[test]
+        fn deepseeks_fused_blocks_are_the_splits_in_sequence(t in ascii_text()) {
+            let patterns = &deepseek()[1];
+            let (fused, _) = Splitter::fused(patterns).unwrap();
+            prop_assert_eq!(isolated(&fused, &t, 0), in_sequence(patterns, &t), "{:?}", t);
+        }
+    }
+
+    /// `tokenizers` splits every piece of one split by the next, matches included: a CJK run
+    /// is not always one word for DeepSeek's third pattern (found by the property test above
+    /// on the fused form's first version, which took each run whole).
+    #[test]
+    fn deepseeks_cjk_runs_are_split_by_its_word_pattern() {
+        let patterns = &deepseek()[1];
+        let (fused, _) = Splitter::fused(patterns).unwrap();
+        for (text, want) in [
+            ("カタ・カナ", vec![(0, 6), (6, 9), (9, 15)]),
+            ("ゟ\u{3040}", vec![(0, 3), (3, 6)]),
+            ("x\u{3040}1", vec![(0, 1), (1, 4), (4, 5)]),
+        ] {
+            assert_eq!(in_sequence(patterns, text), want, "{text:?}");
+            assert_eq!(isolated(&fused, text, 0), want, "{text:?}");
         }
     }
 
     #[test]
     fn only_numbers_then_cjk_fuse() {
-        assert!(Splitter::fused(PLAIN[1].0, PLAIN[0].0).is_none());
-        assert!(Splitter::fused(PLAIN[0].0, KNOWN[5].0).is_none());
+        let n = |p: &[&str]| Splitter::fused(p).map(|(_, n)| n);
+        assert_eq!(n(&[PLAIN[1].0, PLAIN[0].0]), None);
+        assert_eq!(n(&[PLAIN[0].0, KNOWN[5].0]), None);
+        assert_eq!(
+            n(&[PLAIN[0].0, PLAIN[1].0, KNOWN[1].0]),
+            Some(2),
+            "o200k is not fused"
+        );
+        assert_eq!(
+            n(&[PLAIN[0].0, PLAIN[1].0, KNOWN[5].0, KNOWN[1].0]),
+            Some(3)
+        );
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/corpus");
-        let fused = Splitter::fused(PLAIN[0].0, PLAIN[1].0).unwrap();
+        let mut texts = 0;
         for e in std::fs::read_dir(dir).unwrap() {
             let path = e.unwrap().path();
             if path.extension().is_some_and(|x| x == "txt") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let want = in_sequence(PLAIN[0].0, PLAIN[1].0, &text);
-                assert_eq!(isolated(&fused, &text, 0), want, "{}", path.display());
+                for patterns in deepseek() {
+                    let (fused, _) = Splitter::fused(&patterns).unwrap();
+                    let want = in_sequence(&patterns, &text);
+                    assert_eq!(isolated(&fused, &text, 0), want, "{}", path.display());
+                }
+                texts += 1;
             }
         }
+        assert_eq!(texts, 41);
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub enum Space {
 pub struct Scanner {
     spec: Spec,
     classes: &'static Classes,
+    /// Split ASCII text a block at a time ([`super::scan_block`]): DeepSeek's pattern, the one
+    /// with the first alternative `ascii_punct_word`.
+    blocks: bool,
 }
 
 /// The flags of `[^\r\n\p{L}\p{N}]`, the optional character before a word, does not have.
@@ -94,6 +97,7 @@ impl Scanner {
         Self {
             spec,
             classes: Classes::get(),
+            blocks: spec.ascii_punct_word,
         }
     }
 
@@ -102,15 +106,28 @@ impl Scanner {
         let b = text.as_bytes();
         let mut at = 0;
         while at < b.len() {
-            match self.piece_at(b, at) {
-                Some(end) => {
-                    f(at, end);
-                    at = end;
+            if self.blocks && ascii_ahead(b, at) {
+                at = super::scan_block::pieces::<false>(b, at, &mut f);
+                if at == b.len() {
+                    break;
                 }
-                // No alternative matches here (none of the known patterns leaves a character
-                // unmatched): step over it, as a regex search would; the caller sees the gap.
-                None => at += self.classes.at(b, at).1,
             }
+            at = self.piece(b, at, &mut f);
+        }
+    }
+
+    /// Calls `f` for the piece at `at` (< `b.len()`), if one starts there, and returns where
+    /// the next is looked for.
+    #[inline(always)]
+    pub(super) fn piece(&self, b: &[u8], at: usize, f: &mut impl FnMut(usize, usize)) -> usize {
+        match self.piece_at(b, at) {
+            Some(end) => {
+                f(at, end);
+                end
+            }
+            // No alternative matches here (only DeepSeek's pattern leaves a character
+            // unmatched): step over it, as a regex search would; the caller sees the gap.
+            None => at + self.classes.at(b, at).1,
         }
     }
 
@@ -494,6 +511,15 @@ impl Scanner {
 const HI: u64 = 0x8080_8080_8080_8080;
 const LO: u64 = 0x0101_0101_0101_0101;
 
+/// Whether the next eight bytes from `at` (< `b.len()`), or all that are left, are ASCII.
+#[inline(always)]
+pub(super) fn ascii_ahead(b: &[u8], at: usize) -> bool {
+    match b.get(at..at + 8).and_then(|s| s.first_chunk::<8>()) {
+        Some(w) => u64::from_le_bytes(*w) & HI == 0,
+        None => b[at..].is_ascii(),
+    }
+}
+
 /// The high bit of each byte of `w` that is an ASCII digit.
 #[inline(always)]
 fn ascii_digits(w: u64) -> u64 {
@@ -621,62 +647,108 @@ impl Run {
     }
 
     /// Calls `f(start, end)` for each match, in order (the text between them is not a match).
-    ///
-    /// Most of the text cannot start a match, and is skipped without decoding ([`skip`]): ASCII
-    /// other than a digit eight bytes at a time, then every byte that is not the first byte
-    /// of a character a match can start with ([`Run::first_bytes`]).
     pub fn pieces(self, text: &str, mut f: impl FnMut(usize, usize)) {
         let b = text.as_bytes();
-        let classes = Classes::get();
-        let (numbers, cjks) = match self {
+        let finder = Finder::new(self);
+        let mut at = 0;
+        while let Some(p) = finder.next(b, at) {
+            at = finder.matches_at(b, p, &mut f);
+        }
+    }
+}
+
+/// A [`Run`] with the table of the bytes its matches can start with.
+pub struct Finder {
+    numbers: bool,
+    cjks: bool,
+    starts: [bool; 256],
+    classes: &'static Classes,
+}
+
+impl Finder {
+    pub fn new(run: Run) -> Self {
+        let (numbers, cjks) = match run {
             Run::Numbers => (true, false),
             Run::Cjk => (false, true),
             Run::NumbersAndCjk => (true, true),
         };
-        let number = |at: usize| {
-            let (flags, len) = classes.at(b, at);
-            (flags & NUMBER != 0).then_some(len)
-        };
-        let cjk = |at: usize| {
-            CJK_FIRST_BYTES.contains(&b[at])
-                && matches!(
-                    classes::decode(b, at).0,
-                    0x4e00..=0x9fa5 | 0x3040..=0x309f | 0x30a0..=0x30ff
-                )
-        };
-        let starts = &Self::first_bytes(numbers, cjks, classes);
-        let mut at = 0;
-        while at < b.len() {
-            match skip(b, at, numbers, starts) {
-                Some(p) => at = p,
-                None => break,
-            }
-            if cjks && cjk(at) {
-                // Every character of the run is three bytes long.
-                let start = at;
-                while at < b.len() && cjk(at) {
-                    at += 3;
-                }
-                f(start, at);
-            } else if let Some(len) = numbers.then(|| number(at)).flatten() {
-                // A run of numbers, in matches of up to three.
-                let (mut start, mut n) = (at, 1);
-                at += len;
-                while let Some(len) = b.get(at).and_then(|_| number(at)) {
-                    if n == 3 {
-                        f(start, at);
-                        (start, n) = (at, 0);
-                    }
-                    n += 1;
-                    at += len;
-                }
-                f(start, at);
-            } else if numbers {
-                at += classes.at(b, at).1;
-            } else {
-                at += 1;
-            }
+        let classes = Classes::get();
+        Self {
+            numbers,
+            cjks,
+            starts: Run::first_bytes(numbers, cjks, classes),
+            classes,
         }
+    }
+
+    /// The length of the character at `at` when it is a number.
+    #[inline(always)]
+    fn number(&self, b: &[u8], at: usize) -> Option<usize> {
+        let (flags, len) = self.classes.at(b, at);
+        (flags & NUMBER != 0).then_some(len)
+    }
+
+    #[inline(always)]
+    fn cjk(&self, b: &[u8], at: usize) -> bool {
+        CJK_FIRST_BYTES.contains(&b[at])
+            && matches!(
+                classes::decode(b, at).0,
+                0x4e00..=0x9fa5 | 0x3040..=0x309f | 0x30a0..=0x30ff
+            )
+    }
+
+    /// The end of the run of CJK from `at`, when there is one.
+    #[inline(always)]
+    pub fn cjk_run(&self, b: &[u8], mut at: usize) -> Option<usize> {
+        if !self.cjks || !self.cjk(b, at) {
+            return None;
+        }
+        // Every character of the run is three bytes long.
+        while at < b.len() && self.cjk(b, at) {
+            at += 3;
+        }
+        Some(at)
+    }
+
+    /// Where the next match starts, from `at` (a character's first byte) on.
+    ///
+    /// Most of the text cannot start a match, and is skipped without decoding ([`skip`]): ASCII
+    /// other than a digit eight bytes at a time, then every byte that is not the first byte
+    /// of a character a match can start with ([`Run::first_bytes`]).
+    #[inline(always)]
+    pub fn next(&self, b: &[u8], mut at: usize) -> Option<usize> {
+        loop {
+            at = skip(b, at, self.numbers, &self.starts)?;
+            if (self.cjks && self.cjk(b, at)) || (self.numbers && self.number(b, at).is_some()) {
+                return Some(at);
+            }
+            at += if self.numbers {
+                self.classes.at(b, at).1
+            } else {
+                1
+            };
+        }
+    }
+
+    /// Calls `f` for the matches from `at` (where [`Finder::next`] found one): a run of CJK,
+    /// or a run of numbers in matches of up to three. Returns the end of the last.
+    #[inline(always)]
+    pub fn matches_at(&self, b: &[u8], mut at: usize, f: &mut impl FnMut(usize, usize)) -> usize {
+        if let Some(end) = self.cjk_run(b, at) {
+            f(at, end);
+            return end;
+        }
+        let (mut start, mut n) = (at, 0);
+        while let Some(len) = b.get(at).and_then(|_| self.number(b, at)) {
+            if n == 3 {
+                f(start, at);
+                (start, n) = (at, 0);
+            }
+            n += 1;
+            at += len;
+        }
+        f(start, at);
+        at
     }
 }
 

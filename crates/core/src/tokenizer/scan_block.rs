@@ -1,0 +1,292 @@
+//! DeepSeek's third split pattern on ASCII text, 64 bytes at a time: every byte classified at
+//! once into bit masks (bit `i` for byte `i`), and the pieces' starts found from the masks with
+//! shifts and adds instead of deciding piece by piece. [`super::scan::Scanner`] runs it where
+//! the text is ASCII and goes its own way, a piece at a time, everywhere else.
+//!
+//! The pattern is
+//! ``[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+``.
+//! On ASCII its characters fall in six classes: letters `L`, punctuation and symbols `P` (all
+//! 32 ASCII ones), the space `SP`, the other blanks `WS` (`\t`, `\x0b`, `\x0c`), newlines `NL`
+//! (`\r`, `\n`) and the rest `O` (controls, DEL, digits: what only the optional character
+//! before a word can be). Worked out from the pattern, a piece starts at:
+//!
+//! - the first letter of a run, unless the character before it joins it: a blank, an `O`, or a
+//!   `P` that starts a piece (the first alternative);
+//! - the first `P` of a run, unless a space is before it (` ?P+`);
+//! - the first blank of a run of blanks and newlines (a *region*; the newlines right after a
+//!   `P` run are that piece's `[\r\n]*` and no region's); after the region's last newline,
+//!   when blanks follow it; and at its last character when at least two blanks end it and
+//!   the text goes on (`\s+(?!\S)` leaves that character to the next piece);
+//! - an `O` before a letter; the first of a run of `O`s that are not (nothing matches them:
+//!   they are not pieces, and no callback is made for them).
+//!
+//! A block's masks say nothing of the bytes after it, so only the pieces before the start of
+//! its last run of one class (letters, punctuation, whitespace, `O`) are taken, unless the block
+//! reaches the end of the text; the next block starts at the last start taken. A block stops at
+//! its first byte beyond ASCII the same way. The tests compare the split with `fancy-regex`'s on
+//! random text of every class and on the corpus (`pretok.rs`).
+
+/// The class masks of up to 64 bytes: bit `i` for byte `i`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Masks {
+    pub letter: u64,
+    /// The 32 ASCII punctuation characters and symbols.
+    pub punct: u64,
+    pub space: u64,
+    /// `\t`, `\x0b`, `\x0c`.
+    pub blank: u64,
+    /// `\r`, `\n`.
+    pub newline: u64,
+    pub digit: u64,
+    /// Bytes beyond ASCII.
+    pub high: u64,
+}
+
+impl Masks {
+    /// ASCII that is none of the others.
+    fn other(&self) -> u64 {
+        !(self.letter
+            | self.punct
+            | self.space
+            | self.blank
+            | self.newline
+            | self.digit
+            | self.high)
+    }
+
+    /// A byte at a time, from the flags of [`super::classes`]: the vector form is checked
+    /// against it, and it stands in for it where there is no SSE2.
+    #[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+    fn of_bytes(b: &[u8; 64]) -> Masks {
+        let t = super::classes::Classes::get();
+        let mut m = Masks::default();
+        for (i, &c) in b.iter().enumerate() {
+            let bit = 1u64 << i;
+            let f = t.ascii(c);
+            use super::classes::{LETTER, NEWLINE, NUMBER, PUNCT_SYMBOL, SPACE};
+            if c >= 0x80 {
+                m.high |= bit;
+            } else if f & NUMBER != 0 {
+                m.digit |= bit;
+            } else if f & LETTER != 0 {
+                m.letter |= bit;
+            } else if f & PUNCT_SYMBOL != 0 {
+                m.punct |= bit;
+            } else if f & NEWLINE != 0 {
+                m.newline |= bit;
+            } else if c == b' ' {
+                m.space |= bit;
+            } else if f & SPACE != 0 {
+                m.blank |= bit;
+            }
+        }
+        m
+    }
+
+    /// The masks of 64 bytes.
+    #[inline(always)]
+    fn of(b: &[u8; 64]) -> Masks {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        return super::sse2::masks(b);
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+        return Self::of_bytes(b);
+    }
+}
+
+/// Bit `i` set where bit `i - 1` of `x` is: "the byte before is in `x`".
+#[inline(always)]
+fn prev(x: u64) -> u64 {
+    x << 1
+}
+
+/// Bit `i` set where bit `i + 1` of `x` is: "the byte after is in `x`".
+#[inline(always)]
+fn next(x: u64) -> u64 {
+    x >> 1
+}
+
+/// The bits of each run of `runs` from each of its bits in `seeds` (a subset) upward, to the
+/// run's end: adding a seed carries through the ones above it; the seeds above the lowest one
+/// in a run are put back by the `|`.
+#[inline(always)]
+fn fill_up(runs: u64, seeds: u64) -> u64 {
+    ((runs.wrapping_add(seeds) ^ runs) | seeds) & runs
+}
+
+/// The pieces' starts in a block of `n` bytes (all ASCII) whose first byte starts a piece, and
+/// the starts of text no alternative matches. `at_end`: the text ends after the block.
+/// `DIGITS`: the numbers are split off first, as DeepSeek's first split `\p{N}{1,3}` does (a
+/// number of up to three digits is a piece, and the text between numbers is split as a text
+/// of its own); else a digit is an `O`.
+#[inline(always)]
+fn starts<const DIGITS: bool>(m: &Masks, n: usize, at_end: bool) -> (u64, u64) {
+    let valid = if n == 64 { !0 } else { (1u64 << n) - 1 };
+    let (l, p, nl, sp) = (
+        m.letter & valid,
+        m.punct & valid,
+        m.newline & valid,
+        m.space & valid,
+    );
+    let blank = (m.space | m.blank) & valid;
+    let (o, d) = if DIGITS {
+        (m.other() & valid, m.digit & valid)
+    } else {
+        ((m.other() | m.digit) & valid, 0)
+    };
+    // Where a text ends: the block's end when the text's, and before a number.
+    let end = next(d) | if at_end { 1u64 << (n - 1) } else { 0 };
+
+    let p_start = p & !prev(p) & !prev(sp);
+    // The first alternative: a piece's first `P` and the letters after it.
+    let p_word = p_start & next(l);
+    // The `[\r\n]*` after a run of `P`.
+    let tail = fill_up(nl, nl & prev(p));
+    let region = (blank | nl) & !tail;
+    let newline = nl & !tail;
+    let mut ws_start = region & !prev(region);
+    // Blanks right after a newline start a piece when no newline is after them in the region.
+    let after_newline = blank & prev(newline);
+    if after_newline != 0 {
+        let to_last_newline = fill_up(region.reverse_bits(), newline.reverse_bits()).reverse_bits();
+        ws_start |= after_newline & !to_last_newline;
+    }
+    // The last of two or more blanks ending a region, unless the text ends there.
+    ws_start |= blank & prev(blank) & !next(region) & !end;
+
+    let letter_start = l & !prev(l) & !prev(blank | o | p_word);
+    let unmatched = o & !next(l);
+    let unmatched_start = unmatched & !prev(unmatched);
+    // Numbers: the first digit of a run, then every third.
+    let mut numbers = d & !prev(d);
+    let mut third = numbers;
+    while third != 0 {
+        third = (third << 3) & d & prev(d) & prev(prev(d));
+        numbers |= third;
+    }
+    let starts = p_start | ws_start | letter_start | (o & next(l)) | unmatched_start | numbers;
+    ((starts | 1) & valid, unmatched_start)
+}
+
+/// Where the last run of one class in the block starts (its pieces may go on after it).
+#[inline(always)]
+fn last_run<const DIGITS: bool>(m: &Masks, n: usize) -> usize {
+    let valid = if n == 64 { !0 } else { (1u64 << n) - 1 };
+    let ws = m.space | m.blank | m.newline;
+    let (d, o) = if DIGITS {
+        (m.digit, m.other())
+    } else {
+        (0, m.other() | m.digit)
+    };
+    let runs = [m.letter, m.punct, ws, d, o]
+        .iter()
+        .fold(0, |a, &x| a | (x & !prev(x)))
+        & valid;
+    63 - runs.leading_zeros() as usize
+}
+
+/// Calls `f(start, end)` for each piece of `b` from `at` (a piece's start, ASCII) while the
+/// text is ASCII, a block at a time; returns where it stopped: a piece's start, or `b.len()`.
+/// Stops where a block yields no whole piece (the next piece is longer than what is left of the
+/// block, or starts beyond ASCII): the caller takes a piece its own way and may come back.
+/// `DIGITS`: as [`starts`].
+#[inline(always)]
+pub(super) fn pieces<const DIGITS: bool>(
+    b: &[u8],
+    mut at: usize,
+    f: &mut impl FnMut(usize, usize),
+) -> usize {
+    loop {
+        let rest = &b[at..];
+        let mut n = rest.len().min(64);
+        let block = match rest.first_chunk::<64>() {
+            Some(x) => *x,
+            None => {
+                let mut x = [0u8; 64];
+                x[..n].copy_from_slice(rest);
+                x
+            }
+        };
+        let m = Masks::of(&block);
+        let high = m.high & if n == 64 { !0 } else { (1u64 << n) - 1 };
+        let at_end = high == 0 && at + n == b.len();
+        if high != 0 {
+            n = high.trailing_zeros() as usize;
+            if n == 0 {
+                return at;
+            }
+        }
+        let (starts, unmatched) = starts::<DIGITS>(&m, n, at_end);
+        let cut = if at_end {
+            n - 1
+        } else {
+            last_run::<DIGITS>(&m, n)
+        };
+        let mut s = starts & (u64::MAX >> (63 - cut)) & !1;
+        let mut from = 0;
+        while s != 0 {
+            let i = s.trailing_zeros() as usize;
+            if unmatched >> from & 1 == 0 {
+                f(at + from, at + i);
+            }
+            from = i;
+            s &= s - 1;
+        }
+        if at_end {
+            if unmatched >> from & 1 == 0 {
+                f(at + from, at + n);
+            }
+            return b.len();
+        }
+        if from == 0 {
+            return at;
+        }
+        at += from;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The vector classes are the flag table's, for every byte in every lane.
+        #[test]
+        fn the_vector_classes_are_the_tables(b in proptest::collection::vec(any::<u8>(), 64)) {
+            let b: [u8; 64] = b.try_into().unwrap();
+            prop_assert_eq!(Masks::of(&b), Masks::of_bytes(&b));
+        }
+    }
+
+    #[test]
+    fn every_byte_is_in_the_class_the_table_gives_it() {
+        for c in 0..=255u8 {
+            let b = [c; 64];
+            let m = Masks::of(&b);
+            assert_eq!(m, Masks::of_bytes(&b), "byte {c:#x}");
+            let classes = [
+                m.letter,
+                m.punct,
+                m.space,
+                m.blank,
+                m.newline,
+                m.digit,
+                m.high,
+                m.other(),
+            ];
+            assert_eq!(
+                classes.iter().filter(|&&x| x == !0).count(),
+                1,
+                "byte {c:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_run_filled_from_its_seeds_reaches_its_end() {
+        assert_eq!(fill_up(0b0111_1110, 0b0000_1000), 0b0111_1000);
+        assert_eq!(fill_up(0b0111_1110, 0b0010_1000), 0b0111_1000);
+        assert_eq!(fill_up(0b1110_0111, 0b0000_0010), 0b0000_0110);
+        assert_eq!(fill_up(u64::MAX, 1 << 63), 1 << 63);
+    }
+}
