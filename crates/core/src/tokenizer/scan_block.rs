@@ -1,14 +1,18 @@
 //! DeepSeek's third split pattern on ASCII text, 64 bytes at a time: every byte classified at
-//! once into bit masks (bit `i` for byte `i`), and the pieces' starts found from the masks with
-//! shifts and adds instead of deciding piece by piece. [`super::scan::Scanner`] runs it where
-//! the text is ASCII and goes its own way, a piece at a time, everywhere else.
+//! once into bit masks (bit `i` for byte `i`; SSE2 compares in [`super::sse2`]), and the
+//! pieces' starts found from the masks with shifts and adds instead of deciding piece by
+//! piece. [`super::scan_deepseek`] runs it on DeepSeek's three splits at once (digits are then
+//! numbers, each ending the text the word pattern splits), [`super::scan::Scanner`] on the
+//! third pattern alone (digits are then `O`); both go a piece at a time where the text is not
+//! ASCII.
 //!
 //! The pattern is
 //! ``[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+``.
 //! On ASCII its characters fall in six classes: letters `L`, punctuation and symbols `P` (all
 //! 32 ASCII ones), the space `SP`, the other blanks `WS` (`\t`, `\x0b`, `\x0c`), newlines `NL`
 //! (`\r`, `\n`) and the rest `O` (controls, DEL, digits: what only the optional character
-//! before a word can be). Worked out from the pattern, a piece starts at:
+//! before a word can be). From any piece's start the pieces depend only on the text after it
+//! (the pattern has no lookbehind), and worked out from the pattern, a piece starts at:
 //!
 //! - the first letter of a run, unless the character before it joins it: a blank, an `O`, or a
 //!   `P` that starts a piece (the first alternative);
@@ -21,10 +25,12 @@
 //!   they are not pieces, and no callback is made for them).
 //!
 //! A block's masks say nothing of the bytes after it, so only the pieces before the start of
-//! its last run of one class (letters, punctuation, whitespace, `O`) are taken, unless the block
-//! reaches the end of the text; the next block starts at the last start taken. A block stops at
-//! its first byte beyond ASCII the same way. The tests compare the split with `fancy-regex`'s on
-//! random text of every class and on the corpus (`pretok.rs`).
+//! its last run of one class (letters, punctuation, whitespace, digits when they are numbers,
+//! `O`) are taken, unless the block reaches the end of the text: every start up to there
+//! depends only on bytes of the block. The next block starts at the last start taken. A block
+//! stops at its first byte beyond ASCII the same way. The tests compare the split with
+//! `fancy-regex`'s on random text of every class, on long ASCII-heavy text and on the corpus
+//! (`pretok.rs`); the fuzz target `split_blocks` on any text.
 
 /// The class masks of up to 64 bytes: bit `i` for byte `i`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
