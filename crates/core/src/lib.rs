@@ -27,7 +27,7 @@
 // Two modules may allow `unsafe` and do: `tokenizer/huge.rs` (2 MiB pages for large tables, its
 // invariants in its doc, the fuzz target `huge_pages` over it) and `tokenizer/sse2.rs` (byte
 // classes with SSE2 compares for DeepSeek's block split, its invariants in its doc, the fuzz
-// target `split_blocks` over the split). Nothing else.
+// target `split_blocks` over the split, Miri over its own test). Nothing else.
 #![deny(unsafe_code)]
 
 pub mod analyzer;
