@@ -13,7 +13,7 @@
 //! fast forms (tests below). Any other pattern runs on `fancy-regex`, as tiktoken does.
 
 use super::classes::{LETTER, MARK, NEWLINE, NUMBER, PUNCT_SYMBOL, SPACE};
-use super::scan::{Digits, Run, Scanner, Space, Spec, Tail, Word, BEFORE_WORD_EXCLUDES};
+use super::scan::{Digits, Finder, Run, Scanner, Space, Spec, Tail, Word, BEFORE_WORD_EXCLUDES};
 use super::scan_deepseek::DeepSeek;
 
 /// The split patterns with a fast form: the pattern as written in the tokenizer files, the
@@ -85,8 +85,8 @@ const DFA_CACHE_BYTES: usize = 8 << 20;
 enum Engine {
     /// A hand-written scanner ([`super::scan`]).
     Scan(Scanner),
-    /// A scanner for a pattern that is one run ([`super::scan::Run`]).
-    Run(Run),
+    /// A scanner for a pattern that is one run ([`super::scan::Run`]), with its table.
+    Run(Box<Finder>),
     /// DeepSeek's three splits in one ([`super::scan_deepseek`]).
     DeepSeek(Box<DeepSeek>),
     /// `regex` automata; `lookahead`: apply `\s+(?!\S)` by hand; `newline_alt`: the pattern
@@ -133,7 +133,7 @@ impl Splitter {
         }
         if let Some((_, run)) = PLAIN.iter().find(|(p, _)| *p == pattern) {
             return Some(Self {
-                engine: Engine::Run(*run),
+                engine: Engine::Run(Box::new(Finder::new(*run))),
             });
         }
         Self::automata(pattern)
@@ -181,7 +181,7 @@ impl Splitter {
                         }
                     }
                 }
-                let engine = Engine::Run(Run::NumbersAndCjk);
+                let engine = Engine::Run(Box::new(Finder::new(Run::NumbersAndCjk)));
                 Some((Self { engine }, 2))
             }
             _ => None,

@@ -78,9 +78,6 @@ pub enum Space {
 pub struct Scanner {
     spec: Spec,
     classes: &'static Classes,
-    /// Split ASCII text a block at a time ([`super::scan_block`]): DeepSeek's pattern, the one
-    /// with the first alternative `ascii_punct_word`.
-    blocks: bool,
 }
 
 /// The flags of `[^\r\n\p{L}\p{N}]`, the optional character before a word, does not have.
@@ -97,7 +94,6 @@ impl Scanner {
         Self {
             spec,
             classes: Classes::get(),
-            blocks: spec.ascii_punct_word,
         }
     }
 
@@ -106,7 +102,9 @@ impl Scanner {
         let b = text.as_bytes();
         let mut at = 0;
         while at < b.len() {
-            if self.blocks && ascii_ahead(b, at) {
+            // DeepSeek's pattern (the one with `ascii_punct_word`) splits ASCII a block at a
+            // time ([`super::scan_block`]).
+            if self.spec.ascii_punct_word && ascii_ahead(b, at) {
                 at = super::scan_block::pieces::<false>(b, at, &mut f);
                 if at == b.len() {
                     break;
@@ -645,16 +643,6 @@ impl Run {
         }
         t
     }
-
-    /// Calls `f(start, end)` for each match, in order (the text between them is not a match).
-    pub fn pieces(self, text: &str, mut f: impl FnMut(usize, usize)) {
-        let b = text.as_bytes();
-        let finder = Finder::new(self);
-        let mut at = 0;
-        while let Some(p) = finder.next(b, at) {
-            at = finder.matches_at(b, p, &mut f);
-        }
-    }
 }
 
 /// A [`Run`] with the table of the bytes its matches can start with.
@@ -678,6 +666,15 @@ impl Finder {
             cjks,
             starts: Run::first_bytes(numbers, cjks, classes),
             classes,
+        }
+    }
+
+    /// Calls `f(start, end)` for each match, in order (the text between them is not a match).
+    pub fn pieces(&self, text: &str, mut f: impl FnMut(usize, usize)) {
+        let b = text.as_bytes();
+        let mut at = 0;
+        while let Some(p) = self.next(b, at) {
+            at = self.matches_at(b, p, &mut f);
         }
     }
 

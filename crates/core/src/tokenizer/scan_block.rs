@@ -99,6 +99,16 @@ impl Masks {
     }
 }
 
+/// The bits of the first `n` bytes (`n` <= 64).
+#[inline(always)]
+fn first_bits(n: usize) -> u64 {
+    if n == 64 {
+        !0
+    } else {
+        (1u64 << n) - 1
+    }
+}
+
 /// Bit `i` set where bit `i - 1` of `x` is: "the byte before is in `x`".
 #[inline(always)]
 fn prev(x: u64) -> u64 {
@@ -126,7 +136,7 @@ fn fill_up(runs: u64, seeds: u64) -> u64 {
 /// of its own); else a digit is an `O`.
 #[inline(always)]
 fn starts<const DIGITS: bool>(m: &Masks, n: usize, at_end: bool) -> (u64, u64) {
-    let valid = if n == 64 { !0 } else { (1u64 << n) - 1 };
+    let valid = first_bits(n);
     let (l, p, nl, sp) = (
         m.letter & valid,
         m.punct & valid,
@@ -176,7 +186,7 @@ fn starts<const DIGITS: bool>(m: &Masks, n: usize, at_end: bool) -> (u64, u64) {
 /// Where the last run of one class in the block starts (its pieces may go on after it).
 #[inline(always)]
 fn last_run<const DIGITS: bool>(m: &Masks, n: usize) -> usize {
-    let valid = if n == 64 { !0 } else { (1u64 << n) - 1 };
+    let valid = first_bits(n);
     let ws = m.space | m.blank | m.newline;
     let (d, o) = if DIGITS {
         (m.digit, m.other())
@@ -213,7 +223,7 @@ pub(super) fn pieces<const DIGITS: bool>(
             }
         };
         let m = Masks::of(&block);
-        let high = m.high & if n == 64 { !0 } else { (1u64 << n) - 1 };
+        let high = m.high & first_bits(n);
         let at_end = high == 0 && at + n == b.len();
         if high != 0 {
             n = high.trailing_zeros() as usize;
