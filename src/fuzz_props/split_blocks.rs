@@ -1,8 +1,9 @@
-//! DeepSeek's split in one pass (`tokenizer::scan_deepseek`: numbers, CJK runs and words, the
-//! ASCII a block of 64 bytes at a time with the classes of the core's `sse2` module, its second
-//! module with `unsafe` code): the input as text (invalid UTF-8 replaced, at most 64 KiB) split
-//! by the fused splitter, and by `fancy-regex` with DeepSeek's three patterns one after the
-//! other, each on every piece of the one before (`Isolated`), as `tokenizers` does.
+//! The splits that take ASCII a block of 64 bytes at a time (`tokenizer::scan_block`, with the
+//! classes of the core's `sse2` module, its second module with `unsafe` code): the input as
+//! text (invalid UTF-8 replaced, at most 64 KiB) split by DeepSeek's fused splitter
+//! (`tokenizer::scan_deepseek`: numbers, CJK runs and words in one pass) and by `fancy-regex`
+//! with DeepSeek's three patterns one after the other, each on every piece of the one before
+//! (`Isolated`), as `tokenizers` does; and by Qwen's pattern, scanner against `fancy-regex`.
 //!
 //! Must hold: no crash; the same pieces, in the same order.
 
@@ -18,9 +19,14 @@ const PATTERNS: [&str; 3] = [
     "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
 ];
 
+/// Qwen's pattern (2, 2.5 and 3).
+const QWEN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 struct Splitters {
     fused: Splitter,
     reference: Vec<Splitter>,
+    qwen: Splitter,
+    qwen_reference: Splitter,
 }
 
 fn splitters() -> &'static Splitters {
@@ -32,7 +38,14 @@ fn splitters() -> &'static Splitters {
             .iter()
             .map(|p| Splitter::fancy(p).expect("a valid pattern"))
             .collect();
-        Splitters { fused, reference }
+        let qwen = Splitter::new(QWEN).expect("a known pattern");
+        assert!(qwen.is_fast(), "Qwen's pattern has a scanner");
+        Splitters {
+            fused,
+            reference,
+            qwen,
+            qwen_reference: Splitter::fancy(QWEN).expect("a valid pattern"),
+        }
     })
 }
 
@@ -64,5 +77,10 @@ pub fn check(data: &[u8]) {
     assert_eq!(
         got, want,
         "the fused split differs from the three in sequence"
+    );
+    assert_eq!(
+        isolated(&s.qwen, &text, 0, text.len()),
+        isolated(&s.qwen_reference, &text, 0, text.len()),
+        "Qwen's split differs from fancy-regex's"
     );
 }

@@ -36,12 +36,13 @@ enum Normalizer {
 
 impl Normalizer {
     fn apply(self, s: &str) -> std::borrow::Cow<'_, str> {
-        if self == Self::None || self.is_normalized(s) {
+        if self == Self::None {
             return s.into();
         }
         // Block by block, each ending before an ASCII character (see `align`: no form composes
-        // across one), so only blocks that need it pay for normalization.
-        let mut out = String::with_capacity(s.len() + s.len() / 8);
+        // across one), so only blocks that need it pay for normalization, and each block is
+        // checked once: the text is copied from the first block that is not normalized on.
+        let mut out: Option<String> = None;
         let mut start = 0;
         while start < s.len() {
             let mut end = (start + BLOCK).min(s.len());
@@ -50,13 +51,20 @@ impl Normalizer {
             }
             let block = &s[start..end];
             if self.is_normalized(block) {
-                out.push_str(block);
+                if let Some(out) = out.as_mut() {
+                    out.push_str(block);
+                }
             } else {
-                self.normalize_into(block, &mut out);
+                let out = out.get_or_insert_with(|| {
+                    let mut out = String::with_capacity(s.len() + s.len() / 8);
+                    out.push_str(&s[..start]);
+                    out
+                });
+                self.normalize_into(block, out);
             }
             start = end;
         }
-        out.into()
+        out.map_or(s.into(), std::borrow::Cow::Owned)
     }
 
     /// The quick check's form, if any.

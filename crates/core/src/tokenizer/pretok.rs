@@ -14,6 +14,7 @@
 
 use super::classes::{LETTER, MARK, NEWLINE, NUMBER, PUNCT_SYMBOL, SPACE};
 use super::scan::{Digits, Finder, Run, Scanner, Space, Spec, Tail, Word, BEFORE_WORD_EXCLUDES};
+use super::scan_block::Form;
 use super::scan_deepseek::DeepSeek;
 
 /// The split patterns with a fast form: the pattern as written in the tokenizer files, the
@@ -24,44 +25,44 @@ const KNOWN: &[(&str, &str, Option<Spec>)] = &[
     (
         r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s",
         r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s+$|\s*[\r\n]|\s",
-        Some(Spec { contractions_first: Some(true), ascii_punct_word: false, word: Word::Letters { marks: false, prefix_excludes: BEFORE_WORD_EXCLUDES }, digits: Digits::UpTo(3), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::Newlines, space: Space::Cl100k }),
+        Some(Spec { contractions_first: Some(true), ascii_punct_word: false, word: Word::Letters { marks: false, prefix_excludes: BEFORE_WORD_EXCLUDES }, digits: Digits::UpTo(3), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::Newlines, space: Space::Cl100k, blocks: None }),
     ),
     // o200k_base and o200k_harmony.
     (
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+",
-        Some(Spec { contractions_first: None, ascii_punct_word: false, word: Word::Cased { suffix: true }, digits: Digits::UpTo(3), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::NewlinesSlash, space: Space::Runs { newlines: true } }),
+        Some(Spec { contractions_first: None, ascii_punct_word: false, word: Word::Cased { suffix: true }, digits: Digits::UpTo(3), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::NewlinesSlash, space: Space::Runs { newlines: true }, blocks: None }),
     ),
     // Qwen2 / 2.5 / 3 (rank file and tokenizer.json).
     (
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+",
-        Some(Spec { contractions_first: Some(true), ascii_punct_word: false, word: Word::Letters { marks: false, prefix_excludes: BEFORE_WORD_EXCLUDES }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::Newlines, space: Space::Runs { newlines: true } }),
+        Some(Spec { contractions_first: Some(true), ascii_punct_word: false, word: Word::Letters { marks: false, prefix_excludes: BEFORE_WORD_EXCLUDES }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::Newlines, space: Space::Runs { newlines: true }, blocks: Some(Form::Qwen) }),
     ),
     // Qwen3.5 / 3.6.
     (
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+",
-        Some(Spec { contractions_first: Some(true), ascii_punct_word: false, word: Word::Letters { marks: true, prefix_excludes: BEFORE_WORD_EXCLUDES }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER | MARK, 0), punct_tail: Tail::Newlines, space: Space::Runs { newlines: true } }),
+        Some(Spec { contractions_first: Some(true), ascii_punct_word: false, word: Word::Letters { marks: true, prefix_excludes: BEFORE_WORD_EXCLUDES }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER | MARK, 0), punct_tail: Tail::Newlines, space: Space::Runs { newlines: true }, blocks: Some(Form::Qwen) }),
     ),
     // Mistral tekken (240718, 240911).
     (
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+",
-        Some(Spec { contractions_first: None, ascii_punct_word: false, word: Word::Cased { suffix: false }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::NewlinesSlash, space: Space::Runs { newlines: true } }),
+        Some(Spec { contractions_first: None, ascii_punct_word: false, word: Word::Cased { suffix: false }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::NewlinesSlash, space: Space::Runs { newlines: true }, blocks: None }),
     ),
     // DeepSeek V3 / V4, the third of its three splits (the other two have no lookaround). The
     // file's JSON escapes `\r` and `\n`, so the pattern holds the characters themselves.
     (
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+",
-        Some(Spec { contractions_first: None, ascii_punct_word: true, word: Word::Letters { marks: true, prefix_excludes: LETTER | PUNCT_SYMBOL | NEWLINE }, digits: Digits::None, punct: (PUNCT_SYMBOL, PUNCT_SYMBOL), punct_tail: Tail::Newlines, space: Space::Runs { newlines: true } }),
+        Some(Spec { contractions_first: None, ascii_punct_word: true, word: Word::Letters { marks: true, prefix_excludes: LETTER | PUNCT_SYMBOL | NEWLINE }, digits: Digits::None, punct: (PUNCT_SYMBOL, PUNCT_SYMBOL), punct_tail: Tail::Newlines, space: Space::Runs { newlines: true }, blocks: Some(Form::DeepSeek) }),
     ),
     // GPT-2's byte-level pattern (HF `ByteLevel` with `use_regex`: Claude legacy).
     (
         r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
         r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+",
-        Some(Spec { contractions_first: Some(false), ascii_punct_word: false, word: Word::SpaceLetters, digits: Digits::SpaceRun, punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::None, space: Space::Runs { newlines: false } }),
+        Some(Spec { contractions_first: Some(false), ascii_punct_word: false, word: Word::SpaceLetters, digits: Digits::SpaceRun, punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::None, space: Space::Runs { newlines: false }, blocks: None }),
     ),
 ];
 
@@ -433,14 +434,16 @@ mod tests {
         }
     }
 
-    /// Text for DeepSeek's block split ([`super::super::scan_block`]): mostly ASCII of every
-    /// class it tells apart, in runs long enough to cross its 64-byte blocks, with a few
-    /// characters beyond ASCII (a mark, a letter, a blank, punctuation) where blocks stop.
+    /// Text for the block split ([`super::super::scan_block`]): mostly ASCII of every class it
+    /// tells apart, in runs long enough to cross its 64-byte blocks, contractions and what
+    /// almost is one, and a few characters beyond ASCII (a mark, a letter, a blank,
+    /// punctuation, the long s that `(?i:'s)` also matches) where blocks stop.
     fn ascii_text() -> impl Strategy<Value = String> {
         let run = prop_oneof![
             4 => proptest::sample::select(vec!["a", "Zq", "word", "ABCDEFGHIJ", "x", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnop"]),
             3 => proptest::sample::select(vec![" ", "  ", "\t", "\n", "\r\n", "\n\n", "    ", " \n ", "\x0b", "\x0c", " \t\n\t "]),
             3 => proptest::sample::select(vec![".", ",", "!?", "(", ")", "'", "$", "+=", "~", "`", "\\", "_", "{", "}", "#", "/"]),
+            2 => proptest::sample::select(vec!["'s", "'T", "'re", "'rE", "'VE", "'ll", "'Ll", "'d", "'M", "'r", "'l", "'v", "'x", "'\u{17f}"]),
             2 => proptest::sample::select(vec!["\x01", "\x7f", "\x1c", "\x00", "7", "42", "1234567", "2026"]),
             1 => proptest::sample::select(vec!["é", "\u{301}", "\u{a0}", "«", "中", "あ", "Ж", "\u{2028}", "\u{663}", "²"]),
         ];
@@ -454,6 +457,15 @@ mod tests {
             let p = KNOWN[5].0;
             let reference = split(&Splitter::fancy(p).unwrap(), &t);
             prop_assert_eq!(split(&Splitter::new(p).unwrap(), &t), reference, "{:?}", t);
+        }
+
+        #[test]
+        fn qwens_blocks_split_exactly_as_fancy_regex(t in ascii_text()) {
+            for (p, _, spec) in &KNOWN[2..4] {
+                prop_assert_eq!(spec.unwrap().blocks, Some(Form::Qwen));
+                let reference = split(&Splitter::fancy(p).unwrap(), &t);
+                prop_assert_eq!(split(&Splitter::new(p).unwrap(), &t), reference, "{:?}", t);
+            }
         }
     }
 

@@ -11,6 +11,7 @@
 //! (docs/tokenizer-profile.md); these scanners are what replaced them.
 
 use super::classes::{self, Classes, LETTER, LOWER, NEWLINE, NUMBER, SPACE, UPPER};
+use super::scan_block::{self, Form};
 
 /// The variants the known patterns differ in.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +29,9 @@ pub struct Spec {
     pub punct: (u8, u8),
     pub punct_tail: Tail,
     pub space: Space,
+    /// The pattern's form for splitting ASCII a block at a time ([`super::scan_block`]), if it
+    /// has one (DeepSeek's and Qwen's).
+    pub blocks: Option<Form>,
 }
 
 /// How a word is matched.
@@ -102,12 +106,17 @@ impl Scanner {
         let b = text.as_bytes();
         let mut at = 0;
         while at < b.len() {
-            // DeepSeek's pattern (the one with `ascii_punct_word`) splits ASCII a block at a
-            // time ([`super::scan_block`]).
-            if self.spec.ascii_punct_word && ascii_ahead(b, at) {
-                at = super::scan_block::pieces::<false>(b, at, &mut f);
-                if at == b.len() {
-                    break;
+            // DeepSeek's and Qwen's patterns split ASCII a block at a time
+            // ([`super::scan_block`]); each form its own call, so that it is a constant there.
+            if let Some(form) = self.spec.blocks {
+                if ascii_ahead(b, at) {
+                    at = match form {
+                        Form::Qwen => scan_block::pieces(b, at, Form::Qwen, &mut f),
+                        _ => scan_block::pieces(b, at, Form::DeepSeek, &mut f),
+                    };
+                    if at == b.len() {
+                        break;
+                    }
                 }
             }
             at = self.piece(b, at, &mut f);

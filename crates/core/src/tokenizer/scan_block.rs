@@ -1,12 +1,12 @@
-//! DeepSeek's third split pattern on ASCII text, 64 bytes at a time: every byte classified at
-//! once into bit masks (bit `i` for byte `i`; SSE2 compares in [`super::sse2`]), and the
-//! pieces' starts found from the masks with shifts and adds instead of deciding piece by
-//! piece. [`super::scan_deepseek`] runs it on DeepSeek's three splits at once (digits are then
-//! numbers, each ending the text the word pattern splits), [`super::scan::Scanner`] on the
-//! third pattern alone (digits are then `O`); both go a piece at a time where the text is not
-//! ASCII.
+//! DeepSeek's third split pattern and Qwen's on ASCII text, 64 bytes at a time: every byte
+//! classified at once into bit masks (bit `i` for byte `i`; SSE2 compares in [`super::sse2`]),
+//! and the pieces' starts found from the masks with shifts and adds instead of deciding piece
+//! by piece. [`super::scan_deepseek`] runs it on DeepSeek's three splits at once (digits are
+//! then numbers, each ending the text the word pattern splits), [`super::scan::Scanner`] on the
+//! third pattern alone (digits are then `O`) and on Qwen's; both go a piece at a time where the
+//! text is not ASCII. Which pattern is a [`Form`].
 //!
-//! The pattern is
+//! DeepSeek's pattern is
 //! ``[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+``.
 //! On ASCII its characters fall in six classes: letters `L`, punctuation and symbols `P` (all
 //! 32 ASCII ones), the space `SP`, the other blanks `WS` (`\t`, `\x0b`, `\x0c`), newlines `NL`
@@ -24,6 +24,14 @@
 //! - an `O` before a letter; the first of a run of `O`s that are not (nothing matches them:
 //!   they are not pieces, and no callback is made for them).
 //!
+//! Qwen's (2, 2.5 and 3; 3.5 and 3.6 add marks, which ASCII has none of) is
+//! `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
+//! Its punctuation `[^\s\p{L}\p{N}]` is `P` and `O` together, and any of it may stand before a
+//! word, so on ASCII it is DeepSeek's with `O` in `P`, and two more rules: every digit starts a
+//! piece (`\p{N}`), and a contraction is a piece of its own: where a `'` starts a piece and
+//! `s`, `t`, `m`, `d`, `re`, `ve` or `ll` (any case) follows, a piece starts after those
+//! letters (the first alternative is tried before the word that would take them all).
+//!
 //! A block's masks say nothing of the bytes after it, so only the pieces before the start of
 //! its last run of one class (letters, punctuation, whitespace, digits when they are numbers,
 //! `O`) are taken, unless the block reaches the end of the text: every start up to there
@@ -31,6 +39,19 @@
 //! stops at its first byte beyond ASCII the same way. The tests compare the split with
 //! `fancy-regex`'s on random text of every class, on long ASCII-heavy text and on the corpus
 //! (`pretok.rs`); the fuzz target `split_blocks` on any text.
+
+/// The pattern a block is split by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// DeepSeek's third pattern after its numbers split: a number of up to three digits is a
+    /// piece, and the text between numbers is split as a text of its own
+    /// ([`super::scan_deepseek`]).
+    DeepSeekNumbers,
+    /// DeepSeek's third pattern alone: a digit is an `O`.
+    DeepSeek,
+    /// Qwen's pattern.
+    Qwen,
+}
 
 /// The class masks of up to 64 bytes: bit `i` for byte `i`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -129,31 +150,31 @@ fn fill_up(runs: u64, seeds: u64) -> u64 {
     ((runs.wrapping_add(seeds) ^ runs) | seeds) & runs
 }
 
-/// The pieces' starts in a block of `n` bytes (all ASCII) whose first byte starts a piece, and
-/// the starts of text no alternative matches. `at_end`: the text ends after the block.
-/// `DIGITS`: the numbers are split off first, as DeepSeek's first split `\p{N}{1,3}` does (a
-/// number of up to three digits is a piece, and the text between numbers is split as a text
-/// of its own); else a digit is an `O`.
+/// The pieces' starts in a block of `n` bytes (all ASCII; `block`, its bytes) whose first byte
+/// starts a piece, and the starts of text no alternative matches. `at_end`: the text ends after
+/// the block.
 #[inline(always)]
-fn starts<const DIGITS: bool>(m: &Masks, n: usize, at_end: bool) -> (u64, u64) {
+fn starts(m: &Masks, block: &[u8; 64], n: usize, at_end: bool, form: Form) -> (u64, u64) {
     let valid = first_bits(n);
-    let (l, p, nl, sp) = (
-        m.letter & valid,
-        m.punct & valid,
-        m.newline & valid,
-        m.space & valid,
-    );
+    let (l, nl, sp) = (m.letter & valid, m.newline & valid, m.space & valid);
     let blank = (m.space | m.blank) & valid;
-    let (o, d) = if DIGITS {
-        (m.other() & valid, m.digit & valid)
-    } else {
-        ((m.other() | m.digit) & valid, 0)
+    // The punctuation, the characters only a word's first may be, and the numbers.
+    let (p, o, d) = match form {
+        Form::DeepSeekNumbers => (m.punct, m.other(), m.digit),
+        Form::DeepSeek => (m.punct, m.other() | m.digit, 0),
+        Form::Qwen => (m.punct | m.other(), 0, m.digit),
     };
-    // Where a text ends: the block's end when the text's, and before a number.
-    let end = next(d) | if at_end { 1u64 << (n - 1) } else { 0 };
+    let (p, o, d) = (p & valid, o & valid, d & valid);
+    // Where a text ends: the block's end when the text's, and before a number when numbers are
+    // split off first.
+    let end = match form {
+        Form::DeepSeekNumbers => next(d),
+        _ => 0,
+    } | if at_end { 1u64 << (n - 1) } else { 0 };
 
     let p_start = p & !prev(p) & !prev(sp);
-    // The first alternative: a piece's first `P` and the letters after it.
+    // A piece's first `P` and the letters after it (DeepSeek's first alternative; for Qwen,
+    // the optional character before a word).
     let p_word = p_start & next(l);
     // The `[\r\n]*` after a run of `P`.
     let tail = fill_up(nl, nl & prev(p));
@@ -172,30 +193,74 @@ fn starts<const DIGITS: bool>(m: &Masks, n: usize, at_end: bool) -> (u64, u64) {
     let letter_start = l & !prev(l) & !prev(blank | o | p_word);
     let unmatched = o & !next(l);
     let unmatched_start = unmatched & !prev(unmatched);
-    // Numbers: the first digit of a run, then every third.
-    let mut numbers = d & !prev(d);
-    let mut third = numbers;
-    while third != 0 {
-        third = (third << 3) & d & prev(d) & prev(prev(d));
-        numbers |= third;
-    }
-    let starts = p_start | ws_start | letter_start | (o & next(l)) | unmatched_start | numbers;
+    let numbers = match form {
+        // The first digit of a run, then every third.
+        Form::DeepSeekNumbers => {
+            let mut numbers = d & !prev(d);
+            let mut third = numbers;
+            while third != 0 {
+                third = (third << 3) & d & prev(d) & prev(prev(d));
+                numbers |= third;
+            }
+            numbers
+        }
+        // Every digit.
+        Form::Qwen => d,
+        Form::DeepSeek => 0,
+    };
+    let contractions = match form {
+        Form::Qwen => contraction_ends(block, p_word),
+        _ => 0,
+    };
+    let starts = p_start
+        | ws_start
+        | letter_start
+        | (o & next(l))
+        | unmatched_start
+        | numbers
+        | contractions;
     ((starts | 1) & valid, unmatched_start)
+}
+
+/// Where Qwen's contractions end, after each `'` of `p_word` (the pieces' first punctuation
+/// before a letter) that starts one: `'s`, `'t`, `'m`, `'d`, `'re`, `'ve`, `'ll`, any case. A
+/// contraction's bytes past the block's valid ones are zero or beyond ASCII, so they match
+/// none; a contraction cut by the block's end is in its last run, whose pieces are not taken.
+#[inline(always)]
+fn contraction_ends(block: &[u8; 64], p_word: u64) -> u64 {
+    let mut ends = 0u64;
+    let mut c = p_word;
+    while c != 0 {
+        let i = c.trailing_zeros() as usize;
+        c &= c - 1;
+        if block[i] != b'\'' {
+            continue;
+        }
+        let lower = |k: usize| block.get(i + k).map_or(0, |&x| x | 0x20);
+        let len = match (lower(1), lower(2)) {
+            (b's' | b't' | b'm' | b'd', _) => 2,
+            (b'r' | b'v', b'e') | (b'l', b'l') => 3,
+            _ => continue,
+        };
+        if i + len < 64 {
+            ends |= 1 << (i + len);
+        }
+    }
+    ends
 }
 
 /// Where the last run of one class in the block starts (its pieces may go on after it).
 #[inline(always)]
-fn last_run<const DIGITS: bool>(m: &Masks, n: usize) -> usize {
+fn last_run(m: &Masks, n: usize, form: Form) -> usize {
     let valid = first_bits(n);
     let ws = m.space | m.blank | m.newline;
-    let (d, o) = if DIGITS {
-        (m.digit, m.other())
-    } else {
-        (0, m.other() | m.digit)
-    };
-    let runs = [m.letter, m.punct, ws, d, o]
-        .iter()
-        .fold(0, |a, &x| a | (x & !prev(x)))
+    let runs = match form {
+        Form::DeepSeekNumbers => [m.letter, m.punct, ws, m.digit, m.other()],
+        Form::DeepSeek => [m.letter, m.punct, ws, 0, m.other() | m.digit],
+        Form::Qwen => [m.letter, m.punct | m.other(), ws, m.digit, 0],
+    }
+    .iter()
+    .fold(0, |a, &x| a | (x & !prev(x)))
         & valid;
     63 - runs.leading_zeros() as usize
 }
@@ -204,11 +269,12 @@ fn last_run<const DIGITS: bool>(m: &Masks, n: usize) -> usize {
 /// text is ASCII, a block at a time; returns where it stopped: a piece's start, or `b.len()`.
 /// Stops where a block yields no whole piece (the next piece is longer than what is left of the
 /// block, or starts beyond ASCII): the caller takes a piece its own way and may come back.
-/// `DIGITS`: as [`starts`].
+/// Inlined, so that each caller's `form` is a constant.
 #[inline(always)]
-pub(super) fn pieces<const DIGITS: bool>(
+pub(super) fn pieces(
     b: &[u8],
     mut at: usize,
+    form: Form,
     f: &mut impl FnMut(usize, usize),
 ) -> usize {
     loop {
@@ -231,12 +297,8 @@ pub(super) fn pieces<const DIGITS: bool>(
                 return at;
             }
         }
-        let (starts, unmatched) = starts::<DIGITS>(&m, n, at_end);
-        let cut = if at_end {
-            n - 1
-        } else {
-            last_run::<DIGITS>(&m, n)
-        };
+        let (starts, unmatched) = starts(&m, &block, n, at_end, form);
+        let cut = if at_end { n - 1 } else { last_run(&m, n, form) };
         let mut s = starts & (u64::MAX >> (63 - cut)) & !1;
         let mut from = 0;
         while s != 0 {

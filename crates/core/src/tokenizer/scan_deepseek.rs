@@ -36,7 +36,12 @@ impl DeepSeek {
         let mut words_end = 0;
         while at < b.len() {
             if ascii_ahead(b, at) {
-                at = super::scan_block::pieces::<true>(b, at, &mut f);
+                at = super::scan_block::pieces(
+                    b,
+                    at,
+                    super::scan_block::Form::DeepSeekNumbers,
+                    &mut f,
+                );
                 if at == b.len() {
                     break;
                 }
