@@ -94,32 +94,24 @@ class Fleet:
     def etcd_stop(self, i):
         self.etcd[i].send_signal(signal.SIGKILL); self.etcd[i].wait(); self.etcd[i] = None
 
+    def etcd_status(self, i):
+        """Member i's `/v3/maintenance/status` (None if it is stopped or does not answer)."""
+        if self.etcd[i] is None:
+            return None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.etcd_ports[i][0]}/v3/maintenance/status",
+                                     data=b"{}", headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return json.loads(r.read())
+        except Exception:
+            return None
+
     def etcd_leader(self):
-        """The index of the member that leads, from any running member's status (None if none
+        """The index of the member that leads, from the running members' status (None if none
         answers or none leads)."""
-        for i, (c, _) in enumerate(self.etcd_ports):
-            if self.etcd[i] is None:
-                continue
-            try:
-                req = urllib.request.Request(f"http://127.0.0.1:{c}/v3/maintenance/status", data=b"{}",
-                                             headers={"content-type": "application/json"})
-                with urllib.request.urlopen(req, timeout=2) as r:
-                    st = json.loads(r.read())
-            except Exception:
-                continue
-            leader = st.get("leader")
-            for j, (cj, _) in enumerate(self.etcd_ports):
-                if self.etcd[j] is None:
-                    continue
-                try:
-                    req = urllib.request.Request(f"http://127.0.0.1:{cj}/v3/maintenance/status", data=b"{}",
-                                                 headers={"content-type": "application/json"})
-                    with urllib.request.urlopen(req, timeout=2) as r:
-                        if json.loads(r.read())["header"]["member_id"] == leader:
-                            return j
-                except Exception:
-                    continue
-        return None
+        status = {i: self.etcd_status(i) for i in range(3)}
+        ids = {st["header"]["member_id"]: i for i, st in status.items() if st}
+        return next((ids.get(st.get("leader")) for st in status.values() if st and st.get("leader") in ids), None)
 
     def etcd_healthy(self, timeout=30):
         end = time.time() + timeout

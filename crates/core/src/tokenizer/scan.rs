@@ -112,7 +112,10 @@ impl Scanner {
                 if ascii_ahead(b, at) {
                     at = match form {
                         Form::Qwen => scan_block::pieces(b, at, Form::Qwen, &mut f),
-                        _ => scan_block::pieces(b, at, Form::DeepSeek, &mut f),
+                        Form::DeepSeek => scan_block::pieces(b, at, Form::DeepSeek, &mut f),
+                        Form::DeepSeekNumbers => {
+                            scan_block::pieces(b, at, Form::DeepSeekNumbers, &mut f)
+                        }
                     };
                     if at == b.len() {
                         break;
