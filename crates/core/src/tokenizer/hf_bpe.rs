@@ -192,6 +192,11 @@ impl AddedMatcher {
     }
 }
 
+/// Pieces longer than this that start with a character beyond ASCII (a CJK run, a long word
+/// of another script) are cut where no merge joins two characters ([`super::seams`]) and the
+/// parts encoded one by one: shorter ones are the memo's.
+const CUT_ABOVE: usize = 16;
+
 pub struct HfBpe {
     normalizer: Normalizer,
     raw_added: AddedMatcher,
@@ -203,6 +208,8 @@ pub struct HfBpe {
     merges: super::merge::Merges,
     /// The characters a merge may start from whole.
     atoms: super::atoms::Atoms,
+    /// Where a long piece can be cut into parts that merge on their own.
+    seams: super::seams::Seams,
     /// The bytes of every token that the merges make from those bytes, -> its id: a piece
     /// found here is that one token, as merging it would give (checked for each token when the
     /// engine is built), without merging.
@@ -364,6 +371,10 @@ impl Parts {
             &byte_ids,
             &self.whole,
         );
+        let bytes = |id: u32| self.id_bytes.get(id as usize).map_or(&[][..], |b| &b[..]);
+        let seams = super::seams::Seams::of_merges(
+            self.merges.iter().map(|&(l, r, _)| (bytes(l), bytes(r))),
+        );
         // Distinct keys: merging is deterministic, so two ids with the same bytes cannot both
         // be given back whole.
         let whole = super::rank_table::RankTable::of(self.whole.iter().filter_map(|&id| {
@@ -402,6 +413,7 @@ impl Parts {
                 byte_ids,
                 merges,
                 atoms,
+                seams,
                 whole,
                 id_bytes: self.id_bytes,
             },
@@ -674,9 +686,9 @@ impl HfBpe {
                 self.pre_tokenize(&normalized, ns, ne, &mut |ps, pe| {
                     let first = ids.len();
                     let piece = &nbytes[ps..pe];
-                    match self.whole.get(piece) {
+                    let mut encode = |p: &[u8], ids: &mut Vec<u32>| match self.whole.get(p) {
                         Some(id) => ids.push(id),
-                        None => memo.encode(piece, ids, |p, out| {
+                        None => memo.encode(p, ids, |p, out| {
                             self.merges.apply_bytes(
                                 p,
                                 &self.byte_ids,
@@ -686,6 +698,11 @@ impl HfBpe {
                                 out,
                             )
                         }),
+                    };
+                    if piece.len() > CUT_ABOVE && piece[..2].iter().any(|&b| b >= 0x80) {
+                        self.seams.cut(piece, &self.atoms, |p| encode(p, ids));
+                    } else {
+                        encode(piece, ids);
                     }
                     if let Some(o) = offsets.as_deref_mut() {
                         // A byte-level token may end inside a character; like the `tokenizers`
@@ -939,6 +956,69 @@ mod tests {
                 e.merges.apply_bytes(piece.as_bytes(), &e.byte_ids, &none, &mut vec![], &mut vec![], &mut without);
                 prop_assert_eq!(with, without, "{} {:?}", name, piece);
             }
+        }
+    }
+
+    /// Common CJK characters and kana (words of one to four of them are tokens), with the
+    /// characters of the other scripts and what stands beside them.
+    fn cjk_text() -> impl Strategy<Value = String> {
+        const CJK: &str = "中国人民我们的是在有这个上来到时大地为子你说生年着就那和要她出也得里后自以会家可下而过天去能对小多然于心学么之都好看起发当没成只如事把还用第样道想作种开美总从无情己面最女但现前些所同日手又行意动方期它头经长儿回位分爱老因很给名法间知世什两次使身者被高已亲其进此话常与活正感見語本、。「」ーカタナひらがなアイウエオンの漢字";
+        let chars: Vec<char> = CJK
+            .chars()
+            .chain(super::super::atoms::SCRIPT_CHARS.iter().copied())
+            .collect();
+        proptest::collection::vec(
+            prop_oneof![
+                6 => proptest::sample::select(chars[..CJK.chars().count()].to_vec()),
+                1 => proptest::sample::select(chars),
+            ],
+            1..60,
+        )
+        .prop_map(|c| c.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+        /// A piece cut where no merge joins two characters merges, part by part, to the ids of
+        /// the whole piece merged from its bytes.
+        #[test]
+        fn cutting_a_piece_at_its_seams_changes_no_id_of_the_shipped_merges(piece in cjk_text()) {
+            let none = super::super::atoms::Atoms::default();
+            for (name, e) in shipped() {
+                let p = piece.as_bytes();
+                let mut whole = vec![];
+                e.merges.apply_bytes(p, &e.byte_ids, &none, &mut vec![], &mut vec![], &mut whole);
+                let mut cut = vec![];
+                e.seams.cut(p, &e.atoms, |part| {
+                    e.merges.apply_bytes(part, &e.byte_ids, &e.atoms, &mut vec![], &mut vec![], &mut cut)
+                });
+                prop_assert_eq!(cut, whole, "{} {:?}", name, piece);
+            }
+        }
+    }
+
+    /// The cuts are where no merge joins: a CJK sentence comes apart into its words, and a
+    /// word that is one token stays whole.
+    #[test]
+    fn a_cjk_sentence_is_cut_into_words() {
+        for (name, e) in shipped() {
+            let parts = |s: &str| {
+                let mut v: Vec<String> = vec![];
+                e.seams.cut(s.as_bytes(), &e.atoms, |p| {
+                    v.push(String::from_utf8(p.to_vec()).unwrap())
+                });
+                v
+            };
+            let sentence = parts("我们的人民在中国生活了很多年，看到了世界的变化。");
+            assert!(sentence.len() >= 6, "{name}: {sentence:?}");
+            assert_eq!(
+                sentence.concat(),
+                "我们的人民在中国生活了很多年，看到了世界的变化。"
+            );
+            assert!(
+                sentence.iter().any(|p| p.contains("中国")),
+                "{name}: {sentence:?}"
+            );
         }
     }
 

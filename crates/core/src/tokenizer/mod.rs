@@ -21,6 +21,7 @@ mod rank_table;
 mod scan;
 mod scan_block;
 mod scan_deepseek;
+mod seams;
 mod sentencepiece;
 mod specials;
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
