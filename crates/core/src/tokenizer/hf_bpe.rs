@@ -192,9 +192,11 @@ impl AddedMatcher {
     }
 }
 
-/// Pieces longer than this that start with a character beyond ASCII (a CJK run, a long word
-/// of another script) are cut where no merge joins two characters ([`super::seams`]) and the
-/// parts encoded one by one: shorter ones are the memo's.
+/// Pieces longer than this that start with a CJK character or kana (a lead byte 0xE3-0xE9:
+/// U+3000-U+9FFF; first or after one leading ASCII byte) are cut where no merge joins two
+/// characters ([`super::seams`]) and the parts encoded one by one: such a run is rarely seen
+/// twice, its words often. Shorter pieces are the memo's, and so are the long words of other
+/// scripts, which come back whole (cut too, they took 3.4% of DeepSeek's samples for nothing).
 const CUT_ABOVE: usize = 16;
 
 pub struct HfBpe {
@@ -699,7 +701,9 @@ impl HfBpe {
                             )
                         }),
                     };
-                    if piece.len() > CUT_ABOVE && piece[..2].iter().any(|&b| b >= 0x80) {
+                    if piece.len() > CUT_ABOVE
+                        && piece[..2].iter().any(|b| (0xE3..=0xE9).contains(b))
+                    {
                         self.seams.cut(piece, &self.atoms, |p| encode(p, ids));
                     } else {
                         encode(piece, ids);
