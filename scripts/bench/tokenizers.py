@@ -9,7 +9,8 @@ Engines, per kind of file:
   byte-level tokenizer.json              prefix-warden, tokenizers (the venv's: 1.0 rc), fastokens,
                                          quicktok-v1 (its bundled qwen3, for qwen/qwen3 only)
   SentencePiece .model                   prefix-warden, sentencepiece
-  tekken (Mistral)                       prefix-warden, Python tiktoken
+  tekken (Mistral)                       prefix-warden, Python tiktoken, fastokens (from_tiktoken,
+                                         its vocabulary written out as a rank file)
 The reference whose ids everyone is compared with: tiktoken, tokenizers, sentencepiece.
 
 Each engine runs as its own process (REPS rounds, the engines interleaved within a round, so
@@ -99,6 +100,16 @@ elif engine == "fastokens":
         if not os.path.exists(plain):
             open(plain, "wb").write(raw(path))
         tok = fastokens.Tokenizer.from_tiktoken(plain, pattern=s["pattern"], special_tokens={})
+    elif fmt == "tekken":
+        # Its vocabulary as the rank file fastokens reads (the ranks the tiktoken reference
+        # above is given), its pattern; ids offset by the special tokens, as the reference's.
+        d = json.loads(raw(path)); c = d["config"]; offset = c["default_num_special_tokens"]
+        plain = os.path.join(work, os.path.basename(path).removesuffix(".gz") + ".tiktoken")
+        if not os.path.exists(plain):
+            with open(plain, "w") as out:
+                for i, e in enumerate(d["vocab"][: c["default_vocab_size"] - offset]):
+                    out.write(f"{e['token_bytes']} {i}\n")
+        tok = fastokens.Tokenizer.from_tiktoken(plain, pattern=c["pattern"], special_tokens={})
     else:
         tok = fastokens.Tokenizer.from_json_str(raw(path).decode())
     f = lambda t: tok.encode(t, add_special_tokens=False).ids; pkg = "fastokens"
@@ -136,7 +147,7 @@ def engines_for(t: dict) -> list[str]:
         return ["prefix-warden", "prefix tokenize", "tokenizers", "fastokens"] + (
             ["quicktok-v1"] if tid == "qwen/qwen3" else [])
     if fmt == "tekken":
-        return ["prefix-warden", "prefix tokenize", "tiktoken"]
+        return ["prefix-warden", "prefix tokenize", "tiktoken", "fastokens"]
     if fmt == "sentencepiece":
         return ["prefix-warden", "prefix tokenize", "sentencepiece"]
     return []

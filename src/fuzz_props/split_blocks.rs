@@ -3,7 +3,8 @@
 //! text (invalid UTF-8 replaced, at most 64 KiB) split by DeepSeek's fused splitter
 //! (`tokenizer::scan_deepseek`: numbers, CJK runs and words in one pass) and by `fancy-regex`
 //! with DeepSeek's three patterns one after the other, each on every piece of the one before
-//! (`Isolated`), as `tokenizers` does; and by Qwen's pattern, scanner against `fancy-regex`.
+//! (`Isolated`), as `tokenizers` does; and by Qwen's, o200k's and tekken's patterns, scanner
+//! against `fancy-regex`.
 //!
 //! Must hold: no crash; the same pieces, in the same order.
 
@@ -19,14 +20,19 @@ const PATTERNS: [&str; 3] = [
     "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
 ];
 
-/// Qwen's pattern (2, 2.5 and 3).
-const QWEN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// The patterns split a block at a time on their own: Qwen's (2, 2.5 and 3), o200k's and
+/// Mistral tekken's.
+const SINGLE: [&str; 3] = [
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+];
 
 struct Splitters {
     fused: Splitter,
     reference: Vec<Splitter>,
-    qwen: Splitter,
-    qwen_reference: Splitter,
+    /// Each of [`SINGLE`]: its scanner and `fancy-regex`.
+    single: Vec<(Splitter, Splitter)>,
 }
 
 fn splitters() -> &'static Splitters {
@@ -38,13 +44,18 @@ fn splitters() -> &'static Splitters {
             .iter()
             .map(|p| Splitter::fancy(p).expect("a valid pattern"))
             .collect();
-        let qwen = Splitter::new(QWEN).expect("a known pattern");
-        assert!(qwen.is_fast(), "Qwen's pattern has a scanner");
+        let single = SINGLE
+            .iter()
+            .map(|p| {
+                let fast = Splitter::new(p).expect("a known pattern");
+                assert!(fast.is_fast(), "{p} has a scanner");
+                (fast, Splitter::fancy(p).expect("a valid pattern"))
+            })
+            .collect();
         Splitters {
             fused,
             reference,
-            qwen,
-            qwen_reference: Splitter::fancy(QWEN).expect("a valid pattern"),
+            single,
         }
     })
 }
@@ -78,9 +89,12 @@ pub fn check(data: &[u8]) {
         got, want,
         "the fused split differs from the three in sequence"
     );
-    assert_eq!(
-        isolated(&s.qwen, &text, 0, text.len()),
-        isolated(&s.qwen_reference, &text, 0, text.len()),
-        "Qwen's split differs from fancy-regex's"
-    );
+    for (i, (fast, reference)) in s.single.iter().enumerate() {
+        assert_eq!(
+            isolated(fast, &text, 0, text.len()),
+            isolated(reference, &text, 0, text.len()),
+            "the split by {} differs from fancy-regex's",
+            ["Qwen's pattern", "o200k's", "tekken's"][i]
+        );
+    }
 }

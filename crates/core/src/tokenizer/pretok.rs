@@ -31,7 +31,7 @@ const KNOWN: &[(&str, &str, Option<Spec>)] = &[
     (
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+",
-        Some(Spec { contractions_first: None, ascii_punct_word: false, word: Word::Cased { suffix: true }, digits: Digits::UpTo(3), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::NewlinesSlash, space: Space::Runs { newlines: true }, blocks: None }),
+        Some(Spec { contractions_first: None, ascii_punct_word: false, word: Word::Cased { suffix: true }, digits: Digits::UpTo(3), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::NewlinesSlash, space: Space::Runs { newlines: true }, blocks: Some(Form::O200k) }),
     ),
     // Qwen2 / 2.5 / 3 (rank file and tokenizer.json).
     (
@@ -49,7 +49,7 @@ const KNOWN: &[(&str, &str, Option<Spec>)] = &[
     (
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
         r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+",
-        Some(Spec { contractions_first: None, ascii_punct_word: false, word: Word::Cased { suffix: false }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::NewlinesSlash, space: Space::Runs { newlines: true }, blocks: None }),
+        Some(Spec { contractions_first: None, ascii_punct_word: false, word: Word::Cased { suffix: false }, digits: Digits::UpTo(1), punct: (SPACE | LETTER | NUMBER, 0), punct_tail: Tail::NewlinesSlash, space: Space::Runs { newlines: true }, blocks: Some(Form::Tekken) }),
     ),
     // DeepSeek V3 / V4, the third of its three splits (the other two have no lookaround). The
     // file's JSON escapes `\r` and `\n`, so the pattern holds the characters themselves.
@@ -440,9 +440,9 @@ mod tests {
     /// punctuation, the long s that `(?i:'s)` also matches) where blocks stop.
     fn ascii_text() -> impl Strategy<Value = String> {
         let run = prop_oneof![
-            4 => proptest::sample::select(vec!["a", "Zq", "word", "ABCDEFGHIJ", "x", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnop"]),
+            4 => proptest::sample::select(vec!["a", "Zq", "word", "ABCDEFGHIJ", "x", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnop", "HelloWorld", "aBc", "HTTPServer", "Q", "don", "I"]),
             3 => proptest::sample::select(vec![" ", "  ", "\t", "\n", "\r\n", "\n\n", "    ", " \n ", "\x0b", "\x0c", " \t\n\t "]),
-            3 => proptest::sample::select(vec![".", ",", "!?", "(", ")", "'", "$", "+=", "~", "`", "\\", "_", "{", "}", "#", "/"]),
+            3 => proptest::sample::select(vec![".", ",", "!?", "(", ")", "'", "$", "+=", "~", "`", "\\", "_", "{", "}", "#", "/", "//", "./", "/\n/", "\n/"]),
             2 => proptest::sample::select(vec!["'s", "'T", "'re", "'rE", "'VE", "'ll", "'Ll", "'d", "'M", "'r", "'l", "'v", "'x", "'\u{17f}"]),
             2 => proptest::sample::select(vec!["\x01", "\x7f", "\x1c", "\x00", "7", "42", "1234567", "2026"]),
             1 => proptest::sample::select(vec!["é", "\u{301}", "\u{a0}", "«", "中", "あ", "Ж", "\u{2028}", "\u{663}", "²"]),
@@ -457,6 +457,16 @@ mod tests {
             let p = KNOWN[5].0;
             let reference = split(&Splitter::fancy(p).unwrap(), &t);
             prop_assert_eq!(split(&Splitter::new(p).unwrap(), &t), reference, "{:?}", t);
+        }
+
+        #[test]
+        fn o200ks_and_tekkens_blocks_split_exactly_as_fancy_regex(t in ascii_text()) {
+            for (i, form) in [(1, Form::O200k), (4, Form::Tekken)] {
+                let (p, _, spec) = &KNOWN[i];
+                prop_assert_eq!(spec.unwrap().blocks, Some(form));
+                let reference = split(&Splitter::fancy(p).unwrap(), &t);
+                prop_assert_eq!(split(&Splitter::new(p).unwrap(), &t), reference, "{:?} {:?}", form, t);
+            }
         }
 
         #[test]

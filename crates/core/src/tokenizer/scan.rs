@@ -106,12 +106,14 @@ impl Scanner {
         let b = text.as_bytes();
         let mut at = 0;
         while at < b.len() {
-            // DeepSeek's and Qwen's patterns split ASCII a block at a time
+            // DeepSeek's, Qwen's, o200k's and tekken's patterns split ASCII a block at a time
             // ([`super::scan_block`]); each form its own call, so that it is a constant there.
             if let Some(form) = self.spec.blocks {
                 if ascii_ahead(b, at) {
                     at = match form {
                         Form::Qwen => scan_block::pieces(b, at, Form::Qwen, &mut f),
+                        Form::O200k => scan_block::pieces(b, at, Form::O200k, &mut f),
+                        Form::Tekken => scan_block::pieces(b, at, Form::Tekken, &mut f),
                         Form::DeepSeek => scan_block::pieces(b, at, Form::DeepSeek, &mut f),
                         Form::DeepSeekNumbers => {
                             scan_block::pieces(b, at, Form::DeepSeekNumbers, &mut f)

@@ -32,6 +32,22 @@
 //! `s`, `t`, `m`, `d`, `re`, `ve` or `ll` (any case) follows, a piece starts after those
 //! letters (the first alternative is tried before the word that would take them all).
 //!
+//! o200k's pattern is
+//! `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+//! tekken's the same without the contractions and with `\p{N}` for `\p{N}{1,3}`. On ASCII
+//! they are Qwen's (`P` and `O` together, a word's optional first character, the blanks and
+//! newlines) but for four rules:
+//!
+//! - a word is `U*L+` or `U+L*` (`U` upper case, `L` lower case): within a run of letters a
+//!   piece starts at each upper-case letter after a lower-case one, and only there;
+//! - the newlines after a run of punctuation are `[\r\n/]*`: once a newline follows the run,
+//!   the `/`s and newlines after it are that piece's, not punctuation that starts a piece;
+//! - o200k: a `'` right after a letter, followed by `s`, `t`, `m`, `d`, `re`, `ve` or `ll`
+//!   (any case), ends the word before it: neither it nor those letters start a piece, and a
+//!   piece starts after them;
+//! - numbers: o200k's of up to three digits (the first digit of a run, then every third),
+//!   tekken's of one.
+//!
 //! A block's masks say nothing of the bytes after it, so only the pieces before the start of
 //! its last run of one class (letters, punctuation, whitespace, digits when they are numbers,
 //! `O`) are taken, unless the block reaches the end of the text: every start up to there
@@ -51,6 +67,11 @@ pub enum Form {
     DeepSeek,
     /// Qwen's pattern.
     Qwen,
+    /// o200k's pattern (o200k_base, o200k_harmony): words split by case, a contraction the
+    /// end of the word before it, numbers of up to three digits.
+    O200k,
+    /// Mistral tekken's: o200k's without contractions, every digit a piece.
+    Tekken,
 }
 
 /// The class masks of up to 64 bytes: bit `i` for byte `i`.
@@ -162,9 +183,10 @@ fn starts(m: &Masks, block: &[u8; 64], n: usize, at_end: bool, form: Form) -> (u
     let (p, o, d) = match form {
         Form::DeepSeekNumbers => (m.punct, m.other(), m.digit),
         Form::DeepSeek => (m.punct, m.other() | m.digit, 0),
-        Form::Qwen => (m.punct | m.other(), 0, m.digit),
+        Form::Qwen | Form::O200k | Form::Tekken => (m.punct | m.other(), 0, m.digit),
     };
     let (p, o, d) = (p & valid, o & valid, d & valid);
+    let cased = matches!(form, Form::O200k | Form::Tekken);
     // Where a text ends: the block's end when the text's, and before a number when numbers are
     // split off first.
     let end = match form {
@@ -172,12 +194,25 @@ fn starts(m: &Masks, block: &[u8; 64], n: usize, at_end: bool, form: Form) -> (u
         _ => 0,
     } | if at_end { 1u64 << (n - 1) } else { 0 };
 
+    // The `[\r\n]*` after a run of `P` (o200k and tekken: `[\r\n/]*`, its `/`s no `P` then).
+    let seeds = nl & prev(p);
+    let tail = if cased && seeds != 0 {
+        fill_up(nl | (byte_mask(block, b'/') & valid), seeds)
+    } else {
+        fill_up(nl, seeds)
+    };
+    let p = p & !tail;
+    // o200k's contractions: the `'`s that end a word, the letters after them, and where the
+    // piece after them starts.
+    let (apostrophes, contracted, suffix_ends) = match form {
+        Form::O200k => suffixes(block, p & prev(l)),
+        _ => (0, 0, 0),
+    };
+    let p = p & !apostrophes;
     let p_start = p & !prev(p) & !prev(sp);
     // A piece's first `P` and the letters after it (DeepSeek's first alternative; for Qwen,
     // the optional character before a word).
     let p_word = p_start & next(l);
-    // The `[\r\n]*` after a run of `P`.
-    let tail = fill_up(nl, nl & prev(p));
     let region = (blank | nl) & !tail;
     let newline = nl & !tail;
     let mut ws_start = region & !prev(region);
@@ -190,12 +225,17 @@ fn starts(m: &Masks, block: &[u8; 64], n: usize, at_end: bool, form: Form) -> (u
     // The last of two or more blanks ending a region, unless the text ends there.
     ws_start |= blank & prev(blank) & !next(region) & !end;
 
-    let letter_start = l & !prev(l) & !prev(blank | o | p_word);
+    let mut letter_start = l & !prev(l) & !prev(blank | o | p_word);
+    if cased {
+        // An upper-case letter after a lower-case one; ASCII letters differ in case by bit 5.
+        let lower = l & bit5_mask(block);
+        letter_start = (letter_start | (l & !lower & prev(lower))) & !contracted;
+    }
     let unmatched = o & !next(l);
     let unmatched_start = unmatched & !prev(unmatched);
     let numbers = match form {
         // The first digit of a run, then every third.
-        Form::DeepSeekNumbers => {
+        Form::DeepSeekNumbers | Form::O200k => {
             let mut numbers = d & !prev(d);
             let mut third = numbers;
             while third != 0 {
@@ -205,11 +245,12 @@ fn starts(m: &Masks, block: &[u8; 64], n: usize, at_end: bool, form: Form) -> (u
             numbers
         }
         // Every digit.
-        Form::Qwen => d,
+        Form::Qwen | Form::Tekken => d,
         Form::DeepSeek => 0,
     };
     let contractions = match form {
         Form::Qwen => contraction_ends(block, p_word),
+        Form::O200k => suffix_ends,
         _ => 0,
     };
     let starts = p_start
@@ -249,15 +290,84 @@ fn contraction_ends(block: &[u8; 64], p_word: u64) -> u64 {
     ends
 }
 
+/// o200k's contraction suffixes, from the `'`s right after a letter (`candidates`; never bit
+/// 0) that is not a contraction's own: those followed by `s`, `t`, `m`, `d`, `re`, `ve` or `ll` (any case), the letters after them, and
+/// where the piece after each starts. A suffix cut by the block's end is in its last run (a
+/// word and its `'`s are one run for [`last_run`]), whose pieces are not taken.
+#[inline(always)]
+fn suffixes(block: &[u8; 64], candidates: u64) -> (u64, u64, u64) {
+    let (mut apostrophes, mut letters, mut ends) = (0u64, 0u64, 0u64);
+    let mut c = candidates;
+    while c != 0 {
+        let i = c.trailing_zeros() as usize;
+        c &= c - 1;
+        // After a contraction's letters, a `'` follows no word: the word had its suffix.
+        if block[i] != b'\'' || letters >> (i - 1) & 1 != 0 {
+            continue;
+        }
+        let lower = |k: usize| block.get(i + k).map_or(0, |&x| x | 0x20);
+        let len = match (lower(1), lower(2)) {
+            (b's' | b't' | b'm' | b'd', _) => 2,
+            (b'r' | b'v', b'e') | (b'l', b'l') => 3,
+            _ => continue,
+        };
+        apostrophes |= 1 << i;
+        letters |= ((1u64 << (len - 1)) - 1) << (i + 1);
+        if i + len < 64 {
+            ends |= 1 << (i + len);
+        }
+    }
+    (apostrophes, letters, ends)
+}
+
+/// Bit `i` set where `block[i] == byte`: eight bytes at a time (the zero bytes of `word ^
+/// byte`s, exactly), the high bit of each gathered by one multiply.
+#[inline(always)]
+fn byte_mask(block: &[u8; 64], byte: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut mask = 0;
+    for (k, w) in block.chunks_exact(8).enumerate() {
+        let x =
+            u64::from_le_bytes(w.try_into().unwrap()) ^ (u64::from(byte) * 0x0101_0101_0101_0101);
+        let zero = !(((x & LOW7) + LOW7) | x) & !LOW7;
+        mask |= gather(zero >> 7) << (8 * k);
+    }
+    mask
+}
+
+/// Bit `i` set where bit 5 of `block[i]` is (an ASCII letter's lower case).
+#[inline(always)]
+fn bit5_mask(block: &[u8; 64]) -> u64 {
+    let mut mask = 0;
+    for (k, w) in block.chunks_exact(8).enumerate() {
+        let x = u64::from_le_bytes(w.try_into().unwrap());
+        mask |= gather((x >> 5) & 0x0101_0101_0101_0101) << (8 * k);
+    }
+    mask
+}
+
+/// The low bits of a word's eight bytes (each 0 or 1) as one byte: the multiply puts byte
+/// `k`'s bit at bit `56 + k`, with no two terms at one place (no carries).
+#[inline(always)]
+fn gather(bits: u64) -> u64 {
+    bits.wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
 /// Where the last run of one class in the block starts (its pieces may go on after it).
 #[inline(always)]
-fn last_run(m: &Masks, n: usize, form: Form) -> usize {
+fn last_run(m: &Masks, block: &[u8; 64], n: usize, form: Form) -> usize {
     let valid = first_bits(n);
     let ws = m.space | m.blank | m.newline;
     let runs = match form {
         Form::DeepSeekNumbers => [m.letter, m.punct, ws, m.digit, m.other()],
         Form::DeepSeek => [m.letter, m.punct, ws, 0, m.other() | m.digit],
-        Form::Qwen => [m.letter, m.punct | m.other(), ws, m.digit, 0],
+        Form::Qwen | Form::Tekken => [m.letter, m.punct | m.other(), ws, m.digit, 0],
+        // A word and the `'`s in it are one run: the contraction a `'` may start ends the word.
+        Form::O200k => {
+            let apostrophes = byte_mask(block, b'\'') & prev(m.letter);
+            let word = m.letter | apostrophes;
+            [word, (m.punct | m.other()) & !apostrophes, ws, m.digit, 0]
+        }
     }
     .iter()
     .fold(0, |a, &x| a | (x & !prev(x)))
@@ -298,7 +408,11 @@ pub(super) fn pieces(
             }
         }
         let (starts, unmatched) = starts(&m, &block, n, at_end, form);
-        let cut = if at_end { n - 1 } else { last_run(&m, n, form) };
+        let cut = if at_end {
+            n - 1
+        } else {
+            last_run(&m, &block, n, form)
+        };
         let mut s = starts & (u64::MAX >> (63 - cut)) & !1;
         let mut from = 0;
         while s != 0 {
@@ -333,6 +447,18 @@ mod tests {
         fn the_vector_classes_are_the_tables(b in proptest::collection::vec(any::<u8>(), 64)) {
             let b: [u8; 64] = b.try_into().unwrap();
             prop_assert_eq!(Masks::of(&b), Masks::of_bytes(&b));
+        }
+    }
+
+    proptest! {
+        /// The word-at-a-time masks are a plain loop's over the bytes.
+        #[test]
+        fn the_byte_and_case_masks_are_a_loops(b in proptest::collection::vec(any::<u8>(), 64), byte in any::<u8>()) {
+            let b: [u8; 64] = b.try_into().unwrap();
+            let plain = |f: &dyn Fn(u8) -> bool| (0..64).filter(|&i| f(b[i])).fold(0u64, |m, i| m | 1 << i);
+            prop_assert_eq!(byte_mask(&b, byte), plain(&|x| x == byte));
+            prop_assert_eq!(byte_mask(&b, b'/'), plain(&|x| x == b'/'));
+            prop_assert_eq!(bit5_mask(&b), plain(&|x| x & 0x20 != 0));
         }
     }
 
