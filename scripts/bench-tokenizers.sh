@@ -5,11 +5,13 @@
 #   scripts/bench-tokenizers.sh [MB] [TOKENIZER_ID...]   # default 16 MB, the tokenizers below
 #   REPS=5 scripts/bench-tokenizers.sh 16 openai/o200k_base
 #
-# Tokenizers (default): openai/o200k_base and cl100k_base, the shipped byte-level tokenizer.json
-# files (anthropic/claude-legacy, qwen/qwen3, deepseek/v3, deepseek/v4) and the SentencePiece
-# unigram test model (tests/data/spm/unigram-nfkc.model; no shipped file is unigram). Any other
-# registry id can be named: the other rank files (prefix-warden, tiktoken, fastokens), tekken
-# (against Python tiktoken) and the BPE .model files (against sentencepiece).
+# Tokenizers (default), one of every format shipped: openai/o200k_base and cl100k_base, the
+# shipped byte-level tokenizer.json files (anthropic/claude-legacy, qwen/qwen3, deepseek/v3,
+# deepseek/v4), Mistral's newest tekken (against Python tiktoken and fastokens) and SentencePiece
+# BPE model (mistral/spm-v7, against sentencepiece), and the SentencePiece unigram test model
+# (tests/data/spm/unigram-nfkc.model; no shipped file is unigram). Any other registry id can be
+# named: the other rank files (prefix-warden, tiktoken, fastokens), tekken files and BPE .model
+# files.
 #
 # The text: scripts/bench/make_corpus.py (real English, CJK, Cyrillic, Arabic, ... text and real
 # Python and Rust code from what is installed here, deduplicated; its SOURCES.tsv beside it),
@@ -71,7 +73,7 @@ for t in entries:
 (w / "bench.toml").write_text("\n".join(out) + "\n")
 PY
 ids=("$@")
-[ ${#ids[@]} -gt 0 ] || ids=(openai/o200k_base openai/cl100k_base anthropic/claude-legacy qwen/qwen3 deepseek/v3 deepseek/v4 test/spm-unigram-nfkc)
+[ ${#ids[@]} -gt 0 ] || ids=(openai/o200k_base openai/cl100k_base anthropic/claude-legacy qwen/qwen3 deepseek/v3 deepseek/v4 mistral/tekken-240911 mistral/spm-v7 test/spm-unigram-nfkc)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
 echo "Measured $(date -u +%Y-%m-%d) at commit $commit on $(nproc) cores ($(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load at start $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "Text: $(sha256sum "$corpus/corpus.txt" | cut -c1-16)… of scripts/bench/make_corpus.py --mb $MB (sources: $corpus/SOURCES.tsv)."
