@@ -20,8 +20,8 @@
 # The peers, as a user installs them: PyPI packages at the versions of
 # scripts/bench/requirements.txt in a virtualenv under target/ (tiktoken, quicktok-v1,
 # tokenizers 1.0 rc, fastokens, riptoken, tokendagger, sentencepiece), and the Rust crates bpe-openai and tiktoken-rs in
-# scripts/bench/peers (a Cargo project of its own, with its Cargo.lock, beside prefix-warden's
-# engine in one binary). Each engine is its own process, one thread; scripts/bench/tokenizers.py
+# scripts/bench/peers (a bench-only member of the workspace, not a default one, beside
+# prefix-warden's engine in one binary). Each engine is its own process, one thread; scripts/bench/tokenizers.py
 # runs REPS (default 3) rounds with the engines interleaved, compares every engine's ids with the
 # reference's, and prints the table: in-process MB/s, × prefix-warden, whole-process CPU and peak
 # RSS, every version.
@@ -29,15 +29,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MB=${1:-16}
 shift || true
-# The peers project builds into the workspace's target directory (sharing its dependencies'
-# builds), not a target/ of its own under scripts/bench/peers.
+# The peers member builds into the workspace's target directory, as the workspace's crates do.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 target=$CARGO_TARGET_DIR
 export TMPDIR=${TMPDIR:-$target/tmp}
 mkdir -p "$TMPDIR"
 
 cargo build --locked --release -q
-cargo build --locked --release -q --manifest-path scripts/bench/peers/Cargo.toml
+cargo build --locked --release -q -p tokenizer-peers
 # tokendagger is an sdist that compiles against PCRE2.
 if [ ! -e /usr/include/pcre2.h ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q libpcre2-dev >/dev/null ||

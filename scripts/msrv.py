@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The true minimum Rust version of prefix-warden: the highest `rust-version` any package of the
-locked dependency graph declares (Linux x86_64, dev and build dependencies included, since the
-tests build them too).
+locked dependency graph of its two crates declares (Linux x86_64, dev and build dependencies
+included, since the tests build them too; the bench-only member scripts/bench/peers left out).
 
 usage:
   scripts/msrv.py          # print it, with the packages that set it
@@ -20,8 +20,17 @@ def main():
         ["cargo", "metadata", "--locked", "--format-version", "1",
          "--filter-platform", "x86_64-unknown-linux-gnu"],
         cwd=ROOT, check=True, capture_output=True, text=True).stdout)
-    used = {n["id"] for n in meta["resolve"]["nodes"]}
+    # The product's graph: what prefix-warden and prefix-warden-core reach (dev and build
+    # dependencies included), not the bench-only member's (scripts/bench/peers).
+    nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}
     members = set(meta["workspace_members"])
+    product = [p["id"] for p in meta["packages"] if p["name"] in ("prefix-warden", "prefix-warden-core") and p["id"] in members]
+    used, todo = set(product), list(product)
+    while todo:
+        for d in nodes[todo.pop()]["deps"]:
+            if d["pkg"] not in used:
+                used.add(d["pkg"])
+                todo.append(d["pkg"])
     need = []
     for p in meta["packages"]:
         if p["id"] in used and p["id"] not in members and p.get("rust_version"):

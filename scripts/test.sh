@@ -76,11 +76,9 @@ fi
 step "the minimum Rust version claimed is the locked graph's (scripts/msrv.py)"
 python3 scripts/msrv.py --check
 
-step "formatting; the fuzz and bench-peers packages' lockfiles are current"
+step "formatting (the bench peers' member included); the fuzz package's lockfile is current"
 cargo fmt --all -- --check
-cargo fmt --manifest-path scripts/bench/peers/Cargo.toml -- --check
 cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
-cargo metadata --locked --format-version 1 --manifest-path scripts/bench/peers/Cargo.toml >/dev/null
 
 step "alert rules (promtool)"
 promtool check rules deploy/prometheus/prefix-warden.rules.yml

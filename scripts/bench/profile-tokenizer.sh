@@ -11,15 +11,14 @@
 # $CARGO_TARGET_DIR (default target)/profile/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# The peers project builds into the workspace's target directory (sharing its dependencies'
-# builds), not a target/ of its own under scripts/bench/peers.
+# The peers member builds into the workspace's target directory, as the workspace's crates do.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 target=$CARGO_TARGET_DIR
 export TMPDIR=${TMPDIR:-$target/tmp}
 mkdir -p "$TMPDIR" "$target/profile"
 ids=("$@")
 [ ${#ids[@]} -gt 0 ] || ids=(openai/o200k_base openai/cl100k_base)
-cargo build --locked --release -q --manifest-path scripts/bench/peers/Cargo.toml
+cargo build --locked --release -q -p tokenizer-peers
 bin="$target/release/tokenizer-peers"
 corpus="$target/bench-corpus/corpus.txt"
 python3 scripts/bench/make_corpus.py "$target/bench-corpus" --mb 16

@@ -182,7 +182,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", nargs="*", default=[])
     ap.add_argument("--commit", default="?")
-    ap.add_argument("--peers-lock", default=str(Path(__file__).parent / "peers/Cargo.lock"))
+    # The workspace's lockfile, which holds the peers member's crates.
+    ap.add_argument("--peers-lock", default=str(Path(__file__).resolve().parents[2] / "Cargo.lock"))
     a = ap.parse_args()
 
     cfg_path = Path(a.config).resolve()
