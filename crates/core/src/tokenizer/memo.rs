@@ -112,9 +112,12 @@ pub struct Memo {
     long: Long,
 }
 
-/// The long pieces' map: their bytes hashed with SipHash under random keys (`RandomState`, new
-/// for each memo), so text chosen to collide cannot turn its lookups into scans.
-type Long = std::collections::HashMap<Box<[u8]>, [u32; 2]>;
+/// The long pieces' map: their bytes hashed with foldhash under random seeds (a process-wide
+/// one and one new for each memo, as the short pieces' keys are drawn for each memo), so text
+/// chosen to collide has nothing to aim at and cannot turn its lookups into scans. SipHash did
+/// the same at 3.5% of DeepSeek's samples on the other scripts' lines: foldhash took 0.058 to
+/// 0.056 s off them (docs/tokenizer-profile.md, eleventh round).
+type Long = std::collections::HashMap<Box<[u8]>, [u32; 2], foldhash::quality::RandomState>;
 
 impl Memo {
     /// Pieces outside this range are merged every time: shorter ones are cheap to merge, longer
