@@ -57,6 +57,32 @@ from pathlib import Path
 EXPECTED_SHA256 = {16.0: "3df5d797c9de5e15a0fa1b20fd03901ee681bddf5011d586412db4ed2beeea2c"}
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def product_packages(lock: dict) -> list[dict]:
+    """The packages of `lock` (a parsed Cargo.lock) that prefix-warden and prefix-warden-core
+    reach through their dependency lists (every kind, every platform): the lock without the
+    bench-only workspace member's crates."""
+    by_name: dict[str, list[dict]] = {}
+    for p in lock["package"]:
+        by_name.setdefault(p["name"], []).append(p)
+
+    def package(dep: str) -> dict:
+        name, *rest = dep.split(" ")
+        cands = by_name[name]
+        return next(c for c in cands if not rest or c["version"] == rest[0])
+
+    todo = [p for p in lock["package"] if p["name"] in ("prefix-warden", "prefix-warden-core")]
+    seen = {(p["name"], p["version"]) for p in todo}
+    out = list(todo)
+    while todo:
+        for dep in todo.pop().get("dependencies", []):
+            p = package(dep)
+            if (p["name"], p["version"]) not in seen:
+                seen.add((p["name"], p["version"]))
+                out.append(p)
+                todo.append(p)
+    return out
 MIN_PARA = 32
 
 # Section budgets, in fractions of the whole (prompts take what they have, up to their share).
@@ -274,13 +300,14 @@ def build(total: int) -> Builder:
                 if s is not None:
                     b.add(section, f, paragraphs(s[:30_000]), *dpkg.source(f), end)
         elif section == "rust":
-            # Every crate of prefix-warden's Cargo.lock (cargo fetch, every platform's),
-            # not whatever else the registry holds: the same set on every machine.
+            # Every crate of prefix-warden's Cargo.lock (cargo fetch, every platform's) that its
+            # two crates reach, not the bench-only peers member's (tiktoken-rs, bpe-openai) nor
+            # whatever else the registry holds: the same set on every machine.
             subprocess.run(["cargo", "fetch", "--locked", "-q"], cwd=ROOT, check=True)
             lock = tomllib.loads((ROOT / "Cargo.lock").read_text())
             srcs = sorted(glob.glob(os.path.expanduser("~/.cargo/registry/src/*")))
             reg = []
-            for pk in sorted(lock["package"], key=lambda p: (p["name"], p["version"])):
+            for pk in sorted(product_packages(lock), key=lambda p: (p["name"], p["version"])):
                 if "registry" not in pk.get("source", ""):
                     continue
                 found = [d for s in srcs if os.path.isdir(d := f"{s}/{pk['name']}-{pk['version']}")]
