@@ -49,13 +49,13 @@ fn bit(b: u8) -> u64 {
 }
 
 #[inline(always)]
-fn key(c: &[u8]) -> u32 {
+pub(super) fn key(c: &[u8]) -> u32 {
     c.iter().rev().fold(0, |k, &b| k << 8 | u32::from(b))
 }
 
 /// The length of the UTF-8 character that `lead` starts (0: not a lead byte of 2-4 bytes).
 #[inline(always)]
-fn char_len(lead: u8) -> usize {
+pub(super) fn char_len(lead: u8) -> usize {
     match lead {
         0xC0..=0xDF => 2,
         0xE0..=0xEF => 3,

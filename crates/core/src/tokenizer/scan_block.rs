@@ -274,14 +274,8 @@ fn contraction_ends(block: &[u8; 64], p_word: u64) -> u64 {
     while c != 0 {
         let i = c.trailing_zeros() as usize;
         c &= c - 1;
-        if block[i] != b'\'' {
+        let Some(len) = contraction_len(block, i) else {
             continue;
-        }
-        let lower = |k: usize| block.get(i + k).map_or(0, |&x| x | 0x20);
-        let len = match (lower(1), lower(2)) {
-            (b's' | b't' | b'm' | b'd', _) => 2,
-            (b'r' | b'v', b'e') | (b'l', b'l') => 3,
-            _ => continue,
         };
         if i + len < 64 {
             ends |= 1 << (i + len);
@@ -290,9 +284,24 @@ fn contraction_ends(block: &[u8; 64], p_word: u64) -> u64 {
     ends
 }
 
+/// The length of the contraction at `block[i]`: a `'` then `s`, `t`, `m`, `d`, `re`, `ve` or
+/// `ll`, any case (Qwen's and o200k's `(?i:'s|'t|'re|'ve|'m|'ll|'d)`).
+#[inline(always)]
+fn contraction_len(block: &[u8; 64], i: usize) -> Option<usize> {
+    if block[i] != b'\'' {
+        return None;
+    }
+    let lower = |k: usize| block.get(i + k).map_or(0, |&x| x | 0x20);
+    match (lower(1), lower(2)) {
+        (b's' | b't' | b'm' | b'd', _) => Some(2),
+        (b'r' | b'v', b'e') | (b'l', b'l') => Some(3),
+        _ => None,
+    }
+}
+
 /// o200k's contraction suffixes, from the `'`s right after a letter (`candidates`; never bit
-/// 0) that is not a contraction's own: those followed by `s`, `t`, `m`, `d`, `re`, `ve` or `ll` (any case), the letters after them, and
-/// where the piece after each starts. A suffix cut by the block's end is in its last run (a
+/// 0) that is not a contraction's own: those that start a contraction, the letters after them,
+/// and where the piece after each starts. A suffix cut by the block's end is in its last run (a
 /// word and its `'`s are one run for [`last_run`]), whose pieces are not taken.
 #[inline(always)]
 fn suffixes(block: &[u8; 64], candidates: u64) -> (u64, u64, u64) {
@@ -302,14 +311,11 @@ fn suffixes(block: &[u8; 64], candidates: u64) -> (u64, u64, u64) {
         let i = c.trailing_zeros() as usize;
         c &= c - 1;
         // After a contraction's letters, a `'` follows no word: the word had its suffix.
-        if block[i] != b'\'' || letters >> (i - 1) & 1 != 0 {
+        if letters >> (i - 1) & 1 != 0 {
             continue;
         }
-        let lower = |k: usize| block.get(i + k).map_or(0, |&x| x | 0x20);
-        let len = match (lower(1), lower(2)) {
-            (b's' | b't' | b'm' | b'd', _) => 2,
-            (b'r' | b'v', b'e') | (b'l', b'l') => 3,
-            _ => continue,
+        let Some(len) = contraction_len(block, i) else {
+            continue;
         };
         apostrophes |= 1 << i;
         letters |= ((1u64 << (len - 1)) - 1) << (i + 1);

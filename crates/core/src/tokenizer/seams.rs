@@ -19,7 +19,7 @@
 //! nothing stands beside them). The pairs of (last character of a merge's left token, first of
 //! its right) are kept as bits of a hash; a false hit only leaves a cut untaken.
 
-use super::atoms::Atoms;
+use super::atoms::{self, Atoms};
 
 /// Bits of the pair filter: 128 KiB, which stays in the second-level cache; DeepSeek's merges
 /// set 34,577 pairs, under 3.5% of the bits.
@@ -30,28 +30,20 @@ pub struct Seams {
     bits: Vec<u64>,
 }
 
-/// One character (an ASCII byte or a multi-byte character) as a word: its bytes, little
-/// endian (the lead byte determines the length).
-#[inline(always)]
-fn unit(c: &[u8]) -> u32 {
-    c.iter().rev().fold(0, |k, &b| k << 8 | u32::from(b))
-}
-
 #[inline(always)]
 fn slot(left: u32, right: u32) -> usize {
     let k = (u64::from(left) << 32) | u64::from(right);
     (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - BITS)) as usize
 }
 
-/// The length of the character that `lead` starts (0: not a first byte).
+/// The length of the character that `lead` starts, an ASCII byte's included (0: not a first
+/// byte).
 #[inline(always)]
 fn char_len(lead: u8) -> usize {
-    match lead {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        0xF0..=0xF7 => 4,
-        _ => 0,
+    if lead < 0x80 {
+        1
+    } else {
+        atoms::char_len(lead)
     }
 }
 
@@ -73,14 +65,15 @@ impl Seams {
         let mut bits = vec![0u64; 1 << (BITS - 6)];
         for (l, r) in joins {
             if let (Some(a), Some(b)) = (last_char(l), first_char(r)) {
-                let s = slot(unit(a), unit(b));
+                let s = slot(atoms::key(a), atoms::key(b));
                 bits[s >> 6] |= 1 << (s & 63);
             }
         }
         Seams { bits }
     }
 
-    /// Whether some merge may join `left` then `right` (words of [`unit`]).
+    /// Whether some merge may join `left` then `right` (characters as [`atoms::key`] words:
+    /// their bytes, little endian).
     #[inline(always)]
     fn joins(&self, left: u32, right: u32) -> bool {
         let s = slot(left, right);
@@ -100,7 +93,7 @@ impl Seams {
                 (Some(u32::from(b)), 1)
             } else {
                 match atoms.at(piece, i) {
-                    Some((_, n)) => (Some(unit(&piece[i..i + n])), n),
+                    Some((_, n)) => (Some(atoms::key(&piece[i..i + n])), n),
                     None => (None, 1),
                 }
             };
