@@ -120,6 +120,9 @@ trap - EXIT
 summary+=("$(printf '%5ss  %s' "$(cat "$TMPDIR/release-build.secs")" "(release build from start to end, beside the debug build and the tests)")")
 cargo build --locked --release -q
 
+step "the tokenizers' memory bound: 64 MiB + 4x the input, cold and warm (scripts/check-tokenizer-memory.py)"
+python3 scripts/check-tokenizer-memory.py target/release/prefix
+
 step "systemd unit"
 PREFIX_BIN=target/release/prefix deploy/systemd/verify.sh
 

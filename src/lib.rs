@@ -24,8 +24,8 @@
 // in both crates. The core cannot do network IO (see its crate doc).
 pub use prefix_warden_core::{
     analyzer, bounded, cache_rules, config, diagnostics, diff, error, fingerprint, fp_cache,
-    kv_events, lifecycle, money, prefix, prompt, provider, redact, report, schedule, template,
-    tokenizer, traffic, usage,
+    kv_events, lifecycle, memory, money, prefix, prompt, provider, redact, report, schedule,
+    template, tokenizer, traffic, usage,
 };
 
 pub mod backoff;
@@ -41,7 +41,6 @@ pub mod emulator;
 pub mod fuzz_props;
 pub mod live_color;
 pub mod logging;
-pub mod memory;
 pub mod metrics;
 pub mod progress;
 pub mod residency;

@@ -168,6 +168,16 @@ def timed(cmd: list[str], out: Path, env: dict) -> tuple[float, float]:
     return float(user) + float(sys_), int(rss) / 1024
 
 
+def installed_version(package: str) -> str:
+    """The version of a Python engine installed in this venv (the engines' own script reports it
+    from a run; this is for the rows of engines that did not load)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def lock_version(lock: Path, name: str) -> str:
     m = re.search(r'name = "' + re.escape(name) + r'"\nversion = "([^"]+)"', lock.read_text())
     return m.group(1) if m else "?"
@@ -271,6 +281,9 @@ def main() -> None:
     print("| tokenizer | engine | version | tokens | MB/s | × prefix-warden | process CPU s | peak MB | ids |")
     print("|---|---|---|---|---|---|---|---|---|")
     bad = False
+    # The engine's memory bound (issue #24), in the unit of the peak column (MiB).
+    bound = 64 + 4 * text.stat().st_size / (1 << 20)
+    over = []
     for t in entries:
         ref = results.get((t["id"], REFERENCE[t["format"]]))
         ours = results.get((t["id"], "prefix-warden"))
@@ -280,6 +293,8 @@ def main() -> None:
             same = ref is not None and r["sha256"] == ref["sha256"]
             if e.startswith("prefix") and not same:
                 bad = True
+            if e.startswith("prefix") and r["rss_mb"] > bound:
+                over.append(f"{t['id']} {e}: {r['rss_mb']:.0f} MiB")
             ids = "reference" if e == REFERENCE[t["format"]] else ("equal" if same else "**differ**")
             speed = mb / r["encode_cpu_s"] if "encode_cpu_s" in r else None
             x = f"{speed / (mb / ours['encode_cpu_s']):.2f}" if speed and ours else "-"
@@ -293,9 +308,15 @@ def main() -> None:
         for e in engines_for(t):
             if (t["id"], e) in skipped:
                 why = skipped[(t["id"], e)].replace("|", "/")
-                print(f"| `{t['id']}` | {e} | - | - | - | - | - | - | does not load or run: {why} |")
+                v = rust_versions.get(e) or installed_version(e)
+                print(f"| `{t['id']}` | {e} | {v} | - | - | - | - | - | does not load or run: {why} |")
+    print()
+    print(f"Memory bound (64 MiB + 4x the input): {bound:.0f} MiB; prefix-warden's peaks "
+          + (f"over it: {', '.join(over)}" if over else "all within it") + ".")
     if bad:
         sys.exit("prefix-warden's ids differ from the reference (above)")
+    if over:
+        sys.exit("prefix-warden passed its memory bound (above)")
 
 
 if __name__ == "__main__":

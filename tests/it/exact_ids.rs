@@ -348,3 +348,53 @@ fn a_tokenizer_json_the_native_engine_cannot_take_falls_back_and_says_why() {
     );
     assert_eq!(t.encode("hello world").unwrap().len(), 2);
 }
+
+/// A registry tokenizer.json whose split the native engine does not know goes to the
+/// `tokenizers` crate through the load the daemon and CLI use, which lets the file's bytes go
+/// as soon as the native tables are parsed (the memory bound, scripts/check-tokenizer-memory.py):
+/// a file it cannot parse keeps them for the crate, loaded twice (no native tables are cached
+/// for it), with the crate's ids on the file's own bytes.
+#[test]
+fn a_registry_file_the_native_engine_cannot_take_is_the_tokenizers_crates_on_every_load() {
+    use prefix_warden::tokenizer::HfJson;
+    let bytes = prefix_warden::tokenizer::read_maybe_gzip(
+        &root().join("tokenizers/qwen/qwen3.tokenizer.json.gz"),
+    )
+    .unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    json["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] =
+        r"\p{L}+|\p{N}|[^\p{L}\p{N}]+".into();
+    let bytes = json.to_string().into_bytes();
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("tok.json"), &bytes).unwrap();
+    let sha = prefix_warden::tokenizer::sha256_hex(&bytes);
+    std::fs::write(
+        d.path().join("registry.toml"),
+        format!(
+            "state_dir = \"state\"\n[[tokenizer]]\nid = \"test/odd-split\"\nprovider = \"qwen\"\n\
+             format = \"hf-json\"\nfile = \"tok.json\"\nsha256 = \"{sha}\"\n"
+        ),
+    )
+    .unwrap();
+    let cfg = Config::load(&d.path().join("registry.toml")).unwrap();
+    let entry = cfg.tokenizer("test/odd-split").unwrap();
+    let reference = HfJson::with_tokenizers_crate(&bytes).unwrap();
+    let text = "Héllo wörld 12345, 東京2024年!\n  x_y";
+    for load in ["cold", "warm"] {
+        let t = Tokenizer::load_cached(entry, Some(&d.path().join("state"))).unwrap();
+        assert_eq!(
+            t.engine(),
+            "tokenizers crate (a split pattern is not one of the known ones)",
+            "{load}"
+        );
+        assert_eq!(
+            t.encode(text).unwrap(),
+            reference.encode(text).unwrap(),
+            "{load}"
+        );
+    }
+    assert!(
+        !d.path().join("state/tokenizer-tables").exists(),
+        "no native tables are cached for a file the native engine does not take"
+    );
+}

@@ -45,6 +45,7 @@ pub mod fingerprint;
 pub mod fp_cache;
 pub mod kv_events;
 pub mod lifecycle;
+pub mod memory;
 pub mod money;
 pub mod prefix;
 pub mod prompt;

@@ -64,6 +64,19 @@ pub fn read_verified(entry: &TokenizerEntry) -> Result<FileContent> {
     Ok(FileContent { bytes, sha256 })
 }
 
+/// Reads `path` again (gunzipped) and checks that it is still the content of `sha256`: for a
+/// second reader of a file whose first read was let go.
+pub fn read_again(path: &Path, sha256: &str) -> std::result::Result<Vec<u8>, String> {
+    let bytes = read_maybe_gzip(path).map_err(|e| format!("cannot read it again: {e}"))?;
+    let now = sha256_hex(&bytes);
+    if now != sha256 {
+        return Err(format!(
+            "the file changed while it was loaded (sha256 {sha256}, now {now})"
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Reads a tokenizer entry's chat template file (at most [`crate::bounded::SMALL_FILE_BYTES`])
 /// and checks it against its pin.
 pub fn read_template(id: &str, te: &TemplateEntry) -> Result<FileContent> {
@@ -91,4 +104,29 @@ pub fn read_template(id: &str, te: &TemplateEntry) -> Result<FileContent> {
         }
     }
     Ok(FileContent { bytes, sha256 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_read_again_must_still_have_its_hash() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("t.json");
+        std::fs::write(&f, b"{}").unwrap();
+        let sha = sha256_hex(b"{}");
+        assert_eq!(read_again(&f, &sha).unwrap(), b"{}");
+        std::fs::write(&f, b"{ }").unwrap();
+        let e = read_again(&f, &sha).unwrap_err();
+        assert!(
+            e.starts_with("the file changed while it was loaded (sha256 44136fa3")
+                && e.contains(&sha256_hex(b"{ }")),
+            "{e}"
+        );
+        std::fs::remove_file(&f).unwrap();
+        assert!(read_again(&f, &sha)
+            .unwrap_err()
+            .starts_with("cannot read it again: "));
+    }
 }

@@ -625,6 +625,9 @@ impl HfBpe {
             }
         }
         let added_ids: Vec<u32> = added_ids.into_iter().map(|id| id as u32).collect();
+        // The file's vocabulary map and merge strings (29 MB resident for Qwen3) go before the
+        // merge table is built from their ids.
+        drop(file);
         let whole = whole_tokens(
             &id_bytes,
             &merge_table(&merges),

@@ -196,6 +196,11 @@ impl Tokenizer {
             template_sha256: None,
         };
         let key = identity.content_hash();
+        // The file's bytes are read only to build or check the parsed tables: each arm lets them
+        // go before the engine's tables are built from those, so the two are never resident
+        // together (11-19 MB for the shipped tokenizer.json and tekken files: the cold load of
+        // Qwen3 peaked at 71 MB with them, docs/tokenizer-bench.md).
+        let file::FileContent { bytes, .. } = content;
         let engine = match format {
             TokenizerFormat::Tiktoken => {
                 let (spec, _) = spec
@@ -203,36 +208,50 @@ impl Tokenizer {
                     .ok_or_else(|| bad("a tiktoken file needs a spec".into()))?;
                 let parts = table_cache::load_or_build(tables, &key, || {
                     Ok(rank_bpe::RankParts {
-                        ranks: rank_bpe::parse_rank_file(&content.bytes)?
-                            .into_iter()
-                            .collect(),
+                        ranks: rank_bpe::parse_rank_file(&bytes)?.into_iter().collect(),
                         pattern: spec.pattern.clone(),
                         id_offset: spec.id_offset,
                         special_tokens: spec.special_tokens.clone(),
                     })
                 })
                 .map_err(bad)?;
+                drop(bytes);
+                crate::memory::release_free_pages();
                 Engine::Rank(Box::new(parts.build().map_err(bad)?))
             }
             TokenizerFormat::Tekken => {
-                let parts = table_cache::load_or_build(tables, &key, || {
-                    rank_bpe::tekken_parts(&content.bytes)
-                })
-                .map_err(bad)?;
+                let parts =
+                    table_cache::load_or_build(tables, &key, || rank_bpe::tekken_parts(&bytes))
+                        .map_err(bad)?;
+                drop(bytes);
+                crate::memory::release_free_pages();
                 Engine::Rank(Box::new(parts.build().map_err(bad)?))
             }
             TokenizerFormat::HfJson => {
-                let native = table_cache::load_or_build(tables, &key, || {
-                    hf_bpe::HfBpe::parse(&content.bytes)
-                })
-                .and_then(hf_bpe::Parts::build);
-                Engine::Hf(Box::new(
-                    hf_json::HfJson::from_native_or_bytes(native, &content.bytes).map_err(bad)?,
-                ))
+                let parts =
+                    table_cache::load_or_build(tables, &key, || hf_bpe::HfBpe::parse(&bytes));
+                let hf = match parts {
+                    Ok(parts) => {
+                        drop(bytes);
+                        crate::memory::release_free_pages();
+                        match parts.build() {
+                            Ok(native) => hf_json::HfJson::from_native_or_bytes(Ok(native), &[]),
+                            // The `tokenizers` crate takes the file the native engine could not:
+                            // read again, and held to the hash the tables were keyed by.
+                            Err(why) => {
+                                let again =
+                                    file::read_again(path, &identity.file_sha256).map_err(bad)?;
+                                hf_json::HfJson::from_native_or_bytes(Err(why), &again)
+                            }
+                        }
+                    }
+                    Err(why) => hf_json::HfJson::from_native_or_bytes(Err(why), &bytes),
+                };
+                Engine::Hf(Box::new(hf.map_err(bad)?))
             }
-            TokenizerFormat::Sentencepiece => Engine::Spm(Box::new(
-                SentencePiece::from_bytes(&content.bytes).map_err(bad)?,
-            )),
+            TokenizerFormat::Sentencepiece => {
+                Engine::Spm(Box::new(SentencePiece::from_bytes(&bytes).map_err(bad)?))
+            }
             TokenizerFormat::AnthropicCount
             | TokenizerFormat::GeminiCount
             | TokenizerFormat::OpenaiCount => return Err(bad(NO_LOCAL_IDS.into())),

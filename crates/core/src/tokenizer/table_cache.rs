@@ -97,6 +97,9 @@ pub fn load_or_build<T: Cached>(
         return Ok(t);
     }
     let t = build()?;
+    // The parse's scratch (the file's JSON or base64, tens of MB) is freed: give its pages back
+    // before the cache's body is laid out, or they stay resident under it.
+    crate::memory::release_free_pages();
     if let Err(e) = write(&file, &t) {
         tracing::debug!(file = %file.display(), error = %e, "cannot write the tokenizer table cache");
     }
