@@ -24,10 +24,10 @@
 //! - [`error`]: the error type; every message names file, line and field.
 //! - [`escape`]: outside text (request logs) made safe to print: controls and bidi as `\u{..}`.
 //! - [`confined_dir`]: files created inside one opened directory, never through a link.
-// Two modules may allow `unsafe` and do: `tokenizer/huge.rs` (2 MiB pages for large tables, its
-// invariants in its doc, the fuzz target `huge_pages` over it) and `tokenizer/sse2.rs` (byte
-// classes with SSE2 compares for DeepSeek's block split, its invariants in its doc, the fuzz
-// target `split_blocks` over the split, Miri over its own test). Nothing else.
+// One module may allow `unsafe` and does: `tokenizer::hw` (its two files: `huge.rs`, 2 MiB pages
+// for large tables, the fuzz target `huge_pages` over it; `sse2.rs`, byte classes with SSE2
+// compares for the block splits, Miri over its own test and the fuzz target `split_blocks` over
+// the split; the invariants in each file's doc). Nothing else.
 #![deny(unsafe_code)]
 
 pub mod analyzer;

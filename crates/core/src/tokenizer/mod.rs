@@ -11,7 +11,8 @@ mod classes;
 mod file;
 mod hf_bpe;
 mod hf_json;
-mod huge;
+mod hw;
+use hw::huge;
 mod memo;
 mod merge;
 mod pretok;
@@ -25,7 +26,7 @@ mod seams;
 mod sentencepiece;
 mod specials;
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-mod sse2;
+use hw::sse2;
 mod table_cache;
 
 use std::collections::{BTreeMap, HashMap};
@@ -43,7 +44,7 @@ pub mod parts {
     pub use super::atoms::Atoms;
     /// [`super::huge`]'s functions, for the fuzz target over them.
     pub mod huge {
-        pub use crate::tokenizer::huge::{advise, filled, with_capacity};
+        pub use crate::tokenizer::hw::huge::{advise, filled, with_capacity};
     }
     pub use super::merge::{by_rank, Part};
     pub use super::rank_table::RankTable;

@@ -1,5 +1,6 @@
-//! The classes of 64 ASCII bytes with SSE2 compares, 16 bytes at a time, for DeepSeek's block
-//! split ([`super::scan_block`]): the core's second module with `unsafe` code.
+//! The classes of 64 ASCII bytes with SSE2 compares, 16 bytes at a time, for the block splits
+//! ([`crate::tokenizer::scan_block`]; one of the two files of [`super`], the core's one module
+//! with `unsafe` code).
 //!
 //! Measured against the same masks built eight bytes at a time in safe code (SWAR), over the
 //! 11.6 MB of `ascii.txt`: 2.1 ms against 6.9 (docs/tokenizer-profile.md, ninth round); the
@@ -19,20 +20,19 @@
 //! compares the two on random blocks, another every byte value in every lane, and the fuzz
 //! target `split_blocks` compares the whole split with `fancy-regex`. Miri runs this module's
 //! own test, every byte value in every lane against the standard library's byte predicates
-//! (`cargo +nightly miri test -p prefix-warden-core --lib sse2`; 2026-12-04: passed, no
+//! (`cargo +nightly miri test -p prefix-warden-core --lib sse2`; 2026-12-05, in `hw`: passed, no
 //! undefined behaviour reported).
-#![allow(unsafe_code)]
 
 use std::arch::x86_64::{
     __m128i, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8,
     _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
 };
 
-use super::scan_block::Masks;
+use crate::tokenizer::scan_block::Masks;
 
 /// The masks of `b`.
 #[inline(always)]
-pub(super) fn masks(b: &[u8; 64]) -> Masks {
+pub(in crate::tokenizer) fn masks(b: &[u8; 64]) -> Masks {
     // SAFETY: the build assumes SSE2 (`cfg(target_feature = "sse2")` on this module's use):
     // see the invariants above.
     unsafe { masks_sse2(b) }

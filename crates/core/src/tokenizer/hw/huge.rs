@@ -1,4 +1,5 @@
-//! Large tables in 2 MiB pages: the one module of this crate with `unsafe` code.
+//! Large tables in 2 MiB pages (one of the two files of [`super`], the core's one module with
+//! `unsafe` code).
 //!
 //! The tokenizers' tables (a rank table's slots, the memo, the ids of a long text) are read at
 //! random over megabytes: with 4 KiB pages nearly every lookup also misses the TLB, and under
@@ -18,7 +19,6 @@
 //!   refuses, the memory stays in ordinary pages, which is only slower.
 //!
 //! Elsewhere (other systems, Miri) the advice is a no-op.
-#![allow(unsafe_code)]
 
 /// The size of a transparent huge page on x86-64 and (by default) aarch64 Linux.
 const HUGE: usize = 2 << 20;
