@@ -57,6 +57,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 # libzmq (the zmq crate builds it from source, for the engines' KV-cache events) is C++.
 command -v g++ >/dev/null 2>&1 || need+=(g++)
+# GNU time: peak memory of one process (scripts/check-tokenizer-memory.py).
+[ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "run as root, or: apt-get install ${need[*]}" >&2; exit 1; fi

@@ -56,6 +56,13 @@ use crate::config::{Config, TokenizerEntry, TokenizerFormat};
 use crate::error::{Error, Result};
 use crate::template::ChatTemplate;
 
+/// Drops a tokenizer file's bytes once its tables are parsed, and gives the freed pages back
+/// before the engine's tables are built from them.
+fn let_go(bytes: Vec<u8>) {
+    drop(bytes);
+    crate::memory::release_free_pages();
+}
+
 /// Token ids and the byte range of the text each one covers.
 pub type IdsWithOffsets = (Vec<u32>, Vec<(usize, usize)>);
 
@@ -216,16 +223,14 @@ impl Tokenizer {
                     })
                 })
                 .map_err(bad)?;
-                drop(bytes);
-                crate::memory::release_free_pages();
+                let_go(bytes);
                 Engine::Rank(Box::new(parts.build().map_err(bad)?))
             }
             TokenizerFormat::Tekken => {
                 let parts =
                     table_cache::load_or_build(tables, &key, || rank_bpe::tekken_parts(&bytes))
                         .map_err(bad)?;
-                drop(bytes);
-                crate::memory::release_free_pages();
+                let_go(bytes);
                 Engine::Rank(Box::new(parts.build().map_err(bad)?))
             }
             TokenizerFormat::HfJson => {
@@ -233,8 +238,7 @@ impl Tokenizer {
                     table_cache::load_or_build(tables, &key, || hf_bpe::HfBpe::parse(&bytes));
                 let hf = match parts {
                     Ok(parts) => {
-                        drop(bytes);
-                        crate::memory::release_free_pages();
+                        let_go(bytes);
                         match parts.build() {
                             Ok(native) => hf_json::HfJson::from_native_or_bytes(Ok(native), &[]),
                             // The `tokenizers` crate takes the file the native engine could not:
