@@ -149,8 +149,8 @@ step "fault scripts, short (longer runs: docs/reliability.md)"
 # An outside sqlite3 reader during daemon passes and kill -9s: no row lost; prefix backup.
 python3 scripts/faults.py outside-reader 20
 # Three replicas on a three-member etcd: SIGKILLs, a member stopped, quorum lost and regained,
-# a prompt edit: exactly one warm-up per group and tick outside the takeover and quorum
-# windows, alerts delivered once (240 ticks: docs/reliability.md).
+# a prompt edit: exactly one warm-up per group and tick outside the takeover windows and the
+# spells etcd had no leader (observed), alerts delivered once (200 ticks: docs/reliability.md).
 python3 scripts/fleet-faults.py 40
 
 step "the Kubernetes example (kubernetes-validate, strict schemas)"
