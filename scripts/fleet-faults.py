@@ -20,8 +20,8 @@ Warm-ups are counted where they land: each group warms its own `prefix emulate` 
 whose answers are read from its JSON log. Per group and tick: exactly one warm-up is wanted;
 a tick with none is a *gap*, with more a *duplicate*. Gaps are explained by a window:
 `takeover` (a SIGKILLed holder's groups, from the kill to one lease TTL plus one tick after) or
-`no leader` (etcd had no leader, as observed: every running member's status, sampled every
-0.2 s, names no leader among the members that answer; holders stop when their lease would have
+`no leader` (etcd had no leader, as observed: sampled every 0.2 s, no running member says it
+leads with a majority of the members following it at its term; holders stop when their lease would have
 expired, and nobody warms until etcd has a leader again; the documented cost of choosing missed
 warm-ups over duplicates). The window lasts until one tick, the jitter and 2 s after the leader
 is back. etcd 3.4 (Debian's) runs without pre-vote: a member back from a spell alone has a
