@@ -313,6 +313,9 @@ def main() -> None:
     print()
     print(f"Memory bound (64 MiB + 4x the input): {bound:.0f} MiB; prefix-warden's peaks "
           + (f"over it: {', '.join(over)}" if over else "all within it") + ".")
+    ours_skipped = sorted(f"{i} {e}" for (i, e) in skipped if e.startswith("prefix"))
+    if ours_skipped:
+        sys.exit("prefix-warden did not run: " + ", ".join(ours_skipped) + " (above)")
     if bad:
         sys.exit("prefix-warden's ids differ from the reference (above)")
     if over:
