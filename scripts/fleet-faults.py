@@ -276,9 +276,10 @@ def log_events(path):
     return out
 
 
-def diagnostics(work, start):
-    """The replicas' warnings, errors and recoveries and the etcd members' elections, in time order, as
-    lines `+SECONDS who LEVEL message {fields}`."""
+def diagnostics(work, start, near=None):
+    """The replicas' warnings, errors and recoveries and the etcd members' elections, in time
+    order, as lines `+SECONDS who LEVEL message {fields}`; with `near` (Unix times), only those
+    from 6 s before to 3 s after one of them."""
     out = []
     logs = [(r, work / f"{r}.log") for r in REPLICAS] + [(f"e{i}", work / f"etcd{i}.log") for i in range(3)]
     for who, path in logs:
@@ -296,6 +297,8 @@ def diagnostics(work, start):
                 continue
             rest = {k: v for k, v in e.items() if k not in ("message", "msg", "level", "timestamp", "ts", "target", "caller")}
             out.append((t, f"+{t - start:.1f}s {who} {level} {msg} {json.dumps(rest)}"))
+    if near is not None:
+        out = [(t, line) for t, line in out if any(n - 6 <= t <= n + 3 for n in near)]
     return "\n".join(line for _, line in sorted(out))
 
 
@@ -428,6 +431,7 @@ def main():
     if elsewhere > 20:
         failures.append(f"etcd had no leader for {elsewhere:.1f} s outside the spell without quorum")
     unexplained = []
+    missed = []  # the unexplained gaps' ticks
     rows, total = [], {"ticks": 0, "one": 0, "dup": 0, "gap_takeover": 0, "gap_no_leader": 0, "gap_other": 0}
     for g in GROUPS:
         r = {"ticks": 0, "one": 0, "dup": 0, "gap_takeover": 0, "gap_no_leader": 0, "gap_other": 0}
@@ -443,6 +447,7 @@ def main():
                 r["gap_" + why] += 1
                 if why == "other":
                     unexplained.append(f"{g} at +{k - start}s")
+                    missed.append(k)
         rows.append((g, r))
         for k2 in total:
             total[k2] += r[k2]
@@ -513,9 +518,12 @@ def main():
     if failures:
         # What a failure in CI, whose temporary files go with its clone, is read from: the
         # replicas' warnings and errors (no prompt text is ever logged) and etcd's leader
-        # changes, each at its offset from the start, then the faults and the missed ticks last
-        # (CI shows the end of the output).
+        # changes, each at its offset from the start, then those around the missed ticks, the
+        # faults and the missed ticks last (CI shows the end of the output).
         print(diagnostics(work, start))
+        if missed:
+            print("around the missed ticks:")
+            print(diagnostics(work, start, near=missed))
         print("events: " + "; ".join(f"+{t - start:.1f}s {w} {d}" for t, w, d in events))
         print("etcd without a leader: " + ", ".join(f"+{lo - start:.1f}s to +{hi - start:.1f}s" for lo, hi in spells))
         if unexplained:
